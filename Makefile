@@ -1,0 +1,33 @@
+# Every target builds .venv from scratch on a fresh machine (Python 3.11 + pip only).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# The tested CPU build; an unpinned torch would pull several GB of CUDA packages.
+TORCH  := torch==2.13.0
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv test demo bench lint clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install "$(TORCH)"
+	$(PY) -m pip install -e ".[dev]" "$(TORCH)"
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q -n 2
+
+demo: $(STAMP)
+	$(PY) examples/quickstart.py
+
+bench: $(STAMP)
+	$(PY) benchmarks/env_speed.py
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check gym_advrl sb3_ext tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,50 @@
+"""gym-advrl environments.
+
+Importing this package registers every environment under the ``AdvRL/`` namespace, so
+``gymnasium.make("AdvRL/Pendulum-v0")`` just works. Only gymnasium, numpy and pettingzoo are
+used here: torch and stable-baselines3 are never imported by ``gym_advrl``.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+from gymnasium.envs.registration import register
+
+from gym_advrl.envs import (
+    ContinuousCartPoleEnv,
+    FourRoomsEnv,
+    GridWorldEnv,
+    NonlinearRegulatorEnv,
+    PendulumEnv,
+    SequenceMemoryEnv,
+    SequenceTrackingEnv,
+)
+
+__version__ = "0.1.0"
+
+# (id, entry point, max_episode_steps). One line per environment; the shared test suite
+# (tests/test_envs.py) covers every id listed here.
+ENV_SPECS: tuple[tuple[str, str, int], ...] = (
+    ("AdvRL/GridWorld-v0", "gym_advrl.envs.grid_world:GridWorldEnv", 100),
+    ("AdvRL/FourRooms-v0", "gym_advrl.envs.grid_world:FourRoomsEnv", 500),
+    ("AdvRL/ContinuousCartPole-v0", "gym_advrl.envs.cartpole:ContinuousCartPoleEnv", 500),
+    ("AdvRL/Pendulum-v0", "gym_advrl.envs.pendulum:PendulumEnv", 200),
+    ("AdvRL/SequenceMemory-v0", "gym_advrl.envs.sequence:SequenceMemoryEnv", 1000),
+    ("AdvRL/SequenceTracking-v0", "gym_advrl.envs.sequence:SequenceTrackingEnv", 50),
+    ("AdvRL/NonlinearRegulator-v0", "gym_advrl.envs.regulator:NonlinearRegulatorEnv", 200),
+)
+
+for _env_id, _entry_point, _max_steps in ENV_SPECS:
+    if _env_id not in gymnasium.registry:
+        register(id=_env_id, entry_point=_entry_point, max_episode_steps=_max_steps)
+
+__all__ = [
+    "ENV_SPECS",
+    "ContinuousCartPoleEnv",
+    "FourRoomsEnv",
+    "GridWorldEnv",
+    "NonlinearRegulatorEnv",
+    "PendulumEnv",
+    "SequenceMemoryEnv",
+    "SequenceTrackingEnv",
+]

@@ -1,0 +1,17 @@
+"""Single-agent Gymnasium environments, one module per family."""
+
+from gym_advrl.envs.cartpole import ContinuousCartPoleEnv
+from gym_advrl.envs.grid_world import FourRoomsEnv, GridWorldEnv
+from gym_advrl.envs.pendulum import PendulumEnv
+from gym_advrl.envs.regulator import NonlinearRegulatorEnv
+from gym_advrl.envs.sequence import SequenceMemoryEnv, SequenceTrackingEnv
+
+__all__ = [
+    "ContinuousCartPoleEnv",
+    "FourRoomsEnv",
+    "GridWorldEnv",
+    "NonlinearRegulatorEnv",
+    "PendulumEnv",
+    "SequenceMemoryEnv",
+    "SequenceTrackingEnv",
+]

@@ -1,0 +1,186 @@
+"""Cart-pole balancing with a continuous force and per-episode physics."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from gym_advrl.envs._canvas import Canvas
+from gym_advrl.envs._rendering import RenderMixin
+from gym_advrl.envs._validation import box_action, check_float, check_options, check_physics
+
+X_THRESHOLD = 2.4
+THETA_THRESHOLD = 12 * 2 * math.pi / 360
+
+
+class ContinuousCartPoleEnv(RenderMixin, gym.Env):
+    """
+    ## Description
+
+    The cart-pole of Barto, Sutton & Anderson (1983) with Gymnasium ``CartPole-v1``'s physics
+    (Euler integration), but with a continuous force: the action in ``[-1, 1]`` is multiplied by
+    ``force_mag``, so actions ``+1``/``-1`` reproduce ``CartPole-v1``'s pushes right/left exactly.
+    The physical parameters are constructor arguments and can be changed for a single episode
+    with ``reset(options={"physics": {...}})``.
+
+    ``reward_fn`` and ``termination_fn`` are batched numpy versions of the reward and of the
+    termination test, for planners.
+
+    ## Action Space
+
+    ``Box(-1, 1, (1,), float32)``: the force on the cart as a fraction of ``force_mag``.
+    Finite actions outside the box are clipped; NaN or inf raise ``ValueError``.
+
+    ## Observation Space
+
+    | Num | Observation           | Min                 | Max               |
+    |-----|-----------------------|---------------------|-------------------|
+    | 0   | cart position         | -4.8                | 4.8               |
+    | 1   | cart velocity         | -inf                | inf               |
+    | 2   | pole angle (rad)      | ~ -0.419 (-24 deg)  | ~ 0.419 (24 deg)  |
+    | 3   | pole angular velocity | -inf                | inf               |
+
+    ## Rewards
+
+    ``+1`` for every step taken, including the terminating one (as in ``CartPole-v1``).
+
+    ## Starting State
+
+    All four state variables uniform in ``[-0.05, 0.05]``.
+
+    ## Episode End
+
+    Terminated when ``|x| > 2.4`` or ``|theta| > 12 deg``; truncated after 500 steps when made with
+    ``gym.make("AdvRL/ContinuousCartPole-v0")``.
+
+    ## Arguments
+
+    | Argument      | Default | Meaning                                        |
+    |---------------|---------|------------------------------------------------|
+    | `gravity`     | 9.8     | gravitational acceleration (> 0)               |
+    | `masscart`    | 1.0     | cart mass (> 0)                                |
+    | `masspole`    | 0.1     | pole mass (> 0)                                |
+    | `length`      | 0.5     | half the pole's length (> 0)                   |
+    | `force_mag`   | 10.0    | force for action 1.0 (> 0)                     |
+    | `tau`         | 0.02    | seconds between state updates (> 0)            |
+    | `render_mode` | None    | `"rgb_array"` (numpy) or `"human"` (pygame)   |
+
+    ``reset(options={"physics": {"masspole": 0.2}})`` overrides any of ``gravity, masscart,
+    masspole, length, force_mag`` for that episode only; ``info["physics"]`` reports the values
+    in force.
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}
+
+    PHYSICS_KEYS = ("gravity", "masscart", "masspole", "length", "force_mag")
+
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        gravity: float = 9.8,
+        masscart: float = 1.0,
+        masspole: float = 0.1,
+        length: float = 0.5,
+        force_mag: float = 10.0,
+        tau: float = 0.02,
+    ) -> None:
+        self._init_render(render_mode)
+        self.default_physics = check_physics(
+            {"gravity": gravity, "masscart": masscart, "masspole": masspole, "length": length, "force_mag": force_mag},
+            self.PHYSICS_KEYS,
+        )
+        self.tau = check_float("tau", tau, 0.0, low_inclusive=False)
+        self._set_physics(self.default_physics)
+
+        high = np.array([X_THRESHOLD * 2, np.inf, THETA_THRESHOLD * 2, np.inf], dtype=np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        self.observation_space = spaces.Box(-high, high, dtype=np.float32)
+        self.state: tuple[float, float, float, float] | None = None
+        self.last_force = 0.0
+
+    def _set_physics(self, physics: dict[str, float]) -> None:
+        self.physics = dict(physics)
+        self.total_mass = physics["masspole"] + physics["masscart"]
+        self.polemass_length = physics["masspole"] * physics["length"]
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self.state is None:
+            raise gym.error.ResetNeeded("Cannot call step() before reset()")
+        p = self.physics
+        force = p["force_mag"] * float(box_action(action, self.action_space)[0])
+        self.last_force = force
+        x, x_dot, theta, theta_dot = self.state
+        costheta, sintheta = math.cos(theta), math.sin(theta)
+
+        # Gymnasium CartPole-v1 equations (Florian 2007, corrected), Euler integration.
+        temp = (force + self.polemass_length * theta_dot**2 * sintheta) / self.total_mass
+        thetaacc = (p["gravity"] * sintheta - costheta * temp) / (
+            p["length"] * (4.0 / 3.0 - p["masspole"] * costheta**2 / self.total_mass)
+        )
+        xacc = temp - self.polemass_length * thetaacc * costheta / self.total_mass
+        x = x + self.tau * x_dot
+        x_dot = x_dot + self.tau * xacc
+        theta = theta + self.tau * theta_dot
+        theta_dot = theta_dot + self.tau * thetaacc
+        self.state = (x, x_dot, theta, theta_dot)
+
+        terminated = x < -X_THRESHOLD or x > X_THRESHOLD or theta < -THETA_THRESHOLD or theta > THETA_THRESHOLD
+        self._render_human_step()
+        return np.array(self.state, dtype=np.float32), 1.0, bool(terminated), False, {}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        options = check_options(options, ("physics", "low", "high"))
+        physics = dict(self.default_physics)
+        if "physics" in options:
+            physics.update(check_physics(options["physics"], self.PHYSICS_KEYS))
+        self._set_physics(physics)
+        low = check_float("low", options.get("low", -0.05))
+        high = check_float("high", options.get("high", 0.05))
+        if low > high:
+            raise ValueError(f"reset options low must be <= high, got low={low}, high={high}")
+        self.state = tuple(float(v) for v in self.np_random.uniform(low=low, high=high, size=(4,)))
+        self.last_force = 0.0
+        self._render_human_step()
+        return np.array(self.state, dtype=np.float32), {"physics": dict(self.physics)}
+
+    # ------------------------------------------------------------------ planning interface
+    def reward_fn(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        """Batched reward: ``+1`` for every transition; shape ``obs.shape[:-1]``."""
+        obs = np.asarray(obs)
+        if obs.shape[-1:] != (4,):
+            raise ValueError(f"obs must have trailing dim 4, got {obs.shape}")
+        return np.ones(obs.shape[:-1], dtype=np.float64)
+
+    def termination_fn(self, next_obs: np.ndarray) -> np.ndarray:
+        """Batched termination test on ``next_obs (..., 4)``."""
+        next_obs = np.asarray(next_obs, dtype=np.float64)
+        if next_obs.shape[-1:] != (4,):
+            raise ValueError(f"next_obs must have trailing dim 4, got {next_obs.shape}")
+        return (np.abs(next_obs[..., 0]) > X_THRESHOLD) | (np.abs(next_obs[..., 2]) > THETA_THRESHOLD)
+
+    # ------------------------------------------------------------------ rendering
+    def _draw(self) -> np.ndarray:
+        width, height = 600, 400
+        world_width = X_THRESHOLD * 2
+        canvas = Canvas(width, height, (-world_width / 2, world_width / 2), (-1.0, world_width * height / width - 1.0))
+        x, _, theta, _ = self.state
+        cart_w, cart_h, track_y = 0.4, 0.24, 0.0
+        canvas.fill_rect(-world_width / 2, track_y - 0.005, world_width / 2, track_y + 0.005, (0, 0, 0))
+        canvas.fill_rect(x - cart_w / 2, track_y - cart_h / 2, x + cart_w / 2, track_y + cart_h / 2, (0, 0, 0))
+        pole_len = 2 * self.physics["length"]
+        axle_y = track_y + cart_h / 4
+        canvas.draw_line(x, axle_y, x + pole_len * math.sin(theta), axle_y + pole_len * math.cos(theta), 0.08, (202, 152, 101))
+        canvas.fill_circle(x, axle_y, 0.04, (129, 132, 203))
+        return np.ascontiguousarray(canvas.image)
+
+    def _render_ready(self) -> bool:
+        return self.state is not None

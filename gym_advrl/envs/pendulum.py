@@ -1,0 +1,199 @@
+"""Inverted pendulum swing-up with per-episode physics (domain randomization ready)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from gym_advrl.envs._canvas import Canvas
+from gym_advrl.envs._rendering import RenderMixin
+from gym_advrl.envs._validation import box_action, check_float, check_options, check_physics
+
+
+def angle_normalize(x: np.ndarray | float) -> np.ndarray | float:
+    """Wrap an angle (or an array of angles) into ``[-pi, pi)``."""
+    return ((x + np.pi) % (2 * np.pi)) - np.pi
+
+
+class PendulumEnv(RenderMixin, gym.Env):
+    """
+    ## Description
+
+    The inverted pendulum swing-up problem of Gymnasium's ``Pendulum-v1``: a pole attached at one
+    end to a fixed pivot starts at a random angle and must be swung up and balanced upright with
+    a bounded torque. With default arguments this environment is step-for-step identical to
+    ``Pendulum-v1``. The physical parameters are constructor arguments and can be changed for a
+    single episode through ``reset(options={"physics": {...}})``, which is what domain
+    randomization needs. A viscous ``damping`` term (default 0) is added to the dynamics:
+
+    ``thdot' = thdot + (3 g / (2 l) sin(th) + 3 / (m l^2) (u - damping * thdot)) dt``, then
+    ``thdot'`` is clipped to ``[-max_speed, max_speed]`` and ``th' = th + thdot' dt``.
+
+    ``reward_fn`` and ``termination_fn`` are batched numpy versions of the reward and of the
+    termination condition (never true) for planners that use the known reward.
+
+    ## Action Space
+
+    ``Box(-max_torque, max_torque, (1,), float32)``: the torque applied at the free end.
+    Finite actions outside the box are clipped; NaN or inf raise ``ValueError``. If an episode's
+    ``physics`` lowers ``max_torque``, the torque is further clipped to that episode's limit.
+
+    ## Observation Space
+
+    ``Box((-1, -1, -max_speed), (1, 1, max_speed), (3,), float32)``
+
+    | Num | Observation      | Min        | Max       |
+    |-----|------------------|------------|-----------|
+    | 0   | x = cos(theta)   | -1.0       | 1.0       |
+    | 1   | y = sin(theta)   | -1.0       | 1.0       |
+    | 2   | angular velocity | -max_speed | max_speed |
+
+    ## Rewards
+
+    ``r = -(theta^2 + 0.1 thdot^2 + 0.001 u^2)`` on the state before the step, with ``theta``
+    normalized to ``[-pi, pi)``. The minimum is about ``-16.27`` and the maximum ``0``.
+
+    ## Starting State
+
+    ``theta`` uniform in ``[-pi, pi]`` and angular velocity uniform in ``[-1, 1]``
+    (``reset(options={"x_init": ..., "y_init": ...})`` changes these bounds, as in Gymnasium).
+
+    ## Episode End
+
+    Never terminated; truncated after 200 steps when made with ``gym.make("AdvRL/Pendulum-v0")``.
+
+    ## Arguments
+
+    | Argument      | Default | Meaning                                                     |
+    |---------------|---------|-------------------------------------------------------------|
+    | `g`           | 10.0    | gravitational acceleration (> 0)                            |
+    | `m`           | 1.0     | pole mass (> 0)                                             |
+    | `l`           | 1.0     | pole length (> 0)                                           |
+    | `damping`     | 0.0     | viscous friction coefficient (>= 0)                         |
+    | `max_torque`  | 2.0     | torque limit, sets the action space (> 0)                   |
+    | `max_speed`   | 8.0     | angular velocity limit, sets the observation space (> 0)    |
+    | `dt`          | 0.05    | integration time step (> 0)                                 |
+    | `render_mode` | None    | `"rgb_array"` (numpy) or `"human"` (needs pygame)          |
+
+    ``reset(options={"physics": {"m": 1.3, "l": 0.8}})`` overrides any of ``g, m, l, damping,
+    max_torque`` for that episode only; the next reset without ``physics`` returns to the
+    constructor values. The physics in force is reported in ``info["physics"]`` by ``reset``.
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 30}
+
+    #: Parameters that ``reset(options={"physics": ...})`` may change.
+    PHYSICS_KEYS = ("g", "m", "l", "damping", "max_torque")
+
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        g: float = 10.0,
+        m: float = 1.0,
+        l: float = 1.0,  # noqa: E741 - the physics symbol
+        damping: float = 0.0,
+        max_torque: float = 2.0,
+        max_speed: float = 8.0,
+        dt: float = 0.05,
+    ) -> None:
+        self._init_render(render_mode)
+        self.default_physics = check_physics(
+            {"g": g, "m": m, "l": l, "damping": damping, "max_torque": max_torque}, self.PHYSICS_KEYS, ("damping",)
+        )
+        self.max_speed = check_float("max_speed", max_speed, 0.0, low_inclusive=False)
+        self.dt = check_float("dt", dt, 0.0, low_inclusive=False)
+        self.max_torque = self.default_physics["max_torque"]
+        self.physics = dict(self.default_physics)
+
+        high = np.array([1.0, 1.0, self.max_speed], dtype=np.float32)
+        self.action_space = spaces.Box(-self.max_torque, self.max_torque, shape=(1,), dtype=np.float32)
+        self.observation_space = spaces.Box(-high, high, dtype=np.float32)
+
+        self.state: np.ndarray | None = None
+        self.last_u: float | None = None
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self.state is None:
+            raise gym.error.ResetNeeded("Cannot call step() before reset()")
+        u = float(box_action(action, self.action_space)[0])
+        p = self.physics
+        if u > p["max_torque"] or u < -p["max_torque"]:
+            u = min(max(u, -p["max_torque"]), p["max_torque"])
+        th, thdot = self.state
+        self.last_u = u
+
+        costs = angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2)
+
+        g, m, length, dt = p["g"], p["m"], p["l"], self.dt
+        torque = u - p["damping"] * thdot
+        newthdot = thdot + (3 * g / (2 * length) * np.sin(th) + 3.0 / (m * length**2) * torque) * dt
+        newthdot = min(max(newthdot, -self.max_speed), self.max_speed)
+        newth = th + newthdot * dt
+        self.state = np.array([newth, newthdot])
+
+        self._render_human_step()
+        return self._get_obs(), -float(costs), False, False, {}
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        options = check_options(options, ("physics", "x_init", "y_init"))
+        self.physics = dict(self.default_physics)
+        if "physics" in options:
+            self.physics.update(check_physics(options["physics"], self.PHYSICS_KEYS, ("damping",)))
+        x = check_float("x_init", options.get("x_init", np.pi))
+        y = check_float("y_init", options.get("y_init", 1.0))
+        high = np.array([x, y])
+        self.state = self.np_random.uniform(low=-high, high=high)
+        self.last_u = None
+        self._render_human_step()
+        return self._get_obs(), {"physics": dict(self.physics)}
+
+    def _get_obs(self) -> np.ndarray:
+        theta, thetadot = self.state
+        return np.array([math.cos(theta), math.sin(theta), thetadot], dtype=np.float32)
+
+    # ------------------------------------------------------------------ planning interface
+    def reward_fn(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+        """Batched reward: ``obs (..., 3)``, ``action (..., 1)`` -> ``(...)`` (``next_obs`` unused)."""
+        obs = np.asarray(obs, dtype=np.float64)
+        action = np.asarray(action, dtype=np.float64)
+        if obs.shape[-1:] != (3,) or action.shape[-1:] != (1,):
+            raise ValueError(f"obs must have trailing dim 3 and action trailing dim 1, got {obs.shape} and {action.shape}")
+        theta = np.arctan2(obs[..., 1], obs[..., 0])
+        u = np.clip(action[..., 0], -self.physics["max_torque"], self.physics["max_torque"])
+        return -(angle_normalize(theta) ** 2 + 0.1 * obs[..., 2] ** 2 + 0.001 * u**2)
+
+    def termination_fn(self, next_obs: np.ndarray) -> np.ndarray:
+        """Batched termination: the pendulum never terminates; returns ``False`` of shape ``(...)``."""
+        next_obs = np.asarray(next_obs)
+        if next_obs.shape[-1:] != (3,):
+            raise ValueError(f"next_obs must have trailing dim 3, got {next_obs.shape}")
+        return np.zeros(next_obs.shape[:-1], dtype=bool)
+
+    # ------------------------------------------------------------------ rendering
+    def _draw(self) -> np.ndarray:
+        size = 500
+        bound = 2.2
+        canvas = Canvas(size, size, (-bound, bound), (-bound, bound))
+        theta = float(self.state[0])
+        # Rod drawn with a fixed on-screen length, as Gymnasium does, pointing up at theta = 0.
+        tip_x, tip_y = math.sin(theta), math.cos(theta)
+        canvas.draw_line(0.0, 0.0, tip_x, tip_y, 0.2, (204, 77, 77))
+        canvas.fill_circle(tip_x, tip_y, 0.1, (204, 77, 77))
+        if self.last_u is not None and self.last_u != 0.0:
+            # A bar under the pivot shows the applied torque's sign and size.
+            frac = self.last_u / self.physics["max_torque"]
+            canvas.fill_rect(min(0.0, -frac), -1.75, max(0.0, -frac), -1.65, (60, 60, 200))
+        canvas.fill_circle(0.0, 0.0, 0.05, (0, 0, 0))
+        return canvas.image
+
+    def _render_ready(self) -> bool:
+        return self.state is not None
