@@ -123,18 +123,20 @@ class PendulumEnv(RenderMixin, gym.Env):
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self.state is None:
             raise gym.error.ResetNeeded("Cannot call step() before reset()")
-        u = float(box_action(action, self.action_space)[0])
+        # The torque stays a float32 scalar, exactly as in Pendulum-v1 (NumPy promotion rules make
+        # its terms float32), so default physics reproduce Pendulum-v1 bit for bit.
+        u = np.float32(box_action(action, self.action_space)[0])
         p = self.physics
         if u > p["max_torque"] or u < -p["max_torque"]:
-            u = min(max(u, -p["max_torque"]), p["max_torque"])
+            u = np.float32(min(max(u, -p["max_torque"]), p["max_torque"]))
         th, thdot = self.state
-        self.last_u = u
+        self.last_u = float(u)
 
         costs = angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2)
 
         g, m, length, dt = p["g"], p["m"], p["l"], self.dt
-        torque = u - p["damping"] * thdot
-        newthdot = thdot + (3 * g / (2 * length) * np.sin(th) + 3.0 / (m * length**2) * torque) * dt
+        inertia_inv = 3.0 / (m * length**2)
+        newthdot = thdot + (3 * g / (2 * length) * np.sin(th) + inertia_inv * u - inertia_inv * p["damping"] * thdot) * dt
         newthdot = min(max(newthdot, -self.max_speed), self.max_speed)
         newth = th + newthdot * dt
         self.state = np.array([newth, newthdot])
