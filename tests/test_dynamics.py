@@ -1,0 +1,153 @@
+"""Tests for the probabilistic ensemble dynamics model shared by WorldModelMPC and Dyna."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+
+from sb3_ext.common.dynamics import BatchedLinear, ProbabilisticEnsemble
+
+A = np.array([[0.9, 0.2], [-0.1, 0.8]])
+B = np.array([[0.5], [1.0]])
+
+
+def linear_data(n: int, rng: np.random.Generator, scale: float = 1.0):
+    obs = rng.uniform(-scale, scale, size=(n, 2))
+    act = rng.uniform(-1, 1, size=(n, 1))
+    next_obs = obs @ A.T + act @ B.T + 0.01 * rng.standard_normal((n, 2))
+    reward = -np.sum(obs**2, axis=1) - 0.1 * act[:, 0] ** 2
+    terminated = np.abs(next_obs[:, 0]) > 0.8
+    return obs.astype(np.float32), act.astype(np.float32), next_obs.astype(np.float32), reward, terminated
+
+
+@pytest.fixture(scope="module")
+def fitted_linear() -> ProbabilisticEnsemble:
+    th.manual_seed(0)
+    rng = np.random.default_rng(0)
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (1,)), n_members=5, n_elites=4, hidden_sizes=(64, 64)
+    )
+    model.fit(*linear_data(2000, rng), n_epochs=60, batch_size=128, generator=rng)
+    return model
+
+
+def test_batched_linear_matches_per_member_linear():
+    layer = BatchedLinear(3, 4, 2)
+    x = th.randn(3, 5, 4)
+    expected = th.stack([x[e] @ layer.weight[e] + layer.bias[e] for e in range(3)])
+    assert th.allclose(layer(x), expected, atol=1e-6)
+
+
+def test_fits_known_linear_system(fitted_linear):
+    rng = np.random.default_rng(1)
+    obs, act, next_obs, reward, terminated = linear_data(500, rng)
+    pred = fitted_linear.predict(obs, act)
+    true_delta = obs @ A.T + act @ B.T - obs  # noise-free target
+    delta_mse = ((pred.delta_mean.numpy() - true_delta) ** 2).mean()
+    assert delta_mse < 5e-4, delta_mse  # deltas have variance ~0.2: a >400x reduction
+    reward_mse = ((pred.reward_mean.numpy() - reward) ** 2).mean()
+    assert reward_mse < 0.01 * reward.var(), reward_mse
+    term_acc = ((pred.termination_prob.numpy() > 0.5) == terminated).mean()
+    assert term_acc > 0.9
+    # The aleatoric std of the deltas approaches the true noise (0.01), far below the signal.
+    assert float(pred.delta_var.sqrt().mean()) < 0.05
+
+
+def test_predicted_variance_grows_off_distribution(fitted_linear):
+    rng = np.random.default_rng(2)
+    obs_in, act_in, *_ = linear_data(500, rng, scale=1.0)
+    obs_out = obs_in * 6.0  # far outside the [-1, 1]^2 training region
+
+    def total_var(obs):
+        pred = fitted_linear.predict(obs, act_in)
+        # epistemic (member disagreement) + aleatoric variance of the delta
+        return float((pred.delta_mean.var(0) + pred.delta_var.mean(0)).mean())
+
+    assert total_var(obs_out) > 10 * total_var(obs_in)
+
+
+def test_sample_shapes_members_and_determinism(fitted_linear):
+    obs = np.zeros((7, 2), np.float32)
+    act = np.ones((7, 1), np.float32)
+    next_obs, reward, terminated = fitted_linear.sample(
+        obs, act, deterministic=True, member_indices=np.zeros(7)
+    )
+    assert next_obs.shape == (7, 2) and reward.shape == (7,) and terminated.dtype == th.bool
+    mean0 = fitted_linear.predict(obs, act).delta_mean[0]
+    assert th.allclose(next_obs, mean0)
+    # (E, N, d) inputs: block e goes through member e.
+    per_member = th.zeros(5, 3, 2)
+    nxt, _, _ = fitted_linear.sample(per_member, th.ones(5, 3, 1), deterministic=True)
+    assert nxt.shape == (5, 3, 2)
+    assert th.allclose(nxt, fitted_linear.predict(np.zeros((3, 2)), np.ones((3, 1))).delta_mean, atol=1e-6)
+    g1, g2 = th.Generator().manual_seed(3), th.Generator().manual_seed(3)
+    a = fitted_linear.sample(obs, act, generator=g1)[0]
+    b = fitted_linear.sample(obs, act, generator=g2)[0]
+    assert th.equal(a, b)
+    # random members are drawn from the elites only
+    assert fitted_linear.elite_indices.shape == (4,)
+
+
+def test_discrete_actions_one_hot_and_no_heads():
+    rng = np.random.default_rng(0)
+    th.manual_seed(0)
+    model = ProbabilisticEnsemble(
+        spaces.Box(-5, 5, (1,)),
+        spaces.Discrete(3),
+        n_members=2,
+        hidden_sizes=(32,),
+        learn_reward=False,
+        learn_termination=False,
+    )
+    obs = rng.uniform(-1, 1, (600, 1)).astype(np.float32)
+    act = rng.integers(0, 3, 600)
+    next_obs = obs + (act[:, None] - 1.0)  # action 0: -1, 1: 0, 2: +1
+    stats = model.fit(obs, act, next_obs, n_epochs=80, batch_size=64, generator=rng)
+    assert "train_termination_bce" not in stats
+    nxt, reward, terminated = model.sample(np.zeros((3, 1)), np.array([0, 1, 2]), deterministic=True)
+    assert reward is None and terminated is None
+    np.testing.assert_allclose(nxt.numpy()[:, 0], [-1.0, 0.0, 1.0], atol=0.1)
+    assert model.encode_actions(np.array([[2]])).tolist() == [[0.0, 0.0, 1.0]]
+
+
+def test_state_dict_round_trip(fitted_linear):
+    buffer = io.BytesIO()
+    th.save(fitted_linear.state_dict(), buffer)
+    buffer.seek(0)
+    clone = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (1,)), n_members=5, n_elites=4, hidden_sizes=(64, 64)
+    )
+    clone.load_state_dict(th.load(buffer))
+    obs, act = np.ones((4, 2), np.float32), np.ones((4, 1), np.float32)
+    assert th.equal(clone.predict(obs, act).delta_mean, fitted_linear.predict(obs, act).delta_mean)
+    assert th.equal(clone.elite_indices, fitted_linear.elite_indices)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"observation_space": spaces.Discrete(3)}, "observation_space"),
+        ({"action_space": spaces.MultiBinary(2)}, "action_space"),
+        ({"n_members": 0}, "n_members"),
+        ({"n_elites": 6}, "n_elites"),
+        ({"hidden_sizes": ()}, "hidden_sizes"),
+    ],
+)
+def test_invalid_arguments(kwargs, match):
+    base = {"observation_space": spaces.Box(-1, 1, (2,)), "action_space": spaces.Box(-1, 1, (1,))}
+    with pytest.raises(ValueError, match=match):
+        ProbabilisticEnsemble(**{**base, **kwargs})
+
+
+def test_wrong_action_shape_and_missing_targets():
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (1,)), n_members=2, hidden_sizes=(8,)
+    )
+    with pytest.raises(ValueError, match="actions"):
+        model.predict(np.zeros((3, 2)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="rewards"):
+        model.fit(np.zeros((4, 2)), np.zeros((4, 1)), np.zeros((4, 2)), None, np.zeros(4))
