@@ -16,6 +16,7 @@ from gym_advrl.envs import (
     GridWorldEnv,
     NonlinearRegulatorEnv,
     PendulumEnv,
+    QuantumGateEnv,
     SequenceMemoryEnv,
     SequenceTrackingEnv,
 )
@@ -32,6 +33,7 @@ ENV_SPECS: tuple[tuple[str, str, int], ...] = (
     ("AdvRL/SequenceMemory-v0", "gym_advrl.envs.sequence:SequenceMemoryEnv", 1000),
     ("AdvRL/SequenceTracking-v0", "gym_advrl.envs.sequence:SequenceTrackingEnv", 50),
     ("AdvRL/NonlinearRegulator-v0", "gym_advrl.envs.regulator:NonlinearRegulatorEnv", 200),
+    ("AdvRL/QuantumGate-v0", "gym_advrl.envs.quantum.env:QuantumGateEnv", 20),
 )
 
 for _env_id, _entry_point, _max_steps in ENV_SPECS:
@@ -45,6 +47,7 @@ __all__ = [
     "GridWorldEnv",
     "NonlinearRegulatorEnv",
     "PendulumEnv",
+    "QuantumGateEnv",
     "SequenceMemoryEnv",
     "SequenceTrackingEnv",
 ]

@@ -24,6 +24,7 @@ EXPECTED_IDS = {
     "AdvRL/SequenceMemory-v0",
     "AdvRL/SequenceTracking-v0",
     "AdvRL/NonlinearRegulator-v0",
+    "AdvRL/QuantumGate-v0",
 }
 
 

@@ -3,6 +3,7 @@
 from gym_advrl.envs.cartpole import ContinuousCartPoleEnv
 from gym_advrl.envs.grid_world import FourRoomsEnv, GridWorldEnv
 from gym_advrl.envs.pendulum import PendulumEnv
+from gym_advrl.envs.quantum import QuantumGateEnv
 from gym_advrl.envs.regulator import NonlinearRegulatorEnv
 from gym_advrl.envs.sequence import SequenceMemoryEnv, SequenceTrackingEnv
 
@@ -12,6 +13,7 @@ __all__ = [
     "GridWorldEnv",
     "NonlinearRegulatorEnv",
     "PendulumEnv",
+    "QuantumGateEnv",
     "SequenceMemoryEnv",
     "SequenceTrackingEnv",
 ]

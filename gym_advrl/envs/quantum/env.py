@@ -1,0 +1,367 @@
+"""Quantum state preparation by gate synthesis: ``AdvRL/QuantumGate-v0``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+from typing import Any, NamedTuple
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from gym_advrl.envs._rendering import RenderMixin
+from gym_advrl.envs._validation import check_float, check_int, check_options, discrete_action
+from gym_advrl.envs.quantum._render import circuit_text, draw_frame
+from gym_advrl.envs.quantum.statevector import (
+    PAULIS,
+    apply_1q,
+    apply_gate,
+    basis_state,
+    fidelity,
+    gate_matrix,
+    gate_num_qubits,
+    pauli_errors,
+)
+
+#: The default gate set: H, X, S, T, Rx, Ry, Rz on every qubit and CNOT on every ordered pair.
+DEFAULT_GATES: tuple[str, ...] = ("h", "x", "s", "t", "rx", "ry", "rz", "cx")
+TARGET_NAMES: tuple[str, ...] = ("bell", "ghz", "plus", "random")
+_ALIASES = {"cnot": "cx", "hadamard": "h"}
+#: A random target is redrawn while |0...0> already meets the threshold (at most this often).
+_MAX_TARGET_DRAWS = 100
+
+
+class GateAction(NamedTuple):
+    """One action of the env: a gate placed on specific qubits."""
+
+    name: str
+    qubits: tuple[int, ...]
+    matrix: np.ndarray
+    label: str  #: e.g. ``"cx q[0],q[1]"``
+    qasm: str  #: the OpenQASM 2.0 statement, e.g. ``"rx(pi/4) q[1];"``
+
+
+def qasm_angle(angle: float) -> str:
+    """An angle as OpenQASM text: ``pi/4``, ``-3*pi/2`` for small rational multiples of pi."""
+    ratio = Fraction(angle / math.pi).limit_denominator(64)
+    if abs(float(ratio) * math.pi - angle) > 1e-12:
+        return repr(float(angle))
+    if ratio == 0:
+        return "0"
+    sign = "-" if ratio < 0 else ""
+    num, den = abs(ratio.numerator), ratio.denominator
+    text = "pi" if num == 1 else f"{num}*pi"
+    return f"{sign}{text}" if den == 1 else f"{sign}{text}/{den}"
+
+
+def build_actions(n_qubits: int, gates: Sequence[str], angle: float) -> tuple[GateAction, ...]:
+    """The action table: each gate of ``gates`` on every qubit / every ordered qubit pair, in order."""
+    actions = []
+    for name in gates:
+        matrix = gate_matrix(name, angle)
+        head = f"{name}({qasm_angle(angle)})" if name in ("rx", "ry", "rz") else name
+        if gate_num_qubits(name) == 1:
+            placements = [(q,) for q in range(n_qubits)]
+        elif name == "cx":
+            placements = [(a, b) for a in range(n_qubits) for b in range(n_qubits) if a != b]
+        else:  # cz and swap are symmetric: one action per unordered pair
+            placements = [(a, b) for a in range(n_qubits) for b in range(a + 1, n_qubits)]
+        for qubits in placements:
+            operands = ",".join(f"q[{q}]" for q in qubits)
+            actions.append(GateAction(name, qubits, matrix, f"{name} {operands}", f"{head} {operands};"))
+    return tuple(actions)
+
+
+def named_target(name: str, n_qubits: int) -> np.ndarray:
+    """The state vector of a named target (``"bell"``, ``"ghz"`` or ``"plus"``)."""
+    state = np.zeros(2**n_qubits, dtype=np.complex128)
+    if name == "plus":
+        return np.full(2**n_qubits, 2.0 ** (-n_qubits / 2.0), dtype=np.complex128)
+    if n_qubits < 2:
+        raise ValueError(
+            f'target={name!r} needs n_qubits >= 2, got n_qubits={n_qubits}; use "plus" or a vector'
+        )
+    last = 0b11 if name == "bell" else 2**n_qubits - 1  # bell: qubits 0 and 1 entangled, others |0>
+    state[0] = state[last] = 1.0 / math.sqrt(2.0)
+    return state
+
+
+class QuantumGateEnv(RenderMixin, gym.Env):
+    """
+    ## Description
+
+    Quantum state preparation by gate synthesis. Starting from ``|0...0>`` on ``n_qubits``
+    qubits, the agent appends one gate per step to a circuit and must bring the state close to
+    a target state: an entangled Bell or GHZ state, the uniform superposition ``|+...+>``, a
+    random state reachable by a short random circuit, or any normalized vector.
+
+    The simulation is an exact state vector (``gym_advrl.envs.quantum.statevector``): each
+    gate is contracted with its qubits' axes of the ``(2,) * n`` tensor view of the state, never
+    expanded to a ``2**n x 2**n`` matrix. Qubit order is little-endian, as in Qiskit: amplitude
+    index ``sum_k b_k 2**k`` holds the basis state with qubit ``k`` in ``|b_k>``, so the state
+    equals ``qiskit.quantum_info.Statevector`` of ``QuantumCircuit.from_qasm_str(env.to_qasm())``.
+
+    With ``noise_prob > 0`` every gate is followed, with that probability, by a uniformly random
+    non-identity Pauli error on the qubit(s) it acted on (1 of 3 on one qubit, 1 of 15 on a
+    pair): a stochastic depolarizing channel. ``to_qasm(include_noise=True)`` includes the
+    sampled errors, so the exported circuit reproduces the noisy state exactly.
+
+    ## Action Space
+
+    ``Discrete(len(env.actions))``. Actions enumerate ``gates`` in order, each on every qubit
+    (``cx``: every ordered pair; ``cz``/``swap``: every unordered pair). With the default gate
+    set on ``n`` qubits that is ``7 n + n (n - 1)`` actions: ``h, x, s, t, rx, ry, rz`` on
+    qubits ``0..n-1``, then ``cx`` on ``(0,1), (0,2), ..., (n-1,n-2)`` as ``(control, target)``.
+    ``env.unwrapped.actions[i].label`` names action ``i`` (e.g. ``"cx q[0],q[1]"``).
+
+    ## Observation Space
+
+    ``Box(-1, 1, (2 * 2**n,), float32)``: real parts then imaginary parts of the current state.
+    With ``target="random"`` the target changes every episode and its real and imaginary parts
+    are appended: ``(4 * 2**n,)``.
+
+    ## Rewards
+
+    The fidelity improvement ``F_t - F_{t-1}``, with ``F = |<target|state>|^2``, plus ``+1`` on
+    the step that reaches ``F >= threshold``. The shaping terms telescope, so an episode's
+    return is ``F_T - F_0`` (+1 on success).
+
+    ## Starting State
+
+    ``|0...0>``. A ``"random"`` target is redrawn at every reset (from ``target_depth`` uniformly
+    random actions, redrawn while ``|0...0>`` already meets the threshold).
+
+    ## Episode End
+
+    Terminated when ``F >= threshold``; truncated after 20 steps when made with
+    ``gym.make("AdvRL/QuantumGate-v0")``. Every named target is reachable well within 20 steps
+    (Bell: 2 gates, GHZ: ``n`` gates, plus: ``n`` gates).
+
+    ``info`` holds ``fidelity``, ``is_success``, ``gates`` (labels of the gates applied so far),
+    ``error`` (the Pauli error of this step, e.g. ``"z q[1]"``, or None) and, for random
+    targets, ``target_circuit`` (the labels of the circuit that prepared the target).
+
+    ## Arguments
+
+    | Argument         | Default        | Meaning                                                          |
+    |------------------|----------------|------------------------------------------------------------------|
+    | `n_qubits`       | 2              | number of qubits, 1..10                                           |
+    | `target`         | None           | ``"bell"``, ``"ghz"``, ``"plus"``, ``"random"`` or a normalized complex vector of length ``2**n``; None: ``"bell"`` for 2 qubits, ``"ghz"`` for more, ``"plus"`` for 1 |
+    | `gates`          | None           | gate names from ``h x y z s sdg t tdg sx rx ry rz cx cz swap``; None: ``h x s t rx ry rz cx`` |
+    | `threshold`      | 0.99           | fidelity that ends the episode with success, in (0, 1]           |
+    | `noise_prob`     | 0.0            | probability of a Pauli error after each gate, in [0, 1]          |
+    | `target_depth`   | 10             | gates in the random circuit of a ``"random"`` target (<= the step limit) |
+    | `rotation_angle` | pi/4           | angle of ``rx``, ``ry``, ``rz``                                  |
+    | `render_mode`    | None           | ``"rgb_array"``, ``"ansi"`` (circuit diagram) or ``"human"``     |
+
+    ## Version History
+
+    * v0: initial version.
+    """
+
+    metadata = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 4}
+
+    def __init__(
+        self,
+        render_mode: str | None = None,
+        n_qubits: int = 2,
+        target: str | Sequence[complex] | np.ndarray | None = None,
+        gates: Sequence[str] | None = None,
+        threshold: float = 0.99,
+        noise_prob: float = 0.0,
+        target_depth: int = 10,
+        rotation_angle: float = math.pi / 4,
+    ) -> None:
+        self._init_render(render_mode)
+        self.n_qubits = check_int("n_qubits", n_qubits, 1, 10)
+        self.threshold = check_float("threshold", threshold, 0.0, 1.0, low_inclusive=False)
+        self.noise_prob = check_float("noise_prob", noise_prob, 0.0, 1.0)
+        self.target_depth = check_int("target_depth", target_depth, 1)
+        self.rotation_angle = check_float("rotation_angle", rotation_angle)
+        self.gates = self._check_gates(gates)
+        self.actions = build_actions(self.n_qubits, self.gates, self.rotation_angle)
+
+        dim = 2**self.n_qubits
+        self.target_name, fixed_target = self._check_target(target, dim)
+        self.random_target = self.target_name == "random"
+        self._target = fixed_target
+        obs_size = (4 if self.random_target else 2) * dim
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(obs_size,), dtype=np.float32)
+        self.action_space = spaces.Discrete(len(self.actions))
+
+        self._state: np.ndarray | None = None
+        self._fidelity = 0.0
+        self._ops: list[tuple[str, tuple[int, ...], bool]] = []  # (name, qubits, is_noise)
+        self._qasm: list[tuple[str, bool]] = []  # (statement, is_noise)
+        self._gate_labels: list[str] = []
+        self.target_circuit: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ argument checks
+    def _check_gates(self, gates: Sequence[str] | None) -> tuple[str, ...]:
+        if gates is None:
+            return tuple(g for g in DEFAULT_GATES if self.n_qubits > 1 or gate_num_qubits(g) == 1)
+        if isinstance(gates, str) or not isinstance(gates, Sequence | np.ndarray) or len(gates) == 0:
+            raise ValueError(f"gates must be a non-empty sequence of gate names, got {gates!r}")
+        names = []
+        for gate in gates:
+            if not isinstance(gate, str):
+                raise ValueError(f"gates must hold gate names (str), got {gate!r}")
+            name = _ALIASES.get(gate.lower(), gate.lower())
+            try:
+                width = gate_num_qubits(name)
+            except ValueError as err:
+                raise ValueError(f"gates: {err}") from None
+            if width > self.n_qubits:
+                raise ValueError(f"gates: {name!r} acts on {width} qubits but n_qubits={self.n_qubits}")
+            if name in names:
+                raise ValueError(f"gates must not repeat a gate, {name!r} appears twice")
+            names.append(name)
+        return tuple(names)
+
+    def _check_target(self, target: Any, dim: int) -> tuple[str, np.ndarray | None]:
+        if target is None:
+            target = "plus" if self.n_qubits == 1 else ("bell" if self.n_qubits == 2 else "ghz")
+        if isinstance(target, str):
+            if target not in TARGET_NAMES:
+                raise ValueError(f"target must be one of {TARGET_NAMES} or a state vector, got {target!r}")
+            return target, None if target == "random" else named_target(target, self.n_qubits)
+        try:
+            vector = np.asarray(target, dtype=np.complex128).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"target must be one of {TARGET_NAMES} or a complex vector, got {target!r}"
+            ) from None
+        if vector.size != dim or np.ndim(target) != 1:
+            raise ValueError(
+                f"target vector must have shape ({dim},) for n_qubits={self.n_qubits}, got {np.shape(target)}"
+            )
+        if not np.all(np.isfinite(vector)):
+            raise ValueError("target vector must be finite (no NaN or inf)")
+        norm = float(np.linalg.norm(vector))
+        if abs(norm - 1.0) > 1e-6:
+            raise ValueError(f"target vector must be normalized (norm 1 within 1e-6), got norm {norm:.6g}")
+        return "vector", vector / norm
+
+    # ------------------------------------------------------------------ public helpers
+    @property
+    def state(self) -> np.ndarray:
+        """A copy of the current state vector (complex128, little-endian qubit order)."""
+        if self._state is None:
+            raise gym.error.ResetNeeded("Cannot read the state before reset()")
+        return self._state.copy()
+
+    @property
+    def target_state(self) -> np.ndarray:
+        """A copy of the current target state vector."""
+        if self._target is None:
+            raise gym.error.ResetNeeded("A random target is drawn at reset(); call reset() first")
+        return self._target.copy()
+
+    @property
+    def fidelity(self) -> float:
+        """``|<target|state>|^2`` of the current state."""
+        return self._fidelity
+
+    def to_qasm(self, include_noise: bool = False) -> str:
+        """The episode's circuit as OpenQASM 2.0 (``include_noise``: with the sampled Pauli errors)."""
+        if self._state is None:
+            raise gym.error.ResetNeeded("Cannot export a circuit before reset()")
+        lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{self.n_qubits}];"]
+        lines += [statement for statement, noise in self._qasm if include_noise or not noise]
+        return "\n".join(lines) + "\n"
+
+    # ------------------------------------------------------------------ dynamics
+    def _obs(self) -> np.ndarray:
+        parts = [self._state.real, self._state.imag]
+        if self.random_target:
+            parts += [self._target.real, self._target.imag]
+        return np.clip(np.concatenate(parts), -1.0, 1.0).astype(np.float32)
+
+    def _info(self, error: str | None = None) -> dict[str, Any]:
+        info = {
+            "fidelity": self._fidelity,
+            "is_success": self._fidelity >= self.threshold,
+            "gates": tuple(self._gate_labels),
+            "error": error,
+        }
+        if self.random_target:
+            info["target_circuit"] = self.target_circuit
+        return info
+
+    def _draw_random_target(self) -> None:
+        if (
+            self.spec is not None
+            and self.spec.max_episode_steps is not None
+            and self.target_depth > self.spec.max_episode_steps
+        ):
+            raise ValueError(
+                f"target_depth={self.target_depth} exceeds the step limit {self.spec.max_episode_steps}: "
+                "the random target might not be reachable"
+            )
+        start = basis_state(self.n_qubits)
+        for _ in range(_MAX_TARGET_DRAWS):
+            indices = self.np_random.integers(len(self.actions), size=self.target_depth)
+            state = start
+            for index in indices:
+                action = self.actions[index]
+                state = apply_gate(state, action.matrix, action.qubits, self.n_qubits)
+            if fidelity(start, state) < self.threshold:
+                break
+        self._target = state
+        self.target_circuit = tuple(self.actions[i].label for i in indices)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        check_options(options, ())
+        if self.random_target:
+            self._draw_random_target()
+        self._state = basis_state(self.n_qubits)
+        self._fidelity = fidelity(self._state, self._target)
+        self._ops, self._qasm, self._gate_labels = [], [], []
+        self._render_human_step()
+        return self._obs(), self._info()
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        if self._state is None:
+            raise gym.error.ResetNeeded("Cannot call step() before reset()")
+        gate = self.actions[discrete_action(action, self.action_space)]
+        self._state = apply_gate(self._state, gate.matrix, gate.qubits, self.n_qubits)
+        self._ops.append((gate.name, gate.qubits, False))
+        self._qasm.append((gate.qasm, False))
+        self._gate_labels.append(gate.label)
+        error = None
+        if self.noise_prob > 0.0 and self.np_random.random() < self.noise_prob:
+            error = self._apply_pauli_error(gate.qubits)
+        previous, self._fidelity = self._fidelity, fidelity(self._state, self._target)
+        terminated = self._fidelity >= self.threshold
+        reward = self._fidelity - previous + (1.0 if terminated else 0.0)
+        self._render_human_step()
+        return self._obs(), float(reward), bool(terminated), False, self._info(error)
+
+    def _apply_pauli_error(self, qubits: tuple[int, ...]) -> str:
+        words = pauli_errors(len(qubits))
+        word = words[int(self.np_random.integers(len(words)))]
+        labels = []
+        for letter, qubit in zip(word, qubits, strict=True):
+            if letter == "i":
+                continue
+            self._state = apply_1q(self._state, PAULIS[letter], qubit, self.n_qubits)
+            self._ops.append((letter, (qubit,), True))
+            self._qasm.append((f"{letter} q[{qubit}];", True))
+            labels.append(f"{letter} q[{qubit}]")
+        return "; ".join(labels)
+
+    # ------------------------------------------------------------------ rendering
+    def _render_ready(self) -> bool:
+        return self._state is not None
+
+    def _ansi(self) -> str:
+        header = (
+            f"target: {self.target_name}  fidelity: {self._fidelity:.4f}  gates: {len(self._gate_labels)}\n"
+        )
+        return header + circuit_text(self._ops, self.n_qubits)
+
+    def _draw(self) -> np.ndarray:
+        return draw_frame(self._ops, self.n_qubits, self._state, self._target, self._fidelity, self.threshold)
