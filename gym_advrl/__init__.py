@@ -11,6 +11,7 @@ import gymnasium
 from gymnasium.envs.registration import register
 
 from gym_advrl.envs import (
+    CausalSCMEnv,
     ContinuousCartPoleEnv,
     FourRoomsEnv,
     GridWorldEnv,
@@ -34,6 +35,7 @@ ENV_SPECS: tuple[tuple[str, str, int], ...] = (
     ("AdvRL/SequenceTracking-v0", "gym_advrl.envs.sequence:SequenceTrackingEnv", 50),
     ("AdvRL/NonlinearRegulator-v0", "gym_advrl.envs.regulator:NonlinearRegulatorEnv", 200),
     ("AdvRL/QuantumGate-v0", "gym_advrl.envs.quantum.env:QuantumGateEnv", 20),
+    ("AdvRL/CausalSCM-v0", "gym_advrl.envs.causal.env:CausalSCMEnv", 50),
 )
 
 for _env_id, _entry_point, _max_steps in ENV_SPECS:
@@ -42,6 +44,7 @@ for _env_id, _entry_point, _max_steps in ENV_SPECS:
 
 __all__ = [
     "ENV_SPECS",
+    "CausalSCMEnv",
     "ContinuousCartPoleEnv",
     "FourRoomsEnv",
     "GridWorldEnv",

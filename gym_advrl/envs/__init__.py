@@ -1,6 +1,7 @@
 """Single-agent Gymnasium environments, one module per family."""
 
 from gym_advrl.envs.cartpole import ContinuousCartPoleEnv
+from gym_advrl.envs.causal import CausalSCMEnv
 from gym_advrl.envs.grid_world import FourRoomsEnv, GridWorldEnv
 from gym_advrl.envs.pendulum import PendulumEnv
 from gym_advrl.envs.quantum import QuantumGateEnv
@@ -8,6 +9,7 @@ from gym_advrl.envs.regulator import NonlinearRegulatorEnv
 from gym_advrl.envs.sequence import SequenceMemoryEnv, SequenceTrackingEnv
 
 __all__ = [
+    "CausalSCMEnv",
     "ContinuousCartPoleEnv",
     "FourRoomsEnv",
     "GridWorldEnv",
