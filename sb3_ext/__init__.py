@@ -1,1 +1,13 @@
 """Stable-Baselines3 algorithms for gym-advrl."""
+
+from sb3_ext.common.buffers import PrioritizedReplayBuffer
+from sb3_ext.per import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayMixin
+
+__all__ = [
+    "PERDQN",
+    "PERQRDQN",
+    "PERSAC",
+    "PERTD3",
+    "PrioritizedReplayBuffer",
+    "PrioritizedReplayMixin",
+]

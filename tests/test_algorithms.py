@@ -1,0 +1,214 @@
+"""Shared API tests that every ``sb3_ext`` algorithm must pass.
+
+Modelled on sb3-contrib's ``test_run.py`` / ``test_save_load.py``. For each row of
+:data:`ALGORITHMS` the suite checks that the algorithm
+
+* learns for ``learn_steps`` steps (``num_timesteps`` advances and the parameters change),
+  then predicts for a single observation and for a batch of three (actions inside the action
+  space, with the right shapes);
+* after ``save`` / ``load`` acts identically (``deterministic=True``) over a rollout, carrying
+  the ``state`` returned by ``predict`` (recurrent or option state) and ``episode_start``;
+  the saved and loaded parameters are equal;
+* trains on a ``DummyVecEnv`` of 2 envs when ``supports_vec_env`` is True;
+* is reproducible: the same ``seed`` gives identical parameters and actions after ``learn``,
+  a different seed gives different parameters;
+* refuses an env with unsupported spaces (``bad_env_id``) with a ``ValueError`` (preferred) or
+  SB3's ``AssertionError``, whose message mentions the space.
+
+Adding an algorithm is one line in :data:`ALGORITHMS`::
+
+    AlgoCase("MyAlgo", MyAlgo, "AdvRL/GridWorld-v0", dict(learning_starts=50, **TINY), bad_env_id="AdvRL/Pendulum-v0"),
+
+Fields (see :class:`AlgoCase`): ``name`` (the test id), ``algo`` (the class), ``env_id`` (a
+registered id; ``env_kwargs`` are passed to ``gym.make``), ``kwargs`` (constructor keyword
+arguments: keep networks tiny and training short, each case should take a few seconds),
+``policy`` (default ``"MlpPolicy"``), ``supports_vec_env`` (default True; set False if the
+algorithm only runs on one env), ``bad_env_id`` (an env whose spaces the algorithm must reject, or
+None), ``learn_steps`` (default 300). Do not pass ``seed`` or ``verbose`` in ``kwargs``.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.env_util import make_vec_env
+
+import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
+from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3
+
+
+@dataclass(frozen=True)
+class AlgoCase:
+    """One algorithm configuration checked by every test of this file."""
+
+    name: str
+    algo: type[BaseAlgorithm]
+    env_id: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    supports_vec_env: bool = True
+    bad_env_id: str | None = None
+    policy: str = "MlpPolicy"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    learn_steps: int = 300
+
+
+# Small networks and buffers keep each case at a few seconds of CPU.
+TINY = dict(policy_kwargs=dict(net_arch=[32, 32]), buffer_size=2_000, device="cpu")
+TINY_DQN = dict(learning_starts=100, batch_size=32, train_freq=4, target_update_interval=100, **TINY)
+TINY_AC = dict(learning_starts=100, batch_size=32, train_freq=2, gradient_steps=1, **TINY)
+
+ALGORITHMS: list[AlgoCase] = [
+    AlgoCase("PERDQN", PERDQN, "AdvRL/GridWorld-v0", TINY_DQN, bad_env_id="AdvRL/Pendulum-v0"),
+    AlgoCase("PERQRDQN", PERQRDQN, "AdvRL/SequenceTracking-v0", dict(TINY_DQN, policy_kwargs=dict(net_arch=[32], n_quantiles=8)), bad_env_id="AdvRL/Pendulum-v0"),
+    AlgoCase("PERSAC", PERSAC, "AdvRL/Pendulum-v0", TINY_AC, bad_env_id="AdvRL/GridWorld-v0"),
+    AlgoCase("PERTD3", PERTD3, "AdvRL/NonlinearRegulator-v0", TINY_AC, bad_env_id="AdvRL/GridWorld-v0"),
+]
+
+CASES = [pytest.param(case, id=case.name) for case in ALGORITHMS]
+
+
+def make_env(case: AlgoCase, env_id: str | None = None) -> gym.Env:
+    return gym.make(env_id or case.env_id, **case.env_kwargs)
+
+
+def build(case: AlgoCase, seed: int = 0, env: Any = None) -> BaseAlgorithm:
+    # Deep copy: SB3 writes into policy_kwargs, and the tables share their dicts.
+    kwargs = copy.deepcopy(case.kwargs)
+    return case.algo(case.policy, env if env is not None else make_env(case), seed=seed, verbose=0, **kwargs)
+
+
+def parameters(model: BaseAlgorithm) -> dict[str, np.ndarray]:
+    """Every tensor of ``model.get_parameters()`` as a flat name -> array dict."""
+    flat = {}
+    for module, state in model.get_parameters().items():
+        for key, value in state.items():
+            if isinstance(value, th.Tensor):
+                flat[f"{module}.{key}"] = value.detach().cpu().numpy().copy()
+    return flat
+
+
+def same_parameters(first: dict[str, np.ndarray], second: dict[str, np.ndarray]) -> bool:
+    return first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)
+
+
+def rollout_actions(model: BaseAlgorithm, case: AlgoCase, n_steps: int = 40, seed: int = 123) -> list[np.ndarray]:
+    """Deterministic actions along a rollout, threading ``state`` and ``episode_start`` like SB3."""
+    env = make_env(case)
+    obs, _ = env.reset(seed=seed)
+    state, episode_start, actions = None, np.array([True]), []
+    for _ in range(n_steps):
+        action, state = model.predict(obs, state=state, episode_start=episode_start, deterministic=True)
+        actions.append(np.array(action, copy=True))
+        obs, _, terminated, truncated, _ = env.step(action)
+        episode_start = np.array([terminated or truncated])
+        if terminated or truncated:
+            obs, _ = env.reset()
+    env.close()
+    return actions
+
+
+def probe_observations(case: AlgoCase, n: int = 8) -> np.ndarray:
+    env = make_env(case)
+    env.observation_space.seed(7)
+    observations = np.stack([env.observation_space.sample() for _ in range(n)])
+    env.close()
+    return observations
+
+
+_TRAINED: dict[str, tuple[BaseAlgorithm, dict[str, np.ndarray]]] = {}
+
+
+def trained(case: AlgoCase) -> tuple[BaseAlgorithm, dict[str, np.ndarray]]:
+    """The case's model after ``learn(learn_steps)`` with seed 0 and its initial parameters (cached)."""
+    if case.name not in _TRAINED:
+        model = build(case, seed=0)
+        initial = parameters(model)
+        model.learn(case.learn_steps)
+        _TRAINED[case.name] = (model, initial)
+    return _TRAINED[case.name]
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_learn_and_predict(case: AlgoCase) -> None:
+    model, initial = trained(case)
+    assert model.num_timesteps >= case.learn_steps
+    if initial:
+        assert not same_parameters(initial, parameters(model)), "learn() did not change any parameter"
+
+    env = make_env(case)
+    obs, _ = env.reset(seed=0)
+    action, _ = model.predict(obs, deterministic=True)
+    assert np.shape(action) == env.action_space.shape
+    assert env.action_space.contains(np.asarray(action, dtype=env.action_space.dtype).reshape(env.action_space.shape))
+
+    batch = probe_observations(case, n=3)
+    actions, _ = model.predict(batch, episode_start=np.ones(3, dtype=bool), deterministic=True)
+    assert np.shape(actions) == (3, *env.action_space.shape)
+    for single in actions:
+        assert env.action_space.contains(np.asarray(single, dtype=env.action_space.dtype))
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_save_load_identical_actions(case: AlgoCase, tmp_path) -> None:
+    model, _ = trained(case)
+    path = tmp_path / f"{case.name}.zip"
+    model.save(path)
+    loaded = case.algo.load(path, device="cpu")
+
+    assert type(loaded) is type(model)
+    assert same_parameters(parameters(model), parameters(loaded))
+    for before, after in zip(rollout_actions(model, case), rollout_actions(loaded, case), strict=True):
+        np.testing.assert_array_equal(before, after)
+    batch = probe_observations(case)
+    episode_start = np.ones(len(batch), dtype=bool)
+    np.testing.assert_array_equal(
+        model.predict(batch, episode_start=episode_start, deterministic=True)[0],
+        loaded.predict(batch, episode_start=episode_start, deterministic=True)[0],
+    )
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_vec_env_with_two_envs(case: AlgoCase) -> None:
+    if not case.supports_vec_env:
+        pytest.skip(f"{case.name} runs on a single env only")
+    vec_env = make_vec_env(case.env_id, n_envs=2, seed=0, env_kwargs=case.env_kwargs)
+    model = build(case, env=vec_env)
+    assert model.n_envs == 2
+    model.learn(case.learn_steps)
+    assert model.num_timesteps >= case.learn_steps
+    actions, _ = model.predict(vec_env.reset(), episode_start=np.ones(2, dtype=bool), deterministic=True)
+    assert np.shape(actions) == (2, *vec_env.action_space.shape)
+    vec_env.close()
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_seed_reproducibility(case: AlgoCase) -> None:
+    model, _ = trained(case)
+    again = build(case, seed=0)
+    again.learn(case.learn_steps)
+    assert same_parameters(parameters(model), parameters(again))
+    batch = probe_observations(case)
+    episode_start = np.ones(len(batch), dtype=bool)
+    np.testing.assert_array_equal(
+        model.predict(batch, episode_start=episode_start, deterministic=True)[0],
+        again.predict(batch, episode_start=episode_start, deterministic=True)[0],
+    )
+    if parameters(model):
+        other = build(case, seed=1)
+        other.learn(case.learn_steps)
+        assert not same_parameters(parameters(model), parameters(other)), "the seed has no effect"
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_rejects_unsupported_spaces(case: AlgoCase) -> None:
+    if case.bad_env_id is None:
+        pytest.skip(f"{case.name} accepts every space")
+    with pytest.raises((ValueError, AssertionError), match=r"(?i)space"):
+        build(case, env=make_env(case, case.bad_env_id))
