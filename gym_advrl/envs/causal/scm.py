@@ -15,6 +15,7 @@ can be checked against the truth.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -103,6 +104,8 @@ class LinearGaussianSCM:
                 "confounders", confounders, positive=False, partial=True
             )
         self._index = index
+        self._confounded = bool(np.any(self.confounder_weights != 0.0))
+        self._parents = [np.flatnonzero(self.weights[:, j]) for j in range(d)]
         self._propagators: dict[frozenset[int], np.ndarray] = {}
 
     # ------------------------------------------------------------------ constructors
@@ -162,7 +165,7 @@ class LinearGaussianSCM:
     @property
     def confounded(self) -> bool:
         """Whether a hidden confounder enters at least one variable."""
-        return bool(np.any(self.confounder_weights != 0.0))
+        return self._confounded
 
     @property
     def adjacency(self) -> np.ndarray:
@@ -227,19 +230,25 @@ class LinearGaussianSCM:
         if noise.ndim != 2 or noise.shape[1] != self.n_vars:
             raise ValueError(f"noise must have shape (n, {self.n_vars}), got {noise.shape}")
         n = noise.shape[0]
-        cut, values = self._parse_interventions(interventions, n)
-        propagator = self._propagator(cut)
-        keep = np.ones(self.n_vars)
-        keep[list(cut)] = 0.0
-        out = noise @ ((keep * self.noise_std)[:, None] * propagator)
+        intervened = self._parse_interventions(interventions, n)
         action = _as_samples("action", action, n)
-        out += np.multiply.outer(action, (keep * self.action_weights) @ propagator)
-        if hidden is not None and self.confounded:
+        if hidden is not None and self._confounded:
             hidden = _as_samples("hidden", hidden, n)
-            out += np.multiply.outer(hidden, (keep * self.confounder_weights) @ propagator)
-        if cut:
-            order = sorted(cut)
-            out += values @ propagator[order]
+        # The structural equations in topological order, each vectorized over the n samples; the
+        # output is column-major so that every variable is one contiguous vector.
+        out = np.empty((n, self.n_vars), order="F")
+        for j in range(self.n_vars):
+            column = out[:, j]
+            if j in intervened:
+                column[:] = intervened[j]
+                continue
+            np.multiply(noise[:, j], self.noise_std[j], out=column)
+            for i in self._parents[j]:
+                column += self.weights[i, j] * out[:, i]
+            if self.action_weights[j] != 0.0:
+                column += self.action_weights[j] * action
+            if hidden is not None and self.confounder_weights[j] != 0.0:
+                column += self.confounder_weights[j] * hidden
         return out
 
     def sample(
@@ -283,14 +292,15 @@ class LinearGaussianSCM:
         Returns:
             ``(..., d)`` means, the leading shape broadcast from the array arguments.
         """
-        cut, values = self._parse_interventions(interventions, None)
+        intervened = self._parse_interventions(interventions, None)
+        cut = frozenset(intervened)
         propagator = self._propagator(cut)
         keep = np.ones(self.n_vars)
         keep[list(cut)] = 0.0
-        action = np.asarray(action, dtype=np.float64)
+        action = np.asarray(_as_samples("action", action, None))
         mean = action[..., None] * ((keep * self.action_weights) @ propagator)
-        if cut:
-            mean = mean + values @ propagator[sorted(cut)]
+        for j, value in intervened.items():
+            mean = mean + np.asarray(value)[..., None] * propagator[j]
         if not given:
             return mean
         observed, x_obs = self._parse_given(given, cut)
@@ -302,7 +312,7 @@ class LinearGaussianSCM:
         self, interventions: Interventions = None, given: Iterable[str] | None = None
     ) -> np.ndarray:
         """Exact ``Cov[X | do(interventions), a, X_S]`` (``(d, d)``; independent of the values)."""
-        cut, _ = self._parse_interventions(interventions, None)
+        cut = frozenset(self._parse_interventions(interventions, None))
         propagator = self._propagator(cut)
         cov = self._covariance(cut, propagator)
         if not given:
@@ -332,9 +342,10 @@ class LinearGaussianSCM:
             self._propagators[cut] = total
         return self._propagators[cut]
 
-    def _parse_interventions(self, interventions: Interventions, n: int | None) -> tuple[frozenset[int], Any]:
+    def _parse_interventions(self, interventions: Interventions, n: int | None) -> dict[int, np.ndarray]:
+        """``{column: value}`` of validated hard interventions (values numbers or ``(n,)`` arrays)."""
         if not interventions:
-            return frozenset(), None
+            return {}
         if not isinstance(interventions, Mapping):
             raise ValueError(f"interventions must be a mapping {{variable: value}}, got {interventions!r}")
         unknown = [name for name in interventions if name not in self._index]
@@ -342,12 +353,10 @@ class LinearGaussianSCM:
             raise ValueError(
                 f"interventions: unknown variable(s) {unknown}; intervenable variables are {self.variables}"
             )
-        order = sorted(self._index[name] for name in interventions)
-        columns = [
-            _as_samples(f"interventions[{self.variables[i]!r}]", interventions[self.variables[i]], n)
-            for i in order
-        ]
-        return frozenset(order), np.stack(np.broadcast_arrays(*columns), axis=-1)
+        return {
+            self._index[name]: _as_samples(f"interventions[{name!r}]", value, n)
+            for name, value in interventions.items()
+        }
 
     def _parse_given(self, given: Mapping[str, Any], cut: frozenset[int]) -> tuple[list[int], np.ndarray]:
         observed = []
@@ -398,10 +407,14 @@ class LinearGaussianSCM:
         return f"LinearGaussianSCM({'; '.join(terms)})"
 
 
-def _as_samples(name: str, value: Any, n: int | None) -> np.ndarray:
+def _as_samples(name: str, value: Any, n: int | None) -> np.ndarray | float:
     """A number, or (when ``n`` is given) an ``(n,)`` array; finite values only."""
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        if not math.isfinite(value):  # the per-step path of the env: skip numpy for a scalar
+            raise ValueError(f"{name} must be finite, got {value!r}")
+        return float(value)
     arr = np.asarray(value, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
+    if not np.isfinite(arr).all():
         raise ValueError(f"{name} must be finite, got {value!r}")
     if n is not None and arr.shape not in ((), (n,)):
         raise ValueError(f"{name} must be a number or an array of shape ({n},), got shape {arr.shape}")
