@@ -1,0 +1,97 @@
+"""Mixed cooperation and competition: two teams race for a resource at the origin.
+
+PettingZoo module style::
+
+    from gym_advrl.marl import mixed_v0
+
+    env = mixed_v0.env(n_agents=5)                   # AEC API: red_0..red_2 vs blue_0, blue_1
+    parallel_env = mixed_v0.parallel_env(n_agents=5)  # parallel API
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pettingzoo import AECEnv
+from pettingzoo.utils import wrappers
+
+from gym_advrl.marl._envs import ParticleAECEnv, ParticleParallelEnv, env_docstring
+from gym_advrl.marl._particles import Scenario, broadcast_inputs, nearest_to_origin, pairwise_distances
+
+#: Reward of each member of the team holding the resource, and of each member of the other team.
+WIN_REWARD = 1.0
+LOSE_REWARD = -0.1
+#: Weight of the sum of distances to in-play team-mates.
+COHESION = 0.05
+
+
+def teams(n_agents: int) -> np.ndarray:
+    """Team of each agent: 0 (``red``, ``ceil(n/2)`` agents) then 1 (``blue``, ``floor(n/2)``)."""
+    return SCENARIO.teams(n_agents)
+
+
+def rewards(
+    positions: np.ndarray, in_play: np.ndarray | None = None, team: np.ndarray | None = None
+) -> np.ndarray:
+    """Per-agent rewards (0 for agents out of play), batched over leading dims.
+
+    Let ``W`` be the in-play agents nearest to the origin (ties within ``1e-9``) and ``s_T`` the
+    fraction of ``W`` in team ``T``. An in-play agent ``i`` of team ``T`` gets
+    ``s_T * 1 + (1 - s_T) * (-0.1) - 0.05 sum_{j in T, in play} |p_i - p_j|``: +1 for every member
+    of the team holding the resource, -0.1 for the other team, a tie between teams splits.
+
+    Args:
+        positions: ``(..., n_agents, 2)`` positions.
+        in_play: ``(..., n_agents)`` booleans, default all True.
+        team: ``(n_agents,)`` team ids, default :func:`teams` (ceil/floor split).
+
+    Returns:
+        ``(..., n_agents)`` rewards.
+    """
+    positions, in_play = broadcast_inputs(positions, in_play)
+    team = teams(positions.shape[-2]) if team is None else np.asarray(team)
+    if team.shape != positions.shape[-2:-1]:
+        raise ValueError(f"team must have shape {positions.shape[-2:-1]}, got {team.shape}")
+    same_team = team[:, None] == team[None, :]
+    winners = nearest_to_origin(positions, in_play)
+    share = (winners[..., None, :] & same_team).sum(-1) / np.maximum(winners.sum(-1, keepdims=True), 1)
+    resource = share * WIN_REWARD + (1.0 - share) * LOSE_REWARD
+    mates_in_play = same_team & in_play[..., None, :]
+    cohesion = COHESION * (pairwise_distances(positions) * mates_in_play).sum(-1)
+    return np.where(in_play, resource - cohesion, 0.0)
+
+
+SCENARIO = Scenario(name="mixed_v0", team_names=("red", "blue"), min_agents=2, reward_fn=rewards)
+
+
+class raw_env(ParticleAECEnv):  # noqa: N801 - PettingZoo's module convention
+    scenario = SCENARIO
+    metadata = {**ParticleAECEnv.metadata, "name": SCENARIO.name}
+
+
+class parallel_env(ParticleParallelEnv):  # noqa: N801 - PettingZoo's module convention
+    scenario = SCENARIO
+    metadata = {**ParticleParallelEnv.metadata, "name": SCENARIO.name}
+
+
+raw_env.__doc__ = parallel_env.__doc__ = env_docstring(
+    description=(
+        "Two teams, red (``ceil(n/2)`` agents) and blue (``floor(n/2)``), race for a resource at\n"
+        "    the origin while each team keeps together. ``n_agents >= 2``."
+    ),
+    observation_note="own team (1: 0 red, 1 blue), then ",
+    rewards=(
+        "Every member of the team of the in-play agent nearest to the origin gets +1, every member\n"
+        "    of the other team -0.1; if agents of both teams tie (within 1e-9), each team gets the\n"
+        "    fraction ``s`` of tied agents that are its own: ``s * 1 + (1 - s) * (-0.1)``. Each agent\n"
+        "    also pays ``0.05 * sum of its distances to its in-play team-mates`` (cohesion).\n"
+        "    Others' relative positions list team-mates first, then opponents."
+    ),
+    agents="``red_0 .. red_{ceil(n/2)-1}`` then ``blue_0 .. blue_{floor(n/2)-1}``",
+)
+
+
+def env(**kwargs: Any) -> AECEnv:
+    """The AEC environment, wrapped in PettingZoo's ``OrderEnforcingWrapper``."""
+    return wrappers.OrderEnforcingWrapper(raw_env(**kwargs))
