@@ -29,6 +29,8 @@ from gym_advrl.envs.quantum.statevector import (
 DEFAULT_GATES: tuple[str, ...] = ("h", "x", "s", "t", "rx", "ry", "rz", "cx")
 TARGET_NAMES: tuple[str, ...] = ("bell", "ghz", "plus", "random")
 _ALIASES = {"cnot": "cx", "hadamard": "h"}
+#: max_episode_steps of the registered ``AdvRL/QuantumGate-v0``; bounds ``target_depth``.
+STEP_LIMIT = 20
 #: A random target is redrawn while |0...0> already meets the threshold (at most this often).
 _MAX_TARGET_DRAWS = 100
 
@@ -152,7 +154,7 @@ class QuantumGateEnv(RenderMixin, gym.Env):
     | `gates`          | None           | gate names from ``h x y z s sdg t tdg sx rx ry rz cx cz swap``; None: ``h x s t rx ry rz cx`` |
     | `threshold`      | 0.99           | fidelity that ends the episode with success, in (0, 1]           |
     | `noise_prob`     | 0.0            | probability of a Pauli error after each gate, in [0, 1]          |
-    | `target_depth`   | 10             | gates in the random circuit of a ``"random"`` target (<= the step limit) |
+    | `target_depth`   | 10             | gates in the random circuit of a ``"random"`` target, 1..20 (the step limit) |
     | `rotation_angle` | pi/4           | angle of ``rx``, ``ry``, ``rz``                                  |
     | `render_mode`    | None           | ``"rgb_array"``, ``"ansi"`` (circuit diagram) or ``"human"``     |
 
@@ -178,7 +180,8 @@ class QuantumGateEnv(RenderMixin, gym.Env):
         self.n_qubits = check_int("n_qubits", n_qubits, 1, 10)
         self.threshold = check_float("threshold", threshold, 0.0, 1.0, low_inclusive=False)
         self.noise_prob = check_float("noise_prob", noise_prob, 0.0, 1.0)
-        self.target_depth = check_int("target_depth", target_depth, 1)
+        # A random target must stay reachable within the registered step limit.
+        self.target_depth = check_int("target_depth", target_depth, 1, STEP_LIMIT)
         self.rotation_angle = check_float("rotation_angle", rotation_angle)
         self.gates = self._check_gates(gates)
         self.actions = build_actions(self.n_qubits, self.gates, self.rotation_angle)
@@ -291,15 +294,6 @@ class QuantumGateEnv(RenderMixin, gym.Env):
         return info
 
     def _draw_random_target(self) -> None:
-        if (
-            self.spec is not None
-            and self.spec.max_episode_steps is not None
-            and self.target_depth > self.spec.max_episode_steps
-        ):
-            raise ValueError(
-                f"target_depth={self.target_depth} exceeds the step limit {self.spec.max_episode_steps}: "
-                "the random target might not be reachable"
-            )
         start = basis_state(self.n_qubits)
         for _ in range(_MAX_TARGET_DRAWS):
             indices = self.np_random.integers(len(self.actions), size=self.target_depth)
@@ -309,6 +303,11 @@ class QuantumGateEnv(RenderMixin, gym.Env):
                 state = apply_gate(state, action.matrix, action.qubits, self.n_qubits)
             if fidelity(start, state) < self.threshold:
                 break
+        else:
+            raise ValueError(
+                f"target='random': {_MAX_TARGET_DRAWS} random circuits of target_depth={self.target_depth} "
+                f"over gates={self.gates} all left |0...0> within the threshold; use more gates or a deeper circuit"
+            )
         self._target = state
         self.target_circuit = tuple(self.actions[i].label for i in indices)
 
