@@ -77,14 +77,20 @@ class Scenario:
         ]
 
 
+def distances_to_origin(positions: np.ndarray) -> np.ndarray:
+    """``(..., n, 2) -> (..., n)`` Euclidean norms (``hypot``: one ufunc call, no overflow)."""
+    return np.hypot(positions[..., 0], positions[..., 1])
+
+
 def pairwise_distances(positions: np.ndarray) -> np.ndarray:
     """``(..., n, 2) -> (..., n, n)`` Euclidean distances between all pairs of agents."""
-    return np.linalg.norm(positions[..., :, None, :] - positions[..., None, :, :], axis=-1)
+    x, y = positions[..., 0], positions[..., 1]
+    return np.hypot(x[..., :, None] - x[..., None, :], y[..., :, None] - y[..., None, :])
 
 
 def nearest_to_origin(positions: np.ndarray, in_play: np.ndarray) -> np.ndarray:
     """Mask ``(..., n)`` of the in-play agents nearest to the origin (all of them on a tie)."""
-    distance = np.where(in_play, np.linalg.norm(positions, axis=-1), np.inf)
+    distance = np.where(in_play, distances_to_origin(positions), np.inf)
     return in_play & (distance <= distance.min(axis=-1, keepdims=True) + TIE_TOLERANCE)
 
 
@@ -96,6 +102,8 @@ def broadcast_inputs(positions: np.ndarray, in_play: np.ndarray | None) -> tuple
     if in_play is None:
         return positions, np.ones(positions.shape[:-1], dtype=bool)
     in_play = np.asarray(in_play, dtype=bool)
+    if in_play.shape == positions.shape[:-1]:
+        return positions, in_play
     try:
         return positions, np.broadcast_to(in_play, positions.shape[:-1])
     except ValueError as err:
@@ -171,9 +179,11 @@ class ParticleWorld:
         active = self.in_play
         noise = rng.normal(0.0, self.noise_std, size=self.positions.shape) if self.noise_std > 0 else 0.0
         velocities = DAMPING * (self.velocities + ACCELERATION * accelerations)
-        positions = np.clip(self.positions + TIMESTEP * velocities + noise, -self.bound, self.bound)
+        positions = np.minimum(
+            np.maximum(self.positions + TIMESTEP * velocities + noise, -self.bound), self.bound
+        )
         self.positions = np.where(active[:, None], positions, self.positions)
-        exited = active & (np.linalg.norm(self.positions, axis=1) > self.arena_radius)
+        exited = active & (distances_to_origin(self.positions) > self.arena_radius)
         self.velocities = np.where((active & ~exited)[:, None], velocities, 0.0)
         rewards = self.scenario.reward_fn(self.positions, active, self.teams)
         self.in_play = active & ~exited
@@ -186,7 +196,7 @@ class ParticleWorld:
             raise ValueError(
                 f"positions must be a finite array of shape {(self.n_agents, 2)}, got {positions.shape}"
             )
-        if np.any(np.linalg.norm(positions, axis=1) > self.arena_radius):
+        if np.any(distances_to_origin(positions) > self.arena_radius):
             raise ValueError(f"positions must lie inside the arena of radius {self.arena_radius}")
         velocities = (
             np.zeros_like(positions) if velocities is None else np.asarray(velocities, dtype=np.float64)
@@ -226,7 +236,7 @@ class ParticleWorld:
         if isinstance(action_space, spaces.Box):
             # Fast path: one finite (k, 2) array for all agents; otherwise check each agent.
             if batch.shape == (len(names), 2) and batch.dtype.kind in "iuf" and np.all(np.isfinite(batch)):
-                return np.clip(batch.astype(np.float64), -1.0, 1.0)
+                return np.minimum(np.maximum(batch.astype(np.float64), -1.0), 1.0)
             return np.array(
                 [_per_agent(box_action, a, action_space, n) for a, n in zip(actions, names, strict=True)]
             ).reshape(-1, 2)

@@ -17,7 +17,7 @@ from pettingzoo import AECEnv
 from pettingzoo.utils import wrappers
 
 from gym_advrl.marl._envs import ParticleAECEnv, ParticleParallelEnv, env_docstring
-from gym_advrl.marl._particles import Scenario, broadcast_inputs, pairwise_distances
+from gym_advrl.marl._particles import Scenario, broadcast_inputs, distances_to_origin, pairwise_distances
 
 #: Weight of the sum of distances to the other agents.
 COHESION = 0.05
@@ -37,9 +37,8 @@ def rewards(positions: np.ndarray, in_play: np.ndarray | None = None) -> np.ndar
     """
     positions, in_play = broadcast_inputs(positions, in_play)
     weight = in_play.astype(np.float64)
-    per_agent = -np.linalg.norm(positions, axis=-1) - COHESION * (
-        pairwise_distances(positions) * weight[..., None, :]
-    ).sum(-1)
+    pair_sums = (pairwise_distances(positions) * weight[..., None, :]).sum(-1)
+    per_agent = -distances_to_origin(positions) - COHESION * pair_sums
     team = (per_agent * weight).sum(-1) / np.maximum(weight.sum(-1), 1.0)
     return np.where(in_play, team[..., None], 0.0)
 

@@ -53,12 +53,12 @@ def rewards(
     team = teams(positions.shape[-2]) if team is None else np.asarray(team)
     if team.shape != positions.shape[-2:-1]:
         raise ValueError(f"team must have shape {positions.shape[-2:-1]}, got {team.shape}")
-    same_team = team[:, None] == team[None, :]
-    winners = nearest_to_origin(positions, in_play)
-    share = (winners[..., None, :] & same_team).sum(-1) / np.maximum(winners.sum(-1, keepdims=True), 1)
+    same_team = (team[:, None] == team[None, :]).astype(np.float64)
+    winners = nearest_to_origin(positions, in_play).astype(np.float64)
+    # (..., n) @ (n, n): for every agent, how many winners are in its team.
+    share = (winners @ same_team) / np.maximum(winners.sum(-1, keepdims=True), 1.0)
     resource = share * WIN_REWARD + (1.0 - share) * LOSE_REWARD
-    mates_in_play = same_team & in_play[..., None, :]
-    cohesion = COHESION * (pairwise_distances(positions) * mates_in_play).sum(-1)
+    cohesion = COHESION * (pairwise_distances(positions) * same_team * in_play[..., None, :]).sum(-1)
     return np.where(in_play, resource - cohesion, 0.0)
 
 

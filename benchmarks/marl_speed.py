@@ -1,0 +1,101 @@
+"""Parallel-API steps per second of the particle envs, with MPE2's simple_spread_v3 in the same run.
+
+    python benchmarks/marl_speed.py                      # 3 and 10 agents, both action modes
+    python benchmarks/marl_speed.py --agents 3 --seconds 1
+
+Every env runs ``max_cycles`` (default 25, MPE's default) steps per episode with random actions
+drawn beforehand, so the timing covers ``step`` (and the resets between episodes) only. Each
+figure is the median of ``--repeats`` runs of ``--seconds`` each. MPE2 (``pip install mpe2``) is
+skipped, and said so, when it is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+from pettingzoo import ParallelEnv
+
+from gym_advrl.marl import competitive_v0, cooperative_v0, mixed_v0
+
+OURS = {"cooperative_v0": cooperative_v0, "competitive_v0": competitive_v0, "mixed_v0": mixed_v0}
+
+
+def steps_per_second(make_env: Callable[[], ParallelEnv], seconds: float, seed: int = 0) -> float:
+    env = make_env()
+    env.reset(seed=seed)
+    agents = list(env.possible_agents)
+    for i, agent in enumerate(agents):
+        env.action_space(agent).seed(seed + i)
+    pool = [{a: env.action_space(a).sample() for a in agents} for _ in range(256)]
+    steps, start = 0, time.perf_counter()
+    while True:
+        for actions in pool:
+            if not env.agents:
+                env.reset()
+            env.step({a: actions[a] for a in env.agents})
+        steps += len(pool)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            return steps / elapsed
+
+
+def mpe2_simple_spread() -> object | None:
+    try:
+        from mpe2 import simple_spread_v3
+    except ImportError:
+        return None
+    return simple_spread_v3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--agents", type=int, nargs="+", default=[3, 10])
+    parser.add_argument("--max-cycles", type=int, default=25)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    simple_spread = mpe2_simple_spread()
+    rows = []
+    for n in args.agents:
+        for continuous in (False, True):
+            kwargs = {"continuous_actions": continuous, "max_cycles": args.max_cycles}
+            candidates: dict[str, Callable[[], ParallelEnv]] = {
+                name: functools.partial(mod.parallel_env, n_agents=n, **kwargs) for name, mod in OURS.items()
+            }
+            if simple_spread is not None:
+                candidates["MPE2 simple_spread_v3"] = functools.partial(
+                    simple_spread.parallel_env, N=n, **kwargs
+                )
+            for name, make in candidates.items():
+                rate = statistics.median(
+                    steps_per_second(make, args.seconds, seed) for seed in range(args.repeats)
+                )
+                rows.append((name, n, "Box" if continuous else "Discrete", rate))
+                print(
+                    f"  measured {name} n={n} {'Box' if continuous else 'Discrete'}: {rate:,.0f} steps/s",
+                    flush=True,
+                )
+
+    print()
+    print("| env | agents | actions | parallel steps/s | agent-steps/s | vs MPE2 simple_spread_v3 |")
+    print("|---|---|---|---|---|---|")
+    baseline = {(n, act): rate for name, n, act, rate in rows if name.startswith("MPE2")}
+    for name, n, act, rate in rows:
+        ratio = f"{rate / baseline[(n, act)]:.1f}x" if (n, act) in baseline else "n/a"
+        label = name if name.startswith("MPE2") else f"`{name}`"
+        print(f"| {label} | {n} | {act} | {rate:,.0f} | {rate * n:,.0f} | {ratio} |")
+    if simple_spread is None:
+        print("\nMPE2 is not installed (pip install mpe2): no baseline measured.")
+    print(
+        f"\nmax_cycles={args.max_cycles}, median of {args.repeats} runs of {args.seconds:g} s, numpy {np.__version__}"
+    )
+
+
+if __name__ == "__main__":
+    main()
