@@ -229,8 +229,6 @@ def leaving_env(api: str):
     env = make(n_agents=3, noise_std=0.0, max_cycles=10)
     env.reset(seed=0)
     env.unwrapped.world.set_state([[0.0, 0.0], [4.95, 0.0], [0.0, 1.0]], [[0, 0], [0.9, 0], [0, 0]])
-    if api == "aec":
-        env.unwrapped._observations = env.unwrapped.world.observations()
     return env
 
 

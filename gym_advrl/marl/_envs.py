@@ -117,7 +117,6 @@ class ParticleAECEnv(_ParticleEnvCommon, AECEnv):
         AECEnv.__init__(self)
         self._accelerations = np.zeros((self.world.n_agents, 2))
         self._to_act: list[str] = []
-        self._observations = np.zeros((self.world.n_agents, self.world.obs_dim), dtype=np.float32)
 
     def reset(self, seed: int | None = None, options: dict | None = None) -> None:
         self._reset_world(seed)
@@ -129,11 +128,10 @@ class ParticleAECEnv(_ParticleEnvCommon, AECEnv):
         self._accelerations[:] = 0.0
         self._to_act = list(self.agents)
         self.agent_selection = self._to_act[0]
-        self._observations = self.world.observations()
         self._render_human_step()
 
     def observe(self, agent: str) -> np.ndarray:
-        return self._observations[self._index[self._checked(agent)]].copy()
+        return self.world.observations()[self._index[self._checked(agent)]].copy()
 
     def step(self, action: Any) -> None:
         if not self._started:
@@ -169,7 +167,6 @@ class ParticleAECEnv(_ParticleEnvCommon, AECEnv):
             self.rewards[agent] = float(rewards[i])
             self.terminations[agent] = bool(exited[i])
             self.truncations[agent] = truncate
-        self._observations = self.world.observations()
 
     def _remove_done_agent(self, agent: str, action: Any) -> None:
         if action is not None:

@@ -140,6 +140,7 @@ class ParticleWorld:
         self.velocities = np.zeros((n, 2))
         self.in_play = np.ones(n, dtype=bool)
         self.bound = self.arena_radius + MARGIN
+        self._observations: np.ndarray | None = None
 
     # ------------------------------------------------------------------ spaces
     @property
@@ -169,6 +170,7 @@ class ParticleWorld:
         self.positions = rng.uniform(-1.0, 1.0, size=(self.n_agents, 2))
         self.velocities = np.zeros((self.n_agents, 2))
         self.in_play = np.ones(self.n_agents, dtype=bool)
+        self._observations = None
 
     def step(self, accelerations: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Move the in-play agents by ``accelerations (n, 2)`` (rows of the others are ignored).
@@ -187,6 +189,7 @@ class ParticleWorld:
         self.velocities = np.where((active & ~exited)[:, None], velocities, 0.0)
         rewards = self.scenario.reward_fn(self.positions, active, self.teams)
         self.in_play = active & ~exited
+        self._observations = None
         return rewards, exited
 
     def set_state(self, positions: np.ndarray, velocities: np.ndarray | None = None) -> None:
@@ -205,16 +208,19 @@ class ParticleWorld:
             raise ValueError(f"velocities must have shape {(self.n_agents, 2)} and components in [-0.9, 0.9]")
         self.positions, self.velocities = positions.copy(), velocities.copy()
         self.in_play = np.ones(self.n_agents, dtype=bool)
+        self._observations = None
 
     # ------------------------------------------------------------------ observations
     def observations(self) -> np.ndarray:
-        """``(n, obs_dim)`` float32: one row per agent, all computed at once."""
-        relative = self.positions[self.others] - self.positions[:, None, :]
-        parts = [self.positions, self.velocities]
-        if self.has_teams:
-            parts.append(self.teams[:, None].astype(np.float64))
-        parts.append(relative.reshape(self.n_agents, -1))
-        return np.concatenate(parts, axis=1).astype(np.float32)
+        """``(n, obs_dim)`` float32: one row per agent, all computed at once (cached until the next move)."""
+        if self._observations is None:
+            relative = self.positions[self.others] - self.positions[:, None, :]
+            parts = [self.positions, self.velocities]
+            if self.has_teams:
+                parts.append(self.teams[:, None].astype(np.float64))
+            parts.append(relative.reshape(self.n_agents, -1))
+            self._observations = np.concatenate(parts, axis=1).astype(np.float32)
+        return self._observations
 
     def state(self) -> np.ndarray:
         return np.concatenate([self.positions.ravel(), self.velocities.ravel(), self.in_play]).astype(
