@@ -80,13 +80,12 @@ raw_env.__doc__ = parallel_env.__doc__ = env_docstring(
         "Two teams, red (``ceil(n/2)`` agents) and blue (``floor(n/2)``), race for a resource at\n"
         "    the origin while each team keeps together. ``n_agents >= 2``."
     ),
-    observation_note="own team (1: 0 red, 1 blue), then ",
+    observation_note="own team (1: 0 red, 1 blue), then, team-mates first and opponents after, ",
     rewards=(
         "Every member of the team of the in-play agent nearest to the origin gets +1, every member\n"
         "    of the other team -0.1; if agents of both teams tie (within 1e-9), each team gets the\n"
         "    fraction ``s`` of tied agents that are its own: ``s * 1 + (1 - s) * (-0.1)``. Each agent\n"
-        "    also pays ``0.05 * sum of its distances to its in-play team-mates`` (cohesion).\n"
-        "    Others' relative positions list team-mates first, then opponents."
+        "    also pays ``0.05 * sum of its distances to its in-play team-mates`` (cohesion)."
     ),
     agents="``red_0 .. red_{ceil(n/2)-1}`` then ``blue_0 .. blue_{floor(n/2)-1}``",
 )
