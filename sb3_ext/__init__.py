@@ -1,6 +1,7 @@
 """Stable-Baselines3 algorithms for gym-advrl."""
 
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
+from sb3_ext.dyna import TabularDynaQ, TabularQPolicy
 from sb3_ext.per import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayMixin
 
 __all__ = [
@@ -10,4 +11,6 @@ __all__ = [
     "PERTD3",
     "PrioritizedReplayBuffer",
     "PrioritizedReplayMixin",
+    "TabularDynaQ",
+    "TabularQPolicy",
 ]

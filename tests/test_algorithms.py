@@ -42,6 +42,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3
+from sb3_ext.dyna import TabularDynaQ
 
 
 @dataclass(frozen=True)
@@ -69,13 +70,18 @@ ALGORITHMS: list[AlgoCase] = [
     AlgoCase("PERQRDQN", PERQRDQN, "AdvRL/SequenceTracking-v0", dict(TINY_DQN, policy_kwargs=dict(net_arch=[32], n_quantiles=8)), bad_env_id="AdvRL/Pendulum-v0"),
     AlgoCase("PERSAC", PERSAC, "AdvRL/Pendulum-v0", TINY_AC, bad_env_id="AdvRL/GridWorld-v0"),
     AlgoCase("PERTD3", PERTD3, "AdvRL/NonlinearRegulator-v0", TINY_AC, bad_env_id="AdvRL/GridWorld-v0"),
+    # Discrete observations only (GridWorld obs_mode="index"); Box observations are refused.
+    AlgoCase("TabularDynaQ", TabularDynaQ, "AdvRL/GridWorld-v0", dict(planning_steps=5), policy="TabularPolicy", env_kwargs=dict(obs_mode="index"), bad_env_id="AdvRL/SequenceTracking-v0"),
 ]
 
 CASES = [pytest.param(case, id=case.name) for case in ALGORITHMS]
 
 
 def make_env(case: AlgoCase, env_id: str | None = None) -> gym.Env:
-    return gym.make(env_id or case.env_id, **case.env_kwargs)
+    """The case's env; another ``env_id`` (the bad env) is made with its default arguments."""
+    if env_id is not None and env_id != case.env_id:
+        return gym.make(env_id)
+    return gym.make(case.env_id, **case.env_kwargs)
 
 
 def build(case: AlgoCase, seed: int = 0, env: Any = None) -> BaseAlgorithm:

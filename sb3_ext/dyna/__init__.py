@@ -1,0 +1,6 @@
+"""Dyna: model-based Q-learning with planning from a learned model (deep and tabular)."""
+
+from sb3_ext.dyna.policies import TabularQPolicy
+from sb3_ext.dyna.tabular_dyna_q import TabularDynaQ, TabularModel
+
+__all__ = ["TabularDynaQ", "TabularModel", "TabularQPolicy"]
