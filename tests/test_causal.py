@@ -14,7 +14,7 @@ import pytest
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from gym_advrl.envs.causal import CausalSCMEnv, LinearGaussianSCM
-from gym_advrl.envs.causal.discovery import pc, random_policy_data, shd
+from gym_advrl.envs.causal.discovery import cpdag, pc, random_policy_data, shd
 
 SEED_GRAPH = {"X1": {}, "X2": {"X1": 0.7, "a": 0.5}, "X3": {"X2": 0.8, "X1": 0.3}}
 
@@ -260,6 +260,15 @@ def test_shd_counts_differing_pairs() -> None:
     assert shd(np.array([[0, 1, 1], [0, 0, 1], [0, 0, 0]]), true) == 1  # one extra edge
     with pytest.raises(ValueError, match="same shape"):
         shd(np.zeros((2, 2), int), true)
+
+
+def test_cpdag_keeps_only_the_identifiable_orientations() -> None:
+    triangle = np.array([[0, 1, 1], [0, 0, 1], [0, 0, 0]])
+    np.testing.assert_array_equal(cpdag(triangle), [[0, 1, 1], [1, 0, 1], [1, 1, 0]])
+    collider = np.array([[0, 1, 0], [0, 0, 0], [0, 1, 0]])
+    np.testing.assert_array_equal(cpdag(collider), collider)
+    seed_with_action = LinearGaussianSCM.seed_graph().augmented_adjacency
+    np.testing.assert_array_equal(cpdag(seed_with_action), seed_with_action)  # a -> X2 <- X1 orients all
 
 
 def test_pc_recovers_the_seed_dag_from_random_policy_steps() -> None:

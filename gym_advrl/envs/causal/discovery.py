@@ -67,7 +67,7 @@ def pc(
     for name in exogenous:
         check_choice("exogenous", name, names)
 
-    pc_search, background_knowledge, graph_node = _causal_learn()
+    pc_search, background_knowledge, graph_node = _causal_learn()[:3]
     knowledge = None
     if exogenous:
         knowledge = background_knowledge()
@@ -82,10 +82,39 @@ def pc(
         show_progress=False,
         node_names=names,
     ).G.graph
-    # causal-learn: graph[j, i] == 1 and graph[i, j] == -1 encodes i -> j; -1/-1 an undirected edge.
-    directed = (graph.T == 1) & (graph == -1)
-    undirected = (graph == -1) & (graph.T == -1)
-    return (directed | undirected).astype(int)
+    return _from_causal_learn(graph)
+
+
+def cpdag(dag: np.ndarray) -> np.ndarray:
+    """The CPDAG (Markov equivalence class) of a DAG: what observational data can identify at best.
+
+    Edges whose direction is shared by every DAG in the class stay directed, the others become
+    undirected. A useful reference for :func:`shd`: PC on observational data targets the CPDAG.
+
+    Raises:
+        ImportError: if causal-learn is not installed.
+    """
+    dag = _as_adjacency("dag", dag)
+    _, _, graph_node, dag_class, dag2cpdag = _causal_learn()
+    nodes = [graph_node(f"X{i + 1}") for i in range(len(dag))]
+    graph = dag_class(nodes)
+    for i, j in zip(*np.nonzero(dag), strict=True):
+        graph.add_directed_edge(nodes[i], nodes[j])
+    return _from_causal_learn(dag2cpdag(graph).graph)
+
+
+def _from_causal_learn(graph: np.ndarray) -> np.ndarray:
+    """causal-learn's endpoint matrix to our adjacency.
+
+    ``graph[i, j]`` is the endpoint mark at ``i`` of the edge ``i - j`` (-1 tail, 1 arrow, 0 none):
+    ``graph[i, j] == -1`` and ``graph[j, i] == 1`` is ``i -> j``. Any other mark pattern (an undirected
+    tail-tail edge, or a bidirected/partial edge left by conflicting orientations) is reported as
+    an undirected edge, so that :func:`shd` counts it as unoriented rather than missing.
+    """
+    graph = np.asarray(graph)
+    adjacent = (graph != 0) | (graph.T != 0)
+    directed = (graph == -1) & (graph.T == 1)
+    return (adjacent & ~directed.T).astype(int)
 
 
 def shd(estimated: np.ndarray, true: np.ndarray) -> int:
@@ -138,13 +167,16 @@ def _as_adjacency(name: str, graph: Any) -> np.ndarray:
     return graph.astype(bool)
 
 
-def _causal_learn() -> tuple[Any, Any, Any]:
+def _causal_learn() -> tuple[Any, ...]:
+    """(pc, BackgroundKnowledge, GraphNode, Dag, dag2cpdag), imported on first use."""
     try:
+        from causallearn.graph.Dag import Dag
         from causallearn.graph.GraphNode import GraphNode
         from causallearn.search.ConstraintBased.PC import pc as pc_search
+        from causallearn.utils.DAG2CPDAG import dag2cpdag
         from causallearn.utils.PCUtils.BackgroundKnowledge import BackgroundKnowledge
     except ImportError as err:
         raise ImportError(
             'causal discovery needs causal-learn, the optional [causal] extra: pip install "gym-advrl[causal]"'
         ) from err
-    return pc_search, BackgroundKnowledge, GraphNode
+    return pc_search, BackgroundKnowledge, GraphNode, Dag, dag2cpdag

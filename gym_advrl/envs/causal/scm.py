@@ -203,7 +203,7 @@ class LinearGaussianSCM:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Standard-normal exogenous noise ``(n, d)`` and hidden confounder ``(n,)`` (zeros if none)."""
         rng = np.random.default_rng(rng)
-        noise = rng.standard_normal((n, self.n_vars))
+        noise = rng.standard_normal((self.n_vars, n)).T  # column-major: one contiguous vector per variable
         hidden = rng.standard_normal(n) if self.confounded else np.zeros(n)
         return noise, hidden
 
