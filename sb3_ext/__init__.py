@@ -1,5 +1,6 @@
 """Stable-Baselines3 algorithms for gym-advrl."""
 
+from sb3_ext.callbacks import WrapperInfoCallback
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
 from sb3_ext.dyna import TabularDynaQ, TabularQPolicy
 from sb3_ext.per import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayMixin
@@ -13,4 +14,5 @@ __all__ = [
     "PrioritizedReplayMixin",
     "TabularDynaQ",
     "TabularQPolicy",
+    "WrapperInfoCallback",
 ]
