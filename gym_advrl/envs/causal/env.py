@@ -12,6 +12,7 @@ from gymnasium import spaces
 from gym_advrl.envs._canvas import Canvas
 from gym_advrl.envs._rendering import RenderMixin
 from gym_advrl.envs._validation import box_action, check_choice, check_float, check_options, discrete_action
+from gym_advrl.envs.causal._drawing import arrow, layered_layout, value_color
 from gym_advrl.envs.causal.scm import ACTION, LinearGaussianSCM
 
 
@@ -152,7 +153,7 @@ class CausalSCMEnv(RenderMixin, gym.Env):
         self._observed: np.ndarray | None = None
         self._last: dict[str, Any] | None = None
         self._t = 0
-        self._layout = _layered_layout(scm, self.action_type == "additive")
+        self._layout = layered_layout(scm, self.action_type == "additive")
 
     # ------------------------------------------------------------------ API
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
@@ -281,7 +282,7 @@ class CausalSCMEnv(RenderMixin, gym.Env):
         for source, j in parents:
             child = self.scm.variables[j]
             color = (215, 215, 215) if child in cut else ((170, 120, 200) if source == "U" else (90, 90, 90))
-            _arrow(canvas, positions[source], positions[child], color)
+            arrow(canvas, positions[source], positions[child], color)
         for name, (x, y) in positions.items():
             if name == ACTION and self.action_type != "additive":
                 continue
@@ -291,7 +292,7 @@ class CausalSCMEnv(RenderMixin, gym.Env):
             if name == ACTION:
                 value = last["variables"][ACTION] if last else None
                 canvas.fill_rect(x - 0.22, y - 0.22, x + 0.22, y + 0.22, (40, 40, 40))
-                canvas.fill_rect(x - 0.17, y - 0.17, x + 0.17, y + 0.17, _value_color(value))
+                canvas.fill_rect(x - 0.17, y - 0.17, x + 0.17, y + 0.17, value_color(value))
                 continue
             if name in self.observed_variables:
                 value = float(self._observed[self.observed_variables.index(name)])
@@ -299,7 +300,7 @@ class CausalSCMEnv(RenderMixin, gym.Env):
                 value = last["variables"][name] if last else None
             ring = (0, 150, 0) if name == self.outcome else ((0, 0, 0) if name in cut else (60, 60, 60))
             canvas.fill_circle(x, y, 0.26 if name in cut or name == self.outcome else 0.23, ring)
-            canvas.fill_circle(x, y, 0.19, _value_color(value))
+            canvas.fill_circle(x, y, 0.19, value_color(value))
         # Outcome strip: target (green) and the last realized outcome (red) on [-3, 3].
         canvas.fill_rect(0.0, -0.62, x_max, -0.58, (120, 120, 120))
         scale = x_max / 6.0
@@ -350,57 +351,3 @@ def _check_levels(levels: Any) -> tuple[float, ...]:
     if len(set(checked)) != len(checked):
         raise ValueError(f"levels must be distinct, got {levels!r}")
     return checked
-
-
-def _layered_layout(
-    scm: LinearGaussianSCM, show_action: bool
-) -> tuple[dict[str, tuple[float, float]], tuple[float, float]]:
-    """Column = longest-path depth (the action and roots at 0); rows spread within a column."""
-    depth: dict[str, int] = {ACTION: 0}
-    for j, name in enumerate(scm.variables):
-        parents = [depth[scm.variables[i]] + 1 for i in np.flatnonzero(scm.weights[:, j])]
-        if scm.action_weights[j]:
-            parents.append(1)
-        depth[name] = max(parents, default=0)
-    columns: dict[int, list[str]] = {}
-    for name in ((ACTION,) if show_action else ()) + scm.variables:
-        columns.setdefault(depth[name], []).append(name)
-    height = max(len(names) for names in columns.values()) - 1
-    y_max = float(max(height, 1))
-    positions: dict[str, tuple[float, float]] = {}
-    for col, names in columns.items():
-        for row, name in enumerate(names):
-            if len(names) > 1:
-                positions[name] = (float(col), height - row * height / (len(names) - 1))
-            else:  # stagger lone nodes so that edges skipping a column do not cross them
-                positions[name] = (float(col), height / 2 + 0.3 * y_max * (1 if col % 2 else -1))
-    x_max = float(max(columns))
-    if scm.confounded:
-        hit = [positions[v][0] for v, w in zip(scm.variables, scm.confounder_weights, strict=True) if w]
-        positions["U"] = (float(np.mean(hit)), y_max + 0.6)
-    return positions, (x_max, y_max)
-
-
-def _value_color(value: float | None) -> tuple[int, int, int]:
-    """Grey when unknown; white at 0, saturating to red (+2) or blue (-2)."""
-    if value is None:
-        return (190, 190, 190)
-    t = float(np.clip(abs(value) / 2.0, 0.0, 1.0))
-    fade = int(255 * (1.0 - t))
-    return (255, fade, fade) if value > 0 else (fade, fade, 255)
-
-
-def _arrow(
-    canvas: Canvas, start: tuple[float, float], end: tuple[float, float], color: tuple[int, int, int]
-) -> None:
-    (x0, y0), (x1, y1) = start, end
-    length = float(np.hypot(x1 - x0, y1 - y0))
-    if length == 0.0:
-        return
-    ux, uy = (x1 - x0) / length, (y1 - y0) / length
-    tip_x, tip_y = x1 - 0.28 * ux, y1 - 0.28 * uy
-    canvas.draw_line(x0 + 0.25 * ux, y0 + 0.25 * uy, tip_x, tip_y, 0.04, color)
-    for side in (1.0, -1.0):
-        wing_x = tip_x - 0.14 * ux + side * 0.08 * -uy
-        wing_y = tip_y - 0.14 * uy + side * 0.08 * ux
-        canvas.draw_line(tip_x, tip_y, wing_x, wing_y, 0.04, color)

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from gym_advrl.envs._validation import check_float, check_int
-
-ACTION = "a"
+from gym_advrl.envs.causal._graph import ACTION, reachability, topological_order
 
 # The notebooks' graph: X1 = e1; X2 = .7 X1 + .5 a + e2; X3 = .8 X2 + .3 X1 + e3.
 SEED_PARENTS: dict[str, dict[str, float]] = {
@@ -86,7 +85,7 @@ class LinearGaussianSCM:
                     )
                 check_float(f"graph[{child!r}][{parent!r}]", weight)
             edges[child] = {p: float(w) for p, w in child_parents.items()}
-        self.variables: tuple[str, ...] = _topological_order(names, edges)
+        self.variables: tuple[str, ...] = topological_order(names, edges)
         index = {name: i for i, name in enumerate(self.variables)}
         d = len(self.variables)
         self.weights = np.zeros((d, d))
@@ -144,7 +143,7 @@ class LinearGaussianSCM:
         magnitude = rng.uniform(0.5, 1.0, size=(n_vars, n_vars))
         sign = rng.choice([-1.0, 1.0], size=(n_vars, n_vars))
         target = int(rng.integers(1, n_vars - 1))
-        if not _reachability(upper)[target, n_vars - 1]:
+        if not reachability(upper)[target, n_vars - 1]:
             upper[target, n_vars - 1] = True
         parents: dict[str, dict[str, float]] = {
             names[j]: {names[i]: float(sign[i, j] * magnitude[i, j]) for i in range(j) if upper[i, j]}
@@ -189,7 +188,7 @@ class LinearGaussianSCM:
 
     def descendants(self, name: str) -> tuple[str, ...]:
         """Variables reachable from ``name`` (a variable or ``"a"``) by a directed path, in order."""
-        reach = _reachability(self.adjacency != 0)
+        reach = reachability(self.adjacency != 0)
         if name == ACTION:
             children = self.action_weights != 0.0
             hit = children | np.any(reach[children], axis=0)
@@ -419,32 +418,3 @@ def _as_samples(name: str, value: Any, n: int | None) -> np.ndarray | float:
     if n is not None and arr.shape not in ((), (n,)):
         raise ValueError(f"{name} must be a number or an array of shape ({n},), got shape {arr.shape}")
     return arr
-
-
-def _reachability(adjacency: np.ndarray) -> np.ndarray:
-    """Boolean transitive closure: ``out[i, j]`` iff a directed path ``i -> ... -> j`` exists."""
-    adjacency = np.asarray(adjacency, dtype=bool)
-    reach = adjacency.copy()
-    for _ in range(len(adjacency)):
-        grown = reach | ((reach.astype(int) @ adjacency.astype(int)) > 0)
-        if np.array_equal(grown, reach):
-            break
-        reach = grown
-    return reach
-
-
-def _topological_order(names: list[str], edges: Mapping[str, Mapping[str, float]]) -> tuple[str, ...]:
-    """Kahn's algorithm taking the first ready variable in the given order; a cycle raises ValueError."""
-    pending = {child: {p for p in parents if p != ACTION} for child, parents in edges.items()}
-    order: list[str] = []
-    while pending:
-        ready = next((name for name in names if name in pending and not pending[name]), None)
-        if ready is None:
-            raise ValueError(
-                f"graph must be acyclic; the variables {sorted(pending)} cannot be ordered (a cycle)"
-            )
-        del pending[ready]
-        order.append(ready)
-        for parents in pending.values():
-            parents.discard(ready)
-    return tuple(order)
