@@ -16,9 +16,10 @@ from gym_advrl.envs._validation import check_float, check_int, check_options, di
 from gym_advrl.envs.quantum._render import circuit_text, draw_frame
 from gym_advrl.envs.quantum.statevector import (
     PAULIS,
-    apply_1q,
-    apply_gate,
+    CompiledGate,
+    apply_compiled,
     basis_state,
+    compile_gate,
     fidelity,
     gate_matrix,
     gate_num_qubits,
@@ -43,6 +44,7 @@ class GateAction(NamedTuple):
     matrix: np.ndarray
     label: str  #: e.g. ``"cx q[0],q[1]"``
     qasm: str  #: the OpenQASM 2.0 statement, e.g. ``"rx(pi/4) q[1];"``
+    compiled: CompiledGate  #: prepared for :func:`~gym_advrl.envs.quantum.statevector.apply_compiled`
 
 
 def qasm_angle(angle: float) -> str:
@@ -72,7 +74,10 @@ def build_actions(n_qubits: int, gates: Sequence[str], angle: float) -> tuple[Ga
             placements = [(a, b) for a in range(n_qubits) for b in range(a + 1, n_qubits)]
         for qubits in placements:
             operands = ",".join(f"q[{q}]" for q in qubits)
-            actions.append(GateAction(name, qubits, matrix, f"{name} {operands}", f"{head} {operands};"))
+            compiled = compile_gate(matrix, qubits, n_qubits)
+            actions.append(
+                GateAction(name, qubits, matrix, f"{name} {operands}", f"{head} {operands};", compiled)
+            )
     return tuple(actions)
 
 
@@ -200,6 +205,7 @@ class QuantumGateEnv(RenderMixin, gym.Env):
         self._qasm: list[tuple[str, bool]] = []  # (statement, is_noise)
         self._gate_labels: list[str] = []
         self.target_circuit: tuple[str, ...] = ()
+        self._pauli_gates: dict[tuple[str, int], CompiledGate] = {}
 
     # ------------------------------------------------------------------ argument checks
     def _check_gates(self, gates: Sequence[str] | None) -> tuple[str, ...]:
@@ -299,8 +305,7 @@ class QuantumGateEnv(RenderMixin, gym.Env):
             indices = self.np_random.integers(len(self.actions), size=self.target_depth)
             state = start
             for index in indices:
-                action = self.actions[index]
-                state = apply_gate(state, action.matrix, action.qubits, self.n_qubits)
+                state = apply_compiled(state, self.actions[index].compiled)
             if fidelity(start, state) < self.threshold:
                 break
         else:
@@ -326,7 +331,7 @@ class QuantumGateEnv(RenderMixin, gym.Env):
         if self._state is None:
             raise gym.error.ResetNeeded("Cannot call step() before reset()")
         gate = self.actions[discrete_action(action, self.action_space)]
-        self._state = apply_gate(self._state, gate.matrix, gate.qubits, self.n_qubits)
+        self._state = apply_compiled(self._state, gate.compiled)
         self._ops.append((gate.name, gate.qubits, False))
         self._qasm.append((gate.qasm, False))
         self._gate_labels.append(gate.label)
@@ -339,6 +344,12 @@ class QuantumGateEnv(RenderMixin, gym.Env):
         self._render_human_step()
         return self._obs(), float(reward), bool(terminated), False, self._info(error)
 
+    def _pauli_gate(self, letter: str, qubit: int) -> CompiledGate:
+        key = (letter, qubit)
+        if key not in self._pauli_gates:
+            self._pauli_gates[key] = compile_gate(PAULIS[letter], (qubit,), self.n_qubits)
+        return self._pauli_gates[key]
+
     def _apply_pauli_error(self, qubits: tuple[int, ...]) -> str:
         words = pauli_errors(len(qubits))
         word = words[int(self.np_random.integers(len(words)))]
@@ -346,7 +357,7 @@ class QuantumGateEnv(RenderMixin, gym.Env):
         for letter, qubit in zip(word, qubits, strict=True):
             if letter == "i":
                 continue
-            self._state = apply_1q(self._state, PAULIS[letter], qubit, self.n_qubits)
+            self._state = apply_compiled(self._state, self._pauli_gate(letter, qubit))
             self._ops.append((letter, (qubit,), True))
             self._qasm.append((f"{letter} q[{qubit}];", True))
             labels.append(f"{letter} q[{qubit}]")
