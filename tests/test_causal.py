@@ -11,6 +11,8 @@ import sys
 import gymnasium as gym
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from gym_advrl.envs.causal import CausalSCMEnv, LinearGaussianSCM
@@ -232,6 +234,27 @@ def test_analytic_moments_match_samples_on_a_confounded_random_graph() -> None:
     x = scm.sample(400_000, interventions=interventions, action=0.5, rng=0)
     np.testing.assert_allclose(x.mean(axis=0), scm.interventional_mean(interventions, 0.5), atol=0.01)
     np.testing.assert_allclose(np.cov(x.T), scm.interventional_covariance(interventions), atol=0.02)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    n_vars=st.integers(3, 8),
+    action=st.floats(-2.0, 2.0),
+    level=st.floats(-3.0, 3.0),
+    which=st.integers(0, 7),
+)
+def test_structural_solve_agrees_with_the_analytic_moments(seed, n_vars, action, level, which) -> None:
+    """Two independent paths: equations solved in topological order vs (I - W)^-1 algebra."""
+    scm = LinearGaussianSCM.random_dag(n_vars, 0.5, seed=seed, confounded=True)
+    interventions = {scm.variables[which % n_vars]: level}
+    base = scm.realize(np.zeros((1, n_vars)), np.zeros(1), action, interventions)[0]
+    np.testing.assert_allclose(base, scm.interventional_mean(interventions, action), atol=1e-9)
+    # The solution is affine in the exogenous inputs: its Jacobian gives the exact covariance.
+    jacobian = scm.realize(np.eye(n_vars), np.zeros(n_vars), action, interventions) - base
+    through_u = scm.realize(np.zeros((1, n_vars)), np.ones(1), action, interventions)[0] - base
+    covariance = jacobian.T @ jacobian + np.outer(through_u, through_u)
+    np.testing.assert_allclose(covariance, scm.interventional_covariance(interventions), atol=1e-9)
 
 
 # ---------------------------------------------------------------- analytic optimum
