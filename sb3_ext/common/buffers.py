@@ -139,14 +139,11 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Store one transition per env, each at the maximum priority seen so far."""
         row = self.pos
         super().add(obs, next_obs, action, reward, done, infos)
-        row_start = row * self.n_envs
-        new = np.arange(row_start, row_start + self.n_envs)
-        self.tree.update(new, self.max_priority**self.alpha)
+        self.tree.update_range(row * self.n_envs, self.max_priority**self.alpha, count=self.n_envs)
         if self.optimize_memory_usage:
             # The next row's observation slot now holds this row's next observation, so the
             # transition stored there (if any) is broken until it is overwritten.
-            following = ((row + 1) % self.buffer_size) * self.n_envs
-            self.tree.update(np.arange(following, following + self.n_envs), 0.0)
+            self.tree.update_range(((row + 1) % self.buffer_size) * self.n_envs, 0.0, count=self.n_envs)
 
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> PrioritizedReplayBufferSamples:  # type: ignore[override]
         """Sample a batch proportionally to the stored priorities.
@@ -157,20 +154,17 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        total = self.tree.total
-        if self.size() == 0 or total <= 0.0:
+        if self.size() == 0:
             raise ValueError("cannot sample from an empty PrioritizedReplayBuffer")
-        segment = total / batch_size
         # The global numpy RNG, like SB3's ReplayBuffer, so that the algorithm's seed applies.
-        targets = (np.arange(batch_size) + np.random.random_sample(batch_size)) * segment  # noqa: NPY002
-        indices = self.tree.find_prefix_sum(targets)
-        n_transitions = self.size() * self.n_envs
-        if self.optimize_memory_usage and self.full:
-            n_transitions -= self.n_envs
-        probabilities = self.tree[indices] / total
-        weights = (n_transitions * probabilities) ** (-self.beta)
-        weights /= weights.max()
-        rows, env_indices = np.divmod(indices, self.n_envs)
+        indices = self.tree.sample_stratified(np.random.random_sample(batch_size))  # noqa: NPY002
+        priorities = self.tree.leaf_priorities(indices)
+        # (N P(i))^-beta / max_j (N P(j))^-beta simplifies to (min_j p_j / p_i)^beta.
+        weights = (priorities.min() / priorities) ** self.beta
+        if self.n_envs == 1:
+            rows, env_indices = indices, 0
+        else:
+            rows, env_indices = np.divmod(indices, self.n_envs)
         if self.optimize_memory_usage:
             next_obs = self.observations[(rows + 1) % self.buffer_size, env_indices, :]
         else:
@@ -180,7 +174,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             self.actions[rows, env_indices, :],
             self._normalize_obs(next_obs, env),
             # Time-limit truncations are not terminal: keep bootstrapping through them.
-            (self.dones[rows, env_indices] * (1 - self.timeouts[rows, env_indices])).reshape(-1, 1),
+            (self.dones[rows, env_indices] * (1.0 - self.timeouts[rows, env_indices])).reshape(-1, 1),
             self._normalize_reward(self.rewards[rows, env_indices].reshape(-1, 1), env),
         )
         tensors = tuple(map(self.to_torch, data))

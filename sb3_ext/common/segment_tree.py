@@ -1,23 +1,36 @@
 """Vectorized sum tree for proportional prioritized experience replay.
 
-A complete binary tree stored in one flat array: node ``1`` is the root, node ``k`` has children
-``2k`` and ``2k + 1``, and the leaves ``capacity_pow2 .. 2 * capacity_pow2 - 1`` hold the
-priorities. Every operation handles a whole batch of indices with one numpy call per tree level
-(about 20 levels for a million leaves), never one Python iteration per element.
+A textbook binary sum tree needs 20 levels for a million leaves, and numpy pays several calls
+per level. This tree is 32-ary: each level is a flat array of node sums whose groups of 32
+consecutive entries are the children of one node of the level above, and the top level (at most
+2048 nodes) is searched with one ``cumsum`` + ``searchsorted``. A million leaves then need two
+levels of 32-way steps. Every row operation over a batch of groups is a small matrix product
+(row sums with a ones vector, prefix sums with a triangular matrix), which numpy runs far faster
+than reductions along short axes. Each operation handles the whole batch in a few numpy calls
+per level, never one Python iteration per element, and every sum is recomputed from its children
+(no accumulated drift).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+_SHIFT = 5
+_FANOUT = 1 << _SHIFT  # children per inner node
+_MAX_TOP = 2048  # the top level is searched with one cumsum over at most this many nodes
+# Exclusive prefix sums of a row of children as one matrix product: (c @ M)[j] = sum_{i<j} c[i].
+_EXCLUSIVE = np.triu(np.ones((_FANOUT, _FANOUT)), k=1)
+_ONES = np.ones(_FANOUT)
+
 
 class SumTree:
     """Sum tree over ``capacity`` non-negative priorities.
 
-    Leaf ``i`` stores priority ``p_i``; every inner node stores the sum of its two children, so
-    the root holds ``sum_i p_i``. :meth:`update` rewrites a batch of leaves and recomputes their
-    ancestors, :meth:`find_prefix_sum` maps a batch of values ``v`` in ``[0, total)`` to the
-    leaves ``i`` with ``sum_{k<i} p_k <= v < sum_{k<=i} p_k``, both in ``O(batch * log capacity)``.
+    :meth:`update` rewrites a batch of leaves and refreshes their ancestors;
+    :meth:`find_prefix_sum` maps a batch of values ``v`` in ``[0, total)`` to the leaves ``i``
+    with ``sum_{k<i} p_k <= v < sum_{k<=i} p_k``; :meth:`sample_stratified` draws one leaf per
+    equal slice of the total. Each is ``O(batch * 32 * log_32 capacity)`` numpy work in
+    ``O(log_32 capacity)`` numpy calls, plus one cumsum over at most 2048 top nodes per search.
 
     :param capacity: Number of leaves (at least 1).
     """
@@ -26,94 +39,152 @@ class SumTree:
         if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
             raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}")
         self.capacity = int(capacity)
-        self._depth = max(0, (self.capacity - 1).bit_length())
-        self._first_leaf = 1 << self._depth
-        # Node 0 is unused; float64 keeps the partial sums exact enough for a million leaves.
-        self._nodes = np.zeros(2 * self._first_leaf, dtype=np.float64)
+        n_inner = 0
+        while -(-self.capacity // _FANOUT**n_inner) > _MAX_TOP:
+            n_inner += 1
+        n_top = -(-self.capacity // _FANOUT**n_inner)
+        # _levels[0] are the (zero-padded) leaves, _levels[-1] the top nodes. float64 keeps the
+        # sums exact enough for millions of leaves.
+        self._levels = [np.zeros(n_top * _FANOUT ** (n_inner - level)) for level in range(n_inner + 1)]
+
+    @property
+    def depth(self) -> int:
+        """Number of 32-way levels between the top and the leaves."""
+        return len(self._levels) - 1
 
     @property
     def total(self) -> float:
-        """Sum of all priorities (the root)."""
-        return float(self._nodes[1])
+        """Sum of all priorities."""
+        return float(self._levels[-1].sum())
 
     @property
     def priorities(self) -> np.ndarray:
-        """Read-only view of the ``capacity`` leaf priorities."""
-        view = self._nodes[self._first_leaf : self._first_leaf + self.capacity]
-        view.flags.writeable = False
-        return view
+        """Copy of the ``capacity`` leaf priorities."""
+        return self._levels[0][: self.capacity].copy()
 
     def __len__(self) -> int:
         return self.capacity
 
     def __getitem__(self, indices: np.ndarray | int) -> np.ndarray:
         """Priorities of the given leaves."""
-        return self._nodes[self._leaf_nodes(indices)]
+        return self._levels[0][self._check_indices(indices)]
 
-    def _leaf_nodes(self, indices: np.ndarray | int) -> np.ndarray:
+    def leaf_priorities(self, indices: np.ndarray) -> np.ndarray:
+        """Priorities of leaves returned by a search, without the checks of ``tree[indices]``."""
+        return self._levels[0][indices]
+
+    def _check_indices(self, indices: np.ndarray | int) -> np.ndarray:
         indices = np.asarray(indices)
         if indices.dtype.kind not in "iu":
             raise ValueError(f"indices must be integers, got dtype {indices.dtype}")
         if indices.size and (indices.min() < 0 or indices.max() >= self.capacity):
             raise ValueError(f"indices must lie in [0, {self.capacity}), got min {indices.min()}, max {indices.max()}")
-        return indices.astype(np.int64) + self._first_leaf
+        return indices.astype(np.int64, copy=False)
+
+    @staticmethod
+    def _check_priorities(values: np.ndarray) -> None:
+        if values.size and not (np.isfinite(values).all() and values.min() >= 0.0):
+            raise ValueError("priorities must be finite and >= 0")
 
     def update(self, indices: np.ndarray, priorities: np.ndarray | float) -> None:
-        """Set ``p[indices] = priorities`` and refresh every ancestor sum.
+        """Set ``p[indices] = priorities`` and refresh their ancestors.
 
         :param indices: Leaf indices, any shape. If an index repeats, its last priority wins.
         :param priorities: Non-negative finite priorities, broadcastable to ``indices``.
         """
-        nodes = self._leaf_nodes(indices).ravel()
+        nodes = self._check_indices(indices).ravel()
         values = np.broadcast_to(np.asarray(priorities, dtype=np.float64), np.shape(indices)).ravel()
-        if values.size and not (np.isfinite(values).all() and values.min() >= 0.0):
-            raise ValueError("priorities must be finite and >= 0")
+        self._check_priorities(values)
         if nodes.size > 1:
             # Keep the last occurrence of each index so that repeated indices are well defined.
-            unique_reversed, first_in_reversed = np.unique(nodes[::-1], return_index=True)
-            nodes, values = unique_reversed, values[::-1][first_in_reversed]
-        self._nodes[nodes] = values
+            # Batches from sample_stratified are sorted, so their repeats are adjacent.
+            if (nodes[1:] >= nodes[:-1]).all():
+                last = np.append(nodes[1:] != nodes[:-1], True)
+                nodes, values = nodes[last], values[last]
+            else:
+                nodes, last = np.unique(nodes[::-1], return_index=True)
+                values = values[::-1][last]
+        self._levels[0][nodes] = values
         # Repeated parents are harmless: each write stores the same freshly computed sum.
-        for _ in range(self._depth):
-            nodes = nodes >> 1
-            left = nodes << 1
-            self._nodes[nodes] = self._nodes[left] + self._nodes[left + 1]
+        for children, parents in zip(self._levels[:-1], self._levels[1:], strict=True):
+            nodes = nodes >> _SHIFT
+            parents[nodes] = children.reshape(-1, _FANOUT)[nodes] @ _ONES
+
+    def update_range(self, start: int, priorities: np.ndarray | float, count: int = 1) -> None:
+        """Set the consecutive leaves ``start .. start + count - 1``: the fast path for insertion.
+
+        :param start: First leaf.
+        :param priorities: Non-negative finite priorities, broadcastable to ``(count,)``.
+        :param count: Number of leaves.
+        """
+        if start < 0 or count < 1 or start + count > self.capacity:
+            raise ValueError(f"leaves [{start}, {start + count}) must lie in [0, {self.capacity})")
+        values = np.broadcast_to(np.asarray(priorities, dtype=np.float64), (count,))
+        self._check_priorities(values)
+        self._levels[0][start : start + count] = values
+        first, last = start, start + count - 1
+        for children, parents in zip(self._levels[:-1], self._levels[1:], strict=True):
+            first, last = first >> _SHIFT, last >> _SHIFT
+            parents[first : last + 1] = children[first * _FANOUT : (last + 1) * _FANOUT].reshape(-1, _FANOUT) @ _ONES
 
     def find_prefix_sum(self, values: np.ndarray) -> np.ndarray:
         """Leaf indices ``i`` with ``sum_{k<i} p_k <= v < sum_{k<=i} p_k`` for each value ``v``.
 
-        Values are clipped into ``[0, total)``; the search never returns a zero-priority leaf
-        while the total is positive (floating-point ties at a boundary go to the neighbour with
-        positive mass).
+        Values are clipped into ``[0, total)``. The search never returns a zero-priority leaf
+        while the total is positive (should rounding carry a value past the last positive leaf
+        of a group, it goes to the nearest positive leaf on its left).
 
         :param values: Prefix-sum targets, any shape.
         :return: int64 leaf indices with the shape of ``values``.
         """
-        if self.total <= 0.0:
-            raise ValueError("cannot search a sum tree whose total priority is 0")
-        shape = np.shape(values)
-        remaining = np.clip(np.asarray(values, dtype=np.float64).ravel(), 0.0, np.nextafter(self.total, 0.0))
-        nodes = np.ones(remaining.size, dtype=np.int64)
-        for _ in range(self._depth):
-            nodes <<= 1
-            left_sum = self._nodes[nodes]
-            go_right = remaining >= left_sum
-            np.subtract(remaining, left_sum, out=remaining, where=go_right)
-            nodes += go_right
-        # Rounding can (rarely) push a value one leaf past the last positive one; redo those
-        # few with a search that only enters subtrees of positive mass.
-        stray = self._nodes[nodes] <= 0.0
-        if stray.any():
-            nodes[stray] = self._careful_search(np.asarray(values, dtype=np.float64).ravel()[stray])
-        return (nodes - self._first_leaf).reshape(shape)
+        top_prefix = self._top_prefix()
+        targets = np.clip(np.asarray(values, dtype=np.float64).ravel(), 0.0, np.nextafter(top_prefix[-1], 0.0))
+        return self._search(targets, top_prefix).reshape(np.shape(values))
 
-    def _careful_search(self, values: np.ndarray) -> np.ndarray:
-        remaining = np.clip(values, 0.0, np.nextafter(self.total, 0.0))
-        nodes = np.ones(remaining.size, dtype=np.int64)
-        for _ in range(self._depth):
-            nodes <<= 1
-            left_sum = self._nodes[nodes]
-            go_right = ((remaining >= left_sum) & (self._nodes[nodes + 1] > 0.0)) | (left_sum <= 0.0)
-            remaining = np.where(go_right, np.maximum(remaining - left_sum, 0.0), remaining)
-            nodes += go_right
+    def sample_stratified(self, uniforms: np.ndarray) -> np.ndarray:
+        """One leaf per equal slice of the total: slice ``j`` gives the leaf at ``(j + uniforms[j]) * total / n``.
+
+        Each draw lands on leaf ``i`` with probability ``p_i / total`` on average over the
+        slices, with less spread in the batch composition than independent draws.
+
+        :param uniforms: ``n`` values in ``[0, 1)``, e.g. ``np.random.random_sample(n)``.
+        :return: ``n`` int64 leaf indices in increasing order.
+        """
+        top_prefix = self._top_prefix()
+        total = top_prefix[-1]
+        uniforms = np.asarray(uniforms, dtype=np.float64).ravel()
+        targets = (np.arange(uniforms.size) + uniforms) * (total / uniforms.size)
+        np.minimum(targets, np.nextafter(total, 0.0), out=targets)
+        return self._search(targets, top_prefix)
+
+    def _top_prefix(self) -> np.ndarray:
+        # Prefix sums of the top nodes with a leading 0: entry j is the mass before node j.
+        top_prefix = np.concatenate(([0.0], np.cumsum(self._levels[-1])))
+        if not top_prefix[-1] > 0.0:
+            raise ValueError("cannot search a sum tree whose total priority is 0")
+        return top_prefix
+
+    def _search(self, targets: np.ndarray, top_prefix: np.ndarray) -> np.ndarray:
+        nodes = np.searchsorted(top_prefix[1:], targets, side="right")
+        np.minimum(nodes, top_prefix.size - 2, out=nodes)
+        remaining = targets - top_prefix[nodes]
+        batch = np.arange(targets.size)
+        for children in reversed(self._levels[:-1]):
+            rows = children.reshape(-1, _FANOUT)[nodes]
+            before = rows @ _EXCLUSIVE
+            # The chosen child is the first whose inclusive prefix sum exceeds the remainder; the
+            # last child takes any remainder that rounding pushed past the group's total.
+            inclusive = before + rows
+            inclusive[:, -1] = np.inf
+            child = np.argmax(remaining[:, None] < inclusive, axis=1)
+            remaining -= before[batch, child]
+            np.maximum(remaining, 0.0, out=remaining)
+            nodes = (nodes << _SHIFT) + child
+        # Rounding can (rarely) carry a value past the last positive leaf of a group; give
+        # those few to the nearest positive leaf on their left.
+        stray = self._levels[0][nodes] <= 0.0
+        if stray.any():
+            positive = np.flatnonzero(self._levels[0] > 0.0)
+            left = np.searchsorted(positive, nodes[stray], side="right") - 1
+            nodes[stray] = positive[np.maximum(left, 0)]
         return nodes

@@ -1,0 +1,144 @@
+"""DQN vs PER-DQN (same hyperparameters) on CartPole-v1 and AdvRL/GridWorld-v0 (size 8).
+
+For each env and seed both algorithms train for the same budget. Reported per algorithm, as
+mean +- std over seeds: the env steps until the mean return of the last 10 training episodes
+first reaches the threshold (over the seeds that reach it, with their count), the number of
+episodes until then, and the final return (deterministic policy, 20 evaluation episodes).
+
+    python benchmarks/per_learning.py [--seeds 5] [--envs cartpole gridworld]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch as th
+from stable_baselines3 import DQN
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.evaluation import evaluate_policy
+
+import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
+from sb3_ext import PERDQN
+
+
+@dataclass
+class Task:
+    env_id: str
+    env_kwargs: dict[str, Any]
+    budget: int
+    threshold: float
+    dqn_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+COMMON = dict(
+    batch_size=64,
+    gamma=0.99,
+    train_freq=4,
+    gradient_steps=1,
+    exploration_final_eps=0.05,
+    policy_kwargs=dict(net_arch=[64, 64]),
+    device="cpu",
+)
+TASKS = {
+    "cartpole": Task(
+        "CartPole-v1",
+        {},
+        budget=40_000,
+        threshold=475.0,
+        dqn_kwargs=dict(
+            COMMON, learning_rate=1e-3, buffer_size=50_000, learning_starts=1_000, target_update_interval=500, exploration_fraction=0.2
+        ),
+    ),
+    "gridworld": Task(
+        "AdvRL/GridWorld-v0",
+        {"size": 8},
+        budget=20_000,
+        # The shortest path takes 14 moves: 10 - 14 * 0.1 = 8.6 at best; 8.0 allows 6 detours.
+        threshold=8.0,
+        dqn_kwargs=dict(
+            COMMON, learning_rate=5e-4, buffer_size=20_000, learning_starts=500, target_update_interval=250, exploration_fraction=0.3
+        ),
+    ),
+}
+
+
+class EpisodeLog(BaseCallback):
+    """Records (env step, return) of every finished training episode (from SB3's Monitor)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.episodes: list[tuple[int, float]] = []
+
+    def _on_step(self) -> bool:
+        for info in self.locals["infos"]:
+            if "episode" in info:
+                self.episodes.append((self.num_timesteps, float(info["episode"]["r"])))
+        return True
+
+
+def steps_to_threshold(episodes: list[tuple[int, float]], threshold: float, window: int = 10) -> tuple[int, int] | None:
+    """(env steps, episodes) when the mean of the last ``window`` returns first reaches ``threshold``."""
+    returns = np.array([r for _, r in episodes])
+    for end in range(window, len(episodes) + 1):
+        if returns[end - window : end].mean() >= threshold:
+            return episodes[end - 1][0], end
+    return None
+
+
+def run(task: Task, algo: type[DQN], seed: int) -> dict[str, Any]:
+    env = gym.make(task.env_id, **task.env_kwargs)
+    model = algo("MlpPolicy", env, seed=seed, verbose=0, **task.dqn_kwargs)
+    log = EpisodeLog()
+    start = time.process_time()
+    model.learn(task.budget, callback=log)
+    cpu = time.process_time() - start
+    eval_env = gym.make(task.env_id, **task.env_kwargs)
+    eval_env.reset(seed=10_000 + seed)
+    final, _ = evaluate_policy(model, eval_env, n_eval_episodes=20, deterministic=True)
+    return {"reached": steps_to_threshold(log.episodes, task.threshold), "final": float(final), "cpu": cpu}
+
+
+def mean_std(values: list[float], fmt: str = ".0f") -> str:
+    if not values:
+        return "-"
+    return f"{np.mean(values):{fmt}} +- {np.std(values):{fmt}}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--envs", nargs="+", default=list(TASKS), choices=list(TASKS))
+    args = parser.parse_args()
+    th.set_num_threads(1)
+
+    rows = []
+    for name in args.envs:
+        task = TASKS[name]
+        for algo in (DQN, PERDQN):
+            results = []
+            for seed in range(args.seeds):
+                results.append(run(task, algo, seed))
+                r = results[-1]
+                print(f"# {name} {algo.__name__} seed {seed}: reached {r['reached']}, final {r['final']:.2f}, cpu {r['cpu']:.0f}s", flush=True)
+            reached = [r["reached"] for r in results if r["reached"] is not None]
+            rows.append(
+                f"| {task.env_id} | {algo.__name__} | {task.threshold:g} | {len(reached)}/{len(results)} "
+                f"| {mean_std([s for s, _ in reached])} | {mean_std([e for _, e in reached])} "
+                f"| {mean_std([r['final'] for r in results], '.2f')} | {np.mean([r['cpu'] for r in results]):.0f} |"
+            )
+
+    print(f"\n{args.seeds} seeds; steps/episodes until the mean of the last 10 training returns reaches the threshold")
+    print("(over the seeds that reach it); final return of the deterministic policy over 20 episodes.\n")
+    print("| env | algorithm | threshold | seeds reaching | env steps to threshold | episodes to threshold | final return | CPU s/run |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for row in rows:
+        print(row)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,280 @@
+"""Sum tree, PrioritizedReplayBuffer and the PER algorithms' training signals."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+import torch.nn.functional as F
+from gymnasium import spaces
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sb3_contrib.common.utils import quantile_huber_loss
+from scipy import stats
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.save_util import save_to_pkl
+from stable_baselines3.common.utils import set_random_seed
+
+import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
+from sb3_ext import PERDQN, PERSAC, PrioritizedReplayBuffer
+from sb3_ext.common.segment_tree import SumTree
+from sb3_ext.per.dqn import quantile_huber_per_sample
+from sb3_ext.per.mixin import weighted_mean
+
+OBS = spaces.Box(-np.inf, np.inf, (3,), np.float32)
+ACT = spaces.Discrete(2)
+priority = st.floats(min_value=0.0, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+# ----------------------------------------------------------------------------- sum tree
+@settings(max_examples=60, deadline=None)
+@given(
+    capacity=st.integers(1, 5000),
+    updates=st.lists(st.lists(st.tuples(st.integers(0, 10**9), priority), min_size=1, max_size=40), min_size=1, max_size=8),
+)
+def test_total_equals_sum_after_arbitrary_updates(capacity: int, updates: list) -> None:
+    tree, reference = SumTree(capacity), np.zeros(capacity)
+    for batch in updates:
+        indices = np.array([i % capacity for i, _ in batch])
+        values = np.array([p for _, p in batch])
+        tree.update(indices, values)
+        for i, p in zip(indices, values, strict=True):  # reference semantics: the last write wins
+            reference[i] = p
+        np.testing.assert_array_equal(tree.priorities, reference)
+        assert tree.total == pytest.approx(reference.sum(), rel=1e-12, abs=1e-300)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    priorities=st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1e3)), min_size=1, max_size=3000).filter(lambda p: sum(p) > 0),
+    fractions=st.lists(st.floats(0.0, 1.0, exclude_max=True), min_size=1, max_size=64),
+)
+def test_prefix_sum_search_matches_cumsum(priorities: list[float], fractions: list[float]) -> None:
+    p = np.array(priorities)
+    tree = SumTree(p.size)
+    tree.update(np.arange(p.size), p)
+    targets = np.array(fractions) * p.sum()
+    found = tree.find_prefix_sum(targets)
+    assert (p[found] > 0).all()
+    # Leaf i covers [cumsum before i, cumsum through i); allow rounding at the borders.
+    before, through = np.cumsum(p) - p, np.cumsum(p)
+    slack = 1e-9 * p.sum()
+    assert np.all(before[found] - slack <= targets) and np.all(targets < through[found] + slack)
+
+
+def test_update_range_and_sorted_search() -> None:
+    tree = SumTree(100_000)  # two 32-way levels below the top
+    tree.update_range(0, 1.0, count=100_000)
+    tree.update_range(500, np.arange(10.0), count=10)
+    reference = np.ones(100_000)
+    reference[500:510] = np.arange(10.0)
+    np.testing.assert_array_equal(tree.priorities, reference)
+    assert tree.total == pytest.approx(reference.sum())
+    indices = tree.sample_stratified(np.full(64, 0.5))
+    assert np.all(np.diff(indices) >= 0) and (reference[indices] > 0).all()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: SumTree(0), "capacity"),
+        (lambda: SumTree(4).update([4], [1.0]), "indices"),
+        (lambda: SumTree(4).update([0], [-1.0]), "priorities"),
+        (lambda: SumTree(4).update([0], [np.nan]), "priorities"),
+        (lambda: SumTree(4).find_prefix_sum([0.5]), "total priority is 0"),
+    ],
+)
+def test_tree_rejects_bad_input(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+# ----------------------------------------------------------------------------- buffer
+def filled_buffer(n: int, n_envs: int = 1, **kwargs) -> PrioritizedReplayBuffer:
+    buffer = PrioritizedReplayBuffer(n, OBS, ACT, device="cpu", n_envs=n_envs, **kwargs)
+    for row in range(n // n_envs):
+        # Each observation encodes its own flat index row * n_envs + env.
+        obs = (row * n_envs + np.arange(n_envs, dtype=np.float32))[:, None].repeat(3, axis=1)
+        buffer.add(obs, obs + 0.5, np.zeros((n_envs, 1)), np.zeros(n_envs), np.zeros(n_envs), [{}] * n_envs)
+    return buffer
+
+
+@settings(max_examples=8, deadline=None)
+@given(
+    td_errors=st.lists(st.floats(0.0, 5.0), min_size=12, max_size=12),
+    alpha=st.sampled_from([0.0, 0.6, 1.0]),
+    seed=st.integers(0, 2**16),
+)
+def test_sample_frequencies_follow_priorities_chi_square(td_errors: list[float], alpha: float, seed: int) -> None:
+    buffer = filled_buffer(12, alpha=alpha)
+    buffer.update_priorities(np.arange(12), np.array(td_errors))
+    expected = (np.abs(td_errors) + buffer.eps) ** alpha
+    expected /= expected.sum()
+    set_random_seed(seed)
+    counts = np.zeros(12)
+    for _ in range(400):
+        np.add.at(counts, buffer.sample(64).indices, 1)
+    # Merge the rarest indices so every cell expects >= 5 draws, then a 0.1% chi-square test.
+    order = np.argsort(expected)
+    total = counts.sum()
+    cell_expected, cell_counts, acc_e, acc_c = [], [], 0.0, 0.0
+    for i in order:
+        acc_e, acc_c = acc_e + expected[i] * total, acc_c + counts[i]
+        if acc_e >= 5:
+            cell_expected.append(acc_e)
+            cell_counts.append(acc_c)
+            acc_e = acc_c = 0.0
+    cell_expected[-1] += acc_e
+    cell_counts[-1] += acc_c
+    if len(cell_expected) > 1:
+        assert stats.chisquare(cell_counts, cell_expected).pvalue > 1e-3
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    td_errors=st.lists(st.floats(0.0, 100.0), min_size=30, max_size=30),
+    progress=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**16),
+)
+def test_importance_weights_formula(td_errors: list[float], progress: float, seed: int) -> None:
+    buffer = filled_buffer(30, alpha=0.6, beta=0.4)
+    buffer.update_priorities(np.arange(30), np.array(td_errors))
+    buffer.set_progress(progress)
+    set_random_seed(seed)
+    batch = buffer.sample(16)
+    probabilities = (np.abs(td_errors) + buffer.eps) ** 0.6
+    probabilities /= probabilities.sum()
+    beta = 0.4 + 0.6 * progress
+    w = (30 * probabilities[batch.indices]) ** -beta
+    np.testing.assert_allclose(batch.weights.numpy().ravel(), w / w.max(), rtol=1e-5)
+    # The sampled data are the transitions at those indices.
+    np.testing.assert_array_equal(batch.observations.numpy()[:, 0], batch.indices)
+
+
+def test_alpha_applied_once_and_new_transitions_get_max_priority() -> None:
+    buffer = filled_buffer(8, alpha=0.5, eps=0.01)
+    np.testing.assert_array_equal(buffer.tree.priorities, np.ones(8))
+    buffer.update_priorities(np.array([1, 2]), th.tensor([3.0, -0.5]))
+    assert buffer.tree[np.array([1, 2])] == pytest.approx([3.01**0.5, 0.51**0.5])
+    assert buffer.max_priority == pytest.approx(3.01)
+    buffer.add(np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
+    assert buffer.tree[0] == pytest.approx(3.01**0.5)  # row 0 overwritten (buffer full)
+
+
+def test_n_envs_indices_and_timeouts() -> None:
+    buffer = PrioritizedReplayBuffer(10, OBS, ACT, device="cpu", n_envs=2)
+    for row in range(5):
+        obs = np.array([[2 * row] * 3, [2 * row + 1] * 3], dtype=np.float32)
+        infos = [{"TimeLimit.truncated": True}, {}]
+        buffer.add(obs, obs, np.zeros((2, 1)), np.zeros(2), np.ones(2), infos)
+    batch = buffer.sample(200)
+    np.testing.assert_array_equal(batch.observations.numpy()[:, 0], batch.indices)
+    # Env 0 transitions were truncated by a time limit: not terminal. Env 1 ones are terminal.
+    np.testing.assert_array_equal(batch.dones.numpy().ravel(), batch.indices % 2)
+
+
+def test_optimize_memory_usage_skips_the_broken_row() -> None:
+    buffer = PrioritizedReplayBuffer(6, OBS, ACT, device="cpu", optimize_memory_usage=True, handle_timeout_termination=False)
+    for step in range(8):  # wraps around: row 2 is the next to write, its observation slot is stale
+        obs = np.full((1, 3), step, dtype=np.float32)
+        buffer.add(obs, obs + 1, np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
+    assert buffer.tree[2] == 0.0 and (np.delete(buffer.tree.priorities, 2) > 0).all()
+    batch = buffer.sample(300)
+    assert 2 not in batch.indices
+    np.testing.assert_array_equal(batch.next_observations.numpy(), batch.observations.numpy() + 1)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(alpha=-0.1), "alpha"),
+        (dict(beta=1.5), "beta"),
+        (dict(final_beta=-1.0), "final_beta"),
+        (dict(eps=0.0), "eps"),
+    ],
+)
+def test_buffer_rejects_bad_arguments(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        PrioritizedReplayBuffer(10, OBS, ACT, **kwargs)
+
+
+def test_buffer_rejects_bad_td_errors_and_empty_sampling() -> None:
+    buffer = PrioritizedReplayBuffer(10, OBS, ACT, device="cpu")
+    with pytest.raises(ValueError, match="empty"):
+        buffer.sample(4)
+    buffer = filled_buffer(10)
+    with pytest.raises(ValueError, match="finite"):
+        buffer.update_priorities(np.arange(2), np.array([1.0, np.nan]))
+    with pytest.raises(ValueError, match="one value per index"):
+        buffer.update_priorities(np.arange(3), np.ones(2))
+
+
+def test_beta_anneals_with_progress() -> None:
+    buffer = PrioritizedReplayBuffer(10, OBS, ACT, beta=0.4, final_beta=1.0)
+    assert buffer.beta == pytest.approx(0.4)
+    buffer.set_progress(0.5)
+    assert buffer.beta == pytest.approx(0.7)
+    buffer.set_progress(3.0)
+    assert buffer.beta == pytest.approx(1.0)
+
+
+# ----------------------------------------------------------------------------- algorithms
+def test_weighted_losses_reduce_to_the_unweighted_ones() -> None:
+    gen = th.Generator().manual_seed(0)
+    current, target = th.randn(16, 1, generator=gen), th.randn(16, 1, generator=gen)
+    ones = th.ones(16, 1)
+    huber = F.smooth_l1_loss(current, target, reduction="none")
+    assert weighted_mean(huber, ones).item() == pytest.approx(F.smooth_l1_loss(current, target).item(), rel=1e-6)
+    weights = th.rand(16, 1, generator=gen)
+    assert weighted_mean(huber, weights).item() == pytest.approx((weights * huber).mean().item(), rel=1e-6)
+    quantiles, target_quantiles = th.randn(16, 8, generator=gen), th.randn(16, 8, generator=gen)
+    per_sample = quantile_huber_per_sample(quantiles, target_quantiles)
+    reference = quantile_huber_loss(quantiles, target_quantiles, sum_over_quantiles=True)
+    assert per_sample.mean().item() == pytest.approx(reference.item(), rel=1e-5)
+
+
+def test_training_writes_priorities_and_anneals_beta() -> None:
+    env = gym.make("AdvRL/GridWorld-v0", size=4)
+    model = PERDQN("MlpPolicy", env, learning_starts=50, buffer_size=1000, batch_size=16, policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
+    model.learn(400)
+    priorities = model.replay_buffer.tree.priorities[:400]
+    # Trained-on transitions carry their own |TD error| priorities instead of the insertion maximum.
+    assert len(np.unique(priorities)) > 50
+    assert model.replay_buffer.beta > 0.95
+
+
+def test_rejects_uniform_buffer_and_n_steps() -> None:
+    env = gym.make("AdvRL/GridWorld-v0")
+    with pytest.raises(ValueError, match="replay_buffer_class"):
+        PERDQN("MlpPolicy", env, replay_buffer_class=ReplayBuffer)
+    with pytest.raises(ValueError, match="n_steps"):
+        PERDQN("MlpPolicy", env, n_steps=3)
+
+
+def test_save_load_keeps_priorities(tmp_path) -> None:
+    env = gym.make("AdvRL/Pendulum-v0")
+    kwargs = dict(learning_starts=50, buffer_size=500, batch_size=16, policy_kwargs=dict(net_arch=[16]), device="cpu")
+    model = PERSAC("MlpPolicy", env, seed=0, replay_buffer_kwargs=dict(alpha=0.7, beta=0.5, eps=1e-3), **kwargs)
+    model.learn(200)
+    model.save(tmp_path / "model.zip")
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+
+    loaded = PERSAC.load(tmp_path / "model.zip", env=env, device="cpu")
+    assert loaded.replay_buffer_kwargs == dict(alpha=0.7, beta=0.5, eps=1e-3)
+    loaded.load_replay_buffer(tmp_path / "buffer.pkl")
+    original, restored = model.replay_buffer, loaded.replay_buffer
+    assert isinstance(restored, PrioritizedReplayBuffer)
+    np.testing.assert_array_equal(original.tree.priorities, restored.tree.priorities)
+    assert restored.max_priority == original.max_priority and restored.alpha == 0.7
+    assert len(np.unique(restored.tree.priorities[:200])) > 20  # real TD-error priorities, not the initial ones
+    set_random_seed(3)
+    first = original.sample(32).indices
+    set_random_seed(3)
+    np.testing.assert_array_equal(first, restored.sample(32).indices)
+    loaded.learn(100, reset_num_timesteps=False)  # keeps training on the restored buffer
+
+    uniform = ReplayBuffer(100, env.observation_space, env.action_space)
+    save_to_pkl(tmp_path / "uniform.pkl", uniform)
+    with pytest.raises(ValueError, match="PrioritizedReplayBuffer"):
+        loaded.load_replay_buffer(tmp_path / "uniform.pkl")
