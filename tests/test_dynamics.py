@@ -11,6 +11,9 @@ from gymnasium import spaces
 
 from sb3_ext.common.dynamics import BatchedLinear, ProbabilisticEnsemble
 
+# Intra-op threads only add contention at these sizes (and stall badly on a busy 2-core machine).
+th.set_num_threads(1)
+
 A = np.array([[0.9, 0.2], [-0.1, 0.8]])
 B = np.array([[0.5], [1.0]])
 

@@ -130,13 +130,15 @@ class ProbabilisticEnsemble(nn.Module):
         self.input_dim = self.obs_dim + self.action_dim
         self.gauss_dim = self.obs_dim + int(self.learn_reward)
 
-        layers: list[nn.Module] = []
-        width = self.input_dim
-        for hidden in hidden_sizes:
-            layers += [BatchedLinear(self.n_members, width, int(hidden)), activation_fn()]
-            width = int(hidden)
-        self.trunk = nn.Sequential(*layers)
-        self.head = BatchedLinear(self.n_members, width, 2 * self.gauss_dim + int(self.learn_termination))
+        widths = [self.input_dim, *(int(h) for h in hidden_sizes)]
+        self.hidden_layers = nn.ModuleList(
+            BatchedLinear(self.n_members, w_in, w_out)
+            for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
+        )
+        self.activation = activation_fn()
+        self.head = BatchedLinear(
+            self.n_members, widths[-1], 2 * self.gauss_dim + int(self.learn_termination)
+        )
         # Bounds live in normalized-target units, where a unit Gaussian has logvar 0.
         self.max_logvar = nn.Parameter(th.full((self.gauss_dim,), 0.5))
         self.min_logvar = nn.Parameter(th.full((self.gauss_dim,), -10.0))
@@ -165,7 +167,7 @@ class ProbabilisticEnsemble(nn.Module):
     def encode_actions(self, actions: ArrayLike) -> th.Tensor:
         """Box actions as float ``(..., action_dim)``; Discrete actions ``(...)`` or ``(..., 1)`` one-hot."""
         if self.discrete_actions:
-            idx = self._tensor(actions, th.long)
+            idx = self._tensor(actions, th.long) - int(self.action_space.start)
             if idx.ndim > 0 and idx.shape[-1] == 1:
                 idx = idx[..., 0]
             return F.one_hot(idx.clamp(0, self.action_dim - 1), self.action_dim).float()
@@ -214,7 +216,11 @@ class ProbabilisticEnsemble(nn.Module):
         :return: normalized Gaussian mean and bounded log-variance, each ``(E, N, gauss_dim)``,
             and the termination logit ``(E, N)`` (``None`` without a termination head).
         """
-        out = self.head(self.trunk(inputs))
+        # Layers applied functionally: this runs once per planning step, where call overhead shows.
+        x = inputs
+        for layer in self.hidden_layers:
+            x = self.activation(th.baddbmm(layer.bias, x, layer.weight))
+        out = th.baddbmm(self.head.bias, x, self.head.weight)
         mean, raw_logvar = out[..., : self.gauss_dim], out[..., self.gauss_dim : 2 * self.gauss_dim]
         logvar = self.max_logvar - F.softplus(self.max_logvar - raw_logvar)
         logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)

@@ -1,0 +1,168 @@
+"""Planner tests: CEM and random shooting find known optima; trajectory sampling and its errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+
+from sb3_ext.common.dynamics import ProbabilisticEnsemble
+from sb3_ext.common.planners import CEMPlanner, RandomShootingPlanner, trajectory_sampling_returns
+
+# Intra-op threads only add contention at these sizes (and stall badly on a busy 2-core machine).
+th.set_num_threads(1)
+
+# Known linear dynamics x' = x + GAIN * a and quadratic reward -(x'^2) - COST * a^2.
+GAIN, COST, HORIZON = 0.5, 0.1, 5
+
+
+def lq_returns(obs: th.Tensor, seqs: th.Tensor) -> th.Tensor:
+    """Exact returns (B, P) of action sequences (B, P, H, 1) from states (B, 1)."""
+    actions = seqs[..., 0]
+    states = obs[:, None, :] + GAIN * th.cumsum(actions, dim=-1)
+    return -(states**2).sum(-1) - COST * (actions**2).sum(-1)
+
+
+def lq_optimum(x0: float) -> np.ndarray:
+    """The unconstrained optimal sequence, by linear least squares on the stacked residuals."""
+    lower = np.tril(np.ones((HORIZON, HORIZON)))
+    design = np.vstack([GAIN * lower, np.sqrt(COST) * np.eye(HORIZON)])
+    target = np.concatenate([-x0 * np.ones(HORIZON), np.zeros(HORIZON)])
+    return np.linalg.lstsq(design, target, rcond=None)[0]
+
+
+def lq_reward_fn(obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
+    return -(next_obs[..., 0] ** 2) - COST * action[..., 0] ** 2
+
+
+def test_cem_finds_quadratic_optimum_for_a_batch():
+    optimum = np.stack([lq_optimum(0.5), lq_optimum(-0.3)])
+    assert np.all(np.abs(optimum) < 1.0)  # the box constraint is inactive: a true interior optimum
+    planner = CEMPlanner(spaces.Box(-1, 1, (1,)), HORIZON, population_size=300, n_elites=30, n_iterations=10)
+    obs = th.tensor([[0.5], [-0.3]])
+    result = planner.plan(obs, lq_returns, generator=th.Generator().manual_seed(0))
+    assert result.action.shape == (2, 1) and result.plan.shape == (2, HORIZON, 1)
+    np.testing.assert_allclose(result.plan[..., 0].numpy(), optimum, atol=0.05)
+    # The CEM distribution has collapsed onto the optimum.
+    assert float(result.action_std.max()) < 0.05
+
+
+def test_cem_warm_start_shift_and_alpha():
+    planner = CEMPlanner(
+        spaces.Box(-2, 2, (1,)), 4, population_size=10, n_elites=1, n_iterations=1, alpha=0.5
+    )
+    plan = th.arange(8, dtype=th.float32).reshape(2, 4, 1) / 10
+    shifted = planner.shift(plan)
+    np.testing.assert_allclose(shifted[0, :, 0].numpy(), [0.1, 0.2, 0.3, 0.0])
+    # The warm-start mean is itself a candidate; as the single elite it keeps the mean, and the
+    # variance shrinks to alpha * initial variance (initial std: 0.25 * range = 1).
+    result = planner.plan(th.zeros(2, 1), lambda o, s: -((s - shifted[:, None]) ** 2).sum((-1, -2)), shifted)
+    np.testing.assert_allclose(result.plan.numpy(), shifted.numpy(), atol=1e-6)
+    np.testing.assert_allclose(result.action_std.numpy(), np.full((2, 1), np.sqrt(0.5)), rtol=1e-5)
+    with pytest.raises(ValueError, match="warm_start"):
+        planner.plan(th.zeros(2, 1), lq_returns, th.zeros(2, 3, 1))
+
+
+def test_random_shooting_finds_best_discrete_sequence():
+    # x' = x + 0.5 * (a - 1): action 0 moves down, 1 stays, 2 moves up; reward -(x')^2.
+    def returns(obs, seqs):
+        states = obs[:, None, :1] + 0.5 * th.cumsum(seqs.float() - 1.0, dim=-1)
+        return -(states**2).sum(-1)
+
+    planner = RandomShootingPlanner(spaces.Discrete(3), horizon=3, population_size=300)
+    result = planner.plan(th.tensor([[1.0], [-1.0], [0.0]]), returns, generator=th.Generator().manual_seed(0))
+    np.testing.assert_array_equal(result.plan.numpy(), [[0, 0, 1], [2, 2, 1], [1, 1, 1]])
+    np.testing.assert_allclose(result.expected_return.numpy(), [-0.25, -0.25, 0.0])
+    # The shifted warm start is always a candidate, so a known best plan is kept.
+    warm = planner.shift(result.plan, th.Generator().manual_seed(1))
+    again = RandomShootingPlanner(spaces.Discrete(3), horizon=3, population_size=1)
+    kept = again.plan(th.tensor([[0.5], [-0.5], [0.0]]), returns, warm)
+    np.testing.assert_array_equal(kept.plan.numpy(), warm.numpy())
+
+
+@pytest.fixture(scope="module")
+def linear_ensemble() -> ProbabilisticEnsemble:
+    th.manual_seed(0)
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(-1.5, 1.5, (1500, 1)).astype(np.float32)
+    act = rng.uniform(-1, 1, (1500, 1)).astype(np.float32)
+    model = ProbabilisticEnsemble(
+        spaces.Box(-5, 5, (1,)),
+        spaces.Box(-1, 1, (1,)),
+        n_members=5,
+        hidden_sizes=(32, 32),
+        learn_reward=False,
+        learn_termination=False,
+    )
+    model.fit(obs, act, obs + GAIN * act, n_epochs=60, batch_size=128, generator=rng)
+    return model
+
+
+def test_trajectory_sampling_plans_the_lq_optimum_with_a_learned_model(linear_ensemble):
+    planner = CEMPlanner(spaces.Box(-1, 1, (1,)), HORIZON, population_size=200, n_elites=20, n_iterations=8)
+    generator = th.Generator().manual_seed(0)
+
+    def score(obs, seqs):
+        return trajectory_sampling_returns(linear_ensemble, obs, seqs, 10, lq_reward_fn, generator=generator)
+
+    result = planner.plan(th.tensor([[0.5], [-0.3]]), score, generator=generator)
+    np.testing.assert_allclose(
+        result.action[:, 0].numpy(), [lq_optimum(0.5)[0], lq_optimum(-0.3)[0]], atol=0.1
+    )
+
+
+def test_trajectory_sampling_termination_masks_later_rewards(linear_ensemble):
+    seqs = th.ones(1, 1, 4, 1)  # x: 0 -> .5 -> 1 -> 1.5 -> 2 (approximately, from the model)
+
+    def reward_fn(obs, action, next_obs):
+        return np.ones(obs.shape[:-1])
+
+    def termination_fn(next_obs):
+        return next_obs[..., 0] > 0.75  # the 2nd transition terminates: it counts, later ones not
+
+    ret = trajectory_sampling_returns(linear_ensemble, th.zeros(1, 1), seqs, 5, reward_fn, termination_fn)
+    np.testing.assert_allclose(ret.numpy(), [[2.0]])
+    discounted = trajectory_sampling_returns(
+        linear_ensemble, th.zeros(1, 1), seqs, 5, reward_fn, discount=0.5
+    )
+    np.testing.assert_allclose(discounted.numpy(), [[1 + 0.5 + 0.25 + 0.125]])
+
+
+def test_wrong_reward_and_termination_shapes_are_clear_errors(linear_ensemble):
+    seqs = th.zeros(2, 3, HORIZON, 1)
+
+    def keeps_trailing_dim(obs, action, next_obs):
+        return -(next_obs**2)  # (..., 1) instead of (...)
+
+    with pytest.raises(
+        ValueError, match=r"reward_fn must return one value per transition.*\(5, 5, 6\), got shape \(5, 5, 6, 1\)"
+    ):
+        trajectory_sampling_returns(linear_ensemble, th.zeros(2, 1), seqs, 5, keeps_trailing_dim)
+    with pytest.raises(ValueError, match="termination_fn must return one value per transition"):
+        trajectory_sampling_returns(linear_ensemble, th.zeros(2, 1), seqs, 5, lq_reward_fn, lambda x: x)
+    with pytest.raises(ValueError, match="n_particles must be a multiple of n_members=5"):
+        trajectory_sampling_returns(linear_ensemble, th.zeros(2, 1), seqs, 3, lq_reward_fn)
+    with pytest.raises(ValueError, match="reward_fn is required"):
+        trajectory_sampling_returns(linear_ensemble, th.zeros(2, 1), seqs, 5)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"horizon": 0}, "horizon"),
+        ({"population_size": 5, "n_elites": 6}, "n_elites"),
+        ({"n_iterations": 1.5}, "n_iterations"),
+        ({"alpha": 1.0}, "alpha"),
+        ({"initial_std": 0.0}, "initial_std"),
+        ({"action_space": spaces.Discrete(2)}, "Box"),
+    ],
+)
+def test_cem_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        CEMPlanner(**{"action_space": spaces.Box(-1, 1, (1,)), **kwargs})
+
+
+def test_random_shooting_rejects_box():
+    with pytest.raises(ValueError, match="Discrete"):
+        RandomShootingPlanner(spaces.Box(-1, 1, (1,)))
