@@ -155,7 +155,7 @@ class QuantumGateEnv(RenderMixin, gym.Env):
     | Argument         | Default        | Meaning                                                          |
     |------------------|----------------|------------------------------------------------------------------|
     | `n_qubits`       | 2              | number of qubits, 1..10                                           |
-    | `target`         | None           | ``"bell"``, ``"ghz"``, ``"plus"``, ``"random"`` or a normalized complex vector of length ``2**n``; None: ``"bell"`` for 2 qubits, ``"ghz"`` for more, ``"plus"`` for 1 |
+    | `target`         | None           | ``"bell"`` (qubits 0 and 1, others stay ``|0>``), ``"ghz"``, ``"plus"``, ``"random"`` or a normalized complex vector of length ``2**n``; None: ``"bell"`` for 2 qubits, ``"ghz"`` for more, ``"plus"`` for 1 |
     | `gates`          | None           | gate names from ``h x y z s sdg t tdg sx rx ry rz cx cz swap``; None: ``h x s t rx ry rz cx`` |
     | `threshold`      | 0.99           | fidelity that ends the episode with success, in (0, 1]           |
     | `noise_prob`     | 0.0            | probability of a Pauli error after each gate, in [0, 1]          |
