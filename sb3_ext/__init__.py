@@ -3,9 +3,12 @@
 from sb3_ext.callbacks import WrapperInfoCallback
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
 from sb3_ext.dyna import TabularDynaQ, TabularQPolicy
+from sb3_ext.option_critic import OptionCritic, OptionCriticPolicy
 from sb3_ext.per import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayMixin
 
 __all__ = [
+    "OptionCritic",
+    "OptionCriticPolicy",
     "PERDQN",
     "PERQRDQN",
     "PERSAC",

@@ -43,6 +43,7 @@ from stable_baselines3.common.env_util import make_vec_env
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3
 from sb3_ext.dyna import TabularDynaQ
+from sb3_ext.option_critic import OptionCritic
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,8 @@ ALGORITHMS: list[AlgoCase] = [
     AlgoCase("PERTD3", PERTD3, "AdvRL/NonlinearRegulator-v0", TINY_AC, bad_env_id="AdvRL/GridWorld-v0"),
     # Discrete observations only (GridWorld obs_mode="index"); Box observations are refused.
     AlgoCase("TabularDynaQ", TabularDynaQ, "AdvRL/GridWorld-v0", dict(planning_steps=5), policy="TabularPolicy", env_kwargs=dict(obs_mode="index"), bad_env_id="AdvRL/SequenceTracking-v0"),
+    # Discrete(169) FourRooms observations are one-hot encoded; the option state goes through predict().
+    AlgoCase("OptionCritic", OptionCritic, "AdvRL/FourRooms-v0", dict(n_options=3, target_update_interval=50, policy_kwargs=dict(net_arch=[32]), device="cpu"), bad_env_id="AdvRL/Pendulum-v0"),
 ]
 
 CASES = [pytest.param(case, id=case.name) for case in ALGORITHMS]
