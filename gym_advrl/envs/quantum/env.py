@@ -283,10 +283,15 @@ class QuantumGateEnv(RenderMixin, gym.Env):
 
     # ------------------------------------------------------------------ dynamics
     def _obs(self) -> np.ndarray:
-        parts = [self._state.real, self._state.imag]
+        dim = self._state.shape[0]
+        obs = np.empty(self.observation_space.shape, dtype=np.float32)
+        obs[:dim] = self._state.real
+        obs[dim : 2 * dim] = self._state.imag
         if self.random_target:
-            parts += [self._target.real, self._target.imag]
-        return np.clip(np.concatenate(parts), -1.0, 1.0).astype(np.float32)
+            obs[2 * dim : 3 * dim] = self._target.real
+            obs[3 * dim :] = self._target.imag
+        # Amplitudes have modulus <= 1 up to rounding; keep the float32 values inside the Box.
+        return np.clip(obs, -1.0, 1.0, out=obs)
 
     def _info(self, error: str | None = None) -> dict[str, Any]:
         info = {

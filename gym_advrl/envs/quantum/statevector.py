@@ -243,8 +243,9 @@ def apply_gate(state: np.ndarray, matrix: np.ndarray, qubits: Sequence[int], n_q
 
 def fidelity(state: np.ndarray, target: np.ndarray) -> np.ndarray | float:
     """Pure-state fidelity ``|<target|state>|**2`` (batched over leading dimensions of ``state``)."""
-    overlap = np.abs(np.tensordot(state, np.conj(target), axes=((-1,), (-1,)))) ** 2
-    return float(overlap) if np.ndim(overlap) == 0 else overlap
+    if np.ndim(state) == 1:
+        return float(abs(np.vdot(target, state)) ** 2)
+    return np.abs(np.asarray(state) @ np.conj(target)) ** 2
 
 
 def pauli_errors(n_gate_qubits: int) -> tuple[str, ...]:
