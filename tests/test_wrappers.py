@@ -291,6 +291,14 @@ def test_curriculum_success_criteria_and_info() -> None:
     assert env.reset()[1] == {"position": (0, 0), "goal": (1, 1), "curriculum_level": 2}
 
 
+def test_curriculum_composes_with_domain_randomization() -> None:
+    levels = [{"physics": {"max_torque": 1.0, "m": 1.0}}, {}]
+    env = DomainRandomization(Curriculum(gym.make("AdvRL/Pendulum-v0"), levels), {"m": (0.5, 0.6)})
+    _, info = env.reset(seed=0)
+    assert info["physics"]["max_torque"] == 1.0 and 0.5 <= info["physics"]["m"] <= 0.6
+    assert info["curriculum_level"] == 0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [

@@ -31,7 +31,8 @@ class Curriculum(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Reco
     ``AdvRL/Pendulum-v0`` (``{"x_init": 0.3, "y_init": 0.5}``), heavier poles for
     ``AdvRL/ContinuousCartPole-v0`` (``{"physics": {"masspole": 0.3}}``) or goals farther away
     for ``AdvRL/GridWorld-v0`` (``{"goal": (4, 4)}``). Every ``reset`` uses the current level's
-    options (options passed to ``reset`` take precedence over them).
+    options; options passed to ``reset`` take precedence, dict-valued ones (``physics``) key by
+    key, so an outer :class:`DomainRandomization` composes with physics levels.
 
     Each finished episode (terminated or truncated) is judged a success or a failure and added
     to a window of the last ``window`` episodes played at the current level. Once the window is
@@ -144,7 +145,12 @@ class Curriculum(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Reco
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
         """Reset with the current level's options (``options`` override them)."""
-        merged = {**self.levels[self.level], **(options or {})}
+        merged = dict(self.levels[self.level])
+        for name, value in (options or {}).items():
+            # Dict-valued options (physics) are merged key by key, so that e.g. a level's
+            # max_torque and an outer DomainRandomization's sampled mass both apply.
+            both_dicts = isinstance(value, Mapping) and isinstance(merged.get(name), Mapping)
+            merged[name] = {**merged[name], **value} if both_dicts else value
         obs, info = self.env.reset(seed=seed, options=merged)
         self._episode_level = self.level
         self._episode_return = 0.0
