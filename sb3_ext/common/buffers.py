@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -189,12 +190,22 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """
         if isinstance(td_errors, th.Tensor):
             td_errors = td_errors.detach().cpu().numpy()
-        errors = np.abs(np.asarray(td_errors, dtype=np.float64)).reshape(-1)
+        priorities = np.abs(np.asarray(td_errors, dtype=np.float64).reshape(-1))
         indices = np.asarray(indices).reshape(-1)
-        if errors.shape != indices.shape:
-            raise ValueError(f"td_errors must hold one value per index: got {errors.size} for {indices.size} indices")
-        if not np.isfinite(errors).all():
+        if priorities.shape != indices.shape:
+            raise ValueError(f"td_errors must hold one value per index: got {priorities.size} for {indices.size} indices")
+        if not priorities.size:
+            return
+        priorities += self.eps
+        largest = float(priorities.max())  # NaN propagates through max
+        if not math.isfinite(largest):
             raise ValueError("td_errors must be finite")
-        priorities = errors + self.eps
-        self.max_priority = max(self.max_priority, float(priorities.max(initial=0.0)))
-        self.tree.update(indices, priorities**self.alpha)
+        self.max_priority = max(self.max_priority, largest)
+        priorities **= self.alpha
+        sorted_in_range = (
+            indices.dtype == np.int64 and indices[0] >= 0 and indices[-1] < self.tree.capacity and (indices[1:] >= indices[:-1]).all()
+        )
+        if sorted_in_range:  # a batch from sample(): skip the general checks and sort
+            self.tree.update_sorted(indices, priorities)
+        else:
+            self.tree.update(indices, priorities)

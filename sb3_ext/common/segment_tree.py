@@ -13,6 +13,8 @@ per level, never one Python iteration per element, and every sum is recomputed f
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 _SHIFT = 5
@@ -46,6 +48,9 @@ class SumTree:
         # _levels[0] are the (zero-padded) leaves, _levels[-1] the top nodes. float64 keeps the
         # sums exact enough for millions of leaves.
         self._levels = [np.zeros(n_top * _FANOUT ** (n_inner - level)) for level in range(n_inner + 1)]
+        # Leaves [start, stop) written by update_range whose ancestors are refreshed lazily, so
+        # that inserting one transition costs a single array write.
+        self._stale: tuple[int, int] | None = None
 
     @property
     def depth(self) -> int:
@@ -55,6 +60,7 @@ class SumTree:
     @property
     def total(self) -> float:
         """Sum of all priorities."""
+        self._refresh_stale()
         return float(self._levels[-1].sum())
 
     @property
@@ -104,14 +110,35 @@ class SumTree:
             else:
                 nodes, last = np.unique(nodes[::-1], return_index=True)
                 values = values[::-1][last]
+        self._write(nodes, values)
+
+    def _write(self, nodes: np.ndarray, values: np.ndarray) -> None:
+        """Set leaves ``nodes`` (valid, without repeats) to ``values`` and refresh their ancestors."""
+        self._refresh_stale()
         self._levels[0][nodes] = values
         # Repeated parents are harmless: each write stores the same freshly computed sum.
         for children, parents in zip(self._levels[:-1], self._levels[1:], strict=True):
             nodes = nodes >> _SHIFT
             parents[nodes] = children.reshape(-1, _FANOUT)[nodes] @ _ONES
 
+    def update_sorted(self, indices: np.ndarray, priorities: np.ndarray) -> None:
+        """:meth:`update` without the checks, for trusted callers.
+
+        :param indices: int64 leaf indices in ``[0, capacity)`` in non-decreasing order, as
+            returned by :meth:`sample_stratified`; a repeated index keeps its last priority.
+        :param priorities: Finite non-negative priorities, one per index.
+        """
+        if indices.size > 1:
+            last = np.empty(indices.size, dtype=bool)
+            np.not_equal(indices[1:], indices[:-1], out=last[:-1])
+            last[-1] = True
+            indices, priorities = indices[last], priorities[last]
+        self._write(indices, priorities)
+
     def update_range(self, start: int, priorities: np.ndarray | float, count: int = 1) -> None:
         """Set the consecutive leaves ``start .. start + count - 1``: the fast path for insertion.
+
+        Their ancestors are refreshed lazily, by the next search, update or ``total``.
 
         :param start: First leaf.
         :param priorities: Non-negative finite priorities, broadcastable to ``(count,)``.
@@ -119,10 +146,26 @@ class SumTree:
         """
         if start < 0 or count < 1 or start + count > self.capacity:
             raise ValueError(f"leaves [{start}, {start + count}) must lie in [0, {self.capacity})")
-        values = np.broadcast_to(np.asarray(priorities, dtype=np.float64), (count,))
-        self._check_priorities(values)
-        self._levels[0][start : start + count] = values
-        first, last = start, start + count - 1
+        if isinstance(priorities, (float, int)):
+            if not (math.isfinite(priorities) and priorities >= 0.0):
+                raise ValueError("priorities must be finite and >= 0")
+        else:
+            self._check_priorities(np.asarray(priorities, dtype=np.float64))
+        self._levels[0][start : start + count] = priorities
+        stop = start + count
+        if self._stale is None:
+            self._stale = (start, stop)
+        elif start <= self._stale[1] and stop >= self._stale[0]:  # overlapping or adjacent
+            self._stale = (min(start, self._stale[0]), max(stop, self._stale[1]))
+        else:
+            self._refresh_stale()
+            self._stale = (start, stop)
+
+    def _refresh_stale(self) -> None:
+        if self._stale is None:
+            return
+        first, last = self._stale[0], self._stale[1] - 1
+        self._stale = None
         for children, parents in zip(self._levels[:-1], self._levels[1:], strict=True):
             first, last = first >> _SHIFT, last >> _SHIFT
             parents[first : last + 1] = children[first * _FANOUT : (last + 1) * _FANOUT].reshape(-1, _FANOUT) @ _ONES
@@ -159,7 +202,9 @@ class SumTree:
 
     def _top_prefix(self) -> np.ndarray:
         # Prefix sums of the top nodes with a leading 0: entry j is the mass before node j.
-        top_prefix = np.concatenate(([0.0], np.cumsum(self._levels[-1])))
+        self._refresh_stale()
+        top_prefix = np.zeros(self._levels[-1].size + 1)
+        np.cumsum(self._levels[-1], out=top_prefix[1:])
         if not top_prefix[-1] > 0.0:
             raise ValueError("cannot search a sum tree whose total priority is 0")
         return top_prefix
@@ -177,8 +222,8 @@ class SumTree:
             inclusive = before + rows
             inclusive[:, -1] = np.inf
             child = np.argmax(remaining[:, None] < inclusive, axis=1)
+            # (May dip an ulp below 0, which still selects the first child with positive mass.)
             remaining -= before[batch, child]
-            np.maximum(remaining, 0.0, out=remaining)
             nodes = (nodes << _SHIFT) + child
         # Rounding can (rarely) carry a value past the last positive leaf of a group; give
         # those few to the nearest positive leaf on their left.
