@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import gymnasium as gym
+import os
 
-import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
+# render_mode="human" opens pygame windows; the dummy video driver runs them headless.
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+import gymnasium as gym  # noqa: E402
+
+import gym_advrl  # noqa: E402, F401  (registers the AdvRL/ ids)
 
 ADVRL_IDS = sorted(env_id for env_id in gym.registry if env_id.startswith("AdvRL/"))
