@@ -41,6 +41,11 @@ def test_total_equals_sum_after_arbitrary_updates(capacity: int, updates: list) 
         tree.update(indices, values)
         for i, p in zip(indices, values, strict=True):  # reference semantics: the last write wins
             reference[i] = p
+        # Insertion path (ancestors refreshed lazily): the next few leaves after the first index.
+        start = indices[0]
+        count = min(3, capacity - start)
+        tree.update_range(int(start), values[0] / 2, count=count)
+        reference[start : start + count] = values[0] / 2
         np.testing.assert_array_equal(tree.priorities, reference)
         assert tree.total == pytest.approx(reference.sum(), rel=1e-12, abs=1e-300)
 

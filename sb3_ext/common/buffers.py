@@ -178,8 +178,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             (self.dones[rows, env_indices] * (1.0 - self.timeouts[rows, env_indices])).reshape(-1, 1),
             self._normalize_reward(self.rewards[rows, env_indices].reshape(-1, 1), env),
         )
-        tensors = tuple(map(self.to_torch, data))
-        weights_tensor = self.to_torch(weights.astype(np.float32).reshape(-1, 1))
+        # Fancy indexing already returned fresh arrays: wrap them without a second copy.
+        tensors = tuple(th.as_tensor(array, device=self.device) for array in data)
+        weights_tensor = th.as_tensor(weights.astype(np.float32).reshape(-1, 1), device=self.device)
         return PrioritizedReplayBufferSamples(*tensors, None, weights_tensor, indices)
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray | th.Tensor) -> None:
