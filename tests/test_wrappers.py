@@ -421,3 +421,14 @@ def test_random_shift_is_a_bounded_translation() -> None:
     for bad in (0, 40, 2.5):
         with pytest.raises(ValueError, match="pad"):
             RandomShift(gym.make("AdvRL/GridWorld-v0", obs_mode="rgb"), pad=bad)
+
+
+def test_env_spec_records_and_rebuilds_the_wrapper_stack() -> None:
+    env = Curriculum(DomainRandomization(gym.make("AdvRL/Pendulum-v0"), PENDULUM_RANGES), [{"x_init": 0.5}, {}],
+                     success_threshold=-100.0)
+    assert [w.name for w in env.spec.additional_wrappers] == ["DomainRandomization", "Curriculum"]
+    rebuilt = gym.make(env.spec)
+    assert isinstance(rebuilt, Curriculum) and isinstance(rebuilt.env, DomainRandomization)
+    first, second = env.reset(seed=2), rebuilt.reset(seed=2)
+    np.testing.assert_array_equal(first[0], second[0])
+    assert first[1] == second[1]
