@@ -66,13 +66,21 @@ class FnPolicy:
         return self.fn(np.asarray(obs, dtype=np.float64)).astype(np.float32), state
 
 
-def train_and_evaluate(job: tuple[int, int, str, int]) -> tuple[int, float, tuple[float, float], float]:
+def train_and_evaluate(job: tuple[int, int, str, str, int]) -> tuple[int, float, tuple[float, float], float]:
     """Train SAC with one seed; return its exact expected return, Monte Carlo return and train time."""
-    seed, timesteps, ent_coef, eval_episodes = job
+    seed, timesteps, ent_coef, target_entropy, eval_episodes = job
     ent_coef = ent_coef if ent_coef.startswith("auto") else float(ent_coef)
+    target_entropy = target_entropy if target_entropy == "auto" else float(target_entropy)
     torch.set_num_threads(1)
     analytic_env = CausalSCMEnv()
-    model = SAC("MlpPolicy", gym.make("AdvRL/CausalSCM-v0"), ent_coef=ent_coef, seed=seed, verbose=0)
+    model = SAC(
+        "MlpPolicy",
+        gym.make("AdvRL/CausalSCM-v0"),
+        ent_coef=ent_coef,
+        target_entropy=target_entropy,
+        seed=seed,
+        verbose=0,
+    )
     start = time.perf_counter()
     model.learn(timesteps)
     seconds = time.perf_counter() - start
@@ -88,6 +96,9 @@ def main() -> None:
     parser.add_argument("--eval-episodes", type=int, default=200)
     parser.add_argument(
         "--ent-coef", default="auto", help='SAC ent_coef (SB3 default "auto", i.e. "auto_1.0")'
+    )
+    parser.add_argument(
+        "--target-entropy", default="auto", help='SAC target_entropy (SB3 default "auto", i.e. -dim(A) = -1)'
     )
     parser.add_argument("--workers", type=int, default=1, help="seeds trained in parallel processes")
     args = parser.parse_args()
@@ -109,7 +120,7 @@ def main() -> None:
     }
     print(
         f"SAC budget: {args.timesteps} env steps per seed ({args.timesteps // EPISODE_STEPS} episodes); "
-        f"SB3 defaults except ent_coef={args.ent_coef!r}"
+        f"SB3 defaults except ent_coef={args.ent_coef!r}, target_entropy={args.target_entropy!r}"
     )
     print()
     print("| policy | expected return (exact) | Monte Carlo return | normalized score | train time (s) |")
@@ -119,7 +130,10 @@ def main() -> None:
         print(f"| {name} | {value:.2f} | {mean:.2f} +- {std:.2f} | {(value - random_return) / gap:.3f} | |")
 
     scores = []
-    jobs = [(seed, args.timesteps, args.ent_coef, args.eval_episodes) for seed in range(args.seeds)]
+    jobs = [
+        (seed, args.timesteps, args.ent_coef, args.target_entropy, args.eval_episodes)
+        for seed in range(args.seeds)
+    ]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for seed, learned, (mean, std), seconds in pool.map(train_and_evaluate, jobs):
             score = (learned - random_return) / gap
