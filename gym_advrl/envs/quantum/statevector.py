@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 _R2 = 1.0 / math.sqrt(2.0)
+_COMPLEX = np.dtype(np.complex128)
 
 #: Pauli matrices, the error alphabet of the stochastic depolarizing channel.
 PAULIS: dict[str, np.ndarray] = {
@@ -195,23 +196,24 @@ def compile_gate(matrix: np.ndarray, qubits: Sequence[int], n_qubits: int) -> Co
 
 def apply_compiled(state: np.ndarray, gate: CompiledGate) -> np.ndarray:
     """Apply a :class:`CompiledGate` to ``state`` (shape ``(..., 2**n_qubits)``); returns a new array."""
-    if state.shape[-1] != 2**gate.n_qubits:
+    if state.shape[-1] != 1 << gate.n_qubits:
         raise ValueError(
             f"state must have {2**gate.n_qubits} amplitudes in its last axis, got shape {state.shape}"
         )
-    state = np.asarray(state, dtype=np.complex128)
-    out = None
-    for source, coefficients in gate.terms:
-        if source is None:
-            term = state.copy() if coefficients is None else state * coefficients
-        else:
-            term = state.take(source, axis=-1)  # a fresh array: scale it in place
-            if coefficients is not None:
-                term *= coefficients
-        if out is None:
-            out = term
-        else:
-            out += term
+    if state.dtype != _COMPLEX:
+        state = state.astype(_COMPLEX)
+    source, coefficients = gate.terms[0]
+    if source is None:
+        out = state.copy() if coefficients is None else state * coefficients
+    else:
+        out = state.take(source, axis=-1)  # a fresh array: scale it in place
+        if coefficients is not None:
+            out *= coefficients
+    for source, coefficients in gate.terms[1:]:  # further terms are flip patterns: always a gather
+        term = state.take(source, axis=-1)
+        if coefficients is not None:
+            term *= coefficients
+        out += term
     return out
 
 
