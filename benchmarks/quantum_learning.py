@@ -6,7 +6,8 @@ evaluated greedily (``deterministic=True``) on ``--episodes`` episodes; success 
 fidelity >= 0.99 within the 20-step limit. The table reports success rate and circuit length
 (mean +- std over seeds) and training time.
 
-    python benchmarks/quantum_learning.py [--seeds 0 1 2] [--episodes 100]
+    python benchmarks/quantum_learning.py [--seeds 0 1 2] [--episodes 100] [--tasks bell noisy-bell ghz]
+        [--algos DQN PPO] [--steps N (overrides every task's budget)]
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from stable_baselines3 import DQN, PPO
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 
-#: (label, make kwargs, step budget)
-TASKS = (
-    ("Bell, 2 qubits", {}, 5_000),
-    ("Bell, 2 qubits, noise_prob 0.05", {"noise_prob": 0.05}, 20_000),
-    ("GHZ, 3 qubits", {"n_qubits": 3}, 30_000),
-)
+#: name -> (label, make kwargs, default step budget)
+TASKS = {
+    "bell": ("Bell, 2 qubits", {}, 5_000),
+    "noisy-bell": ("Bell, 2 qubits, noise_prob 0.05", {"noise_prob": 0.05}, 20_000),
+    "ghz": ("GHZ, 3 qubits", {"n_qubits": 3}, 30_000),
+}
 
 
 def make_model(algo: str, env: gym.Env, seed: int) -> DQN | PPO:
@@ -62,22 +63,27 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--episodes", type=int, default=100)
+    parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
+    parser.add_argument("--algos", nargs="+", choices=["DQN", "PPO"], default=["DQN", "PPO"])
+    parser.add_argument("--steps", type=int, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
 
     print(f"greedy evaluation on {args.episodes} episodes per seed, seeds {args.seeds}\n")
     print("| task | agent | training steps | success rate | gates per episode | training time (s) |")
     print("|---|---|---:|---:|---:|---:|")
-    for label, kwargs, budget in TASKS:
-        rows = {"random policy": [], "DQN": [], "PPO": []}
-        times = {"DQN": [], "PPO": []}
+    for task in args.tasks:
+        label, kwargs, budget = TASKS[task]
+        budget = args.steps or budget
+        rows = {"random policy": [], **{algo: [] for algo in args.algos}}
+        times = {algo: [] for algo in args.algos}
         for seed in args.seeds:
             env = gym.make("AdvRL/QuantumGate-v0", **kwargs)
             env.action_space.seed(seed)
             rows["random policy"].append(
                 evaluate(env, lambda _obs, e=env: e.action_space.sample(), args.episodes, seed)
             )
-            for algo in ("DQN", "PPO"):
+            for algo in args.algos:
                 model = make_model(algo, gym.make("AdvRL/QuantumGate-v0", **kwargs), seed)
                 start = time.perf_counter()
                 model.learn(budget)
