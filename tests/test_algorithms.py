@@ -43,6 +43,7 @@ from stable_baselines3.common.env_util import make_vec_env
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3
 from sb3_ext.dyna import TabularDynaQ
+from sb3_ext.mpc import WorldModelMPC
 from sb3_ext.option_critic import OptionCritic
 
 
@@ -65,6 +66,7 @@ class AlgoCase:
 TINY = dict(policy_kwargs=dict(net_arch=[32, 32]), buffer_size=2_000, device="cpu")
 TINY_DQN = dict(learning_starts=100, batch_size=32, train_freq=4, target_update_interval=100, **TINY)
 TINY_AC = dict(learning_starts=100, batch_size=32, train_freq=2, gradient_steps=1, **TINY)
+TINY_MPC = dict(learning_starts=100, train_freq=100, batch_size=64, n_model_epochs=2, horizon=5, population_size=20, n_elites=4, n_iterations=2, n_particles=2, buffer_size=2_000, device="cpu", policy_kwargs=dict(net_arch=[32, 32], n_members=2))
 
 ALGORITHMS: list[AlgoCase] = [
     AlgoCase("PERDQN", PERDQN, "AdvRL/GridWorld-v0", TINY_DQN, bad_env_id="AdvRL/Pendulum-v0"),
@@ -75,6 +77,10 @@ ALGORITHMS: list[AlgoCase] = [
     AlgoCase("TabularDynaQ", TabularDynaQ, "AdvRL/GridWorld-v0", dict(planning_steps=5), policy="TabularPolicy", env_kwargs=dict(obs_mode="index"), bad_env_id="AdvRL/SequenceTracking-v0"),
     # Discrete(169) FourRooms observations are one-hot encoded; the option state goes through predict().
     AlgoCase("OptionCritic", OptionCritic, "AdvRL/FourRooms-v0", dict(n_options=3, target_update_interval=50, policy_kwargs=dict(net_arch=[32]), device="cpu"), bad_env_id="AdvRL/Pendulum-v0"),
+    # Known reward/termination (the env's reward_fn), learned heads, and Discrete actions (random shooting).
+    AlgoCase("WorldModelMPC", WorldModelMPC, "AdvRL/Pendulum-v0", TINY_MPC, bad_env_id="AdvRL/FourRooms-v0"),
+    AlgoCase("WorldModelMPC-learned", WorldModelMPC, "AdvRL/NonlinearRegulator-v0", dict(TINY_MPC, use_env_functions=False)),
+    AlgoCase("WorldModelMPC-discrete", WorldModelMPC, "AdvRL/SequenceTracking-v0", TINY_MPC),
 ]
 
 CASES = [pytest.param(case, id=case.name) for case in ALGORITHMS]
