@@ -1,16 +1,18 @@
 """Dyna benchmarks: planning from a model versus learning from real experience only.
 
 1. ``tabular`` -- the Dyna maze of Sutton & Barto (2018, Example 8.1, Figure 8.2), built from
-   ``AdvRL/GridWorld-v0`` with walls (a 6x9 layout, reward 0 per step and 1 at the goal, gamma
-   0.95, alpha 0.1, epsilon 0.1, no step limit). TabularDynaQ with 50 and 5 planning steps
+   ``AdvRL/GridWorld-v0`` with walls (the 6x9 layout, gamma 0.95, alpha 0.1, epsilon 0.1, Q
+   initialized to 0, no step limit), with GridWorld's rewards (-0.1 a step, +10 at the goal)
+   and with the book's (0 a step, 1 at the goal). TabularDynaQ with 50 and 5 planning steps
    against plain Q-learning (0 planning steps, otherwise identical): the number of episodes
-   after which the greedy path from the start is a shortest path and stays one until the end
-   of the run.
+   until the greedy path from the start is a shortest path for the first time, and until it
+   stays one to the end of the run.
 2. ``deep`` -- Dyna (DQN + learned ensemble model) against SB3 DQN with the same
    hyperparameters on ``AdvRL/GridWorld-v0`` size 8 with coordinate observations: environment
    steps until the deterministic policy reaches the optimal return.
 
-    python benchmarks/dyna.py tabular [--seeds 10] [--episodes 50]
+    python benchmarks/dyna.py tabular [--seeds 10] [--episodes 150] [--reward gridworld|classic|both]
+    python benchmarks/dyna.py deep [--seeds 5] [--budget 20000] [--eval-freq 250]
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from collections import deque
 import gymnasium as gym
 import numpy as np
 import torch
+from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
-from sb3_ext.dyna import TabularDynaQ
+from sb3_ext.dyna import Dyna, TabularDynaQ
 
 #: Sutton & Barto's Dyna maze (Figure 8.2): start S, goal G, 14 steps on a shortest path.
 DYNA_MAZE = """\
@@ -93,7 +96,12 @@ class GreedyPathEveryEpisode(BaseCallback):
         return len(self.optimal) < self.n_episodes
 
 
-def episodes_until_optimal(optimal: list[bool]) -> int | None:
+def first_optimal_episode(optimal: list[bool]) -> int | None:
+    """First episode (1-based) after which the greedy path is optimal, None if never."""
+    return optimal.index(True) + 1 if True in optimal else None
+
+
+def stays_optimal_episode(optimal: list[bool]) -> int | None:
     """First episode (1-based) after which the greedy path is optimal for the rest of the run."""
     if not optimal or not optimal[-1]:
         return None
@@ -101,11 +109,16 @@ def episodes_until_optimal(optimal: list[bool]) -> int | None:
     return last_bad + 2
 
 
-def run_tabular(seeds: int, n_episodes: int, planning: tuple[int, ...]) -> None:
-    maze = {"layout": DYNA_MAZE, "obs_mode": "index", "step_reward": 0.0, "goal_reward": 1.0}
+#: Reward schemes of the maze: GridWorld's own (-0.1 a step, +10 at the goal) and Sutton & Barto's.
+REWARDS = {"gridworld": (-0.1, 10.0), "classic": (0.0, 1.0)}
+
+
+def run_tabular(seeds: int, n_episodes: int, planning: tuple[int, ...], reward: str) -> None:
+    step_reward, goal_reward = REWARDS[reward]
+    maze = {"layout": DYNA_MAZE, "obs_mode": "index", "step_reward": step_reward, "goal_reward": goal_reward}
     optimal_steps = shortest_path_length(gym.make("AdvRL/GridWorld-v0", **maze))
-    results: dict[int, list[int | None]] = {n: [] for n in planning}
-    first_episode: dict[int, list[int]] = {n: [] for n in planning}
+    first: dict[int, list[int | None]] = {n: [] for n in planning}
+    stays: dict[int, list[int | None]] = {n: [] for n in planning}
     for n in planning:
         for seed in range(seeds):
             env = gym.make("AdvRL/GridWorld-v0", max_episode_steps=1_000_000, **maze)
@@ -114,29 +127,124 @@ def run_tabular(seeds: int, n_episodes: int, planning: tuple[int, ...]) -> None:
                 "TabularPolicy", env, learning_rate=0.1, gamma=0.95, planning_steps=n, seed=seed
             )
             callback = GreedyPathEveryEpisode(eval_env, optimal_steps, n_episodes)
-            model.learn(10_000_000, callback=callback)
-            results[n].append(episodes_until_optimal(callback.optimal))
-            first_episode[n].append(callback.episode_lengths[0])
+            model.learn(100_000_000, callback=callback)
+            first[n].append(first_optimal_episode(callback.optimal))
+            stays[n].append(stays_optimal_episode(callback.optimal))
 
     def summary(values: list[int | None]) -> str:
         done = [v for v in values if v is not None]
         text = f"{np.mean(done):.1f} +- {np.std(done):.1f}" if done else "-"
-        return text + ("" if len(done) == len(values) else f" ({len(values) - len(done)} runs never)")
+        return text + (
+            "" if len(done) == len(values) else f" ({len(values) - len(done)}/{len(values)} never)"
+        )
 
     print(
-        f"Dyna maze (Sutton & Barto Fig. 8.2), shortest path {optimal_steps} steps, {seeds} seeds, {n_episodes} episodes\n"
+        f"\nDyna maze (Sutton & Barto Fig. 8.2), reward {step_reward:g} a step and {goal_reward:g} at the goal, "
+        f"shortest path {optimal_steps} steps, {seeds} seeds, {n_episodes} episodes\n"
     )
-    print("| agent | planning steps n | episodes until the greedy path is optimal | steps in episode 1 |")
+    print(
+        "| agent | planning steps n | episodes until the greedy path is optimal "
+        "| episodes until it stays optimal to the end |"
+    )
     print("|---|---:|---:|---:|")
     for n in planning:
         name = "Q-learning" if n == 0 else "Dyna-Q"
-        print(f"| {name} | {n} | {summary(results[n])} | {np.mean(first_episode[n]):.0f} |")
-    if 0 in planning:
-        base = [v if v is not None else n_episodes + 1 for v in results[0]]
+        print(f"| {name} | {n} | {summary(first[n])} | {summary(stays[n])} |")
+    if 0 in planning and all(v is not None for v in first[0]):
         for n in planning:
-            if n:
-                ours = [v if v is not None else n_episodes + 1 for v in results[n]]
-                print(f"\nn={n}: {np.mean(base) / np.mean(ours):.1f}x fewer episodes than Q-learning")
+            if n and all(v is not None for v in first[n]):
+                ratio = np.mean(first[0]) / np.mean(first[n])
+                print(
+                    f"\nn={n}: {ratio:.1f}x fewer episodes than Q-learning until the greedy path is optimal"
+                )
+
+
+#: Hyperparameters shared by DQN and Dyna in the deep benchmark.
+DQN_HYPERPARAMETERS = dict(
+    learning_rate=1e-3,
+    buffer_size=50_000,
+    learning_starts=500,
+    batch_size=64,
+    train_freq=4,
+    gradient_steps=1,
+    target_update_interval=250,
+    exploration_fraction=0.3,
+    exploration_final_eps=0.05,
+    gamma=0.99,
+    policy_kwargs=dict(net_arch=[64, 64]),
+    device="cpu",
+)
+#: Dyna's own arguments.
+DYNA_HYPERPARAMETERS = dict(
+    planning_steps=10,
+    real_ratio=0.5,
+    model_train_freq=250,
+    model_gradient_steps=100,
+    model_kwargs=dict(hidden_sizes=(64, 64)),
+)
+
+
+class StopAtOptimalReturn(BaseCallback):
+    """Every ``eval_freq`` steps, run the deterministic policy for one episode (the env is
+    deterministic); stop training the first time it earns ``optimal_return``."""
+
+    def __init__(self, eval_env: gym.Env, optimal_return: float, eval_freq: int) -> None:
+        super().__init__()
+        self.eval_env, self.optimal_return, self.eval_freq = eval_env, optimal_return, eval_freq
+        self.solved_at: int | None = None
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.eval_freq:
+            return True
+        obs, _ = self.eval_env.reset()
+        total, done = 0.0, False
+        while not done:
+            obs, reward, terminated, truncated, _ = self.eval_env.step(
+                self.model.predict(obs, deterministic=True)[0]
+            )
+            total, done = total + reward, terminated or truncated
+        if total >= self.optimal_return - 1e-6:
+            self.solved_at = self.num_timesteps
+            return False
+        return True
+
+
+def run_deep(seeds: int, budget: int, eval_freq: int, shared: dict, dyna: dict) -> None:
+    env_kwargs = {"size": 8}
+    probe = gym.make("AdvRL/GridWorld-v0", **env_kwargs).unwrapped
+    optimal_steps = shortest_path_length(probe)
+    optimal_return = (optimal_steps - 1) * probe.step_reward + probe.goal_reward
+    hyperparameters = {**DQN_HYPERPARAMETERS, **shared}
+    agents = {"DQN (SB3)": (DQN, {}), "Dyna": (Dyna, {**DYNA_HYPERPARAMETERS, **dyna})}
+    solved: dict[str, list[int | None]] = {name: [] for name in agents}
+    for seed in range(seeds):
+        for name, (algo, extra) in agents.items():
+            env = gym.make("AdvRL/GridWorld-v0", **env_kwargs)
+            model = algo("MlpPolicy", env, seed=seed, **hyperparameters, **extra)
+            callback = StopAtOptimalReturn(
+                gym.make("AdvRL/GridWorld-v0", **env_kwargs), optimal_return, eval_freq
+            )
+            model.learn(budget, callback=callback)
+            solved[name].append(callback.solved_at)
+            print(f"seed {seed} {name}: {callback.solved_at}", flush=True)
+
+    print(
+        f"\nAdvRL/GridWorld-v0 size 8, coordinate observations, optimal return {optimal_return:g}; "
+        f"{seeds} seeds, budget {budget} steps, deterministic evaluation every {eval_freq} steps\n"
+    )
+    print(f"shared: {hyperparameters}\nDyna: {agents['Dyna'][1]}\n")
+    print("| agent | env steps until the optimal return | runs solved | per seed |")
+    print("|---|---:|---:|---|")
+    for name, values in solved.items():
+        capped = [v if v is not None else budget for v in values]
+        per_seed = ", ".join("-" if v is None else str(v) for v in values)
+        never = sum(v is None for v in values)
+        mean = f"{np.mean(capped):.0f} +- {np.std(capped):.0f}" + (
+            f" (unsolved counted as {budget})" if never else ""
+        )
+        print(f"| {name} | {mean} | {len(values) - never}/{len(values)} | {per_seed} |")
+    dqn, dyna = ([v if v is not None else budget for v in solved[k]] for k in agents)
+    print(f"\nDyna needs {np.mean(dqn) / np.mean(dyna):.1f}x fewer environment steps than DQN")
 
 
 def main() -> None:
@@ -146,12 +254,33 @@ def main() -> None:
     sub = parser.add_subparsers(dest="part", required=True)
     tab = sub.add_parser("tabular", help="TabularDynaQ vs Q-learning on the Dyna maze")
     tab.add_argument("--seeds", type=int, default=10)
-    tab.add_argument("--episodes", type=int, default=50)
+    tab.add_argument("--episodes", type=int, default=150)
     tab.add_argument("--planning", type=int, nargs="+", default=[0, 5, 50])
+    tab.add_argument("--reward", choices=[*REWARDS, "both"], default="both")
+    deep = sub.add_parser("deep", help="Dyna vs DQN on GridWorld size 8 (coordinates)")
+    deep.add_argument("--seeds", type=int, default=5)
+    deep.add_argument("--budget", type=int, default=20_000)
+    deep.add_argument("--eval-freq", type=int, default=250)
+    deep.add_argument("--train-freq", type=int, default=DQN_HYPERPARAMETERS["train_freq"])
+    deep.add_argument("--gradient-steps", type=int, default=DQN_HYPERPARAMETERS["gradient_steps"])
+    deep.add_argument("--real-ratio", type=float, default=DYNA_HYPERPARAMETERS["real_ratio"])
+    deep.add_argument("--planning-steps", type=int, default=DYNA_HYPERPARAMETERS["planning_steps"])
+    deep.add_argument(
+        "--model-mean", action="store_true", help="imagine with member means (model_noise=False)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.part == "tabular":
-        run_tabular(args.seeds, args.episodes, tuple(args.planning))
+        for reward in REWARDS if args.reward == "both" else [args.reward]:
+            run_tabular(args.seeds, args.episodes, tuple(args.planning), reward)
+    else:
+        shared = {"train_freq": args.train_freq, "gradient_steps": args.gradient_steps}
+        dyna = {
+            "real_ratio": args.real_ratio,
+            "planning_steps": args.planning_steps,
+            "model_noise": not args.model_mean,
+        }
+        run_deep(args.seeds, args.budget, args.eval_freq, shared, dyna)
 
 
 if __name__ == "__main__":

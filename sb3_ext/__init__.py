@@ -2,12 +2,13 @@
 
 from sb3_ext.callbacks import WrapperInfoCallback
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
-from sb3_ext.dyna import TabularDynaQ, TabularQPolicy
+from sb3_ext.dyna import Dyna, TabularDynaQ, TabularQPolicy
 from sb3_ext.mpc import WorldModelMPC
 from sb3_ext.option_critic import OptionCritic, OptionCriticPolicy
 from sb3_ext.per import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayMixin
 
 __all__ = [
+    "Dyna",
     "OptionCritic",
     "OptionCriticPolicy",
     "PERDQN",

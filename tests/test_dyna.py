@@ -5,12 +5,14 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
-from sb3_ext.dyna import TabularDynaQ
+from sb3_ext.common.dynamics import ProbabilisticEnsemble
+from sb3_ext.dyna import Dyna, ModelReplayBuffer, TabularDynaQ
 
 #: Sutton & Barto's Dyna maze (Example 8.1); the shortest path from S to G takes 14 steps.
 DYNA_MAZE = """\
@@ -146,3 +148,156 @@ def test_tabular_vec_env_and_save_load(tmp_path):
     before = loaded.q_table.copy()
     loaded.learn(200, reset_num_timesteps=False)  # the loaded table and model keep learning
     assert loaded.num_timesteps == 2200 and not np.array_equal(before, loaded.q_table)
+
+
+# ---------------------------------------------------------------------------- deep Dyna
+@pytest.fixture
+def one_torch_thread():
+    """Small networks run fastest on one thread (and the suite runs one worker per core)."""
+    previous = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(previous)
+
+
+class MirroredEnsemble(ProbabilisticEnsemble):
+    """A deliberately wrong model: fitted like the real one, but it answers every query about
+    action ``a`` with its prediction for the opposite move ``(a + 2) % 4`` (up <-> down,
+    left <-> right)."""
+
+    def sample(self, obs, actions, *args, **kwargs):
+        return super().sample(obs, (th.as_tensor(actions) + 2) % 4, *args, **kwargs)
+
+
+def grid_dyna(tmp_path, **kwargs) -> Dyna:
+    """Dyna on a 4x4 GridWorld whose replay buffer holds 1500 uniformly random transitions."""
+    params = dict(
+        learning_rate=3e-3,
+        buffer_size=2_000,
+        batch_size=64,
+        model_gradient_steps=400,
+        model_noise=False,
+        model_kwargs=dict(n_members=3, hidden_sizes=(32, 32)),
+        policy_kwargs=dict(net_arch=[32, 32]),
+        device="cpu",
+        seed=0,
+    )
+    params.update(kwargs)
+    env = gym.make("AdvRL/GridWorld-v0", size=4)
+    model = Dyna("MlpPolicy", env, **params)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    for action in rng.integers(4, size=1500):
+        next_obs, reward, terminated, truncated, info = env.step(action)
+        info = {"TimeLimit.truncated": truncated and not terminated}
+        model.replay_buffer.add(
+            obs[None],
+            next_obs[None],
+            np.array([action]),
+            np.array([reward]),
+            np.array([terminated or truncated]),
+            [info],
+        )
+        obs = env.reset()[0] if terminated or truncated else next_obs
+    return model
+
+
+def with_mirrored_model(model: Dyna, trained: ProbabilisticEnsemble) -> Dyna:
+    """Give ``model`` a :class:`MirroredEnsemble` carrying the weights of ``trained``."""
+    model.dynamics_model = MirroredEnsemble(
+        model.observation_space, model.action_space, device="cpu", **model.model_kwargs
+    )
+    model.dynamics_model.load_state_dict(trained.state_dict())
+    return model
+
+
+def test_dyna_rejects_discrete_observations_and_bad_arguments():
+    with pytest.raises(ValueError, match="flat Box observation space.*TabularDynaQ"):
+        Dyna("MlpPolicy", gym.make("AdvRL/GridWorld-v0", obs_mode="index"))
+    for kwargs, name in [
+        ({"real_ratio": 1.5}, "real_ratio"),
+        ({"planning_steps": -1}, "planning_steps"),
+        ({"model_train_freq": 0}, "model_train_freq"),
+        ({"imagined_actions": "random"}, "imagined_actions"),
+    ]:
+        with pytest.raises(ValueError, match=name):
+            Dyna("MlpPolicy", gym.make("AdvRL/GridWorld-v0"), **kwargs)
+
+
+def test_model_buffer_extend_wraps_around():
+    buffer = ModelReplayBuffer(5, gym.spaces.Box(-10, 10, (2,)), gym.spaces.Discrete(4), device="cpu")
+    for start, n in ((0, 3), (3, 4)):
+        obs = np.arange(start, start + n, dtype=np.float32)[:, None].repeat(2, axis=1)
+        buffer.extend(obs, np.full(n, 1), obs + 1, np.full(n, -0.5), np.zeros(n))
+    assert buffer.full and buffer.pos == 2 and buffer.size() == 5
+    np.testing.assert_array_equal(buffer.observations[:, 0, 0], [5, 6, 2, 3, 4])
+    np.testing.assert_array_equal(buffer.next_observations[:, 0, 1], [6, 7, 3, 4, 5])
+
+
+def imagined_move_errors(model: Dyna, sign: int) -> tuple[int, float]:
+    """Imagine 1000 transitions into an empty model buffer; compare them with ``obs + sign * move``."""
+    model.model_buffer = ModelReplayBuffer(1000, model.observation_space, model.action_space, "cpu")
+    model.imagine(1000)
+    obs = model.model_buffer.observations[:, 0]
+    moves = np.array([[-1, 0], [0, 1], [1, 0], [0, -1]])[model.model_buffer.actions[:, 0, 0]]
+    expected = obs + sign * moves
+    inside = np.all((expected >= 0) & (expected <= 3), axis=1)  # moves that do not hit the border
+    return int(inside.sum()), float(
+        np.median(np.abs(model.model_buffer.next_observations[:, 0] - expected)[inside])
+    )
+
+
+def greedy_after_planning_only(model: Dyna, rounds: int = 12) -> int | None:
+    """Q-learning on mixed batches, fresh imagined transitions every round, then the greedy path length."""
+    for _ in range(rounds):
+        model.imagine(2000)
+        model.train(gradient_steps=100, batch_size=64)
+        model.q_net_target.load_state_dict(model.q_net.state_dict())
+    return greedy_steps(model, gym.make("AdvRL/GridWorld-v0", size=4), max_steps=30)
+
+
+def test_imagined_transitions_come_from_the_model(tmp_path, one_torch_thread):
+    """The model fitted to real data imagines the moves the actions make; a deliberately wrong
+    (mirrored) copy imagines the opposite moves. Q-learning on batches of 25% real and 75%
+    imagined transitions, from the very same real data and initial Q-network, reaches the goal
+    on a shortest path with the learned model and never reaches it with the wrong one."""
+    model = grid_dyna(tmp_path, real_ratio=0.25)
+    stats = model.train_model()
+    assert stats["gradient_steps"] == 400 and np.isfinite(stats["train_nll"])
+    n_inside, error = imagined_move_errors(model, sign=1)
+    assert n_inside > 500 and error < 0.1
+    assert greedy_after_planning_only(model) == 6
+
+    wrong = with_mirrored_model(grid_dyna(tmp_path, real_ratio=0.25), model.dynamics_model)
+    n_inside, error = imagined_move_errors(wrong, sign=-1)
+    assert n_inside > 500 and error < 0.1
+    assert greedy_after_planning_only(wrong) is None
+
+
+def test_dyna_learn_fits_the_model_imagines_and_logs(tmp_path, one_torch_thread):
+    env = gym.make("AdvRL/GridWorld-v0", size=4)
+    model = Dyna(
+        "MlpPolicy",
+        env,
+        learning_starts=100,
+        planning_steps=3,
+        model_train_freq=100,
+        model_gradient_steps=10,
+        model_kwargs=dict(n_members=2, hidden_sizes=(16,)),
+        policy_kwargs=dict(net_arch=[16]),
+        device="cpu",
+        seed=0,
+    )
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(300, log_interval=1)
+    # Fits at steps 100 (the first), 200 and 300; 3 imagined transitions after each step from 100 on.
+    assert model._model_fits == 3 and model.model_buffer.size() == 3 * 201
+    header = (tmp_path / "progress.csv").read_text().splitlines()[0].split(",")
+    for key in (
+        "model/train_nll",
+        "model/holdout_mse",
+        "model/train_termination_bce",
+        "train/imagined_fraction",
+    ):
+        assert key in header

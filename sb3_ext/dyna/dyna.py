@@ -1,0 +1,333 @@
+"""Deep Dyna-Q: DQN that also learns from transitions imagined by a learned ensemble model."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
+from stable_baselines3.dqn import DQN
+from stable_baselines3.dqn.policies import DQNPolicy, MlpPolicy
+from torch.nn import functional as F
+
+from gym_advrl.envs._validation import check_choice, check_float, check_int
+from sb3_ext.common.dynamics import ProbabilisticEnsemble
+
+SelfDyna = TypeVar("SelfDyna", bound="Dyna")
+
+IMAGINED_ACTIONS = ("uniform", "policy", "replay")
+
+
+class ModelReplayBuffer(ReplayBuffer):
+    """A replay buffer of imagined transitions, written a whole batch at a time by :meth:`extend`."""
+
+    def __init__(
+        self,
+        buffer_size: int,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        device: th.device | str = "auto",
+    ) -> None:
+        super().__init__(
+            buffer_size, observation_space, action_space, device, n_envs=1, handle_timeout_termination=False
+        )
+
+    def extend(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        next_obs: np.ndarray,
+        rewards: np.ndarray,
+        dones: np.ndarray,
+    ) -> None:
+        """Store ``len(obs)`` transitions (batch-first arrays), overwriting the oldest when full."""
+        n = len(obs)
+        if n > self.buffer_size:  # only the newest ``buffer_size`` transitions can be kept
+            obs, actions, next_obs, rewards, dones = (
+                x[-self.buffer_size :] for x in (obs, actions, next_obs, rewards, dones)
+            )
+            n = self.buffer_size
+        rows = (self.pos + np.arange(n)) % self.buffer_size
+        self.observations[rows, 0] = obs.reshape(n, *self.obs_shape)
+        self.next_observations[rows, 0] = next_obs.reshape(n, *self.obs_shape)
+        self.actions[rows, 0] = actions.reshape(n, self.action_dim)
+        self.rewards[rows, 0] = rewards.reshape(n)
+        self.dones[rows, 0] = dones.reshape(n)
+        self.full = self.full or self.pos + n >= self.buffer_size
+        self.pos = int((self.pos + n) % self.buffer_size)
+
+
+class Dyna(DQN):
+    """
+    Deep Dyna-Q: DQN plus a learned dynamics model whose imagined transitions it also learns from
+    (Sutton 1990's Dyna architecture with function approximation, in the style of MBPO's model
+    buffer, Janner et al. 2019).
+
+    * **Model learning.** A :class:`~sb3_ext.common.dynamics.ProbabilisticEnsemble` (Gaussian
+      NLL on state deltas and rewards, Bernoulli termination head, bootstrapped members) is fitted
+      to every real transition in the replay buffer every ``model_train_freq`` environment steps,
+      starting at ``model_learning_starts``. Its losses are logged under ``model/``.
+    * **Planning.** After every real step, once the model is trained, ``planning_steps`` states
+      (per environment) are drawn from the replay buffer, an action is chosen for each
+      (``imagined_actions``), and one random ensemble member per sample predicts the next state,
+      reward and termination. These imagined transitions go into a separate model buffer of size
+      ``model_buffer_size``.
+    * **Q-learning** on mixed batches: a fraction ``real_ratio`` of each batch comes from the
+      real replay buffer, the rest from the model buffer; the DQN loss (Huber on the one-step
+      TD error against the target network) is otherwise SB3's.
+
+    Observations must be a flat ``Box`` (the model predicts them), actions ``Discrete``.
+    All DQN arguments keep SB3's meaning and defaults; the Dyna arguments are:
+
+    :param planning_steps: imagined transitions generated per real step and environment
+    :param real_ratio: fraction of real transitions in every Q-learning batch (1 is DQN)
+    :param model_train_freq: environment steps between two fits of the model
+    :param model_learning_starts: environment steps before the first fit (default: ``learning_starts``)
+    :param model_buffer_size: capacity of the imagined-transition buffer
+    :param model_gradient_steps: gradient steps per model fit (minibatches drawn from each
+        member's bootstrap resample of all real transitions)
+    :param model_batch_size: minibatch size of the model fit
+    :param imagined_actions: actions of imagined transitions: ``"uniform"`` (uniformly random),
+        ``"policy"`` (the current epsilon-greedy policy) or ``"replay"`` (the real action taken in
+        that state, as tabular Dyna-Q does)
+    :param model_noise: sample the chosen member's Gaussian (PETS / MBPO); ``False`` uses that
+        member's mean prediction, which suits deterministic environments
+    :param model_class: the dynamics model class
+    :param model_kwargs: keyword arguments of ``model_class`` (e.g. ``n_members``, ``hidden_sizes``)
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
+    dynamics_model: ProbabilisticEnsemble
+    model_buffer: ModelReplayBuffer
+
+    def __init__(
+        self,
+        policy: str | type[DQNPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-4,
+        buffer_size: int = 1_000_000,
+        learning_starts: int = 100,
+        batch_size: int = 32,
+        tau: float = 1.0,
+        gamma: float = 0.99,
+        train_freq: int | tuple[int, str] = 4,
+        gradient_steps: int = 1,
+        target_update_interval: int = 10000,
+        exploration_fraction: float = 0.1,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.05,
+        max_grad_norm: float = 10,
+        planning_steps: int = 10,
+        real_ratio: float = 0.5,
+        model_train_freq: int = 250,
+        model_learning_starts: int | None = None,
+        model_buffer_size: int = 20_000,
+        model_gradient_steps: int = 200,
+        model_batch_size: int = 256,
+        imagined_actions: str = "uniform",
+        model_noise: bool = True,
+        model_class: type[ProbabilisticEnsemble] = ProbabilisticEnsemble,
+        model_kwargs: dict[str, Any] | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ) -> None:
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+            batch_size=batch_size,
+            tau=tau,
+            gamma=gamma,
+            train_freq=train_freq,
+            gradient_steps=gradient_steps,
+            target_update_interval=target_update_interval,
+            exploration_fraction=exploration_fraction,
+            exploration_initial_eps=exploration_initial_eps,
+            exploration_final_eps=exploration_final_eps,
+            max_grad_norm=max_grad_norm,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=False,
+        )
+        if self.env is not None and (
+            not isinstance(self.observation_space, spaces.Box) or len(self.observation_space.shape) != 1
+        ):
+            raise ValueError(
+                f"Dyna needs a flat Box observation space (its model predicts observations), got {self.observation_space}; "
+                "use TabularDynaQ for Discrete observation spaces"
+            )
+        self.planning_steps = check_int("planning_steps", planning_steps, 0)
+        self.real_ratio = check_float("real_ratio", real_ratio, 0.0, 1.0)
+        self.model_train_freq = check_int("model_train_freq", model_train_freq, 1)
+        starts = learning_starts if model_learning_starts is None else model_learning_starts
+        self.model_learning_starts = check_int("model_learning_starts", starts, 0)
+        self.model_buffer_size = check_int("model_buffer_size", model_buffer_size, 1)
+        self.model_gradient_steps = check_int("model_gradient_steps", model_gradient_steps, 1)
+        self.model_batch_size = check_int("model_batch_size", model_batch_size, 1)
+        self.imagined_actions = check_choice("imagined_actions", imagined_actions, IMAGINED_ACTIONS)
+        self.model_noise = bool(model_noise)
+        self.model_class = model_class
+        self.model_kwargs = {} if model_kwargs is None else dict(model_kwargs)
+        self._model_fits = 0
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if type(self.replay_buffer) is not ReplayBuffer or self.optimize_memory_usage:
+            raise ValueError(
+                "Dyna needs SB3's plain ReplayBuffer without optimize_memory_usage (the model is fitted "
+                f"to its arrays), got {type(self.replay_buffer).__name__}"
+            )
+        self.dynamics_model = self.model_class(
+            self.observation_space, self.action_space, device=self.device, **self.model_kwargs
+        )
+        self.model_buffer = ModelReplayBuffer(
+            self.model_buffer_size, self.observation_space, self.action_space, self.device
+        )
+        if getattr(self, "_model_rng", None) is None:
+            self._model_rng = np.random.default_rng(self.seed)
+        low = th.as_tensor(self.observation_space.low, dtype=th.float32, device=self.device)
+        high = th.as_tensor(self.observation_space.high, dtype=th.float32, device=self.device)
+        self._obs_bounds = (low, high)
+
+    # ------------------------------------------------------------------ model learning
+    def real_transitions(self) -> tuple[np.ndarray, ...]:
+        """Every real transition stored so far, batch-first: obs, actions, next_obs, rewards, terminations.
+
+        Time-limit truncations are not terminations (SB3's ``timeouts``)."""
+        rb = self.replay_buffer
+        upper = rb.buffer_size if rb.full else rb.pos
+        obs_dim = self.observation_space.shape[0]
+        terminations = rb.dones[:upper] * (1.0 - rb.timeouts[:upper])
+        return (
+            rb.observations[:upper].reshape(-1, obs_dim),
+            rb.actions[:upper].reshape(-1),
+            rb.next_observations[:upper].reshape(-1, obs_dim),
+            rb.rewards[:upper].reshape(-1),
+            terminations.reshape(-1),
+        )
+
+    def train_model(self) -> dict[str, float]:
+        """Fit the dynamics model to the real replay buffer and log its losses under ``model/``."""
+        stats = self.dynamics_model.fit(
+            *self.real_transitions(),
+            n_epochs=self.model_gradient_steps,  # every epoch has >= 1 step: the step cap decides
+            batch_size=self.model_batch_size,
+            max_gradient_steps=self.model_gradient_steps,
+            generator=self._model_rng,
+        )
+        self._model_fits += 1
+        for key, value in stats.items():
+            self.logger.record(f"model/{key}", value)
+        self.logger.record("model/fits", self._model_fits, exclude="tensorboard")
+        return stats
+
+    @th.no_grad()
+    def imagine(self, n: int) -> None:
+        """Add ``n`` one-step transitions imagined by the model from replayed real states."""
+        real = self.replay_buffer.sample(n)
+        obs = real.observations.float()
+        if self.imagined_actions == "replay":
+            actions = real.actions.reshape(-1).long()
+        else:
+            actions = th.randint(int(self.action_space.n), (n,), device=self.device)
+            if self.imagined_actions == "policy":
+                greedy = self.q_net(obs).argmax(dim=1)
+                actions = th.where(th.rand(n, device=self.device) < self.exploration_rate, actions, greedy)
+        next_obs, rewards, terminated = self.dynamics_model.sample(
+            obs, actions, deterministic=not self.model_noise
+        )
+        next_obs = th.clamp(next_obs, *self._obs_bounds)
+        rewards = th.zeros(n, device=self.device) if rewards is None else rewards
+        terminated = th.zeros(n, dtype=th.bool, device=self.device) if terminated is None else terminated
+        self.model_buffer.extend(
+            *(x.cpu().numpy() for x in (obs, actions, next_obs, rewards, terminated.float()))
+        )
+
+    def _on_step(self) -> None:
+        """DQN's per-step work, then (re)fit the model when due and imagine from it."""
+        super()._on_step()
+        if self.num_timesteps < self.model_learning_starts:
+            return
+        if self._model_fits == 0 or self._n_calls % max(self.model_train_freq // self.n_envs, 1) == 0:
+            self.train_model()
+        if self.planning_steps > 0:
+            self.imagine(self.planning_steps * self.n_envs)
+
+    # ------------------------------------------------------------------ Q-learning
+    def mixed_batch(self, batch_size: int) -> tuple[ReplayBufferSamples, int]:
+        """A batch with ``round(real_ratio * batch_size)`` real transitions and imagined ones for the
+        rest (all real while the model buffer is empty); returns it and the number imagined."""
+        n_imagined = (
+            0 if self.model_buffer.size() == 0 else batch_size - int(round(self.real_ratio * batch_size))
+        )
+        if n_imagined == 0:
+            return self.replay_buffer.sample(batch_size, env=self._vec_normalize_env), 0
+        imagined = self.model_buffer.sample(n_imagined, env=self._vec_normalize_env)
+        if n_imagined == batch_size:
+            return imagined, n_imagined
+        real = self.replay_buffer.sample(batch_size - n_imagined, env=self._vec_normalize_env)
+        fields = ("observations", "actions", "next_observations", "dones", "rewards")
+        mixed = {
+            name: th.cat([getattr(real, name), getattr(imagined, name).to(getattr(real, name).dtype)])
+            for name in fields
+        }
+        return ReplayBufferSamples(**mixed), n_imagined
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses, imagined = [], 0
+        for _ in range(gradient_steps):
+            data, n_imagined = self.mixed_batch(batch_size)
+            imagined += n_imagined
+            with th.no_grad():
+                next_q = self.q_net_target(data.next_observations).max(dim=1).values.reshape(-1, 1)
+                target_q = data.rewards + (1 - data.dones) * self.gamma * next_q
+            current_q = th.gather(self.q_net(data.observations), dim=1, index=data.actions.long())
+            loss = F.smooth_l1_loss(current_q, target_q)
+            losses.append(loss.item())
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", np.mean(losses))
+        self.logger.record("train/imagined_fraction", imagined / (gradient_steps * batch_size))
+        self.logger.record("train/model_buffer_size", self.model_buffer.size())
+
+    def learn(
+        self: SelfDyna,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str = "Dyna",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfDyna:
+        return super().learn(
+            total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar
+        )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "model_buffer", "_obs_bounds"]
+
+    def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
+        return ["policy", "policy.optimizer", "dynamics_model", "dynamics_model.optimizer"], []
