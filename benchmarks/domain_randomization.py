@@ -9,6 +9,9 @@ robustness curves: return vs mass (averaged over lengths) and return vs length (
 masses).
 
     python benchmarks/domain_randomization.py [--timesteps 8000] [--seeds 0 1 2] [--plot PATH]
+
+Seeds can be split over processes (``--seeds 0 1 --json a.json`` and ``--seeds 2 --json b.json``)
+and reported together with ``--merge a.json b.json``.
 """
 
 from __future__ import annotations
@@ -63,49 +66,71 @@ def plot(results: dict[str, np.ndarray], ranges: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--timesteps", type=int, default=8_000)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--eval-episodes", type=int, default=3)
-    parser.add_argument("--plot", type=Path, default=ROOT / "benchmarks" / "results" / "domain_randomization.png")
-    parser.add_argument("--json", type=Path, default=None, help="also write the raw returns here")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    example = load_example()
-
+def train_and_evaluate(example, timesteps: int, seeds: list[int], eval_episodes: int) -> dict[str, np.ndarray]:
+    """Returns per training condition an array ``(seeds, masses, lengths)`` of mean returns."""
     results: dict[str, list[np.ndarray]] = {"nominal": [], "randomized": []}
     start = time.time()
-    for seed in args.seeds:
+    for seed in seeds:
         for label in results:
-            model = example.train_sac(args.timesteps, seed, randomize=label == "randomized")
-            grid = example.evaluate_on_physics(model, MASSES, LENGTHS, args.eval_episodes, seed=10_000)
+            model = example.train_sac(timesteps, seed, randomize=label == "randomized")
+            grid = example.evaluate_on_physics(model, MASSES, LENGTHS, eval_episodes, seed=10_000)
             results[label].append(grid)
             print(f"seed {seed} {label}: mean over grid {grid.mean():.1f} ({time.time() - start:.0f} s)", flush=True)
-    arrays = {label: np.stack(grids) for label, grids in results.items()}  # (seeds, masses, lengths)
+    return {label: np.stack(grids) for label, grids in results.items()}
 
+
+def report(arrays: dict[str, np.ndarray], seeds: list[int], timesteps: int, eval_episodes: int, ranges: dict) -> None:
     print(
-        f"\nSAC on AdvRL/Pendulum-v0, {args.timesteps:,} steps per agent, seeds {args.seeds}, "
-        f"{args.eval_episodes} evaluation episodes per (m, l); randomized training: {example.TRAIN_RANGES}\n"
+        f"\nSAC on AdvRL/Pendulum-v0, {timesteps:,} steps per agent, seeds {seeds}, "
+        f"{eval_episodes} evaluation episodes per (m, l); randomized training: {ranges}\n"
     )
-    nominal_index = (MASSES.index(0.9), LENGTHS.index(0.9))
+    near_nominal = (MASSES.index(0.9), LENGTHS.index(0.9))
     print("| training | grid mean | worst (m, l) cell | m=0.9, l=0.9 | " + " | ".join(f"m={m}" for m in MASSES) + " |")
     print("|---|---:|---:|---:|" + "---:|" * len(MASSES))
     for label, arr in arrays.items():
         per_mass = [mean_std(arr[:, i, :].mean(axis=1)) for i in range(len(MASSES))]
         print(
             f"| {label} | {mean_std(arr.mean(axis=(1, 2)))} | {mean_std(arr.min(axis=(1, 2)))} | "
-            f"{mean_std(arr[:, nominal_index[0], nominal_index[1]])} | " + " | ".join(per_mass) + " |"
+            f"{mean_std(arr[:, near_nominal[0], near_nominal[1]])} | " + " | ".join(per_mass) + " |"
         )
     print("\n| training | " + " | ".join(f"l={length}" for length in LENGTHS) + " |")
     print("|---|" + "---:|" * len(LENGTHS))
     for label, arr in arrays.items():
         print(f"| {label} | " + " | ".join(mean_std(arr[:, :, j].mean(axis=1)) for j in range(len(LENGTHS))) + " |")
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--timesteps", type=int, default=8_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--eval-episodes", type=int, default=3)
+    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "domain_randomization.png")
+    parser.add_argument("--json", type=Path, default=None, help="also write the raw returns here")
+    parser.add_argument(
+        "--merge", type=Path, nargs="+", default=None,
+        help="instead of training, report the seeds of several --json files (runs split over processes)",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    example = load_example()
+    start = time.time()
+
+    if args.merge:
+        payloads = [json.loads(path.read_text()) for path in args.merge]
+        if len({(p["timesteps"], p["eval_episodes"]) for p in payloads}) != 1:
+            raise ValueError("--merge needs runs with the same --timesteps and --eval-episodes")
+        args.timesteps, args.eval_episodes = payloads[0]["timesteps"], payloads[0]["eval_episodes"]
+        args.seeds = [seed for p in payloads for seed in p["seeds"]]
+        arrays = {label: np.concatenate([np.array(p[label]) for p in payloads]) for label in ("nominal", "randomized")}
+    else:
+        arrays = train_and_evaluate(example, args.timesteps, args.seeds, args.eval_episodes)
+    report(arrays, args.seeds, args.timesteps, args.eval_episodes, example.TRAIN_RANGES)
+
     plot(arrays, example.TRAIN_RANGES, args.plot)
     print(f"\nplot written to {args.plot.relative_to(ROOT) if args.plot.is_relative_to(ROOT) else args.plot}")
     if args.json is not None:
-        payload = {"masses": MASSES, "lengths": LENGTHS, "seeds": args.seeds, "timesteps": args.timesteps}
+        payload = {"masses": MASSES, "lengths": LENGTHS, "seeds": args.seeds, "timesteps": args.timesteps,
+                   "eval_episodes": args.eval_episodes}
         payload.update({label: arr.tolist() for label, arr in arrays.items()})
         args.json.write_text(json.dumps(payload))
     print(f"total time {time.time() - start:.0f} s")
