@@ -131,16 +131,19 @@ def run_tabular(seeds: int, n_episodes: int, planning: tuple[int, ...], reward: 
             first[n].append(first_optimal_episode(callback.optimal))
             stays[n].append(stays_optimal_episode(callback.optimal))
 
+    def median(values: list[int | None]) -> float:
+        # Runs that never get there count as "later than the last episode" (the median is robust to that).
+        return float(np.median([v if v is not None else np.inf for v in values]))
+
     def summary(values: list[int | None]) -> str:
         done = [v for v in values if v is not None]
-        text = f"{np.mean(done):.1f} +- {np.std(done):.1f}" if done else "-"
-        return text + (
-            "" if len(done) == len(values) else f" ({len(values) - len(done)}/{len(values)} never)"
-        )
+        text = f"{median(values):g} (mean {np.mean(done):.1f})" if done else "never"
+        return text + ("" if len(done) == len(values) else f", {len(values) - len(done)}/{len(values)} never")
 
     print(
         f"\nDyna maze (Sutton & Barto Fig. 8.2), reward {step_reward:g} a step and {goal_reward:g} at the goal, "
-        f"shortest path {optimal_steps} steps, {seeds} seeds, {n_episodes} episodes\n"
+        f"shortest path {optimal_steps} steps, {seeds} seeds, {n_episodes} episodes; median over seeds "
+        "(mean over the runs that got there)\n"
     )
     print(
         "| agent | planning steps n | episodes until the greedy path is optimal "
@@ -150,12 +153,12 @@ def run_tabular(seeds: int, n_episodes: int, planning: tuple[int, ...], reward: 
     for n in planning:
         name = "Q-learning" if n == 0 else "Dyna-Q"
         print(f"| {name} | {n} | {summary(first[n])} | {summary(stays[n])} |")
-    if 0 in planning and all(v is not None for v in first[0]):
+    if 0 in planning and np.isfinite(median(first[0])):
         for n in planning:
-            if n and all(v is not None for v in first[n]):
-                ratio = np.mean(first[0]) / np.mean(first[n])
+            if n and np.isfinite(median(first[n])):
+                ratio = median(first[0]) / median(first[n])
                 print(
-                    f"\nn={n}: {ratio:.1f}x fewer episodes than Q-learning until the greedy path is optimal"
+                    f"\nn={n}: {ratio:.1f}x fewer episodes than Q-learning (medians) until the greedy path is optimal"
                 )
 
 

@@ -275,6 +275,21 @@ def test_imagined_transitions_come_from_the_model(tmp_path, one_torch_thread):
     assert greedy_after_planning_only(wrong) is None
 
 
+def test_beta_nll_model_imagines_the_sparse_goal_reward(tmp_path, one_torch_thread):
+    """25 goal transitions (+10) among 1500: the plain Gaussian NLL explains them away as noise
+    (imagined reward near 0 next to the goal), the beta-NLL that Dyna uses by default does not."""
+    next_to_goal, into_goal = np.array([[2, 3], [3, 2]], dtype=np.float32), np.array([2, 1])
+    rewards = {}
+    for beta in (0.0, 0.5):
+        model = grid_dyna(tmp_path, model_kwargs=dict(n_members=3, hidden_sizes=(32, 32), nll_beta=beta))
+        assert model.dynamics_model.nll_beta == beta
+        model.train_model()
+        rewards[beta] = model.dynamics_model.sample(next_to_goal, into_goal, deterministic=True)[1].numpy()
+    assert np.all(rewards[0.0] < 0.5) and np.all(rewards[0.5] > 1.0)
+    with pytest.raises(ValueError, match="nll_beta"):
+        ProbabilisticEnsemble(model.observation_space, model.action_space, nll_beta=2.0)
+
+
 def test_dyna_learn_fits_the_model_imagines_and_logs(tmp_path, one_torch_thread):
     env = gym.make("AdvRL/GridWorld-v0", size=4)
     model = Dyna(

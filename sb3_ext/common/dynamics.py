@@ -77,6 +77,10 @@ class ProbabilisticEnsemble(nn.Module):
     :param learning_rate: Adam learning rate used by :meth:`train_step` / :meth:`fit`.
     :param weight_decay: L2 weight decay on the network weights (not on the log-variance bounds).
     :param logvar_loss_coef: weight of the penalty on the learned log-variance bounds.
+    :param nll_beta: beta-NLL exponent in [0, 1] (Seitzer et al. 2022): each NLL term is weighted
+        by the detached predicted variance to the power ``beta``, so that rare, poorly fitted
+        targets (sparse rewards) still pull the mean instead of being explained away as noise.
+        0 (default) is the plain Gaussian NLL; 1 gives the mean the gradient of the MSE.
     :param device: torch device.
     """
 
@@ -94,6 +98,7 @@ class ProbabilisticEnsemble(nn.Module):
         weight_decay: float = 5e-5,
         logvar_loss_coef: float = 0.01,
         device: th.device | str = "cpu",
+        nll_beta: float = 0.0,
     ) -> None:
         super().__init__()
         if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
@@ -127,6 +132,9 @@ class ProbabilisticEnsemble(nn.Module):
         self.n_members, self.n_elites = int(n_members), n_elites
         self.learn_reward, self.learn_termination = bool(learn_reward), bool(learn_termination)
         self.logvar_loss_coef = float(logvar_loss_coef)
+        if not 0.0 <= float(nll_beta) <= 1.0:
+            raise ValueError(f"nll_beta must be in [0, 1], got {nll_beta}")
+        self.nll_beta = float(nll_beta)
         self.input_dim = self.obs_dim + self.action_dim
         self.gauss_dim = self.obs_dim + int(self.learn_reward)
 
@@ -255,7 +263,10 @@ class ProbabilisticEnsemble(nn.Module):
         inputs = self._member_inputs(obs, actions)
         targets = (self._targets(obs, next_obs, rewards) - self.target_mean) / self.target_std
         mean, logvar, term_logit = self(inputs)
-        nll = 0.5 * ((mean - targets) ** 2 * th.exp(-logvar) + logvar).mean()
+        nll_terms = (mean - targets) ** 2 * th.exp(-logvar) + logvar
+        if self.nll_beta > 0.0:
+            nll_terms = nll_terms * th.exp(logvar).detach() ** self.nll_beta
+        nll = 0.5 * nll_terms.mean()
         bound = self.logvar_loss_coef * (self.max_logvar.sum() - self.min_logvar.sum())
         total = nll + bound
         info = {"nll": nll.item(), "mse": F.mse_loss(mean, targets.expand_as(mean)).item()}

@@ -97,7 +97,8 @@ class Dyna(DQN):
     :param model_noise: sample the chosen member's Gaussian (PETS / MBPO); ``False`` uses that
         member's mean prediction, which suits deterministic environments
     :param model_class: the dynamics model class
-    :param model_kwargs: keyword arguments of ``model_class`` (e.g. ``n_members``, ``hidden_sizes``)
+    :param model_kwargs: keyword arguments of ``model_class`` (e.g. ``n_members``, ``hidden_sizes``);
+        ``nll_beta`` defaults to 0.5 here (beta-NLL, so that sparse rewards are learned)
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
@@ -182,7 +183,9 @@ class Dyna(DQN):
         self.imagined_actions = check_choice("imagined_actions", imagined_actions, IMAGINED_ACTIONS)
         self.model_noise = bool(model_noise)
         self.model_class = model_class
-        self.model_kwargs = {} if model_kwargs is None else dict(model_kwargs)
+        # beta-NLL by default: with the plain Gaussian NLL a sparse reward (a goal bonus) is
+        # explained away as noise and never imagined.
+        self.model_kwargs = {"nll_beta": 0.5, **(model_kwargs or {})}
         self._model_fits = 0
         if _init_setup_model:
             self._setup_model()
