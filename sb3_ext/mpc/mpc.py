@@ -224,7 +224,13 @@ class WorldModelMPC(OffPolicyAlgorithm):
         self.policy.set_env_functions(self.reward_fn, self.termination_fn)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_fit_rng", "_plan_state", "_planning_latency_ms"]
+        return [
+            *super()._excluded_save_params(),
+            "_fit_rng",
+            "_plan_state",
+            "_episode_starts",
+            "_planning_latency_ms",
+        ]
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
         return ["policy", "policy.optimizer"], []
@@ -254,6 +260,12 @@ class WorldModelMPC(OffPolicyAlgorithm):
                 scaled = np.clip(scaled + action_noise(), -1, 1)
             return self.policy.unscale_action(scaled), scaled
         return action, action
+
+    def _on_step(self) -> None:
+        # The first fit happens as soon as ``learning_starts`` random steps are stored, not at the
+        # end of the next ``train_freq`` rollout (SB3 only trains once num_timesteps > learning_starts).
+        if not self.model_fitted and self.num_timesteps >= max(self.learning_starts, 2):
+            self.train(gradient_steps=1, batch_size=self.batch_size)
 
     def _store_transition(self, replay_buffer, buffer_action, new_obs, reward, dones, infos) -> None:
         self._episode_starts = np.asarray(dones, dtype=bool).copy()
