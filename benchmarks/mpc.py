@@ -1,0 +1,288 @@
+"""WorldModelMPC vs SB3 SAC: environment steps to a return threshold, returns at equal steps, latency.
+
+Every ``eval_every`` environment steps the deterministic policy is evaluated on ``eval_episodes``
+episodes from fixed start states (the same for every algorithm, seed and evaluation; episodes run
+side by side in a DummyVecEnv, so WorldModelMPC plans for all of them in one batched call).
+Reported per env and algorithm, mean +- std over seeds:
+
+- steps to threshold: the first evaluation whose mean return reaches the env's threshold
+  ("-" when a run never does within its budget; SAC on Pendulum runs until it does, up to
+  ``sac_budget`` steps);
+- the mean evaluation return at ``budget`` steps (equal steps for both algorithms);
+- WorldModelMPC's median planning latency per action during ``learn`` (wall clock) and, measured
+  after training on 200 single-observation ``predict`` calls, wall-clock and CPU time.
+
+    python benchmarks/mpc.py [--envs pendulum cartpole regulator] [--seeds 0 1 2]
+        [--algos WorldModelMPC SAC] [--results-dir benchmarks/results/mpc]
+        [--plot benchmarks/results/mpc_learning_curves.png | --no-plot] [--aggregate-only]
+
+Each run is written to ``results-dir`` as JSON, so runs can be split across processes and the
+table rebuilt with ``--aggregate-only``. Torch uses one thread (intra-op threads only add overhead
+at these sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+
+import gym_advrl  # noqa: F401  (registers AdvRL/ ids)
+from sb3_ext import WorldModelMPC
+
+EVAL_SEED = 10_000
+
+# WorldModelMPC runs at its defaults except where stated. CartPole's reward is +1 per step, so only
+# a predicted termination distinguishes plans: it needs a longer horizon to see the track ends.
+# SAC: SB3 defaults with the RL Zoo's Pendulum learning rate (1e-3).
+ENVS: dict[str, dict[str, Any]] = {
+    "pendulum": dict(
+        env_id="AdvRL/Pendulum-v0",
+        budget=3_000,
+        sac_budget=15_000,
+        eval_every=500,
+        eval_episodes=5,
+        threshold=-200.0,
+        mpc_kwargs={},
+        sac_kwargs=dict(learning_rate=1e-3),
+    ),
+    "cartpole": dict(
+        env_id="AdvRL/ContinuousCartPole-v0",
+        budget=3_000,
+        sac_budget=3_000,
+        eval_every=3_000,
+        eval_episodes=5,
+        threshold=450.0,
+        mpc_kwargs=dict(horizon=40, population_size=100),
+        sac_kwargs=dict(learning_rate=1e-3),
+    ),
+    "regulator": dict(
+        env_id="AdvRL/NonlinearRegulator-v0",
+        budget=3_000,
+        sac_budget=3_000,
+        eval_every=1_000,
+        eval_episodes=5,
+        threshold=None,
+        mpc_kwargs={},
+        sac_kwargs=dict(learning_rate=1e-3),
+    ),
+}
+ALGOS = ("WorldModelMPC", "SAC")
+
+
+class EvalCallback(BaseCallback):
+    """Evaluates every ``eval_every`` steps; stops training once past ``stop_at`` and the threshold."""
+
+    def __init__(self, cfg: dict[str, Any], budget: int, stop_on_threshold: bool) -> None:
+        super().__init__()
+        self.cfg, self.budget, self.stop_on_threshold = cfg, budget, stop_on_threshold
+        self.eval_env = make_vec_env(cfg["env_id"], n_envs=cfg["eval_episodes"])
+        self.curve: list[tuple[int, float]] = []
+
+    def evaluate(self) -> float:
+        self.eval_env.seed(EVAL_SEED)  # identical start states at every evaluation
+        mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.cfg["eval_episodes"])
+        self.curve.append((self.num_timesteps, float(mean)))
+        print(
+            f"  {self.cfg['env_id']} {type(self.model).__name__} step {self.num_timesteps}: {mean:.1f}",
+            flush=True,
+        )
+        return float(mean)
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.cfg["eval_every"] != 0:
+            return True
+        mean = self.evaluate()
+        threshold = self.cfg["threshold"]
+        reached = threshold is not None and mean >= threshold
+        return not (self.stop_on_threshold and reached and self.num_timesteps >= self.budget)
+
+
+def planning_latency(model: WorldModelMPC, env_id: str, n_calls: int = 200) -> dict[str, float]:
+    """Wall-clock and CPU time of single-observation planning (warm-started, as in an episode)."""
+    env = gym.make(env_id)
+    obs, _ = env.reset(seed=EVAL_SEED)
+    state, wall, cpu = None, [], []
+    for _ in range(n_calls):
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        action, state = model.predict(obs, state=state, deterministic=True)
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+        obs, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            obs, _ = env.reset()
+            state = None
+    return {"predict_wall_ms": 1000 * float(np.median(wall)), "predict_cpu_ms": 1000 * float(np.median(cpu))}
+
+
+def run(env_name: str, algo: str, seed: int) -> dict[str, Any]:
+    cfg = ENVS[env_name]
+    start = time.perf_counter()
+    if algo == "WorldModelMPC":
+        model = WorldModelMPC("MlpPolicy", cfg["env_id"], seed=seed, **cfg["mpc_kwargs"])
+        budget = cfg["budget"]
+    else:
+        model = SAC("MlpPolicy", cfg["env_id"], seed=seed, device="cpu", **cfg["sac_kwargs"])
+        budget = cfg["sac_budget"]
+    callback = EvalCallback(cfg, cfg["budget"], stop_on_threshold=algo == "SAC")
+    model.learn(budget, callback=callback)
+    result: dict[str, Any] = {
+        "env": env_name,
+        "env_id": cfg["env_id"],
+        "algo": algo,
+        "seed": seed,
+        "curve": callback.curve,
+        "train_seconds": time.perf_counter() - start,
+        "load_average": os.getloadavg()[0],
+    }
+    if algo == "WorldModelMPC":
+        result["learn_latency_ms_median"] = float(np.median(model.planning_latency_ms))
+        result.update(planning_latency(model, cfg["env_id"]))
+    return result
+
+
+def steps_to_threshold(curve: list[tuple[int, float]], threshold: float | None) -> int | None:
+    if threshold is None:
+        return None
+    return next((step for step, value in curve if value >= threshold), None)
+
+
+def value_at(curve: list[tuple[int, float]], step: int) -> float | None:
+    return next((value for s, value in curve if s == step), None)
+
+
+def fmt(values: list[float], digits: int = 0) -> str:
+    if not values:
+        return "-"
+    return f"{np.mean(values):.{digits}f} +- {np.std(values):.{digits}f}"
+
+
+def aggregate(results: list[dict[str, Any]], env_names: list[str]) -> str:
+    lines = [
+        "| env | algorithm | seeds | steps to threshold (reached) | return at budget | "
+        "planning ms (learn, wall) | predict ms (wall / CPU) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for env_name in env_names:
+        cfg = ENVS[env_name]
+        for algo in ALGOS:
+            runs = [r for r in results if r["env"] == env_name and r["algo"] == algo]
+            if not runs:
+                continue
+            hits = [steps_to_threshold(r["curve"], cfg["threshold"]) for r in runs]
+            reached = [h for h in hits if h is not None]
+            threshold = "n/a" if cfg["threshold"] is None else f"{fmt(reached)} ({len(reached)}/{len(runs)})"
+            at_budget = [v for v in (value_at(r["curve"], cfg["budget"]) for r in runs) if v is not None]
+            latency = wall_cpu = "-"
+            if algo == "WorldModelMPC":
+                latency = f"{np.median([r['learn_latency_ms_median'] for r in runs]):.1f}"
+                wall = np.median([r["predict_wall_ms"] for r in runs])
+                cpu = np.median([r["predict_cpu_ms"] for r in runs])
+                wall_cpu = f"{wall:.1f} / {cpu:.1f}"
+            lines.append(
+                f"| {cfg['env_id']} | {algo} | {len(runs)} | {threshold} | {fmt(at_budget, 1)} "
+                f"(at {cfg['budget']}) | {latency} | {wall_cpu} |"
+            )
+    for env_name in env_names:
+        cfg = ENVS[env_name]
+        if cfg["threshold"] is None:
+            continue
+        mpc = [
+            steps_to_threshold(r["curve"], cfg["threshold"])
+            for r in results
+            if r["env"] == env_name and r["algo"] == "WorldModelMPC"
+        ]
+        sac = [
+            steps_to_threshold(r["curve"], cfg["threshold"])
+            for r in results
+            if r["env"] == env_name and r["algo"] == "SAC"
+        ]
+        if mpc and sac and None not in mpc and None not in sac:
+            lines.append(
+                f"\n{cfg['env_id']}: SAC needs {np.mean(sac) / np.mean(mpc):.1f}x the environment steps of "
+                f"WorldModelMPC to reach {cfg['threshold']:g} (mean over seeds)."
+            )
+    return "\n".join(lines)
+
+
+def plot(results: list[dict[str, Any]], env_names: list[str], path: pathlib.Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(env_names), figsize=(5 * len(env_names), 3.6), squeeze=False)
+    for ax, env_name in zip(axes[0], env_names, strict=True):
+        cfg = ENVS[env_name]
+        for algo, color in zip(ALGOS, ("tab:blue", "tab:orange"), strict=True):
+            runs = [r for r in results if r["env"] == env_name and r["algo"] == algo]
+            if not runs:
+                continue
+            steps = sorted({s for r in runs for s, _ in r["curve"]})
+            # Runs stopped at the threshold keep their last value (they reached it).
+            grid = np.array(
+                [
+                    [
+                        value_at(r["curve"], s) if value_at(r["curve"], s) is not None else r["curve"][-1][1]
+                        for s in steps
+                    ]
+                    for r in runs
+                ]
+            )
+            mean, std = grid.mean(0), grid.std(0)
+            ax.plot(steps, mean, marker="o", color=color, label=f"{algo} ({len(runs)} seeds)")
+            ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2)
+        if cfg["threshold"] is not None:
+            ax.axhline(cfg["threshold"], color="gray", linestyle="--", linewidth=1)
+        ax.set_title(cfg["env_id"])
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("mean evaluation return")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
+    parser.add_argument("--results-dir", type=pathlib.Path, default=pathlib.Path("benchmarks/results/mpc"))
+    parser.add_argument(
+        "--plot", type=pathlib.Path, default=pathlib.Path("benchmarks/results/mpc_learning_curves.png")
+    )
+    parser.add_argument("--no-plot", action="store_true", help="skip the learning-curve PNG")
+    parser.add_argument("--aggregate-only", action="store_true", help="rebuild the table from results-dir")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    if not args.aggregate_only:
+        for env_name in args.envs:
+            for algo in args.algos:
+                for seed in args.seeds:
+                    result = run(env_name, algo, seed)
+                    (args.results_dir / f"{env_name}_{algo}_{seed}.json").write_text(json.dumps(result))
+    results = [json.loads(p.read_text()) for p in sorted(args.results_dir.glob("*.json"))]
+    results = [r for r in results if r["env"] in args.envs and r["seed"] in args.seeds]
+    print(aggregate(results, args.envs))
+    if not args.no_plot:
+        plot(results, args.envs, args.plot)
+        print(f"learning curves: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
