@@ -137,7 +137,9 @@ def run_tabular(seeds: int, n_episodes: int, planning: tuple[int, ...], reward: 
 
     def summary(values: list[int | None]) -> str:
         done = [v for v in values if v is not None]
-        text = f"{median(values):g} (mean {np.mean(done):.1f})" if done else "never"
+        middle = median(values)
+        text = f"{middle:g}" if np.isfinite(middle) else f"> {n_episodes}"
+        text = f"{text} (mean {np.mean(done):.1f})" if done else "never"
         return text + ("" if len(done) == len(values) else f", {len(values) - len(done)}/{len(values)} never")
 
     print(
