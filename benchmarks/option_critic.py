@@ -206,11 +206,7 @@ def cartpole(args: argparse.Namespace) -> None:
         )
         start = time.perf_counter()
         model.learn(args.budget, callback=evaluation)
-        best = (
-            float(np.max(evaluation.evaluations_results.mean(axis=1)))
-            if evaluation.evaluations_results
-            else float("nan")
-        )
+        best = float(evaluation.best_mean_reward)
         reached = evaluation.last_mean_reward >= 475
         rows.append(
             (
