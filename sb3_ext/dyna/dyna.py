@@ -251,7 +251,12 @@ class Dyna(DQN):
         else:
             actions = th.randint(int(self.action_space.n), (n,), device=self.device)
             if self.imagined_actions == "policy":
-                greedy = self.q_net(obs).argmax(dim=1)
+                q_obs = obs  # the replay buffer holds raw observations; the Q-network sees normalized ones
+                if self._vec_normalize_env is not None:
+                    q_obs = self.policy.obs_to_tensor(
+                        self._vec_normalize_env.normalize_obs(obs.cpu().numpy())
+                    )[0]
+                greedy = self.q_net(q_obs).argmax(dim=1)
                 actions = th.where(th.rand(n, device=self.device) < self.exploration_rate, actions, greedy)
         next_obs, rewards, terminated = self.dynamics_model.sample(
             obs, actions, deterministic=not self.model_noise
