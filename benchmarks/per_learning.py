@@ -5,7 +5,7 @@ mean +- std over seeds: the env steps until the mean return of the last 10 train
 first reaches the threshold (over the seeds that reach it, with their count), the number of
 episodes until then, and the final return (deterministic policy, 20 evaluation episodes).
 
-    python benchmarks/per_learning.py [--seeds 5] [--envs cartpole gridworld]
+    python benchmarks/per_learning.py [--seeds 5] [--envs cartpole gridworld] [--exploration-fraction F]
 """
 
 from __future__ import annotations
@@ -114,7 +114,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--envs", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--exploration-fraction", type=float, default=None, help="override the tasks' epsilon-decay fraction")
     args = parser.parse_args()
+    if args.exploration_fraction is not None:
+        for task in TASKS.values():
+            task.dqn_kwargs["exploration_fraction"] = args.exploration_fraction
     th.set_num_threads(1)
 
     rows = []
