@@ -1,5 +1,6 @@
 """Stable-Baselines3 algorithms for gym-advrl."""
 
+from sb3_ext.aux_dqn import AuxDQN, AuxDQNPolicy, PERAuxDQN
 from sb3_ext.callbacks import WrapperInfoCallback
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
 from sb3_ext.dyna import Dyna, TabularDynaQ, TabularQPolicy
@@ -8,9 +9,12 @@ from sb3_ext.option_critic import OptionCritic, OptionCriticPolicy
 from sb3_ext.per import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayMixin
 
 __all__ = [
+    "AuxDQN",
+    "AuxDQNPolicy",
     "Dyna",
     "OptionCritic",
     "OptionCriticPolicy",
+    "PERAuxDQN",
     "PERDQN",
     "PERQRDQN",
     "PERSAC",

@@ -42,6 +42,7 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3
+from sb3_ext.aux_dqn import AuxDQN, PERAuxDQN
 from sb3_ext.dyna import Dyna, TabularDynaQ
 from sb3_ext.mpc import WorldModelMPC
 from sb3_ext.option_critic import OptionCritic
@@ -73,6 +74,10 @@ ALGORITHMS: list[AlgoCase] = [
     AlgoCase("PERQRDQN", PERQRDQN, "AdvRL/SequenceTracking-v0", dict(TINY_DQN, policy_kwargs=dict(net_arch=[32], n_quantiles=8)), bad_env_id="AdvRL/Pendulum-v0"),
     AlgoCase("PERSAC", PERSAC, "AdvRL/Pendulum-v0", TINY_AC, bad_env_id="AdvRL/GridWorld-v0"),
     AlgoCase("PERTD3", PERTD3, "AdvRL/NonlinearRegulator-v0", TINY_AC, bad_env_id="AdvRL/GridWorld-v0"),
+    # Vector observations (Gaussian-noise augmentation) and images (CNN encoder, random shift, double Q).
+    AlgoCase("AuxDQN", AuxDQN, "AdvRL/GridWorld-v0", TINY_DQN, bad_env_id="AdvRL/Pendulum-v0"),
+    AlgoCase("AuxDQN-rgb", AuxDQN, "AdvRL/GridWorld-v0", dict(TINY_DQN, double_q=True, policy_kwargs=dict(net_arch=[32], aux_net_arch=[32], features_extractor_kwargs=dict(features_dim=64))), policy="CnnPolicy", env_kwargs=dict(obs_mode="rgb")),
+    AlgoCase("PERAuxDQN", PERAuxDQN, "AdvRL/SequenceTracking-v0", TINY_DQN, bad_env_id="AdvRL/Pendulum-v0"),
     AlgoCase("Dyna", Dyna, "AdvRL/GridWorld-v0", dict(TINY_DQN, planning_steps=4, model_train_freq=100, model_gradient_steps=10, model_kwargs=dict(n_members=2, hidden_sizes=(16,))), bad_env_id="AdvRL/Pendulum-v0"),
     # Discrete observations only (GridWorld obs_mode="index"); Box observations are refused.
     AlgoCase("TabularDynaQ", TabularDynaQ, "AdvRL/GridWorld-v0", dict(planning_steps=5), policy="TabularPolicy", env_kwargs=dict(obs_mode="index"), bad_env_id="AdvRL/SequenceTracking-v0"),

@@ -14,6 +14,8 @@ from torch.nn import functional as F
 
 from sb3_ext.aux_dqn.augmentation import gaussian_noise, random_shift, resolve_augmentation
 from sb3_ext.aux_dqn.policies import AuxDQNPolicy, CnnPolicy, MlpPolicy
+from sb3_ext.common.buffers import PrioritizedReplayBuffer, PrioritizedReplayBufferSamples
+from sb3_ext.per.mixin import PrioritizedReplayMixin, weighted_mean
 
 SelfAuxDQN = TypeVar("SelfAuxDQN", bound="AuxDQN")
 
@@ -196,6 +198,16 @@ class AuxDQN(DQN):
     def _setup_model(self) -> None:
         # "auto" is resolved against the (possibly transposed) observation space; raises on a mismatch.
         self._augmentation = resolve_augmentation(self.augmentation, self.observation_space)
+        buffer_class = self.replay_buffer_class
+        if (
+            isinstance(buffer_class, type)
+            and issubclass(buffer_class, PrioritizedReplayBuffer)
+            and not isinstance(self, PrioritizedReplayMixin)
+        ):
+            raise ValueError(
+                "replay_buffer_class=PrioritizedReplayBuffer needs importance weights and priority updates: "
+                "use PERAuxDQN instead of AuxDQN"
+            )
         super()._setup_model()
         if not isinstance(self.policy, AuxDQNPolicy):
             raise ValueError(f"AuxDQN needs an AuxDQNPolicy (MlpPolicy or CnnPolicy), got {type(self.policy).__name__}")
@@ -320,3 +332,31 @@ class AuxDQN(DQN):
             reset_num_timesteps=reset_num_timesteps,
             progress_bar=progress_bar,
         )
+
+
+class PERAuxDQN(PrioritizedReplayMixin, AuxDQN):
+    """
+    :class:`AuxDQN` with proportional prioritized experience replay (Schaul et al., 2016).
+
+    Takes every argument of :class:`AuxDQN`; ``replay_buffer_class`` defaults to
+    :class:`~sb3_ext.common.buffers.PrioritizedReplayBuffer`, configured through
+    ``replay_buffer_kwargs=dict(alpha=0.6, beta=0.4, final_beta=1.0, eps=1e-6)``
+    (see :class:`~sb3_ext.per.mixin.PrioritizedReplayMixin`). Each transition's Huber TD loss is
+    multiplied by its importance-sampling weight and its new priority is its ``|TD error|``
+    (with the augmented observations used for the update). The auxiliary losses are plain means
+    over the prioritized batch: they are supervised losses whose minimizer does not depend on
+    the sampling distribution the way the TD fixed point does. ``n_steps`` must be 1.
+    """
+
+    def _sample_replay(self, batch_size: int) -> PrioritizedReplayBufferSamples:  # type: ignore[override]
+        return self._sample_prioritized(batch_size)
+
+    def _td_loss(self, current_q_values: th.Tensor, target_q_values: th.Tensor, replay_data: Any) -> th.Tensor:
+        huber = F.smooth_l1_loss(current_q_values, target_q_values, reduction="none")
+        return weighted_mean(huber, replay_data.weights)
+
+    def _after_gradient_step(self, replay_data: Any, td_errors: th.Tensor) -> None:
+        self._update_priorities(replay_data, td_errors)
+
+    def _record_replay_statistics(self) -> None:
+        self._record_prioritized_replay()
