@@ -17,7 +17,7 @@ from stable_baselines3.common.save_util import save_to_pkl
 from stable_baselines3.common.utils import set_random_seed
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
-from sb3_ext import PERDQN, PERSAC, PrioritizedReplayBuffer
+from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayBuffer
 from sb3_ext.common.segment_tree import SumTree
 from sb3_ext.per.dqn import quantile_huber_per_sample
 from sb3_ext.per.mixin import weighted_mean
@@ -247,6 +247,12 @@ def test_training_writes_priorities_and_anneals_beta() -> None:
     # Trained-on transitions carry their own |TD error| priorities instead of the insertion maximum.
     assert len(np.unique(priorities)) > 50
     assert model.replay_buffer.beta > 0.95
+
+
+@pytest.mark.parametrize("algo, env_id", [(PERDQN, "AdvRL/Pendulum-v0"), (PERQRDQN, "AdvRL/Pendulum-v0"), (PERSAC, "AdvRL/GridWorld-v0"), (PERTD3, "AdvRL/GridWorld-v0")])
+def test_wrong_action_space_is_a_value_error(algo, env_id: str) -> None:
+    with pytest.raises(ValueError, match="action spaces"):
+        algo("MlpPolicy", gym.make(env_id))
 
 
 def test_rejects_uniform_buffer_and_n_steps() -> None:

@@ -44,9 +44,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     Transition ``i`` is sampled with probability ``P(i) = p_i^alpha / sum_k p_k^alpha`` where
     ``p_i = |delta_i| + eps`` is its last absolute TD error (alpha is applied exactly once, when
-    a priority is stored). New transitions enter with the largest priority seen so far, so each
-    is replayed at least once soon. Each batch comes with importance-sampling weights
-    ``w_i = (N P(i))^-beta`` divided by the largest weight in the batch (as in Dopamine's
+    a priority is stored). New transitions enter with the largest priority seen so far, so that
+    they are likely replayed soon. Each batch comes with importance-sampling weights
+    ``w_i = (N P(i))^-beta`` (``N`` transitions stored) divided by the largest weight in the batch (as in Dopamine's
     Rainbow), so they only ever scale updates down; ``beta`` moves linearly from ``beta`` to
     ``final_beta`` as :meth:`set_progress` goes from 0 to 1 (the PER algorithms call it with the
     fraction of ``learn()`` done).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.utils import polyak_update
 
@@ -33,6 +34,8 @@ class PERSAC(PrioritizedReplayMixin, SAC):
     the TD (critic) update only. A transition's new priority is its absolute TD error averaged
     over the critics. ``n_steps`` must be 1.
     """
+
+    _accepted_action_spaces = (spaces.Box,)
 
     def train(self, gradient_steps: int, batch_size: int = 64) -> None:
         self.policy.set_training_mode(True)
@@ -106,6 +109,8 @@ class PERTD3(PrioritizedReplayMixin, TD3):
     delayed actor update is the plain batch mean, and a transition's new priority is its
     absolute TD error averaged over the critics. ``n_steps`` must be 1.
     """
+
+    _accepted_action_spaces = (spaces.Box,)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         self.policy.set_training_mode(True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch as th
 import torch.nn.functional as F
+from gymnasium import spaces
 from sb3_contrib import QRDQN
 from stable_baselines3 import DQN
 
@@ -20,6 +21,8 @@ class PERDQN(PrioritizedReplayMixin, DQN):
     transition's Huber loss is multiplied by its importance-sampling weight and its new priority
     is ``|r + gamma (1 - done) max_a' Q_target(s', a') - Q(s, a)|``. ``n_steps`` must be 1.
     """
+
+    _accepted_action_spaces = (spaces.Discrete,)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         self.policy.set_training_mode(True)
@@ -77,6 +80,8 @@ class PERQRDQN(PrioritizedReplayMixin, QRDQN):
     importance-sampling weight; its new priority is the TD error of the mean, i.e.
     ``|mean_j T theta_j(s', a*) - mean_i theta_i(s, a)|``. ``n_steps`` must be 1.
     """
+
+    _accepted_action_spaces = (spaces.Discrete,)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         self.policy.set_training_mode(True)

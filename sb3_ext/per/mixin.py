@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import pathlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 
 from sb3_ext.common.buffers import PrioritizedReplayBuffer, PrioritizedReplayBufferSamples
 
@@ -39,6 +40,16 @@ class PrioritizedReplayMixin(_Base):
     """
 
     replay_buffer: PrioritizedReplayBuffer | None  # type: ignore[assignment]
+    #: Action spaces the algorithm accepts, checked before SB3's own assertion so that a wrong
+    #: env raises ValueError (None leaves the check to SB3).
+    _accepted_action_spaces: tuple[type[spaces.Space], ...] | None = None
+
+    def __init__(self, policy: Any, env: Any, *args: Any, **kwargs: Any) -> None:
+        accepted, space = self._accepted_action_spaces, getattr(env, "action_space", None)
+        if accepted is not None and space is not None and not isinstance(space, accepted):
+            names = " or ".join(space_class.__name__ for space_class in accepted)
+            raise ValueError(f"env: {type(self).__name__} supports {names} action spaces, got {space}")
+        super().__init__(policy, env, *args, **kwargs)
 
     def _setup_model(self) -> None:
         if self.replay_buffer_class is None:
