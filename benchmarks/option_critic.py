@@ -195,9 +195,11 @@ def cartpole(args: argparse.Namespace) -> None:
             device="cpu",
             policy_kwargs=dict(net_arch=[64, 64]),
         )
+        eval_env = gym.make("CartPole-v1")
+        eval_env.reset(seed=1000 + seed)  # seeds the evaluation episodes' start states
         stop = StopTrainingOnRewardThreshold(reward_threshold=475, verbose=0)
         evaluation = EvalCallback(
-            gym.make("CartPole-v1"),
+            eval_env,
             callback_on_new_best=stop,
             n_eval_episodes=20,
             eval_freq=max(args.eval_freq // N_ENVS, 1),
