@@ -66,9 +66,11 @@ class FnPolicy:
         return self.fn(np.asarray(obs, dtype=np.float64)).astype(np.float32), state
 
 
-def train_and_evaluate(job: tuple[int, int, str, str, int]) -> tuple[int, float, tuple[float, float], float]:
+def train_and_evaluate(
+    job: tuple[int, int, str, str, float, int],
+) -> tuple[int, float, tuple[float, float], float]:
     """Train SAC with one seed; return its exact expected return, Monte Carlo return and train time."""
-    seed, timesteps, ent_coef, target_entropy, eval_episodes = job
+    seed, timesteps, ent_coef, target_entropy, gamma, eval_episodes = job
     ent_coef = ent_coef if ent_coef.startswith("auto") else float(ent_coef)
     target_entropy = target_entropy if target_entropy == "auto" else float(target_entropy)
     torch.set_num_threads(1)
@@ -78,6 +80,7 @@ def train_and_evaluate(job: tuple[int, int, str, str, int]) -> tuple[int, float,
         gym.make("AdvRL/CausalSCM-v0"),
         ent_coef=ent_coef,
         target_entropy=target_entropy,
+        gamma=gamma,
         seed=seed,
         verbose=0,
     )
@@ -100,6 +103,12 @@ def main() -> None:
     parser.add_argument(
         "--target-entropy", default="auto", help='SAC target_entropy (SB3 default "auto", i.e. -dim(A) = -1)'
     )
+    parser.add_argument(
+        "--gamma",
+        type=float,
+        default=0.99,
+        help="SAC discount (SB3 default 0.99; steps are independent draws)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="seeds trained in parallel processes")
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -120,7 +129,7 @@ def main() -> None:
     }
     print(
         f"SAC budget: {args.timesteps} env steps per seed ({args.timesteps // EPISODE_STEPS} episodes); "
-        f"SB3 defaults except ent_coef={args.ent_coef!r}, target_entropy={args.target_entropy!r}"
+        f"SB3 defaults except ent_coef={args.ent_coef!r}, target_entropy={args.target_entropy!r}, gamma={args.gamma}"
     )
     print()
     print("| policy | expected return (exact) | Monte Carlo return | normalized score | train time (s) |")
