@@ -66,7 +66,7 @@ def fourrooms_model(name: str, env, seed: int, args: argparse.Namespace) -> Base
             env,
             n_options=4,
             n_steps=n_steps,
-            termination_reg=0.01,
+            termination_reg=args.termination_reg,
             target_update_interval=2000,
             stats_window_size=1000,
             **common,
