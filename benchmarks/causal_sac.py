@@ -140,7 +140,7 @@ def main() -> None:
 
     scores = []
     jobs = [
-        (seed, args.timesteps, args.ent_coef, args.target_entropy, args.eval_episodes)
+        (seed, args.timesteps, args.ent_coef, args.target_entropy, args.gamma, args.eval_episodes)
         for seed in range(args.seeds)
     ]
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
