@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q -n 2
 
 demo: $(STAMP)
-	$(PY) examples/quickstart.py
+	$(PY) examples/world_model_mpc.py --timesteps 3000 --out runs/demo
 
 bench: $(STAMP)
 	$(PY) benchmarks/env_speed.py

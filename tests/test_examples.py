@@ -17,6 +17,10 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 #: script -> (arguments for a tiny run, a string its output must contain)
 SMALL_BUDGET: dict[str, tuple[list[str], str]] = {
     "quickstart.py": (["--timesteps", "200", "--eval-episodes", "1"], "| random |"),
+    "world_model_mpc.py": (
+        ["--timesteps", "60", "--eval-episodes", "1", "--out", "demo", "--horizon", "3", "--population-size", "20"],
+        "| random |",
+    ),
     "standalone_env.py": (["--timesteps", "2000", "--episodes", "2"], "mean steps to the goal"),
     "transfer_gridworld.py": (["--timesteps", "300"], "from scratch"),
     "domain_randomization.py": (["--timesteps", "150", "--eval-episodes", "1"], "randomized m in"),
