@@ -14,7 +14,7 @@ Reported per env and algorithm, mean +- std over seeds:
 
     python benchmarks/mpc.py [--envs pendulum cartpole regulator] [--seeds 0 1 2]
         [--algos WorldModelMPC SAC] [--results-dir benchmarks/results/mpc]
-        [--plot benchmarks/results/mpc_learning_curves.png | --no-plot] [--aggregate-only]
+        [--plot docs/images/mpc_learning_curves.png | --no-plot] [--aggregate-only]
 
 Each run is written to ``results-dir`` as JSON, so runs can be split across processes and the
 table rebuilt with ``--aggregate-only``. Torch uses one thread (intra-op threads only add overhead
@@ -79,6 +79,8 @@ ENVS: dict[str, dict[str, Any]] = {
     ),
 }
 ALGOS = ("WorldModelMPC", "SAC")
+# Evaluation steps listed in the second table (mean return at equal steps).
+EVAL_TABLE_STEPS = (500, 1000, 1500, 2000, 3000)
 
 
 class EvalCallback(BaseCallback):
@@ -184,16 +186,34 @@ def aggregate(results: list[dict[str, Any]], env_names: list[str]) -> str:
             reached = [h for h in hits if h is not None]
             threshold = "n/a" if cfg["threshold"] is None else f"{fmt(reached)} ({len(reached)}/{len(runs)})"
             at_budget = [v for v in (value_at(r["curve"], cfg["budget"]) for r in runs) if v is not None]
+            stopped = [r for r in runs if r.get("stopped_at") is not None]
+            seeds = f"{len(runs)}" + (
+                f" ({len(stopped)} stopped at {', '.join(str(r['stopped_at']) for r in stopped)} steps)"
+                if stopped
+                else ""
+            )
             latency = wall_cpu = "-"
-            if algo == "WorldModelMPC":
-                latency = f"{np.median([r['learn_latency_ms_median'] for r in runs]):.1f}"
-                wall = np.median([r["predict_wall_ms"] for r in runs])
-                cpu = np.median([r["predict_cpu_ms"] for r in runs])
+            timed = [r for r in runs if "predict_cpu_ms" in r]  # runs that completed their budget
+            if algo == "WorldModelMPC" and timed:
+                latency = f"{np.median([r['learn_latency_ms_median'] for r in timed]):.1f}"
+                wall = np.median([r["predict_wall_ms"] for r in timed])
+                cpu = np.median([r["predict_cpu_ms"] for r in timed])
                 wall_cpu = f"{wall:.1f} / {cpu:.1f}"
             lines.append(
-                f"| {cfg['env_id']} | {algo} | {len(runs)} | {threshold} | {fmt(at_budget, 1)} "
+                f"| {cfg['env_id']} | {algo} | {seeds} | {threshold} | {fmt(at_budget, 1)} "
                 f"(at {cfg['budget']}) | {latency} | {wall_cpu} |"
             )
+    lines += ["", "| env | algorithm | " + " | ".join(f"{s} steps" for s in EVAL_TABLE_STEPS) + " |"]
+    lines.append("|---|---|" + "---|" * len(EVAL_TABLE_STEPS))
+    for env_name in env_names:
+        for algo in ALGOS:
+            runs = [r for r in results if r["env"] == env_name and r["algo"] == algo]
+            if runs:
+                cells = []
+                for step in EVAL_TABLE_STEPS:
+                    values = [v for v in (value_at(r["curve"], step) for r in runs) if v is not None]
+                    cells.append(f"{fmt(values, 1)} (n={len(values)})" if values else "-")
+                lines.append(f"| {ENVS[env_name]['env_id']} | {algo} | " + " | ".join(cells) + " |")
     for env_name in env_names:
         cfg = ENVS[env_name]
         if cfg["threshold"] is None:
@@ -230,17 +250,10 @@ def plot(results: list[dict[str, Any]], env_names: list[str], path: pathlib.Path
             if not runs:
                 continue
             steps = sorted({s for r in runs for s, _ in r["curve"]})
-            # Runs stopped at the threshold keep their last value (they reached it).
-            grid = np.array(
-                [
-                    [
-                        value_at(r["curve"], s) if value_at(r["curve"], s) is not None else r["curve"][-1][1]
-                        for s in steps
-                    ]
-                    for r in runs
-                ]
-            )
-            mean, std = grid.mean(0), grid.std(0)
+            # Mean +- std over the runs evaluated at each step (SAC runs stop once past the threshold).
+            per_step = [[v for v in (value_at(r["curve"], s) for r in runs) if v is not None] for s in steps]
+            mean = np.array([np.mean(v) for v in per_step])
+            std = np.array([np.std(v) for v in per_step])
             ax.plot(steps, mean, marker="o", color=color, label=f"{algo} ({len(runs)} seeds)")
             ax.fill_between(steps, mean - std, mean + std, color=color, alpha=0.2)
         if cfg["threshold"] is not None:
@@ -263,7 +276,7 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
     parser.add_argument("--results-dir", type=pathlib.Path, default=pathlib.Path("benchmarks/results/mpc"))
     parser.add_argument(
-        "--plot", type=pathlib.Path, default=pathlib.Path("benchmarks/results/mpc_learning_curves.png")
+        "--plot", type=pathlib.Path, default=pathlib.Path("docs/images/mpc_learning_curves.png")
     )
     parser.add_argument("--no-plot", action="store_true", help="skip the learning-curve PNG")
     parser.add_argument("--aggregate-only", action="store_true", help="rebuild the table from results-dir")
