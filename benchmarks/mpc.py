@@ -14,7 +14,7 @@ Reported per env and algorithm, mean +- std over seeds:
 
     python benchmarks/mpc.py [--envs pendulum cartpole regulator] [--seeds 0 1 2]
         [--algos WorldModelMPC SAC] [--results-dir benchmarks/results/mpc]
-        [--plot docs/images/mpc_learning_curves.png | --no-plot] [--aggregate-only]
+        [--plot docs/images/mpc_learning_curves.png | --no-plot] [--aggregate-only | --latency-only]
 
 Each run is written to ``results-dir`` as JSON, so runs can be split across processes and the
 table rebuilt with ``--aggregate-only``. Torch uses one thread (intra-op threads only add overhead
@@ -280,8 +280,24 @@ def main() -> None:
     )
     parser.add_argument("--no-plot", action="store_true", help="skip the learning-curve PNG")
     parser.add_argument("--aggregate-only", action="store_true", help="rebuild the table from results-dir")
+    parser.add_argument(
+        "--latency-only",
+        action="store_true",
+        help="only time planning (untrained model: the compute does not depend on the weights)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    if args.latency_only:
+        print("| env | predict ms, median wall | median CPU | load average |\n|---|---|---|---|")
+        for env_name in args.envs:
+            cfg = ENVS[env_name]
+            model = WorldModelMPC("MlpPolicy", cfg["env_id"], seed=0, **cfg["mpc_kwargs"])
+            timing = planning_latency(model, cfg["env_id"], n_calls=300)
+            print(
+                f"| {cfg['env_id']} | {timing['predict_wall_ms']:.1f} | {timing['predict_cpu_ms']:.1f} "
+                f"| {os.getloadavg()[0]:.1f} |"
+            )
+        return
     args.results_dir.mkdir(parents=True, exist_ok=True)
     if not args.aggregate_only:
         for env_name in args.envs:
