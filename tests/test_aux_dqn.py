@@ -36,6 +36,15 @@ def filled_model(cls, kind: str, steps: int = 300, **kwargs):
     return model
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    # Small networks: intra-op threads only add overhead, and the suite runs two workers on two cores.
+    threads = th.get_num_threads()
+    th.set_num_threads(1)
+    yield
+    th.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module", params=["vector", "image"])
 def aux_model(request):
     return filled_model(AuxDQN, request.param), request.param
