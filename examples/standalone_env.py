@@ -39,11 +39,11 @@ def mean_episode_length(env: gym.Env, policy, episodes: int, seed: int) -> float
     lengths = []
     for episode in range(episodes):
         obs, _ = env.reset(seed=seed + episode)
-        for t in range(1, 10_000):
+        steps, done = 0, False
+        while not done:  # the registered time limit truncates episodes
             obs, _, terminated, truncated, _ = env.step(policy(obs))
-            if terminated or truncated:
-                break
-        lengths.append(t)
+            steps, done = steps + 1, terminated or truncated
+        lengths.append(steps)
     return float(np.mean(lengths))
 
 
