@@ -196,7 +196,19 @@ def main() -> None:
                     )
 
     results = [json.loads(p.read_text()) for p in sorted(args.results_dir.glob("*.json"))]
-    results = [r for r in results if r["task"] in args.tasks]
+    results = [r for r in results if r["task"] in args.tasks and r["seed"] in args.seeds]
+    # Compare on paired seeds only: a seed counts for a task when every configuration finished it.
+    for task_name in {r["task"] for r in results}:
+        configs = {(r["algo"], json.dumps(r["extra"], sort_keys=True)) for r in results if r["task"] == task_name}
+        seeds = {
+            seed
+            for seed in args.seeds
+            if all(
+                any(r["task"] == task_name and r["seed"] == seed and (r["algo"], json.dumps(r["extra"], sort_keys=True)) == c for r in results)
+                for c in configs
+            )
+        }
+        results = [r for r in results if r["task"] != task_name or r["seed"] in seeds]
     print(table(results))
 
 
