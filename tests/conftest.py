@@ -9,6 +9,10 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import gymnasium as gym  # noqa: E402
+import torch  # noqa: E402
+
+# Each pytest-xdist worker gets one core: small batched products are slower with two threads.
+torch.set_num_threads(1)
 
 import gym_advrl  # noqa: E402, F401  (registers the AdvRL/ ids)
 
