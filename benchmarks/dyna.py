@@ -27,16 +27,8 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
+from gym_advrl.envs.grid_world import DYNA_MAZE
 from sb3_ext.dyna import Dyna, TabularDynaQ
-
-#: Sutton & Barto's Dyna maze (Figure 8.2): start S, goal G, 14 steps on a shortest path.
-DYNA_MAZE = """\
-.......#G
-..#....#.
-S.#....#.
-..#......
-.....#...
-........."""
 
 
 def shortest_path_length(env: gym.Env) -> int:

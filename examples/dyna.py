@@ -15,15 +15,8 @@ import gymnasium as gym
 from stable_baselines3.common.evaluation import evaluate_policy
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ environments)
+from gym_advrl.envs.grid_world import DYNA_MAZE
 from sb3_ext import Dyna, TabularDynaQ
-
-MAZE = """\
-.......#G
-..#....#.
-S.#....#.
-..#......
-.....#...
-........."""
 
 
 def main() -> None:
@@ -32,11 +25,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    print(f"Dyna maze (GridWorld layout, index observations), {args.timesteps:,} steps; optimal return 8.6\n")
+    print(f"Dyna maze (GridWorld layout, index observations), {args.timesteps:,} steps; optimal return 8.7\n")
     print("| agent | greedy return |")
     print("|---|---:|")
     for planning_steps in (0, 50):
-        env = gym.make("AdvRL/GridWorld-v0", layout=MAZE, obs_mode="index")
+        env = gym.make("AdvRL/GridWorld-v0", layout=DYNA_MAZE, obs_mode="index")
         model = TabularDynaQ("TabularPolicy", env, planning_steps=planning_steps, seed=args.seed)
         model.learn(args.timesteps)
         mean, _ = evaluate_policy(model, env, n_eval_episodes=1)

@@ -11,17 +11,9 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
+from gym_advrl.envs.grid_world import DYNA_MAZE
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
 from sb3_ext.dyna import Dyna, ModelReplayBuffer, TabularDynaQ
-
-#: Sutton & Barto's Dyna maze (Example 8.1); the shortest path from S to G takes 14 steps.
-DYNA_MAZE = """\
-.......#G
-..#....#.
-S.#....#.
-..#......
-.....#...
-........."""
 
 #: Sutton & Barto's shortcut maze (Example 8.3): the wall opens on the right half-way through.
 SHORTCUT_MAZE = """\

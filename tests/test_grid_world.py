@@ -178,3 +178,14 @@ def test_four_rooms_reward_and_uniform_start() -> None:
         rewards.append(reward)
         assert terminated == (reward == 1.0)
     assert set(rewards) <= {0.0, 1.0} and 1.0 in rewards
+
+
+def test_dyna_maze_layout_shortest_path() -> None:
+    from gym_advrl.envs.grid_world import DYNA_MAZE
+
+    env = GridWorldEnv(layout=DYNA_MAZE)
+    env.reset(seed=0)
+    path = shortest_path_actions(env)
+    assert len(path) == 14
+    rewards = [env.step(action)[1] for action in path]
+    assert sum(rewards) == pytest.approx(8.7)

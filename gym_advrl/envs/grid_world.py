@@ -36,6 +36,16 @@ FOUR_ROOMS_LAYOUT = """\
 #     #     #
 #############"""
 
+#: Sutton & Barto's Dyna maze (Figure 8.2): start S, goal G, 14 steps on a shortest path
+#: (optimal return 8.7 with GridWorld's default rewards). Use as ``GridWorldEnv(layout=DYNA_MAZE)``.
+DYNA_MAZE = """\
+.......#G
+..#....#.
+S.#....#.
+..#......
+.....#...
+........."""
+
 #: Default four-rooms goal: the hallway between the two east rooms.
 FOUR_ROOMS_GOAL = (7, 9)
 
