@@ -1,28 +1,39 @@
 """Vectorized sum tree for proportional prioritized experience replay.
 
-A textbook binary sum tree needs 20 levels for a million leaves, and numpy pays several calls
-per level. This tree is 32-ary: each level is a flat array of node sums whose groups of 32
-consecutive entries are the children of one node of the level above, and the top level (at most
-2048 nodes) is searched with one ``cumsum`` + ``searchsorted``. A million leaves then need two
-levels of 32-way steps. Every row operation over a batch of groups is a small matrix product
-(row sums with a ones vector, prefix sums with a triangular matrix), which numpy runs far faster
-than reductions along short axes. Each operation handles the whole batch in a few numpy calls
-per level, never one Python iteration per element, and every sum is recomputed from its children
-(no accumulated drift).
+A textbook binary sum tree needs 20 levels for a million leaves and pays several array calls per
+level. This tree is 64-ary and flat: the leaves are stored in groups of 64, one group per row of
+a ``(groups, 65)`` array whose column 0 is always 0, and the sums of the groups form the level
+above. Levels are stacked the same way until a level has at most 16,384 nodes; that top level is
+searched with one ``cumsum`` + ``searchsorted``. A million leaves therefore need a single 64-way
+step below the top.
+
+Searching a batch is, per level, one row gather, one row-wise ``cumsum`` (the leading zero
+column makes entry ``j`` the mass before child ``j``), one batched ``searchsorted`` and one
+gather; updating a batch rewrites the leaves and recomputes each touched group's sum from its
+children (no accumulated drift). These batched row operations run in torch (numpy has no batched
+``searchsorted`` and its short-axis ``cumsum`` is slow), on tensors that share memory with numpy
+arrays, so single-leaf writes on the insertion path stay plain numpy stores. Nothing loops over
+the elements of a batch in Python.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
+import torch as th
 
-_SHIFT = 5
+_SHIFT = 6
 _FANOUT = 1 << _SHIFT  # children per inner node
-_MAX_TOP = 2048  # the top level is searched with one cumsum over at most this many nodes
-# Exclusive prefix sums of a row of children as one matrix product: (c @ M)[j] = sum_{i<j} c[i].
-_EXCLUSIVE = np.triu(np.ones((_FANOUT, _FANOUT)), k=1)
-_ONES = np.ones(_FANOUT)
+_MASK = _FANOUT - 1
+_MAX_TOP = 16_384  # the top level is searched with one cumsum over at most this many nodes
+_ONES = np.ones(_FANOUT + 1)  # row sums as a matrix-vector product (faster than sum(axis=1))
+
+
+def _grid_positions(nodes: np.ndarray) -> np.ndarray:
+    """Flat positions of nodes in a ``(groups, 65)`` grid: node ``m`` sits at row ``m >> 6``, column ``1 + (m & 63)``."""
+    return nodes + (nodes >> _SHIFT) + 1
 
 
 class SumTree:
@@ -31,8 +42,9 @@ class SumTree:
     :meth:`update` rewrites a batch of leaves and refreshes their ancestors;
     :meth:`find_prefix_sum` maps a batch of values ``v`` in ``[0, total)`` to the leaves ``i``
     with ``sum_{k<i} p_k <= v < sum_{k<=i} p_k``; :meth:`sample_stratified` draws one leaf per
-    equal slice of the total. Each is ``O(batch * 32 * log_32 capacity)`` numpy work in
-    ``O(log_32 capacity)`` numpy calls, plus one cumsum over at most 2048 top nodes per search.
+    equal slice of the total. Each is ``O(batch * 64 * log_64 capacity)`` work in
+    ``O(log_64 capacity)`` batched array calls, plus one cumsum over at most 16,384 top nodes per
+    search. Sums are kept in float64.
 
     :param capacity: Number of leaves (at least 1).
     """
@@ -41,43 +53,63 @@ class SumTree:
         if isinstance(capacity, bool) or not isinstance(capacity, (int, np.integer)) or capacity < 1:
             raise ValueError(f"capacity must be an integer >= 1, got {capacity!r}")
         self.capacity = int(capacity)
-        n_inner = 0
-        while -(-self.capacity // _FANOUT**n_inner) > _MAX_TOP:
-            n_inner += 1
-        n_top = -(-self.capacity // _FANOUT**n_inner)
-        # _levels[0] are the (zero-padded) leaves, _levels[-1] the top nodes. float64 keeps the
-        # sums exact enough for millions of leaves.
-        self._levels = [np.zeros(n_top * _FANOUT ** (n_inner - level)) for level in range(n_inner + 1)]
+        # _grids[k] holds the nodes of level k (level 0: the leaves) in rows of 64 behind a zero
+        # column; _top holds the nodes of the top level, one per group of the last grid.
+        self._grids: list[np.ndarray] = []
+        nodes = self.capacity
+        while True:
+            groups = -(-nodes // _FANOUT)
+            self._grids.append(np.zeros((groups, _FANOUT + 1)))
+            nodes = groups
+            if nodes <= _MAX_TOP:
+                break
+        self._top = np.zeros(nodes)
+        self._link_tensors()
         # Leaves [start, stop) written by update_range whose ancestors are refreshed lazily, so
-        # that inserting one transition costs a single array write.
+        # that inserting one transition costs a single array store.
         self._stale: tuple[int, int] | None = None
+
+    def _link_tensors(self) -> None:
+        # A torch view sharing memory with the top level (torch's cumsum is several times faster).
+        self._top_tensor = th.from_numpy(self._top)
+        self._leaves = self._grids[0].reshape(-1)  # flat view, positions from _grid_positions
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for name in ("_top_tensor", "_leaves"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._link_tensors()
 
     @property
     def depth(self) -> int:
-        """Number of 32-way levels between the top and the leaves."""
-        return len(self._levels) - 1
+        """Number of 64-way levels between the top and the leaves."""
+        return len(self._grids)
 
     @property
     def total(self) -> float:
         """Sum of all priorities."""
         self._refresh_stale()
-        return float(self._levels[-1].sum())
+        return float(self._top.sum())
 
     @property
     def priorities(self) -> np.ndarray:
         """Copy of the ``capacity`` leaf priorities."""
-        return self._levels[0][: self.capacity].copy()
+        return self._grids[0][:, 1:].reshape(-1)[: self.capacity].copy()
 
     def __len__(self) -> int:
         return self.capacity
 
     def __getitem__(self, indices: np.ndarray | int) -> np.ndarray:
         """Priorities of the given leaves."""
-        return self._levels[0][self._check_indices(indices)]
+        return self._leaves[_grid_positions(self._check_indices(indices))]
 
     def leaf_priorities(self, indices: np.ndarray) -> np.ndarray:
         """Priorities of leaves returned by a search, without the checks of ``tree[indices]``."""
-        return self._levels[0][indices]
+        return self._leaves[_grid_positions(indices)]
 
     def _check_indices(self, indices: np.ndarray | int) -> np.ndarray:
         indices = np.asarray(indices)
@@ -112,21 +144,12 @@ class SumTree:
                 values = values[::-1][last]
         self._write(nodes, values)
 
-    def _write(self, nodes: np.ndarray, values: np.ndarray) -> None:
-        """Set leaves ``nodes`` (valid, without repeats) to ``values`` and refresh their ancestors."""
-        self._refresh_stale()
-        self._levels[0][nodes] = values
-        # Repeated parents are harmless: each write stores the same freshly computed sum.
-        for children, parents in zip(self._levels[:-1], self._levels[1:], strict=True):
-            nodes = nodes >> _SHIFT
-            parents[nodes] = children.reshape(-1, _FANOUT)[nodes] @ _ONES
-
     def update_sorted(self, indices: np.ndarray, priorities: np.ndarray) -> None:
         """:meth:`update` without the checks, for trusted callers.
 
         :param indices: int64 leaf indices in ``[0, capacity)`` in non-decreasing order, as
             returned by :meth:`sample_stratified`; a repeated index keeps its last priority.
-        :param priorities: Finite non-negative priorities, one per index.
+        :param priorities: Finite non-negative float64 priorities, one per index.
         """
         if indices.size > 1:
             last = np.empty(indices.size, dtype=bool)
@@ -134,6 +157,19 @@ class SumTree:
             last[-1] = True
             indices, priorities = indices[last], priorities[last]
         self._write(indices, priorities)
+
+    def _write(self, nodes: np.ndarray, values: np.ndarray) -> None:
+        """Set leaves ``nodes`` (valid, without repeats) to ``values`` and refresh their ancestors."""
+        self._refresh_stale()
+        self._leaves[_grid_positions(nodes)] = values
+        for level, grid in enumerate(self._grids):
+            # Repeated groups are harmless: each write stores the same freshly computed sum.
+            nodes = nodes >> _SHIFT
+            sums = grid.take(nodes, axis=0) @ _ONES
+            if level + 1 < len(self._grids):
+                self._grids[level + 1].reshape(-1)[_grid_positions(nodes)] = sums
+            else:
+                self._top[nodes] = sums
 
     def update_range(self, start: int, priorities: np.ndarray | float, count: int = 1) -> None:
         """Set the consecutive leaves ``start .. start + count - 1``: the fast path for insertion.
@@ -151,8 +187,13 @@ class SumTree:
                 raise ValueError("priorities must be finite and >= 0")
         else:
             self._check_priorities(np.asarray(priorities, dtype=np.float64))
-        self._levels[0][start : start + count] = priorities
         stop = start + count
+        first_group = start >> _SHIFT
+        if first_group == (stop - 1) >> _SHIFT:  # one group: a contiguous slice of its row
+            offset = first_group + 1
+            self._leaves[start + offset : stop + offset] = priorities
+        else:
+            self._leaves[_grid_positions(np.arange(start, stop))] = priorities
         if self._stale is None:
             self._stale = (start, stop)
         elif start <= self._stale[1] and stop >= self._stale[0]:  # overlapping or adjacent
@@ -166,9 +207,14 @@ class SumTree:
             return
         first, last = self._stale[0], self._stale[1] - 1
         self._stale = None
-        for children, parents in zip(self._levels[:-1], self._levels[1:], strict=True):
+        for level, grid in enumerate(self._grids):
             first, last = first >> _SHIFT, last >> _SHIFT
-            parents[first : last + 1] = children[first * _FANOUT : (last + 1) * _FANOUT].reshape(-1, _FANOUT) @ _ONES
+            sums = grid[first : last + 1] @ _ONES
+            if level + 1 < len(self._grids):
+                parents = self._grids[level + 1].reshape(-1)
+                parents[_grid_positions(np.arange(first, last + 1))] = sums
+            else:
+                self._top[first : last + 1] = sums
 
     def find_prefix_sum(self, values: np.ndarray) -> np.ndarray:
         """Leaf indices ``i`` with ``sum_{k<i} p_k <= v < sum_{k<=i} p_k`` for each value ``v``.
@@ -180,56 +226,67 @@ class SumTree:
         :param values: Prefix-sum targets, any shape.
         :return: int64 leaf indices with the shape of ``values``.
         """
-        top_prefix = self._top_prefix()
-        targets = np.clip(np.asarray(values, dtype=np.float64).ravel(), 0.0, np.nextafter(top_prefix[-1], 0.0))
-        return self._search(targets, top_prefix).reshape(np.shape(values))
+        top_inclusive = self._top_inclusive()
+        total = top_inclusive[-1]
+        targets = np.clip(np.asarray(values, dtype=np.float64).ravel(), 0.0, np.nextafter(total, 0.0))
+        return self._search(targets, top_inclusive)[0].reshape(np.shape(values))
 
-    def sample_stratified(self, uniforms: np.ndarray) -> np.ndarray:
+    def sample_stratified(self, uniforms: np.ndarray, return_priorities: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """One leaf per equal slice of the total: slice ``j`` gives the leaf at ``(j + uniforms[j]) * total / n``.
 
         Each draw lands on leaf ``i`` with probability ``p_i / total`` on average over the
         slices, with less spread in the batch composition than independent draws.
 
         :param uniforms: ``n`` values in ``[0, 1)``, e.g. ``np.random.random_sample(n)``.
-        :return: ``n`` int64 leaf indices in increasing order.
+        :param return_priorities: Also return the leaves' priorities (read by the search anyway).
+        :return: ``n`` int64 leaf indices in increasing order (and their priorities).
         """
-        top_prefix = self._top_prefix()
-        total = top_prefix[-1]
-        uniforms = np.asarray(uniforms, dtype=np.float64).ravel()
-        targets = (np.arange(uniforms.size) + uniforms) * (total / uniforms.size)
+        top_inclusive = self._top_inclusive()
+        total = top_inclusive[-1]
+        targets = np.arange(len(uniforms), dtype=np.float64)
+        targets += uniforms
+        targets *= total / targets.size
         np.minimum(targets, np.nextafter(total, 0.0), out=targets)
-        return self._search(targets, top_prefix)
+        leaves, priorities = self._search(targets, top_inclusive)
+        return (leaves, priorities) if return_priorities else leaves
 
-    def _top_prefix(self) -> np.ndarray:
-        # Prefix sums of the top nodes with a leading 0: entry j is the mass before node j.
+    def _top_inclusive(self) -> np.ndarray:
+        # Inclusive prefix sums of the top nodes: entry j is the mass of nodes 0..j.
         self._refresh_stale()
-        top_prefix = np.zeros(self._levels[-1].size + 1)
-        np.cumsum(self._levels[-1], out=top_prefix[1:])
-        if not top_prefix[-1] > 0.0:
+        top_inclusive = th.cumsum(self._top_tensor, 0).numpy()
+        if not top_inclusive[-1] > 0.0:
             raise ValueError("cannot search a sum tree whose total priority is 0")
-        return top_prefix
+        return top_inclusive
 
-    def _search(self, targets: np.ndarray, top_prefix: np.ndarray) -> np.ndarray:
-        nodes = np.searchsorted(top_prefix[1:], targets, side="right")
-        np.minimum(nodes, top_prefix.size - 2, out=nodes)
-        remaining = targets - top_prefix[nodes]
+    def _search(self, targets: np.ndarray, top_inclusive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        nodes = np.searchsorted(top_inclusive, targets, side="right")
+        np.minimum(nodes, top_inclusive.size - 1, out=nodes)
+        # Mass left inside the chosen node; clamped at 0 so that an ulp of rounding below a
+        # node's start still lands on its first child with positive mass.
+        remaining = targets - top_inclusive[nodes]
+        remaining += self._top[nodes]
+        np.maximum(remaining, 0.0, out=remaining)
         batch = np.arange(targets.size)
-        for children in reversed(self._levels[:-1]):
-            rows = children.reshape(-1, _FANOUT)[nodes]
-            before = rows @ _EXCLUSIVE
-            # The chosen child is the first whose inclusive prefix sum exceeds the remainder; the
-            # last child takes any remainder that rounding pushed past the group's total.
-            inclusive = before + rows
-            inclusive[:, -1] = np.inf
-            child = np.argmax(remaining[:, None] < inclusive, axis=1)
-            # (May dip an ulp below 0, which still selects the first child with positive mass.)
+        for grid in reversed(self._grids):
+            # Entry j of the row's cumsum is the mass of the children before child j (column 0
+            # is 0), so the child is the one before the first entry above the remainder, which
+            # skips zero-mass children. The last entry (the group's total) becomes inf, so that a
+            # remainder that rounding pushed past the total takes the last child.
+            before = th.from_numpy(grid.take(nodes, axis=0)).cumsum_(1).numpy()
+            before[:, -1] = np.inf
+            child = np.argmax(before > remaining[:, None], axis=1)
+            child -= 1
             remaining -= before[batch, child]
-            nodes = (nodes << _SHIFT) + child
+            np.maximum(remaining, 0.0, out=remaining)
+            nodes <<= _SHIFT
+            nodes += child
         # Rounding can (rarely) carry a value past the last positive leaf of a group; give
         # those few to the nearest positive leaf on their left.
-        stray = self._levels[0][nodes] <= 0.0
+        priorities = self._leaves[_grid_positions(nodes)]
+        stray = priorities <= 0.0
         if stray.any():
-            positive = np.flatnonzero(self._levels[0] > 0.0)
+            positive = np.flatnonzero(self.priorities > 0.0)
             left = np.searchsorted(positive, nodes[stray], side="right") - 1
             nodes[stray] = positive[np.maximum(left, 0)]
-        return nodes
+            priorities = self._leaves[_grid_positions(nodes)]
+        return nodes, priorities
