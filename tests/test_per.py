@@ -18,6 +18,7 @@ from stable_baselines3.common.utils import set_random_seed
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayBuffer
+from sb3_ext.common import segment_tree
 from sb3_ext.common.segment_tree import SumTree
 from sb3_ext.per.dqn import quantile_huber_per_sample
 from sb3_ext.per.mixin import weighted_mean
@@ -68,8 +69,37 @@ def test_prefix_sum_search_matches_cumsum(priorities: list[float], fractions: li
     assert np.all(before[found] - slack <= targets) and np.all(targets < through[found] + slack)
 
 
+@pytest.mark.parametrize("max_top", [2, 16, 16_384])
+def test_deep_trees_match_a_flat_reference(monkeypatch: pytest.MonkeyPatch, max_top: int) -> None:
+    """Small top levels force several 64-way levels, the layout of buffers beyond a million transitions."""
+    monkeypatch.setattr(segment_tree, "_MAX_TOP", max_top)
+    rng = np.random.default_rng(max_top)
+    capacity = 20_000
+    tree = SumTree(capacity)
+    assert tree.depth == {2: 3, 16: 2, 16_384: 1}[max_top]
+    reference = np.zeros(capacity)
+    for _ in range(5):
+        indices = rng.integers(0, capacity, 300)
+        values = rng.random(300) * (rng.random(300) < 0.7)  # some zero priorities
+        tree.update(indices, values)
+        reference[indices] = values  # duplicates: numpy's fancy assignment also keeps the last
+        start = int(rng.integers(0, capacity - 200))
+        tree.update_range(start, rng.random(200), count=200)
+        reference[start : start + 200] = tree.priorities[start : start + 200]
+        np.testing.assert_array_equal(tree.priorities, reference)
+        assert tree.total == pytest.approx(reference.sum(), rel=1e-12)
+        found, priorities = tree.sample_stratified(rng.random(256), return_priorities=True)
+        np.testing.assert_array_equal(priorities, reference[found])
+        before, through = np.cumsum(reference) - reference, np.cumsum(reference)
+        targets = rng.random(500) * reference.sum()
+        found = tree.find_prefix_sum(targets)
+        slack = 1e-9 * reference.sum()
+        assert (reference[found] > 0).all()
+        assert np.all(before[found] - slack <= targets) and np.all(targets < through[found] + slack)
+
+
 def test_update_range_and_sorted_search() -> None:
-    tree = SumTree(100_000)  # two 32-way levels below the top
+    tree = SumTree(100_000)  # one 64-way level below the top
     tree.update_range(0, 1.0, count=100_000)
     tree.update_range(500, np.arange(10.0), count=10)
     reference = np.ones(100_000)
