@@ -15,6 +15,11 @@ random; the goal is >= 0.9) together with Monte Carlo returns over ``--eval-epis
 as a cross-check of the quadrature.
 
     python benchmarks/causal_sac.py [--timesteps 10000] [--seeds 3] [--workers 3]
+
+The README's passing configuration:
+
+    python benchmarks/causal_sac.py --timesteps 5000 --seeds 5 --workers 2 \\
+        --ent-coef auto_0.1 --target-entropy -3 --gamma 0
 """
 
 from __future__ import annotations
