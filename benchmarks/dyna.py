@@ -206,13 +206,16 @@ class StopAtOptimalReturn(BaseCallback):
         return True
 
 
-def run_deep(seeds: int, budget: int, eval_freq: int, shared: dict, dyna: dict) -> None:
+def run_deep(
+    seeds: int, budget: int, eval_freq: int, shared: dict, dyna: dict, which: list[str] = ("DQN", "Dyna")
+) -> None:
     env_kwargs = {"size": 8}
     probe = gym.make("AdvRL/GridWorld-v0", **env_kwargs).unwrapped
     optimal_steps = shortest_path_length(probe)
     optimal_return = (optimal_steps - 1) * probe.step_reward + probe.goal_reward
     hyperparameters = {**DQN_HYPERPARAMETERS, **shared}
     agents = {"DQN (SB3)": (DQN, {}), "Dyna": (Dyna, {**DYNA_HYPERPARAMETERS, **dyna})}
+    agents = {name: agent for name, agent in agents.items() if name.split()[0] in which}
     solved: dict[str, list[int | None]] = {name: [] for name in agents}
     for seed in range(seeds):
         for name, (algo, extra) in agents.items():
@@ -229,7 +232,7 @@ def run_deep(seeds: int, budget: int, eval_freq: int, shared: dict, dyna: dict) 
         f"\nAdvRL/GridWorld-v0 size 8, coordinate observations, optimal return {optimal_return:g}; "
         f"{seeds} seeds, budget {budget} steps, deterministic evaluation every {eval_freq} steps\n"
     )
-    print(f"shared: {hyperparameters}\nDyna: {agents['Dyna'][1]}\n")
+    print(f"shared: {hyperparameters}\nDyna: { {**DYNA_HYPERPARAMETERS, **dyna} }\n")
     print("| agent | env steps until the optimal return | runs solved | per seed |")
     print("|---|---:|---:|---|")
     for name, values in solved.items():
@@ -240,8 +243,10 @@ def run_deep(seeds: int, budget: int, eval_freq: int, shared: dict, dyna: dict) 
             f" (unsolved counted as {budget})" if never else ""
         )
         print(f"| {name} | {mean} | {len(values) - never}/{len(values)} | {per_seed} |")
-    dqn, dyna = ([v if v is not None else budget for v in solved[k]] for k in agents)
-    print(f"\nDyna needs {np.mean(dqn) / np.mean(dyna):.1f}x fewer environment steps than DQN")
+    if len(agents) == 2:
+        dqn, dyna = ([v if v is not None else budget for v in solved[k]] for k in agents)
+        print(f"\nDyna needs {np.mean(dqn) / np.mean(dyna):.1f}x fewer environment steps than DQN (means)")
+        print(f"Dyna needs {np.median(dqn) / np.median(dyna):.1f}x fewer environment steps than DQN (medians)")
 
 
 def main() -> None:
@@ -263,8 +268,21 @@ def main() -> None:
     deep.add_argument("--real-ratio", type=float, default=DYNA_HYPERPARAMETERS["real_ratio"])
     deep.add_argument("--planning-steps", type=int, default=DYNA_HYPERPARAMETERS["planning_steps"])
     deep.add_argument(
+        "--planning-updates",
+        type=int,
+        default=0,
+        help="Dyna's Q-learning updates on imagined batches per env step (Dyna-Q's planning updates)",
+    )
+    deep.add_argument(
+        "--model-gradient-steps", type=int, default=DYNA_HYPERPARAMETERS["model_gradient_steps"]
+    )
+    deep.add_argument(
+        "--rollout-length", type=int, default=1, help="Dyna's model steps per imagined transition"
+    )
+    deep.add_argument(
         "--model-mean", action="store_true", help="imagine with member means (model_noise=False)"
     )
+    deep.add_argument("--agents", nargs="+", choices=["DQN", "Dyna"], default=["DQN", "Dyna"])
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.part == "tabular":
@@ -275,9 +293,12 @@ def main() -> None:
         dyna = {
             "real_ratio": args.real_ratio,
             "planning_steps": args.planning_steps,
+            "planning_updates": args.planning_updates,
+            "rollout_length": args.rollout_length,
+            "model_gradient_steps": args.model_gradient_steps,
             "model_noise": not args.model_mean,
         }
-        run_deep(args.seeds, args.budget, args.eval_freq, shared, dyna)
+        run_deep(args.seeds, args.budget, args.eval_freq, shared, dyna, args.agents)
 
 
 if __name__ == "__main__":

@@ -212,6 +212,8 @@ def test_dyna_rejects_discrete_observations_and_bad_arguments():
         ({"planning_steps": -1}, "planning_steps"),
         ({"model_train_freq": 0}, "model_train_freq"),
         ({"imagined_actions": "random"}, "imagined_actions"),
+        ({"planning_updates": -1}, "planning_updates"),
+        ({"rollout_length": 0}, "rollout_length"),
     ]:
         with pytest.raises(ValueError, match=name):
             Dyna("MlpPolicy", gym.make("AdvRL/GridWorld-v0"), **kwargs)
@@ -265,6 +267,87 @@ def test_imagined_transitions_come_from_the_model(tmp_path, one_torch_thread):
     n_inside, error = imagined_move_errors(wrong, sign=-1)
     assert n_inside > 500 and error < 0.1
     assert greedy_after_planning_only(wrong) is None
+
+
+class ExactGridModel(ProbabilisticEnsemble):
+    """The 4x4 GridWorld's true dynamics as a model: moves up/right/down/left, walls at the border,
+    -0.1 a step, +10 and termination on entering the goal (3, 3)."""
+
+    MOVES = th.tensor([[-1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, -1.0]])
+
+    def sample(self, obs, actions, *args, **kwargs):
+        next_obs = th.clamp(th.as_tensor(obs) + self.MOVES[th.as_tensor(actions).long()], 0.0, 3.0)
+        at_goal = (next_obs == 3.0).all(dim=1)
+        return next_obs, th.where(at_goal, 10.0, -0.1), at_goal
+
+
+def test_rollouts_store_discounted_k_step_returns(tmp_path, one_torch_thread):
+    """rollout_length=3: (s0, a0, r0 + g r1 + g^2 r2, s3) with discount g^3, greedy actions after
+    the first, cut at the goal (done=1, later rewards dropped), checked row by row against a
+    plain Python rollout of the same model and Q-network."""
+    model = grid_dyna(tmp_path, rollout_length=3, gamma=0.9, model_class=ExactGridModel)
+    model.model_buffer = ModelReplayBuffer(500, model.observation_space, model.action_space, "cpu", gamma=0.9)
+    model.imagine(500)
+    buffer = model.model_buffer
+    exact = model.dynamics_model
+    n_done = 0
+    for row in range(500):
+        state = th.as_tensor(buffer.observations[row, 0])[None]
+        action = th.as_tensor(buffer.actions[row, 0], dtype=th.long)
+        total, discount, done = 0.0, 1.0, False
+        for step in range(3):
+            if step > 0:
+                action = model.q_net(state).argmax(dim=1)
+            state, reward, terminated = exact.sample(state, action)
+            total += discount * float(reward[0])
+            discount *= 0.9
+            if terminated[0]:
+                done = True
+                break
+        n_done += done
+        assert buffer.rewards[row, 0] == pytest.approx(total, abs=1e-5)
+        assert buffer.dones[row, 0] == float(done)
+        if not done:
+            np.testing.assert_array_equal(buffer.next_observations[row, 0], state[0].numpy())
+            assert buffer.discounts[row, 0] == pytest.approx(0.9**3)
+    assert 0 < n_done < 500  # both kinds of rows were checked
+    # The discounts reach the TD target: a mixed batch carries gamma for real rows, gamma^3 for imagined.
+    batch, n_imagined = model.mixed_batch(64)
+    assert n_imagined == 32
+    np.testing.assert_allclose(batch.discounts[:32].numpy(), 0.9)
+    assert np.all(np.isclose(batch.discounts[32:].numpy(), 0.9**3) | (batch.dones[32:].numpy() == 1.0))
+
+
+def test_planning_updates_are_extra_q_updates_on_imagined_data(tmp_path, one_torch_thread):
+    """Owed planning updates run after DQN's gradient steps, only once imagined data exists."""
+    model = grid_dyna(tmp_path, planning_updates=3, real_ratio=1.0, model_class=ExactGridModel)
+    model._pending_planning_updates = 6
+    model.train(gradient_steps=2, batch_size=32)  # empty model buffer: nothing to plan with
+    assert model._n_updates == 2 and model._pending_planning_updates == 0
+    model.imagine(200)
+    twin = grid_dyna(tmp_path, planning_updates=3, real_ratio=1.0, model_class=ExactGridModel)
+    twin.imagine(200)
+    model._pending_planning_updates = 6
+    th.manual_seed(1)
+    np.random.seed(1)
+    model.train(gradient_steps=2, batch_size=32)
+    assert model._n_updates == 2 + 2 + 6 and model._pending_planning_updates == 0
+    # With real_ratio=1 the mixed updates see only real data, so the imagined-only planning
+    # updates are what separates the two Q-networks.
+    twin.train(gradient_steps=2, batch_size=32)  # warm up like `model` did (nothing owed)
+    th.manual_seed(1)
+    np.random.seed(1)
+    twin.train(gradient_steps=2, batch_size=32)
+    assert twin._n_updates == 4
+    differs = [not th.equal(a, b) for a, b in zip(model.q_net.parameters(), twin.q_net.parameters(), strict=True)]
+    assert all(differs)
+    # learn(): every environment step owes planning_updates (3), paid at each train() call
+    # (every 4 steps, one DQN gradient step each): 10 calls x (1 + 4 x 3) updates in 40 steps.
+    learner = grid_dyna(
+        tmp_path, planning_updates=3, learning_starts=0, train_freq=4, model_gradient_steps=5, model_class=ExactGridModel
+    )
+    learner.learn(40)
+    assert learner._n_updates == 10 * (1 + 4 * 3) and learner._pending_planning_updates == 0
 
 
 def test_beta_nll_model_imagines_the_sparse_goal_reward(tmp_path, one_torch_thread):

@@ -10,6 +10,7 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
+from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.dqn import DQN
 from stable_baselines3.dqn.policies import DQNPolicy, MlpPolicy
 from torch.nn import functional as F
@@ -23,7 +24,12 @@ IMAGINED_ACTIONS = ("uniform", "policy", "replay")
 
 
 class ModelReplayBuffer(ReplayBuffer):
-    """A replay buffer of imagined transitions, written a whole batch at a time by :meth:`extend`."""
+    """A replay buffer of imagined transitions, written a whole batch at a time by :meth:`extend`.
+
+    Each transition also stores the discount of its bootstrap term: ``gamma`` for a one-step
+    transition, ``gamma ** k`` for a ``k``-step imagined rollout whose ``rewards`` are the
+    discounted sum of its ``k`` rewards (SB3's ``ReplayBufferSamples.discounts``).
+    """
 
     def __init__(
         self,
@@ -31,10 +37,13 @@ class ModelReplayBuffer(ReplayBuffer):
         observation_space: spaces.Space,
         action_space: spaces.Space,
         device: th.device | str = "auto",
+        gamma: float = 0.99,
     ) -> None:
         super().__init__(
             buffer_size, observation_space, action_space, device, n_envs=1, handle_timeout_termination=False
         )
+        self.gamma = float(gamma)
+        self.discounts = np.full((self.buffer_size, 1), self.gamma, dtype=np.float32)
 
     def extend(
         self,
@@ -43,12 +52,17 @@ class ModelReplayBuffer(ReplayBuffer):
         next_obs: np.ndarray,
         rewards: np.ndarray,
         dones: np.ndarray,
+        discounts: np.ndarray | None = None,
     ) -> None:
-        """Store ``len(obs)`` transitions (batch-first arrays), overwriting the oldest when full."""
+        """Store ``len(obs)`` transitions (batch-first arrays), overwriting the oldest when full.
+
+        ``discounts`` (default: ``gamma`` for every transition) multiply the bootstrap term."""
         n = len(obs)
+        if discounts is None:
+            discounts = np.full(n, self.gamma, dtype=np.float32)
         if n > self.buffer_size:  # only the newest ``buffer_size`` transitions can be kept
-            obs, actions, next_obs, rewards, dones = (
-                x[-self.buffer_size :] for x in (obs, actions, next_obs, rewards, dones)
+            obs, actions, next_obs, rewards, dones, discounts = (
+                x[-self.buffer_size :] for x in (obs, actions, next_obs, rewards, dones, discounts)
             )
             n = self.buffer_size
         rows = (self.pos + np.arange(n)) % self.buffer_size
@@ -57,8 +71,13 @@ class ModelReplayBuffer(ReplayBuffer):
         self.actions[rows, 0] = actions.reshape(n, self.action_dim)
         self.rewards[rows, 0] = rewards.reshape(n)
         self.dones[rows, 0] = dones.reshape(n)
+        self.discounts[rows, 0] = discounts.reshape(n)
         self.full = self.full or self.pos + n >= self.buffer_size
         self.pos = int((self.pos + n) % self.buffer_size)
+
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> ReplayBufferSamples:
+        samples = super()._get_samples(batch_inds, env)
+        return samples._replace(discounts=self.to_torch(self.discounts[batch_inds]))
 
 
 class Dyna(DQN):
@@ -75,7 +94,8 @@ class Dyna(DQN):
       (per environment) are drawn from the replay buffer, an action is chosen for each
       (``imagined_actions``), and one random ensemble member per sample predicts the next state,
       reward and termination. These imagined transitions go into a separate model buffer of size
-      ``model_buffer_size``.
+      ``model_buffer_size``. With ``planning_updates > 0`` the agent also makes that many
+      Q-learning updates on purely imagined batches per real step (Dyna-Q's planning updates).
     * **Q-learning** on mixed batches: a fraction ``real_ratio`` of each batch comes from the
       real replay buffer, the rest from the model buffer; the DQN loss (Huber on the one-step
       TD error against the target network) is otherwise SB3's.
@@ -85,8 +105,13 @@ class Dyna(DQN):
 
     :param planning_steps: imagined transitions generated per real step and environment
     :param real_ratio: fraction of real transitions in every Q-learning batch (1 is DQN)
+    :param planning_updates: extra Q-learning updates on purely imagined batches per environment
+        step (Dyna-Q's planning updates), run with DQN's ``gradient_steps`` at every ``train_freq``;
+        0 (default): imagined data enters only through the mixed batches
     :param model_train_freq: environment steps between two fits of the model
     :param model_learning_starts: environment steps before the first fit (default: ``learning_starts``)
+    :param rollout_length: model steps per imagined transition: 1 is a one-step transition;
+        k > 1 rolls on greedily and stores a k-step return with discount ``gamma ** k``
     :param model_buffer_size: capacity of the imagined-transition buffer
     :param model_gradient_steps: gradient steps per model fit (minibatches drawn from each
         member's bootstrap resample of all real transitions)
@@ -124,6 +149,8 @@ class Dyna(DQN):
         max_grad_norm: float = 10,
         planning_steps: int = 10,
         real_ratio: float = 0.5,
+        planning_updates: int = 0,
+        rollout_length: int = 1,
         model_train_freq: int = 250,
         model_learning_starts: int | None = None,
         model_buffer_size: int = 20_000,
@@ -174,6 +201,9 @@ class Dyna(DQN):
             )
         self.planning_steps = check_int("planning_steps", planning_steps, 0)
         self.real_ratio = check_float("real_ratio", real_ratio, 0.0, 1.0)
+        self.planning_updates = check_int("planning_updates", planning_updates, 0)
+        self.rollout_length = check_int("rollout_length", rollout_length, 1)
+        self._pending_planning_updates = 0
         self.model_train_freq = check_int("model_train_freq", model_train_freq, 1)
         starts = learning_starts if model_learning_starts is None else model_learning_starts
         self.model_learning_starts = check_int("model_learning_starts", starts, 0)
@@ -201,7 +231,7 @@ class Dyna(DQN):
             self.observation_space, self.action_space, device=self.device, **self.model_kwargs
         )
         self.model_buffer = ModelReplayBuffer(
-            self.model_buffer_size, self.observation_space, self.action_space, self.device
+            self.model_buffer_size, self.observation_space, self.action_space, self.device, gamma=self.gamma
         )
         if getattr(self, "_model_rng", None) is None:
             self._model_rng = np.random.default_rng(self.seed)
@@ -243,30 +273,51 @@ class Dyna(DQN):
 
     @th.no_grad()
     def imagine(self, n: int) -> None:
-        """Add ``n`` one-step transitions imagined by the model from replayed real states."""
+        """Add ``n`` transitions imagined by the model from replayed real states.
+
+        The first action follows ``imagined_actions``; with ``rollout_length`` k > 1 the model then
+        rolls on for k - 1 steps with the greedy action of the current Q-network, and the stored
+        transition is ``(s_0, a_0, sum_t gamma^t r_t, s_k)`` with discount ``gamma^k``, cut at the
+        first predicted termination (a k-step target, as in model-based value expansion).
+        """
         real = self.replay_buffer.sample(n)
         obs = real.observations.float()
         if self.imagined_actions == "replay":
-            actions = real.actions.reshape(-1).long()
+            first_actions = real.actions.reshape(-1).long()
         else:
-            actions = th.randint(int(self.action_space.n), (n,), device=self.device)
+            first_actions = th.randint(int(self.action_space.n), (n,), device=self.device)
             if self.imagined_actions == "policy":
-                q_obs = obs  # the replay buffer holds raw observations; the Q-network sees normalized ones
-                if self._vec_normalize_env is not None:
-                    q_obs = self.policy.obs_to_tensor(
-                        self._vec_normalize_env.normalize_obs(obs.cpu().numpy())
-                    )[0]
-                greedy = self.q_net(q_obs).argmax(dim=1)
-                actions = th.where(th.rand(n, device=self.device) < self.exploration_rate, actions, greedy)
-        next_obs, rewards, terminated = self.dynamics_model.sample(
-            obs, actions, deterministic=not self.model_noise
-        )
-        next_obs = th.clamp(next_obs, *self._obs_bounds)
-        rewards = th.zeros(n, device=self.device) if rewards is None else rewards
-        terminated = th.zeros(n, dtype=th.bool, device=self.device) if terminated is None else terminated
+                greedy = self._greedy_actions(obs)
+                explore = th.rand(n, device=self.device) < self.exploration_rate
+                first_actions = th.where(explore, first_actions, greedy)
+        returns = th.zeros(n, device=self.device)
+        alive = th.ones(n, dtype=th.bool, device=self.device)
+        state, actions, discount = obs, first_actions, 1.0
+        for step in range(self.rollout_length):
+            if step > 0:
+                actions = self._greedy_actions(state)
+            next_obs, rewards, terminated = self.dynamics_model.sample(
+                state, actions, deterministic=not self.model_noise
+            )
+            next_obs = th.clamp(next_obs, *self._obs_bounds)
+            if rewards is not None:
+                returns += discount * rewards * alive
+            discount *= self.gamma
+            if terminated is not None:
+                alive &= ~terminated
+            state = next_obs  # rows that terminated keep rolling, but their bootstrap term is masked
+            if not alive.any():
+                break
+        discounts = th.full((n,), discount, device=self.device)
         self.model_buffer.extend(
-            *(x.cpu().numpy() for x in (obs, actions, next_obs, rewards, terminated.float()))
+            *(x.cpu().numpy() for x in (obs, first_actions, state, returns, (~alive).float(), discounts))
         )
+
+    def _greedy_actions(self, obs: th.Tensor) -> th.Tensor:
+        """Greedy actions of the current Q-network for raw (unnormalized) observations."""
+        if self._vec_normalize_env is not None:
+            obs = self.policy.obs_to_tensor(self._vec_normalize_env.normalize_obs(obs.cpu().numpy()))[0]
+        return self.q_net(obs).argmax(dim=1)
 
     def _on_step(self) -> None:
         """DQN's per-step work, then (re)fit the model when due and imagine from it."""
@@ -277,6 +328,7 @@ class Dyna(DQN):
             self.train_model()
         if self.planning_steps > 0:
             self.imagine(self.planning_steps * self.n_envs)
+            self._pending_planning_updates += self.planning_updates * self.n_envs
 
     # ------------------------------------------------------------------ Q-learning
     def mixed_batch(self, batch_size: int) -> tuple[ReplayBufferSamples, int]:
@@ -296,6 +348,8 @@ class Dyna(DQN):
             name: th.cat([getattr(real, name), getattr(imagined, name).to(getattr(real, name).dtype)])
             for name in fields
         }
+        real_discounts = th.full_like(real.rewards, self.gamma)
+        mixed["discounts"] = th.cat([real_discounts, imagined.discounts.to(real_discounts.dtype)])
         return ReplayBufferSamples(**mixed), n_imagined
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
@@ -305,21 +359,35 @@ class Dyna(DQN):
         for _ in range(gradient_steps):
             data, n_imagined = self.mixed_batch(batch_size)
             imagined += n_imagined
-            with th.no_grad():
-                next_q = self.q_net_target(data.next_observations).max(dim=1).values.reshape(-1, 1)
-                target_q = data.rewards + (1 - data.dones) * self.gamma * next_q
-            current_q = th.gather(self.q_net(data.observations), dim=1, index=data.actions.long())
-            loss = F.smooth_l1_loss(current_q, target_q)
-            losses.append(loss.item())
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-        self._n_updates += gradient_steps
+            losses.append(self._q_update(data))
+        # Planning updates owed for the environment steps since the last call, on imagined data only.
+        planning_updates, self._pending_planning_updates = self._pending_planning_updates, 0
+        if self.model_buffer.size() == 0:
+            planning_updates = 0
+        for _ in range(planning_updates):
+            losses.append(self._q_update(self.model_buffer.sample(batch_size, env=self._vec_normalize_env)))
+        self._n_updates += gradient_steps + planning_updates
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", np.mean(losses))
-        self.logger.record("train/imagined_fraction", imagined / (gradient_steps * batch_size))
+        if losses:
+            self.logger.record("train/loss", np.mean(losses))
+        if gradient_steps > 0:
+            self.logger.record("train/imagined_fraction", imagined / (gradient_steps * batch_size))
+        self.logger.record("train/planning_updates", planning_updates)
         self.logger.record("train/model_buffer_size", self.model_buffer.size())
+
+    def _q_update(self, data: ReplayBufferSamples) -> float:
+        """One DQN gradient step (Huber loss on the one-step TD error against the target network)."""
+        discounts = data.discounts if data.discounts is not None else self.gamma
+        with th.no_grad():
+            next_q = self.q_net_target(data.next_observations).max(dim=1).values.reshape(-1, 1)
+            target_q = data.rewards + (1 - data.dones) * discounts * next_q
+        current_q = th.gather(self.q_net(data.observations), dim=1, index=data.actions.long())
+        loss = F.smooth_l1_loss(current_q, target_q)
+        self.policy.optimizer.zero_grad()
+        loss.backward()
+        th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+        self.policy.optimizer.step()
+        return loss.item()
 
     def learn(
         self: SelfDyna,

@@ -55,8 +55,10 @@ class WorldModelMPC(OffPolicyAlgorithm):
     :param learning_starts: steps of uniformly random actions before the first model fit.
     :param batch_size: minibatch size of model training.
     :param train_freq: refit the model every ``train_freq`` steps (int, or ``(n, "step"|"episode")``).
-    :param n_model_epochs: epochs over the data set per model fit.
-    :param max_model_steps: cap on gradient steps per model fit (``None``: no cap).
+    :param n_model_epochs: epochs over the data set per model fit (with little data an epoch is a
+        single minibatch, so the early fits need many epochs to train the model at all).
+    :param max_model_steps: cap on gradient steps per model fit (``None``: no cap); it binds once
+        the data set holds ``max_model_steps / n_model_epochs`` minibatches.
     :param holdout_ratio: fraction of the data held out to rank ensemble members.
     :param horizon: planning horizon.
     :param population_size: candidate sequences per CEM iteration (random shooting: per call).
@@ -91,7 +93,7 @@ class WorldModelMPC(OffPolicyAlgorithm):
         learning_starts: int = 200,
         batch_size: int = 256,
         train_freq: int | tuple[int, str] = 200,
-        n_model_epochs: int = 20,
+        n_model_epochs: int = 100,
         max_model_steps: int | None = 400,
         holdout_ratio: float = 0.1,
         horizon: int = 15,
