@@ -189,8 +189,11 @@ class StopAtOptimalReturn(BaseCallback):
         super().__init__()
         self.eval_env, self.optimal_return, self.eval_freq = eval_env, optimal_return, eval_freq
         self.solved_at: int | None = None
+        self.goal_visits: list[int] = []  # env steps at which a real transition reached the goal
 
     def _on_step(self) -> bool:
+        if np.any(self.locals["rewards"] > 0):
+            self.goal_visits.append(self.num_timesteps)
         if self.num_timesteps % self.eval_freq:
             return True
         obs, _ = self.eval_env.reset()
@@ -226,7 +229,12 @@ def run_deep(
             )
             model.learn(budget, callback=callback)
             solved[name].append(callback.solved_at)
-            print(f"seed {seed} {name}: {callback.solved_at}", flush=True)
+            visits = callback.goal_visits
+            print(
+                f"seed {seed} {name}: solved at {callback.solved_at}; goal reached {len(visits)} times before, "
+                f"first at {visits[0] if visits else '-'}, {sum(v <= 1000 for v in visits)} times by step 1000",
+                flush=True,
+            )
 
     print(
         f"\nAdvRL/GridWorld-v0 size 8, coordinate observations, optimal return {optimal_return:g}; "
@@ -264,6 +272,9 @@ def main() -> None:
     deep.add_argument("--budget", type=int, default=20_000)
     deep.add_argument("--eval-freq", type=int, default=250)
     deep.add_argument("--train-freq", type=int, default=DQN_HYPERPARAMETERS["train_freq"])
+    deep.add_argument(
+        "--target-update-interval", type=int, default=DQN_HYPERPARAMETERS["target_update_interval"]
+    )
     deep.add_argument("--gradient-steps", type=int, default=DQN_HYPERPARAMETERS["gradient_steps"])
     deep.add_argument("--real-ratio", type=float, default=DYNA_HYPERPARAMETERS["real_ratio"])
     deep.add_argument("--planning-steps", type=int, default=DYNA_HYPERPARAMETERS["planning_steps"])
@@ -289,7 +300,11 @@ def main() -> None:
         for reward in REWARDS if args.reward == "both" else [args.reward]:
             run_tabular(args.seeds, args.episodes, tuple(args.planning), reward)
     else:
-        shared = {"train_freq": args.train_freq, "gradient_steps": args.gradient_steps}
+        shared = {
+            "train_freq": args.train_freq,
+            "gradient_steps": args.gradient_steps,
+            "target_update_interval": args.target_update_interval,
+        }
         dyna = {
             "real_ratio": args.real_ratio,
             "planning_steps": args.planning_steps,
