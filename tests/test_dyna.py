@@ -9,6 +9,7 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.utils import set_random_seed
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from gym_advrl.envs.grid_world import DYNA_MAZE
@@ -328,15 +329,13 @@ def test_planning_updates_are_extra_q_updates_on_imagined_data(tmp_path, one_tor
     twin = grid_dyna(tmp_path, planning_updates=3, real_ratio=1.0, model_class=ExactGridModel)
     twin.imagine(200)
     model._pending_planning_updates = 6
-    th.manual_seed(1)
-    np.random.seed(1)
+    set_random_seed(1)  # numpy's global RNG (SB3's buffers) and torch's
     model.train(gradient_steps=2, batch_size=32)
     assert model._n_updates == 2 + 2 + 6 and model._pending_planning_updates == 0
     # With real_ratio=1 the mixed updates see only real data, so the imagined-only planning
     # updates are what separates the two Q-networks.
     twin.train(gradient_steps=2, batch_size=32)  # warm up like `model` did (nothing owed)
-    th.manual_seed(1)
-    np.random.seed(1)
+    set_random_seed(1)  # numpy's global RNG (SB3's buffers) and torch's
     twin.train(gradient_steps=2, batch_size=32)
     assert twin._n_updates == 4
     differs = [not th.equal(a, b) for a, b in zip(model.q_net.parameters(), twin.q_net.parameters(), strict=True)]

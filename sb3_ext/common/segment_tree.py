@@ -8,11 +8,11 @@ searched with one ``cumsum`` + ``searchsorted``. A million leaves therefore need
 step below the top.
 
 Searching a batch is, per level, one row gather, one row-wise ``cumsum`` (the leading zero
-column makes entry ``j`` the mass before child ``j``), one batched ``searchsorted`` and one
+column makes entry ``j`` the mass before child ``j``), one first-crossing ``argmax`` and one
 gather; updating a batch rewrites the leaves and recomputes each touched group's sum from its
-children (no accumulated drift). These batched row operations run in torch (numpy has no batched
-``searchsorted`` and its short-axis ``cumsum`` is slow), on tensors that share memory with numpy
-arrays, so single-leaf writes on the insertion path stay plain numpy stores. Nothing loops over
+children (no accumulated drift). The two cumsums run in torch on views that share memory with
+the numpy arrays (numpy's cumsum is several times slower at these sizes); everything else is
+numpy, so single-leaf writes on the insertion path stay plain array stores. Nothing loops over
 the elements of a batch in Python.
 """
 
@@ -26,7 +26,6 @@ import torch as th
 
 _SHIFT = 6
 _FANOUT = 1 << _SHIFT  # children per inner node
-_MASK = _FANOUT - 1
 _MAX_TOP = 16_384  # the top level is searched with one cumsum over at most this many nodes
 _ONES = np.ones(_FANOUT + 1)  # row sums as a matrix-vector product (faster than sum(axis=1))
 
