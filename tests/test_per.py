@@ -110,6 +110,30 @@ def test_update_range_and_sorted_search() -> None:
     assert np.all(np.diff(indices) >= 0) and (reference[indices] > 0).all()
 
 
+@pytest.mark.parametrize("capacity", [50, 3_000, 200_000])
+def test_writing_back_a_sample_matches_a_flat_reference(capacity: int) -> None:
+    """update_sorted on the array sample_stratified returned reuses the rows the search read;
+    repeated groups (small trees), writes in between and stale arrays must not change the result."""
+    rng = np.random.default_rng(capacity)
+    tree, reference = SumTree(capacity), rng.random(capacity)
+    tree.update(np.arange(capacity), reference)
+    for step in range(12):
+        leaves, priorities = tree.sample_stratified(rng.random(64), return_priorities=True)
+        np.testing.assert_array_equal(priorities, reference[leaves])
+        with pytest.raises(ValueError, match="read-only"):
+            leaves[0] = 0
+        new = rng.random(leaves.size)
+        if step % 3 == 1:  # a write between sample and write-back: the rows read are stale
+            tree.update_range(int(leaves[0]), 7.0)
+            reference[leaves[0]] = 7.0
+        if step % 3 == 2:  # an equal copy of the array is written back through the general path
+            leaves = leaves.copy()
+        tree.update_sorted(leaves, new)
+        reference[leaves] = new  # numpy's fancy assignment keeps the last of repeated indices
+        np.testing.assert_array_equal(tree.priorities, reference)
+        assert tree.total == pytest.approx(reference.sum(), rel=1e-12)
+
+
 @pytest.mark.parametrize(
     "call, message",
     [

@@ -203,7 +203,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             td_errors = td_errors.detach().cpu().numpy()
         priorities = np.abs(np.asarray(td_errors, dtype=np.float64).reshape(-1))
         from_last_sample = indices is self._last_indices
-        indices = np.asarray(indices).reshape(-1)
+        if not from_last_sample:
+            indices = np.asarray(indices).reshape(-1)
         if priorities.shape != indices.shape:
             raise ValueError(f"td_errors must hold one value per index: got {priorities.size} for {indices.size} indices")
         if not priorities.size:

@@ -4,35 +4,64 @@ A textbook binary sum tree needs 20 levels for a million leaves and pays several
 level. This tree is 64-ary and flat: the leaves are stored in groups of 64, one group per row of
 a ``(groups, 65)`` array whose column 0 is always 0, and the sums of the groups form the level
 above. Levels are stacked the same way until a level has at most 16,384 nodes; that top level is
-searched with one ``cumsum`` + ``searchsorted``. A million leaves therefore need a single 64-way
-step below the top.
+searched with one ``cumsum`` + ``searchsorted``, so a million leaves need a single 64-way step
+below the top.
 
 Searching a batch is, per level, one row gather, one row-wise ``cumsum`` (the leading zero
-column makes entry ``j`` the mass before child ``j``), one first-crossing ``argmax`` and one
-gather; updating a batch rewrites the leaves and recomputes each touched group's sum from its
-children (no accumulated drift). The two cumsums run in torch on views that share memory with
-the numpy arrays (numpy's cumsum is several times slower at these sizes); everything else is
-numpy, so single-leaf writes on the insertion path stay plain array stores. Nothing loops over
-the elements of a batch in Python.
+column makes entry ``j`` the mass before child ``j``) and one batched ``searchsorted`` of each
+remainder in its own row. Updating a batch rewrites the leaves and recomputes each touched
+group's sum from its children (no accumulated drift). When a batch of priorities is written back
+for exactly the leaves the last stratified sample returned, the leaf rows that sample gathered
+are reused instead of gathered again. The cumsums and the row-wise searches run in torch on
+views that share memory with the numpy arrays (torch has the batched search, and its cumsum is
+several times faster than numpy's at these sizes); everything else is numpy, so single-leaf
+writes on the insertion path stay plain array stores. Nothing loops over the elements of a
+batch in Python.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch as th
 
 _SHIFT = 6
 _FANOUT = 1 << _SHIFT  # children per inner node
+_ROW = _FANOUT + 1  # a group's row: a zero column, then its 64 children
 _MAX_TOP = 16_384  # the top level is searched with one cumsum over at most this many nodes
-_ONES = np.ones(_FANOUT + 1)  # row sums as a matrix-vector product (faster than sum(axis=1))
+_ONES = np.ones(_ROW)  # row sums as a matrix-vector product (faster than sum(axis=1))
 
 
 def _grid_positions(nodes: np.ndarray) -> np.ndarray:
     """Flat positions of nodes in a ``(groups, 65)`` grid: node ``m`` sits at row ``m >> 6``, column ``1 + (m & 63)``."""
     return nodes + (nodes >> _SHIFT) + 1
+
+
+class _SampledRows(NamedTuple):
+    """What a search read at the leaf level, kept so that writing back the sampled leaves' priorities needs no second gather."""
+
+    leaves: np.ndarray  # the leaf indices handed out (read-only)
+    groups: np.ndarray  # their groups, non-decreasing
+    rows: np.ndarray  # copies of those groups' rows, (n, 65)
+    row_positions: np.ndarray  # flat positions of the leaves in ``rows``
+    leaf_positions: np.ndarray  # flat positions of the leaves in the leaf grid
+
+
+class _Workspace(NamedTuple):
+    """Arrays reused by every search of one batch size (fewer fresh allocations, warmer caches)."""
+
+    rows: list[np.ndarray]  # per level, the gathered rows, (n, 65)
+    row_tensors: list[th.Tensor]  # torch views of their first 64 columns
+    before: th.Tensor  # row-wise cumsums, (n, 64)
+    before_array: np.ndarray  # flat numpy view of ``before``
+    remaining: np.ndarray  # mass left inside each chosen node, (n,)
+    remaining_tensor: th.Tensor  # torch view of ``remaining``, (n, 1)
+    columns: th.Tensor  # searchsorted output, (n, 1): the chosen child's column in its row
+    column_array: np.ndarray  # flat numpy view of ``columns``
+    row_starts: np.ndarray  # 0, 65, 130, ...
+    before_starts: np.ndarray  # 0, 64, 128, ...
 
 
 class SumTree:
@@ -58,30 +87,35 @@ class SumTree:
         nodes = self.capacity
         while True:
             groups = -(-nodes // _FANOUT)
-            self._grids.append(np.zeros((groups, _FANOUT + 1)))
+            self._grids.append(np.zeros((groups, _ROW)))
             nodes = groups
             if nodes <= _MAX_TOP:
                 break
         self._top = np.zeros(nodes)
-        self._link_tensors()
         # Leaves [start, stop) written by update_range whose ancestors are refreshed lazily, so
         # that inserting one transition costs a single array store.
         self._stale: tuple[int, int] | None = None
+        self._link_arrays()
 
-    def _link_tensors(self) -> None:
-        # A torch view sharing memory with the top level (torch's cumsum is several times faster).
-        self._top_tensor = th.from_numpy(self._top)
+    def _link_arrays(self) -> None:
         self._leaves = self._grids[0].reshape(-1)  # flat view, positions from _grid_positions
+        # Prefix sums of the top level behind a leading 0, and a torch view of the top for the
+        # cumsum that fills them.
+        self._top_prefix = np.zeros(self._top.size + 1)
+        self._top_tensor = th.from_numpy(self._top)
+        self._top_prefix_tensor = th.from_numpy(self._top_prefix)[1:]
+        self._workspaces: dict[int, _Workspace] = {}
+        self._sampled: _SampledRows | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_top_tensor", "_leaves"):
+        for name in ("_leaves", "_top_prefix", "_top_tensor", "_top_prefix_tensor", "_workspaces", "_sampled"):
             del state[name]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._link_tensors()
+        self._link_arrays()
 
     @property
     def depth(self) -> int:
@@ -123,6 +157,7 @@ class SumTree:
         if values.size and not (np.isfinite(values).all() and values.min() >= 0.0):
             raise ValueError("priorities must be finite and >= 0")
 
+    # ------------------------------------------------------------------------------- writing
     def update(self, indices: np.ndarray, priorities: np.ndarray | float) -> None:
         """Set ``p[indices] = priorities`` and refresh their ancestors.
 
@@ -146,29 +181,46 @@ class SumTree:
     def update_sorted(self, indices: np.ndarray, priorities: np.ndarray) -> None:
         """:meth:`update` without the checks, for trusted callers.
 
+        If ``indices`` is the very array the last :meth:`sample_stratified` returned and nothing
+        was written since, the leaf rows that search gathered are reused.
+
         :param indices: int64 leaf indices in ``[0, capacity)`` in non-decreasing order, as
             returned by :meth:`sample_stratified`; a repeated index keeps its last priority.
         :param priorities: Finite non-negative float64 priorities, one per index.
         """
+        sampled = self._sampled
+        if sampled is not None and indices is sampled.leaves and self._stale is None:
+            groups = sampled.groups
+            if groups.size < 2 or (groups[1:] != groups[:-1]).all():  # one leaf per gathered row
+                self._sampled = None
+                sampled.rows.reshape(-1).put(sampled.row_positions, priorities)
+                self._leaves.put(sampled.leaf_positions, priorities)
+                self._write_sums(groups, sampled.rows @ _ONES)
+                return
         if indices.size > 1:
             last = np.empty(indices.size, dtype=bool)
             np.not_equal(indices[1:], indices[:-1], out=last[:-1])
             last[-1] = True
-            indices, priorities = indices[last], priorities[last]
+            if not last.all():
+                indices, priorities = indices[last], priorities[last]
         self._write(indices, priorities)
 
     def _write(self, nodes: np.ndarray, values: np.ndarray) -> None:
         """Set leaves ``nodes`` (valid, without repeats) to ``values`` and refresh their ancestors."""
         self._refresh_stale()
+        self._sampled = None
         self._leaves[_grid_positions(nodes)] = values
-        for level, grid in enumerate(self._grids):
+        nodes = nodes >> _SHIFT
+        self._write_sums(nodes, self._grids[0].take(nodes, axis=0) @ _ONES)
+
+    def _write_sums(self, groups: np.ndarray, sums: np.ndarray) -> None:
+        """Store the fresh sums of leaf groups ``groups`` one level up and refresh the levels above."""
+        for level in range(1, len(self._grids)):
             # Repeated groups are harmless: each write stores the same freshly computed sum.
-            nodes = nodes >> _SHIFT
-            sums = grid.take(nodes, axis=0) @ _ONES
-            if level + 1 < len(self._grids):
-                self._grids[level + 1].reshape(-1)[_grid_positions(nodes)] = sums
-            else:
-                self._top[nodes] = sums
+            self._grids[level].reshape(-1)[_grid_positions(groups)] = sums
+            groups = groups >> _SHIFT
+            sums = self._grids[level].take(groups, axis=0) @ _ONES
+        self._top[groups] = sums
 
     def update_range(self, start: int, priorities: np.ndarray | float, count: int = 1) -> None:
         """Set the consecutive leaves ``start .. start + count - 1``: the fast path for insertion.
@@ -186,6 +238,7 @@ class SumTree:
                 raise ValueError("priorities must be finite and >= 0")
         else:
             self._check_priorities(np.asarray(priorities, dtype=np.float64))
+        self._sampled = None
         stop = start + count
         first_group = start >> _SHIFT
         if first_group == (stop - 1) >> _SHIFT:  # one group: a contiguous slice of its row
@@ -215,6 +268,7 @@ class SumTree:
             else:
                 self._top[first : last + 1] = sums
 
+    # ------------------------------------------------------------------------------ searching
     def find_prefix_sum(self, values: np.ndarray) -> np.ndarray:
         """Leaf indices ``i`` with ``sum_{k<i} p_k <= v < sum_{k<=i} p_k`` for each value ``v``.
 
@@ -225,10 +279,9 @@ class SumTree:
         :param values: Prefix-sum targets, any shape.
         :return: int64 leaf indices with the shape of ``values``.
         """
-        top_inclusive = self._top_inclusive()
-        total = top_inclusive[-1]
+        total = self._prefix_top()
         targets = np.clip(np.asarray(values, dtype=np.float64).ravel(), 0.0, np.nextafter(total, 0.0))
-        return self._search(targets, top_inclusive)[0].reshape(np.shape(values))
+        return self._search(targets)[0].reshape(np.shape(values))
 
     def sample_stratified(self, uniforms: np.ndarray, return_priorities: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """One leaf per equal slice of the total: slice ``j`` gives the leaf at ``(j + uniforms[j]) * total / n``.
@@ -238,54 +291,79 @@ class SumTree:
 
         :param uniforms: ``n`` values in ``[0, 1)``, e.g. ``np.random.random_sample(n)``.
         :param return_priorities: Also return the leaves' priorities (read by the search anyway).
-        :return: ``n`` int64 leaf indices in increasing order (and their priorities).
+        :return: ``n`` int64 leaf indices in increasing order, read-only (and their priorities).
         """
-        top_inclusive = self._top_inclusive()
-        total = top_inclusive[-1]
+        total = self._prefix_top()
         targets = np.arange(len(uniforms), dtype=np.float64)
         targets += uniforms
         targets *= total / targets.size
         np.minimum(targets, np.nextafter(total, 0.0), out=targets)
-        leaves, priorities = self._search(targets, top_inclusive)
+        leaves, priorities = self._search(targets, keep_rows=True)
         return (leaves, priorities) if return_priorities else leaves
 
-    def _top_inclusive(self) -> np.ndarray:
-        # Inclusive prefix sums of the top nodes: entry j is the mass of nodes 0..j.
+    def _prefix_top(self) -> float:
+        """Fill the top level's prefix sums (entry ``j``: the mass of top nodes ``0 .. j - 1``); return the total."""
         self._refresh_stale()
-        top_inclusive = th.cumsum(self._top_tensor, 0).numpy()
-        if not top_inclusive[-1] > 0.0:
+        th.cumsum(self._top_tensor, 0, out=self._top_prefix_tensor)
+        total = self._top_prefix[-1]
+        if not total > 0.0:
             raise ValueError("cannot search a sum tree whose total priority is 0")
-        return top_inclusive
+        return total
 
-    def _search(self, targets: np.ndarray, top_inclusive: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        nodes = np.searchsorted(top_inclusive, targets, side="right")
-        np.minimum(nodes, top_inclusive.size - 1, out=nodes)
+    def _workspace(self, n: int) -> _Workspace:
+        workspace = self._workspaces.get(n)
+        if workspace is None:
+            rows = [np.empty((n, _ROW)) for _ in self._grids]
+            before = th.empty((n, _FANOUT), dtype=th.float64)
+            remaining = np.empty(n)
+            columns = th.empty((n, 1), dtype=th.int64)
+            workspace = self._workspaces[n] = _Workspace(
+                rows, [th.from_numpy(r)[:, :_FANOUT] for r in rows], before, before.numpy().reshape(-1),
+                remaining, th.from_numpy(remaining).unsqueeze(1), columns, columns.numpy().reshape(-1),
+                np.arange(0, n * _ROW, _ROW), np.arange(0, n * _FANOUT, _FANOUT),
+            )
+        return workspace
+
+    def _search(self, targets: np.ndarray, keep_rows: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Leaves and priorities for ``targets`` in ``[0, total)``; call :meth:`_prefix_top` first."""
+        prefix = self._top_prefix
+        # Searching the inclusive sums of all top nodes but the last gives indices <= the last.
+        nodes = np.searchsorted(prefix[1:-1], targets, side="right")
+        ws = self._workspace(targets.size)
         # Mass left inside the chosen node; clamped at 0 so that an ulp of rounding below a
         # node's start still lands on its first child with positive mass.
-        remaining = targets - top_inclusive[nodes]
-        remaining += self._top[nodes]
-        np.maximum(remaining, 0.0, out=remaining)
-        batch = np.arange(targets.size)
-        for grid in reversed(self._grids):
-            # Entry j of the row's cumsum is the mass of the children before child j (column 0
-            # is 0), so the child is the one before the first entry above the remainder, which
-            # skips zero-mass children. The last entry (the group's total) becomes inf, so that a
-            # remainder that rounding pushed past the total takes the last child.
-            before = th.from_numpy(grid.take(nodes, axis=0)).cumsum_(1).numpy()
-            before[:, -1] = np.inf
-            child = np.argmax(before > remaining[:, None], axis=1)
-            child -= 1
-            remaining -= before[batch, child]
-            np.maximum(remaining, 0.0, out=remaining)
-            nodes <<= _SHIFT
-            nodes += child
-        # Rounding can (rarely) carry a value past the last positive leaf of a group; give
-        # those few to the nearest positive leaf on their left.
-        priorities = self._leaves[_grid_positions(nodes)]
-        stray = priorities <= 0.0
-        if stray.any():
+        np.subtract(targets, prefix.take(nodes), out=ws.remaining)
+        np.maximum(ws.remaining, 0.0, out=ws.remaining)
+        for level in range(len(self._grids) - 1, -1, -1):
+            rows = self._grids[level].take(nodes, axis=0, out=ws.rows[level])
+            # Entry j of the cumsum of a row's first 64 columns is the mass of the children
+            # before child j (column 0 is 0), so the number of entries <= the remainder is 1 +
+            # the child holding it: equal entries (zero-mass children) are skipped, and a
+            # remainder that rounding pushed past the group's total takes the last child.
+            th.cumsum(ws.row_tensors[level], 1, out=ws.before)
+            th.searchsorted(ws.before, ws.remaining_tensor, right=True, out=ws.columns)
+            if level:
+                child = ws.column_array - 1
+                np.subtract(ws.remaining, ws.before_array.take(ws.before_starts + child), out=ws.remaining)
+                np.maximum(ws.remaining, 0.0, out=ws.remaining)
+                nodes <<= _SHIFT
+                nodes += child
+        row_positions = ws.row_starts + ws.column_array
+        priorities = rows.reshape(-1).take(row_positions)
+        groups = nodes
+        leaves = groups << _SHIFT
+        leaves += ws.column_array
+        leaves -= 1
+        self._sampled = None
+        if not priorities.min() > 0.0:
+            # Rounding can (rarely) carry a value past the last positive leaf of a group; give
+            # those few to the nearest positive leaf on their left.
+            stray = priorities <= 0.0
             positive = np.flatnonzero(self.priorities > 0.0)
-            left = np.searchsorted(positive, nodes[stray], side="right") - 1
-            nodes[stray] = positive[np.maximum(left, 0)]
-            priorities = self._leaves[_grid_positions(nodes)]
-        return nodes, priorities
+            left = np.searchsorted(positive, leaves[stray], side="right") - 1
+            leaves[stray] = positive[np.maximum(left, 0)]
+            return leaves, self._leaves[_grid_positions(leaves)]
+        if keep_rows:
+            leaves.flags.writeable = False
+            self._sampled = _SampledRows(leaves, groups, rows, row_positions, leaves + groups + 1)
+        return leaves, priorities
