@@ -175,6 +175,7 @@ DQN_HYPERPARAMETERS = dict(
 DYNA_HYPERPARAMETERS = dict(
     planning_steps=10,
     real_ratio=0.5,
+    planning_updates=4,
     model_train_freq=250,
     model_gradient_steps=100,
     model_kwargs=dict(hidden_sizes=(64, 64)),
@@ -281,8 +282,14 @@ def main() -> None:
     deep.add_argument(
         "--planning-updates",
         type=int,
-        default=0,
+        default=DYNA_HYPERPARAMETERS["planning_updates"],
         help="Dyna's Q-learning updates on imagined batches per env step (Dyna-Q's planning updates)",
+    )
+    deep.add_argument(
+        "--planning-target-update-interval",
+        type=int,
+        default=None,
+        help="planning updates between target syncs (default: DQN's updates per target sync)",
     )
     deep.add_argument(
         "--model-gradient-steps", type=int, default=DYNA_HYPERPARAMETERS["model_gradient_steps"]
@@ -309,6 +316,7 @@ def main() -> None:
             "real_ratio": args.real_ratio,
             "planning_steps": args.planning_steps,
             "planning_updates": args.planning_updates,
+            "planning_target_update_interval": args.planning_target_update_interval,
             "rollout_length": args.rollout_length,
             "model_gradient_steps": args.model_gradient_steps,
             "model_noise": not args.model_mean,

@@ -349,6 +349,29 @@ def test_planning_updates_are_extra_q_updates_on_imagined_data(tmp_path, one_tor
     assert learner._n_updates == 10 * (1 + 4 * 3) and learner._pending_planning_updates == 0
 
 
+def test_planning_updates_advance_the_target_network(tmp_path, one_torch_thread):
+    """The target network is synced every planning_target_update_interval planning updates (by
+    default as many updates as DQN makes between two syncs), so planning can propagate values."""
+    default = grid_dyna(tmp_path, planning_updates=2, target_update_interval=250, train_freq=4, gradient_steps=1)
+    assert default.planning_target_update_interval == 62  # DQN: 1 update per 4 steps, sync every 250 steps
+    assert grid_dyna(tmp_path, target_update_interval=100, train_freq=(2, "step"), gradient_steps=3).planning_target_update_interval == 150
+    targets = {}
+    for interval in (4, 10**9):
+        model = grid_dyna(
+            tmp_path, planning_updates=4, planning_target_update_interval=interval, target_update_interval=10**9, model_class=ExactGridModel
+        )
+        model.imagine(200)
+        target_before = [p.clone() for p in model.q_net_target.parameters()]
+        model._pending_planning_updates = 4
+        model.train(gradient_steps=0, batch_size=32)  # exactly 4 planning updates: one sync with interval 4
+        synced = all(th.equal(a, b) for a, b in zip(model.q_net.parameters(), model.q_net_target.parameters(), strict=True))
+        moved = not all(th.equal(a, b) for a, b in zip(target_before, model.q_net_target.parameters(), strict=True))
+        targets[interval] = (synced, moved, model._planning_updates_done)
+    assert targets == {4: (True, True, 4), 10**9: (False, False, 4)}
+    with pytest.raises(ValueError, match="planning_target_update_interval"):
+        grid_dyna(tmp_path, planning_target_update_interval=0)
+
+
 def test_beta_nll_model_imagines_the_sparse_goal_reward(tmp_path, one_torch_thread):
     """25 goal transitions (+10) among 1500: the plain Gaussian NLL explains them away as noise
     (imagined reward near 0 next to the goal), the beta-NLL that Dyna uses by default does not."""

@@ -9,7 +9,14 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
+from stable_baselines3.common.type_aliases import (
+    GymEnv,
+    MaybeCallback,
+    ReplayBufferSamples,
+    Schedule,
+    TrainFrequencyUnit,
+)
+from stable_baselines3.common.utils import polyak_update
 from stable_baselines3.common.vec_env import VecNormalize
 from stable_baselines3.dqn import DQN
 from stable_baselines3.dqn.policies import DQNPolicy, MlpPolicy
@@ -96,6 +103,11 @@ class Dyna(DQN):
       reward and termination. These imagined transitions go into a separate model buffer of size
       ``model_buffer_size``. With ``planning_updates > 0`` the agent also makes that many
       Q-learning updates on purely imagined batches per real step (Dyna-Q's planning updates).
+      Planning updates also advance the target network: it is synced after every
+      ``planning_target_update_interval`` of them, by default as many updates as DQN makes
+      between two syncs, so that the target lags planning by the same number of updates. (With
+      SB3's schedule alone the target would stay frozen for the whole ``target_update_interval``
+      however many planning updates are made, and planning could not carry values further.)
     * **Q-learning** on mixed batches: a fraction ``real_ratio`` of each batch comes from the
       real replay buffer, the rest from the model buffer; the DQN loss (Huber on the one-step
       TD error against the target network) is otherwise SB3's.
@@ -108,6 +120,10 @@ class Dyna(DQN):
     :param planning_updates: extra Q-learning updates on purely imagined batches per environment
         step (Dyna-Q's planning updates), run with DQN's ``gradient_steps`` at every ``train_freq``;
         0 (default): imagined data enters only through the mixed batches
+    :param planning_target_update_interval: planning updates between two extra target-network
+        syncs (SB3's syncs every ``target_update_interval`` environment steps continue). Default:
+        the number of Q-learning updates DQN makes in ``target_update_interval`` environment steps,
+        ``target_update_interval * gradient_steps / train_freq``
     :param model_train_freq: environment steps between two fits of the model
     :param model_learning_starts: environment steps before the first fit (default: ``learning_starts``)
     :param rollout_length: model steps per imagined transition: 1 is a one-step transition;
@@ -150,6 +166,7 @@ class Dyna(DQN):
         planning_steps: int = 10,
         real_ratio: float = 0.5,
         planning_updates: int = 0,
+        planning_target_update_interval: int | None = None,
         rollout_length: int = 1,
         model_train_freq: int = 250,
         model_learning_starts: int | None = None,
@@ -204,6 +221,10 @@ class Dyna(DQN):
         self.planning_updates = check_int("planning_updates", planning_updates, 0)
         self.rollout_length = check_int("rollout_length", rollout_length, 1)
         self._pending_planning_updates = 0
+        if planning_target_update_interval is not None:
+            check_int("planning_target_update_interval", planning_target_update_interval, 1)
+        self.planning_target_update_interval = planning_target_update_interval
+        self._planning_updates_done = 0
         self.model_train_freq = check_int("model_train_freq", model_train_freq, 1)
         starts = learning_starts if model_learning_starts is None else model_learning_starts
         self.model_learning_starts = check_int("model_learning_starts", starts, 0)
@@ -235,6 +256,12 @@ class Dyna(DQN):
         )
         if getattr(self, "_model_rng", None) is None:
             self._model_rng = np.random.default_rng(self.seed)
+        if self.planning_target_update_interval is None:
+            # DQN's Q-learning updates per target sync: gradient_steps every train_freq steps (-1:
+            # as many as steps collected), target synced every target_update_interval steps.
+            steps = self.train_freq.frequency if self.train_freq.unit == TrainFrequencyUnit.STEP else 1
+            per_step = self.gradient_steps / steps if self.gradient_steps > 0 else 1.0
+            self.planning_target_update_interval = max(1, round(self.target_update_interval * per_step))
         low = th.as_tensor(self.observation_space.low, dtype=th.float32, device=self.device)
         high = th.as_tensor(self.observation_space.high, dtype=th.float32, device=self.device)
         self._obs_bounds = (low, high)
@@ -366,6 +393,10 @@ class Dyna(DQN):
             planning_updates = 0
         for _ in range(planning_updates):
             losses.append(self._q_update(self.model_buffer.sample(batch_size, env=self._vec_normalize_env)))
+            self._planning_updates_done += 1
+            if self._planning_updates_done % self.planning_target_update_interval == 0:
+                polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
+                polyak_update(self.batch_norm_stats, self.batch_norm_stats_target, 1.0)
         self._n_updates += gradient_steps + planning_updates
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         if losses:
