@@ -296,7 +296,7 @@ class SumTree:
         total = self._prefix_top()
         targets = np.arange(len(uniforms), dtype=np.float64)
         targets += uniforms
-        targets *= total / targets.size
+        targets *= total / max(targets.size, 1)
         np.minimum(targets, np.nextafter(total, 0.0), out=targets)
         leaves, priorities = self._search(targets, keep_rows=True)
         return (leaves, priorities) if return_priorities else leaves
@@ -313,6 +313,8 @@ class SumTree:
     def _workspace(self, n: int) -> _Workspace:
         workspace = self._workspaces.get(n)
         if workspace is None:
+            if len(self._workspaces) >= 8:  # callers searching batches of many sizes
+                self._workspaces.clear()
             rows = [np.empty((n, _ROW)) for _ in self._grids]
             before = th.empty((n, _FANOUT), dtype=th.float64)
             remaining = np.empty(n)
@@ -355,7 +357,7 @@ class SumTree:
         leaves += ws.column_array
         leaves -= 1
         self._sampled = None
-        if not priorities.min() > 0.0:
+        if priorities.size and not priorities.min() > 0.0:
             # Rounding can (rarely) carry a value past the last positive leaf of a group; give
             # those few to the nearest positive leaf on their left.
             stray = priorities <= 0.0
