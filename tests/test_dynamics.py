@@ -115,6 +115,11 @@ def test_discrete_actions_one_hot_and_no_heads():
     assert reward is None and terminated is None
     np.testing.assert_allclose(nxt.numpy()[:, 0], [-1.0, 0.0, 1.0], atol=0.1)
     assert model.encode_actions(np.array([[2]])).tolist() == [[0.0, 0.0, 1.0]]
+    # A minibatch of one per member, (members, 1): the trailing 1 is the batch's, not a column.
+    members_obs, members_act = th.zeros((2, 1, 1)), th.tensor([[0], [2]])
+    assert model._inputs(members_obs, members_act).shape == (2, 1, 4)
+    # The fit's last minibatch of an epoch holds one transition when n_train % batch_size == 1.
+    model.fit(obs[:66], act[:66], next_obs[:66], n_epochs=1, batch_size=64, holdout_ratio=0.0, generator=rng)
 
 
 def test_state_dict_round_trip(fitted_linear):

@@ -172,11 +172,16 @@ class ProbabilisticEnsemble(nn.Module):
     def _tensor(self, x: ArrayLike, dtype: th.dtype = th.float32) -> th.Tensor:
         return th.as_tensor(x, dtype=dtype, device=self.device)
 
-    def encode_actions(self, actions: ArrayLike) -> th.Tensor:
-        """Box actions as float ``(..., action_dim)``; Discrete actions ``(...)`` or ``(..., 1)`` one-hot."""
+    def encode_actions(self, actions: ArrayLike, batch_shape: tuple[int, ...] | None = None) -> th.Tensor:
+        """Box actions as float ``(..., action_dim)``; Discrete actions ``(...)`` or ``(..., 1)`` one-hot.
+
+        :param batch_shape: the batch shape the actions belong to, if known (the observations'
+            shape without the last dim): it settles whether a trailing dim of 1 is the batch's
+            own (a minibatch of one) or the Discrete actions' column.
+        """
         if self.discrete_actions:
             idx = self._tensor(actions, th.long) - int(self.action_space.start)
-            if idx.ndim > 0 and idx.shape[-1] == 1:
+            if idx.ndim > 0 and idx.shape[-1] == 1 and (batch_shape is None or tuple(idx.shape) != tuple(batch_shape)):
                 idx = idx[..., 0]
             return F.one_hot(idx.clamp(0, self.action_dim - 1), self.action_dim).float()
         actions = self._tensor(actions)
@@ -189,7 +194,7 @@ class ProbabilisticEnsemble(nn.Module):
     def _inputs(self, obs: th.Tensor, actions: ArrayLike) -> th.Tensor:
         if obs.shape[-1:] != (self.obs_dim,):
             raise ValueError(f"obs must have trailing dim {self.obs_dim}, got shape {tuple(obs.shape)}")
-        return th.cat([obs, self.encode_actions(actions)], dim=-1)
+        return th.cat([obs, self.encode_actions(actions, obs.shape[:-1])], dim=-1)
 
     def _targets(self, obs: th.Tensor, next_obs: th.Tensor, rewards: th.Tensor | None) -> th.Tensor:
         delta = next_obs - obs
