@@ -175,7 +175,7 @@ DQN_HYPERPARAMETERS = dict(
 DYNA_HYPERPARAMETERS = dict(
     planning_steps=10,
     real_ratio=0.5,
-    planning_updates=4,
+    planning_updates=8,
     model_train_freq=250,
     model_gradient_steps=100,
     model_kwargs=dict(hidden_sizes=(64, 64)),
