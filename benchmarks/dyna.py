@@ -297,6 +297,8 @@ def main() -> None:
     deep.add_argument(
         "--rollout-length", type=int, default=1, help="Dyna's model steps per imagined transition"
     )
+    deep.add_argument("--model-train-freq", type=int, default=DYNA_HYPERPARAMETERS["model_train_freq"])
+    deep.add_argument("--model-buffer-size", type=int, default=20_000, help="Dyna's imagined-transition buffer")
     deep.add_argument(
         "--model-mean", action="store_true", help="imagine with member means (model_noise=False)"
     )
@@ -319,6 +321,8 @@ def main() -> None:
             "planning_target_update_interval": args.planning_target_update_interval,
             "rollout_length": args.rollout_length,
             "model_gradient_steps": args.model_gradient_steps,
+            "model_train_freq": args.model_train_freq,
+            "model_buffer_size": args.model_buffer_size,
             "model_noise": not args.model_mean,
         }
         run_deep(args.seeds, args.budget, args.eval_freq, shared, dyna, args.agents)
