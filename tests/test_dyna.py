@@ -355,6 +355,9 @@ def test_planning_updates_advance_the_target_network(tmp_path, one_torch_thread)
     default = grid_dyna(tmp_path, planning_updates=2, target_update_interval=250, train_freq=4, gradient_steps=1)
     assert default.planning_target_update_interval == 62  # DQN: 1 update per 4 steps, sync every 250 steps
     assert grid_dyna(tmp_path, target_update_interval=100, train_freq=(2, "step"), gradient_steps=3).planning_target_update_interval == 150
+    two_envs = make_vec_env("AdvRL/GridWorld-v0", n_envs=2, env_kwargs=dict(size=4))
+    # SB3 syncs every 100 // 2 = 50 calls of both envs, with an update every 4 calls: 12.5 updates.
+    assert Dyna("MlpPolicy", two_envs, target_update_interval=100, device="cpu").planning_target_update_interval == 12
     targets = {}
     for interval in (4, 10**9):
         model = grid_dyna(

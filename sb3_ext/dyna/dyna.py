@@ -122,8 +122,8 @@ class Dyna(DQN):
         0 (default): imagined data enters only through the mixed batches
     :param planning_target_update_interval: planning updates between two extra target-network
         syncs (SB3's syncs every ``target_update_interval`` environment steps continue). Default:
-        the number of Q-learning updates DQN makes in ``target_update_interval`` environment steps,
-        ``target_update_interval * gradient_steps / train_freq``
+        the number of Q-learning updates DQN makes between two of its syncs,
+        ``target_update_interval / n_envs * gradient_steps / train_freq``
     :param model_train_freq: environment steps between two fits of the model
     :param model_learning_starts: environment steps before the first fit (default: ``learning_starts``)
     :param rollout_length: model steps per imagined transition: 1 is a one-step transition;
@@ -257,11 +257,13 @@ class Dyna(DQN):
         if getattr(self, "_model_rng", None) is None:
             self._model_rng = np.random.default_rng(self.seed)
         if self.planning_target_update_interval is None:
-            # DQN's Q-learning updates per target sync: gradient_steps every train_freq steps (-1:
-            # as many as steps collected), target synced every target_update_interval steps.
-            steps = self.train_freq.frequency if self.train_freq.unit == TrainFrequencyUnit.STEP else 1
-            per_step = self.gradient_steps / steps if self.gradient_steps > 0 else 1.0
-            self.planning_target_update_interval = max(1, round(self.target_update_interval * per_step))
+            # DQN's Q-learning updates per target sync: gradient_steps every train_freq env calls
+            # (-1: as many as calls made), the target synced every target_update_interval // n_envs
+            # calls (SB3's schedule).
+            calls = self.train_freq.frequency if self.train_freq.unit == TrainFrequencyUnit.STEP else 1
+            per_call = self.gradient_steps / calls if self.gradient_steps > 0 else 1.0
+            sync_calls = max(self.target_update_interval // self.n_envs, 1)
+            self.planning_target_update_interval = max(1, round(sync_calls * per_call))
         low = th.as_tensor(self.observation_space.low, dtype=th.float32, device=self.device)
         high = th.as_tensor(self.observation_space.high, dtype=th.float32, device=self.device)
         self._obs_bounds = (low, high)
