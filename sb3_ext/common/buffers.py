@@ -161,9 +161,8 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             raise ValueError("cannot sample from an empty PrioritizedReplayBuffer")
         # The global numpy RNG, like SB3's ReplayBuffer, so that the algorithm's seed applies.
         indices, priorities = self.tree.sample_stratified(np.random.random_sample(batch_size), return_priorities=True)  # noqa: NPY002
-        # update_priorities trusts exactly this array (sorted, in range) without checking it
-        # again; read-only so that it cannot be changed in between.
-        indices.flags.writeable = False
+        # update_priorities trusts exactly this array (sorted, in range, read-only) without
+        # checking it again.
         self._last_indices = indices
         # (N P(i))^-beta / max_j (N P(j))^-beta simplifies to (min_j p_j / p_i)^beta.
         weights = np.divide(priorities.min(), priorities, dtype=np.float32)

@@ -299,6 +299,7 @@ class SumTree:
         targets *= total / max(targets.size, 1)
         np.minimum(targets, np.nextafter(total, 0.0), out=targets)
         leaves, priorities = self._search(targets, keep_rows=True)
+        leaves.flags.writeable = False
         return (leaves, priorities) if return_priorities else leaves
 
     def _prefix_top(self) -> float:
@@ -366,6 +367,5 @@ class SumTree:
             leaves[stray] = positive[np.maximum(left, 0)]
             return leaves, self._leaves[_grid_positions(leaves)]
         if keep_rows:
-            leaves.flags.writeable = False
             self._sampled = _SampledRows(leaves, groups, rows, row_positions, leaves + groups + 1)
         return leaves, priorities
