@@ -13,6 +13,10 @@
 
     python benchmarks/dyna.py tabular [--seeds 10] [--episodes 150] [--reward gridworld|classic|both]
     python benchmarks/dyna.py deep [--seeds 5] [--budget 20000] [--eval-freq 250]
+
+   ``--true-model reward termination state`` (any of them) is a diagnostic: Dyna imagines with
+   GridWorld's true reward / termination / next cell in place of the learned model's, to measure
+   what each learned part costs.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
-from gym_advrl.envs.grid_world import DYNA_MAZE
+from gym_advrl.envs.grid_world import DYNA_MAZE, MOVES
 from sb3_ext.dyna import Dyna, TabularDynaQ
 
 
@@ -210,8 +214,48 @@ class StopAtOptimalReturn(BaseCallback):
         return True
 
 
+#: Parts of the learned model that ``--true-model`` can replace by the environment's own.
+TRUE_MODEL_PARTS = ("reward", "termination", "state")
+
+
+def use_true_model_parts(model: Dyna, env: gym.Env, parts: tuple[str, ...]) -> None:
+    """Diagnostic: Dyna's imagined transitions take the named parts from GridWorld's true dynamics
+    (the next cell of the observed cell and action, its reward and termination); the rest stays the
+    learned model's."""
+    grid = env.unwrapped
+    moves = torch.as_tensor(MOVES, dtype=torch.float32)
+    high = torch.tensor([grid.rows - 1, grid.cols - 1], dtype=torch.float32)
+    walls, goal = torch.as_tensor(grid.walls), torch.tensor(grid.goal, dtype=torch.float32)
+    learned = model.dynamics_model.sample
+
+    def sample(obs, actions, **kwargs):
+        next_obs, reward, terminated = learned(obs, actions, **kwargs)
+        cell = torch.as_tensor(obs, dtype=torch.float32).round()
+        target = cell + moves[torch.as_tensor(actions).long().reshape(-1)]
+        inside = ((target >= 0) & (target <= high)).all(dim=1)
+        clamped = torch.minimum(target.clamp(min=0), high).long()
+        free = inside & ~walls[clamped[:, 0], clamped[:, 1]]
+        true_next = torch.where(free[:, None], target, cell)
+        true_terminated = (true_next == goal).all(dim=1)
+        if "state" in parts:
+            next_obs = true_next
+        if "termination" in parts:
+            terminated = true_terminated
+        if "reward" in parts:
+            reward = torch.where(true_terminated, grid.goal_reward, grid.step_reward)
+        return next_obs, reward, terminated
+
+    model.dynamics_model.sample = sample
+
+
 def run_deep(
-    seeds: int, budget: int, eval_freq: int, shared: dict, dyna: dict, which: list[str] = ("DQN", "Dyna")
+    seeds: int,
+    budget: int,
+    eval_freq: int,
+    shared: dict,
+    dyna: dict,
+    which: list[str] = ("DQN", "Dyna"),
+    true_model: tuple[str, ...] = (),
 ) -> None:
     env_kwargs = {"size": 8}
     probe = gym.make("AdvRL/GridWorld-v0", **env_kwargs).unwrapped
@@ -225,6 +269,8 @@ def run_deep(
         for name, (algo, extra) in agents.items():
             env = gym.make("AdvRL/GridWorld-v0", **env_kwargs)
             model = algo("MlpPolicy", env, seed=seed, **hyperparameters, **extra)
+            if true_model and isinstance(model, Dyna):
+                use_true_model_parts(model, env, true_model)
             callback = StopAtOptimalReturn(
                 gym.make("AdvRL/GridWorld-v0", **env_kwargs), optimal_return, eval_freq
             )
@@ -241,7 +287,10 @@ def run_deep(
         f"\nAdvRL/GridWorld-v0 size 8, coordinate observations, optimal return {optimal_return:g}; "
         f"{seeds} seeds, budget {budget} steps, deterministic evaluation every {eval_freq} steps\n"
     )
-    print(f"shared: {hyperparameters}\nDyna: { {**DYNA_HYPERPARAMETERS, **dyna} }\n")
+    print(f"shared: {hyperparameters}\nDyna: { {**DYNA_HYPERPARAMETERS, **dyna} }")
+    if true_model:
+        print(f"Dyna imagines with GridWorld's true {', '.join(true_model)} (diagnostic)")
+    print()
     print("| agent | env steps until the optimal return | runs solved | per seed |")
     print("|---|---:|---:|---|")
     for name, values in solved.items():
@@ -303,6 +352,13 @@ def main() -> None:
         "--model-mean", action="store_true", help="imagine with member means (model_noise=False)"
     )
     deep.add_argument("--agents", nargs="+", choices=["DQN", "Dyna"], default=["DQN", "Dyna"])
+    deep.add_argument(
+        "--true-model",
+        nargs="+",
+        choices=TRUE_MODEL_PARTS,
+        default=[],
+        help="diagnostic: imagine with GridWorld's true reward / termination / next cell instead of the learned ones",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.part == "tabular":
@@ -325,7 +381,7 @@ def main() -> None:
             "model_buffer_size": args.model_buffer_size,
             "model_noise": not args.model_mean,
         }
-        run_deep(args.seeds, args.budget, args.eval_freq, shared, dyna, args.agents)
+        run_deep(args.seeds, args.budget, args.eval_freq, shared, dyna, args.agents, tuple(args.true_model))
 
 
 if __name__ == "__main__":
