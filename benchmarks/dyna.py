@@ -31,7 +31,7 @@ from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
-from gym_advrl.envs.grid_world import DYNA_MAZE, MOVES
+from gym_advrl.envs.grid_world import DYNA_MAZE
 from sb3_ext.dyna import Dyna, TabularDynaQ
 
 
@@ -221,28 +221,30 @@ TRUE_MODEL_PARTS = ("reward", "termination", "state")
 def use_true_model_parts(model: Dyna, env: gym.Env, parts: tuple[str, ...]) -> None:
     """Diagnostic: Dyna's imagined transitions take the named parts from GridWorld's true dynamics
     (the next cell of the observed cell and action, its reward and termination); the rest stays the
-    learned model's."""
-    grid = env.unwrapped
-    moves = torch.as_tensor(MOVES, dtype=torch.float32)
-    high = torch.tensor([grid.rows - 1, grid.cols - 1], dtype=torch.float32)
-    walls, goal = torch.as_tensor(grid.walls), torch.tensor(grid.goal, dtype=torch.float32)
+    learned model's. The true transitions are tabulated once by stepping a copy of the (deterministic) env."""
+    grid = gym.make("AdvRL/GridWorld-v0", **env.unwrapped.spec.kwargs).unwrapped
+    grid.reset()
+    shape = (grid.rows, grid.cols, grid.action_space.n)
+    true_next, true_reward = torch.zeros(*shape, 2), torch.zeros(shape)
+    true_terminated = torch.zeros(shape, dtype=torch.bool)
+    for row, col, action in np.ndindex(*shape):
+        grid.position = (row, col)
+        next_obs, reward, terminated, _, _ = grid.step(action)
+        true_next[row, col, action] = torch.as_tensor(next_obs)
+        true_reward[row, col, action], true_terminated[row, col, action] = reward, terminated
+    high = torch.tensor([grid.rows - 1, grid.cols - 1])
     learned = model.dynamics_model.sample
 
     def sample(obs, actions, **kwargs):
         next_obs, reward, terminated = learned(obs, actions, **kwargs)
-        cell = torch.as_tensor(obs, dtype=torch.float32).round()
-        target = cell + moves[torch.as_tensor(actions).long().reshape(-1)]
-        inside = ((target >= 0) & (target <= high)).all(dim=1)
-        clamped = torch.minimum(target.clamp(min=0), high).long()
-        free = inside & ~walls[clamped[:, 0], clamped[:, 1]]
-        true_next = torch.where(free[:, None], target, cell)
-        true_terminated = (true_next == goal).all(dim=1)
+        cell = torch.minimum(torch.as_tensor(obs).round().long().clamp(min=0), high)
+        key = (cell[:, 0], cell[:, 1], torch.as_tensor(actions).long().reshape(-1))
         if "state" in parts:
-            next_obs = true_next
+            next_obs = true_next[key]
         if "termination" in parts:
-            terminated = true_terminated
+            terminated = true_terminated[key]
         if "reward" in parts:
-            reward = torch.where(true_terminated, grid.goal_reward, grid.step_reward)
+            reward = true_reward[key]
         return next_obs, reward, terminated
 
     model.dynamics_model.sample = sample
