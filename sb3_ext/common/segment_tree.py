@@ -367,5 +367,5 @@ class SumTree:
             leaves[stray] = positive[np.maximum(left, 0)]
             return leaves, self._leaves[_grid_positions(leaves)]
         if keep_rows:
-            self._sampled = _SampledRows(leaves, groups, rows, row_positions, leaves + groups + 1)
+            self._sampled = _SampledRows(leaves, groups, rows, row_positions, _grid_positions(leaves))
         return leaves, priorities
