@@ -17,6 +17,9 @@
    ``--true-model reward termination state`` (any of them) is a diagnostic: Dyna imagines with
    GridWorld's true reward / termination / next cell in place of the learned model's, to measure
    what each learned part costs.
+   ``--model-report`` is another: after every model fit it prints the model's reward and
+   termination for the steps into the goal and for all other state-action pairs, and the largest
+   Q-value. ``--imagined-actions`` and ``--nll-beta`` set Dyna's arguments of those names.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from gym_advrl.envs.grid_world import DYNA_MAZE
 from sb3_ext.dyna import Dyna, TabularDynaQ
+from sb3_ext.dyna.dyna import IMAGINED_ACTIONS
 
 
 def shortest_path_length(env: gym.Env) -> int:
@@ -218,10 +222,9 @@ class StopAtOptimalReturn(BaseCallback):
 TRUE_MODEL_PARTS = ("reward", "termination", "state")
 
 
-def use_true_model_parts(model: Dyna, env: gym.Env, parts: tuple[str, ...]) -> None:
-    """Diagnostic: Dyna's imagined transitions take the named parts from GridWorld's true dynamics
-    (the next cell of the observed cell and action, its reward and termination); the rest stays the
-    learned model's. The true transitions are tabulated once by stepping a copy of the (deterministic) env."""
+def true_transitions(env: gym.Env) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """GridWorld's true next observation, reward and termination of every (row, col, action),
+    tabulated by stepping a copy of the (deterministic) env."""
     grid = gym.make("AdvRL/GridWorld-v0", **env.unwrapped.spec.kwargs).unwrapped
     grid.reset()
     shape = (grid.rows, grid.cols, grid.action_space.n)
@@ -232,7 +235,15 @@ def use_true_model_parts(model: Dyna, env: gym.Env, parts: tuple[str, ...]) -> N
         next_obs, reward, terminated, _, _ = grid.step(action)
         true_next[row, col, action] = torch.as_tensor(next_obs)
         true_reward[row, col, action], true_terminated[row, col, action] = reward, terminated
-    high = torch.tensor([grid.rows - 1, grid.cols - 1])
+    return true_next, true_reward, true_terminated
+
+
+def use_true_model_parts(model: Dyna, env: gym.Env, parts: tuple[str, ...]) -> None:
+    """Diagnostic: Dyna's imagined transitions take the named parts from GridWorld's true dynamics
+    (the next cell of the observed cell and action, its reward and termination); the rest stays the
+    learned model's."""
+    true_next, true_reward, true_terminated = true_transitions(env)
+    high = torch.tensor(true_reward.shape[:2]) - 1
     learned = model.dynamics_model.sample
 
     def sample(obs, actions, **kwargs):
@@ -250,6 +261,40 @@ def use_true_model_parts(model: Dyna, env: gym.Env, parts: tuple[str, ...]) -> N
     model.dynamics_model.sample = sample
 
 
+def report_model_fits(model: Dyna, env: gym.Env) -> None:
+    """Diagnostic: after every model fit, print what the model predicts (means over the members) for
+    the state-action pairs that enter the goal and for all others, and the largest Q-value."""
+    _, true_reward, _ = true_transitions(env)
+    grid = env.unwrapped
+    rows, cols, n_actions = true_reward.shape
+    keys = [(r, c, a) for r, c, a in np.ndindex(rows, cols, n_actions) if (r, c) != grid.goal]
+    obs = torch.tensor([[r, c] for r, c, _ in keys], dtype=torch.float32)
+    actions = torch.tensor([a for _, _, a in keys])
+    enters_goal = torch.stack([true_reward[key] for key in keys]) > 0
+    fit = model.train_model
+
+    def train_model():
+        stats = fit()
+        prediction = model.dynamics_model.predict(obs, actions)
+        reward, termination = prediction.reward_mean.mean(0), prediction.termination_prob.mean(0)
+        others = reward[~enters_goal]
+        buffer = model.replay_buffer
+        goal_transitions = int((buffer.rewards[: buffer.buffer_size if buffer.full else buffer.pos] > 0).sum())
+        with torch.no_grad():
+            max_q = float(model.q_net(obs).max())
+        print(
+            f"  step {model.num_timesteps}: {goal_transitions} goal transitions; pairs entering the goal: "
+            f"reward {', '.join(f'{r:.2f}' for r in reward[enters_goal])}, "
+            f"termination {', '.join(f'{p:.2f}' for p in termination[enters_goal])}; other pairs: "
+            f"{int((others > 0).sum())} of {others.numel()} with reward > 0 (largest {float(others.max()):.2f}), "
+            f"termination up to {float(termination[~enters_goal].max()):.2f}; largest Q {max_q:.1f}",
+            flush=True,
+        )
+        return stats
+
+    model.train_model = train_model
+
+
 def run_deep(
     seeds: int,
     budget: int,
@@ -258,6 +303,7 @@ def run_deep(
     dyna: dict,
     which: list[str] = ("DQN", "Dyna"),
     true_model: tuple[str, ...] = (),
+    model_report: bool = False,
 ) -> None:
     env_kwargs = {"size": 8}
     probe = gym.make("AdvRL/GridWorld-v0", **env_kwargs).unwrapped
@@ -273,6 +319,8 @@ def run_deep(
             model = algo("MlpPolicy", env, seed=seed, **hyperparameters, **extra)
             if true_model and isinstance(model, Dyna):
                 use_true_model_parts(model, env, true_model)
+            if model_report and isinstance(model, Dyna):
+                report_model_fits(model, env)
             callback = StopAtOptimalReturn(
                 gym.make("AdvRL/GridWorld-v0", **env_kwargs), optimal_return, eval_freq
             )
@@ -361,6 +409,15 @@ def main() -> None:
         default=[],
         help="diagnostic: imagine with GridWorld's true reward / termination / next cell instead of the learned ones",
     )
+    deep.add_argument(
+        "--imagined-actions", choices=IMAGINED_ACTIONS, default="uniform", help="actions of Dyna's imagined transitions"
+    )
+    deep.add_argument("--nll-beta", type=float, default=None, help="beta-NLL exponent of Dyna's model (default: Dyna's 0.5)")
+    deep.add_argument(
+        "--model-report",
+        action="store_true",
+        help="diagnostic: after every model fit, print the model's reward and termination at and away from the goal",
+    )
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.part == "tabular":
@@ -382,8 +439,13 @@ def main() -> None:
             "model_train_freq": args.model_train_freq,
             "model_buffer_size": args.model_buffer_size,
             "model_noise": not args.model_mean,
+            "imagined_actions": args.imagined_actions,
         }
-        run_deep(args.seeds, args.budget, args.eval_freq, shared, dyna, args.agents, tuple(args.true_model))
+        if args.nll_beta is not None:
+            dyna["model_kwargs"] = {**DYNA_HYPERPARAMETERS["model_kwargs"], "nll_beta": args.nll_beta}
+        run_deep(
+            args.seeds, args.budget, args.eval_freq, shared, dyna, args.agents, tuple(args.true_model), args.model_report
+        )
 
 
 if __name__ == "__main__":
