@@ -265,12 +265,11 @@ def report_model_fits(model: Dyna, env: gym.Env) -> None:
     """Diagnostic: after every model fit, print what the model predicts (means over the members) for
     the state-action pairs that enter the goal and for all others, and the largest Q-value."""
     _, true_reward, _ = true_transitions(env)
-    grid = env.unwrapped
-    rows, cols, n_actions = true_reward.shape
-    keys = [(r, c, a) for r, c, a in np.ndindex(rows, cols, n_actions) if (r, c) != grid.goal]
-    obs = torch.tensor([[r, c] for r, c, _ in keys], dtype=torch.float32)
-    actions = torch.tensor([a for _, _, a in keys])
-    enters_goal = torch.stack([true_reward[key] for key in keys]) > 0
+    goal_row, goal_col = env.unwrapped.goal
+    pairs = torch.cartesian_prod(*(torch.arange(n) for n in true_reward.shape))  # (row, col, action)
+    pairs = pairs[(pairs[:, 0] != goal_row) | (pairs[:, 1] != goal_col)]
+    obs, actions = pairs[:, :2].float(), pairs[:, 2]
+    enters_goal = true_reward[pairs[:, 0], pairs[:, 1], pairs[:, 2]] > 0
     fit = model.train_model
 
     def train_model():
