@@ -338,7 +338,9 @@ class SumTree:
         np.subtract(targets, prefix.take(nodes), out=ws.remaining)
         np.maximum(ws.remaining, 0.0, out=ws.remaining)
         for level in range(len(self._grids) - 1, -1, -1):
-            rows = self._grids[level].take(nodes, axis=0, out=ws.rows[level])
+            # mode="clip" (the nodes are in range) lets take() write straight into the
+            # workspace; the default mode="raise" gathers into a temporary and copies it over.
+            rows = self._grids[level].take(nodes, axis=0, out=ws.rows[level], mode="clip")
             # Entry j of the cumsum of a row's first 64 columns is the mass of the children
             # before child j (column 0 is 0), so the number of entries <= the remainder is 1 +
             # the child holding it: equal entries (zero-mass children) are skipped, and a
