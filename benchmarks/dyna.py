@@ -413,6 +413,13 @@ def main() -> None:
     )
     deep.add_argument("--nll-beta", type=float, default=None, help="beta-NLL exponent of Dyna's model (default: Dyna's 0.5)")
     deep.add_argument(
+        "--model-hidden-sizes",
+        type=int,
+        nargs="+",
+        default=list(DYNA_HYPERPARAMETERS["model_kwargs"]["hidden_sizes"]),
+        help="hidden layer sizes of each ensemble member",
+    )
+    deep.add_argument(
         "--model-report",
         action="store_true",
         help="diagnostic: after every model fit, print the model's reward and termination at and away from the goal",
@@ -440,8 +447,9 @@ def main() -> None:
             "model_noise": not args.model_mean,
             "imagined_actions": args.imagined_actions,
         }
+        dyna["model_kwargs"] = {**DYNA_HYPERPARAMETERS["model_kwargs"], "hidden_sizes": tuple(args.model_hidden_sizes)}
         if args.nll_beta is not None:
-            dyna["model_kwargs"] = {**DYNA_HYPERPARAMETERS["model_kwargs"], "nll_beta": args.nll_beta}
+            dyna["model_kwargs"]["nll_beta"] = args.nll_beta
         run_deep(
             args.seeds, args.budget, args.eval_freq, shared, dyna, args.agents, tuple(args.true_model), args.model_report
         )
