@@ -2,7 +2,8 @@
 
 All buffers hold 1,000,000 transitions (``--obs-dim`` float32 observations, discrete actions)
 with random priorities. Measured in the same run, as CPU time of this thread per call (best of
-``--repeats`` rounds, so that other processes on a shared machine distort the figures less):
+``--repeats`` rounds in which the buffers take turns, so that other processes on a shared machine
+distort the figures less):
 
 * SB3 ``ReplayBuffer.sample(256)`` (uniform), the reference;
 * ours: ``PrioritizedReplayBuffer.sample(256)`` + ``update_priorities`` of those 256 indices;
@@ -10,7 +11,7 @@ with random priorities. Measured in the same run, as CPU time of this thread per
   installed; its sample returns numpy arrays, SB3's and ours return torch tensors);
 * insertion of single transitions (``add``) into the full buffers, in transitions per second.
 
-    python benchmarks/per_speed.py [--obs-dim 8] [--calls 500] [--repeats 7]
+    python benchmarks/per_speed.py [--obs-dim 8] [--calls 200] [--repeats 20]
 """
 
 from __future__ import annotations
@@ -30,13 +31,19 @@ CAPACITY = 1_000_000
 BATCH = 256
 
 
-def cpu_seconds_per_call(fn: Callable[[], object], calls: int, repeats: int) -> float:
-    best = np.inf
+def cpu_seconds_per_call(fns: dict[str, Callable[[], object]], calls: int, repeats: int) -> dict[str, float]:
+    """Best CPU time per call of each function over ``repeats`` rounds of ``calls`` calls.
+
+    The functions take turns within every round, so that a machine whose speed drifts (other
+    processes, shared caches) slows all of them alike instead of whichever ran during the slow spell.
+    """
+    best = dict.fromkeys(fns, np.inf)
     for _ in range(repeats):
-        start = time.thread_time()
-        for _ in range(calls):
-            fn()
-        best = min(best, (time.thread_time() - start) / calls)
+        for name, fn in fns.items():
+            start = time.thread_time()
+            for _ in range(calls):
+                fn()
+            best[name] = min(best[name], (time.thread_time() - start) / calls)
     return best
 
 
@@ -76,8 +83,8 @@ def make_tianshou(obs_dim: int, rng: np.random.Generator, priorities: np.ndarray
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--obs-dim", type=int, default=8)
-    parser.add_argument("--calls", type=int, default=500)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--inserts", type=int, default=20_000)
     args = parser.parse_args()
     th.set_num_threads(1)
@@ -102,13 +109,14 @@ def main() -> None:
         _, indices = tianshou.sample(BATCH)
         tianshou.update_weight(indices, td_errors)
 
-    timings = {
-        "SB3 ReplayBuffer.sample (uniform)": cpu_seconds_per_call(lambda: uniform.sample(BATCH), args.calls, args.repeats),
-        "ours: sample + update_priorities": cpu_seconds_per_call(ours_sample_update, args.calls, args.repeats),
-        "ours: sample only": cpu_seconds_per_call(lambda: ours.sample(BATCH), args.calls, args.repeats),
+    operations = {
+        "SB3 ReplayBuffer.sample (uniform)": lambda: uniform.sample(BATCH),
+        "ours: sample + update_priorities": ours_sample_update,
+        "ours: sample only": lambda: ours.sample(BATCH),
     }
     if tianshou is not None:
-        timings["tianshou: sample + update_weight"] = cpu_seconds_per_call(tianshou_sample_update, args.calls, args.repeats)
+        operations["tianshou: sample + update_weight"] = tianshou_sample_update
+    timings = cpu_seconds_per_call(operations, args.calls, args.repeats)
 
     # Insertion: single transitions into the full buffers (wrapping around), best of the repeats.
     obs = rng.standard_normal((1, args.obs_dim), dtype=np.float32)
@@ -120,7 +128,7 @@ def main() -> None:
     if tianshou is not None:
         transition = Batch(obs=obs[0], act=0, rew=0.0, terminated=False, truncated=False, obs_next=obs[0], info={})
         inserts["tianshou: add"] = lambda: tianshou.add(transition)
-    rates = {name: 1.0 / cpu_seconds_per_call(fn, args.inserts // 5, 5) for name, fn in inserts.items()}
+    rates = {name: 1.0 / seconds for name, seconds in cpu_seconds_per_call(inserts, args.inserts // 5, 5).items()}
 
     reference = timings["SB3 ReplayBuffer.sample (uniform)"]
     print(f"capacity {CAPACITY:,}, batch {BATCH}, obs {args.obs_dim} float32; CPU time per call, best of {args.repeats} x {args.calls}\n")
