@@ -12,7 +12,7 @@
    steps until the deterministic policy reaches the optimal return.
 
     python benchmarks/dyna.py tabular [--seeds 10] [--episodes 150] [--reward gridworld|classic|both]
-    python benchmarks/dyna.py deep [--seeds 5] [--budget 20000] [--eval-freq 250]
+    python benchmarks/dyna.py deep [--seeds 5] [--first-seed 0] [--budget 20000] [--eval-freq 250]
 
    ``--true-model reward termination state`` (any of them) is a diagnostic: Dyna imagines with
    GridWorld's true reward / termination / next cell in place of the learned model's, to measure
@@ -304,6 +304,7 @@ def run_deep(
     which: list[str] = ("DQN", "Dyna"),
     true_model: tuple[str, ...] = (),
     model_report: bool = False,
+    first_seed: int = 0,
 ) -> None:
     env_kwargs = {"size": 8}
     probe = gym.make("AdvRL/GridWorld-v0", **env_kwargs).unwrapped
@@ -313,7 +314,7 @@ def run_deep(
     agents = {"DQN (SB3)": (DQN, {}), "Dyna": (Dyna, {**DYNA_HYPERPARAMETERS, **dyna})}
     agents = {name: agent for name, agent in agents.items() if name.split()[0] in which}
     solved: dict[str, list[int | None]] = {name: [] for name in agents}
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         for name, (algo, extra) in agents.items():
             env = gym.make("AdvRL/GridWorld-v0", **env_kwargs)
             model = algo("MlpPolicy", env, seed=seed, **hyperparameters, **extra)
@@ -335,7 +336,7 @@ def run_deep(
 
     print(
         f"\nAdvRL/GridWorld-v0 size 8, coordinate observations, optimal return {optimal_return:g}; "
-        f"{seeds} seeds, budget {budget} steps, deterministic evaluation every {eval_freq} steps\n"
+        f"{seeds} seeds ({first_seed}-{first_seed + seeds - 1}), budget {budget} steps, deterministic evaluation every {eval_freq} steps\n"
     )
     print(f"shared: {hyperparameters}\nDyna: { {**DYNA_HYPERPARAMETERS, **dyna} }")
     if true_model:
@@ -369,6 +370,7 @@ def main() -> None:
     tab.add_argument("--reward", choices=[*REWARDS, "both"], default="both")
     deep = sub.add_parser("deep", help="Dyna vs DQN on GridWorld size 8 (coordinates)")
     deep.add_argument("--seeds", type=int, default=5)
+    deep.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed + seeds - 1")
     deep.add_argument("--budget", type=int, default=20_000)
     deep.add_argument("--eval-freq", type=int, default=250)
     deep.add_argument("--train-freq", type=int, default=DQN_HYPERPARAMETERS["train_freq"])
@@ -426,6 +428,8 @@ def main() -> None:
         help="diagnostic: after every model fit, print the model's reward and termination at and away from the goal",
     )
     args = parser.parse_args()
+    if args.part == "deep" and args.first_seed < 0:
+        parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
     torch.set_num_threads(1)
     if args.part == "tabular":
         for reward in REWARDS if args.reward == "both" else [args.reward]:
@@ -452,7 +456,15 @@ def main() -> None:
         if args.nll_beta is not None:
             dyna["model_kwargs"]["nll_beta"] = args.nll_beta
         run_deep(
-            args.seeds, args.budget, args.eval_freq, shared, dyna, args.agents, tuple(args.true_model), args.model_report
+            args.seeds,
+            args.budget,
+            args.eval_freq,
+            shared,
+            dyna,
+            args.agents,
+            tuple(args.true_model),
+            args.model_report,
+            args.first_seed,
         )
 
 
