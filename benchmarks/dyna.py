@@ -336,7 +336,8 @@ def run_deep(
 
     print(
         f"\nAdvRL/GridWorld-v0 size 8, coordinate observations, optimal return {optimal_return:g}; "
-        f"{seeds} seeds ({first_seed}-{first_seed + seeds - 1}), budget {budget} steps, deterministic evaluation every {eval_freq} steps\n"
+        f"{seeds} seeds ({first_seed}-{first_seed + seeds - 1}), budget {budget} steps, "
+        f"deterministic evaluation every {eval_freq} steps\n"
     )
     print(f"shared: {hyperparameters}\nDyna: { {**DYNA_HYPERPARAMETERS, **dyna} }")
     if true_model:
