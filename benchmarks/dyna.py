@@ -415,6 +415,12 @@ def main() -> None:
     deep.add_argument(
         "--imagined-actions", choices=IMAGINED_ACTIONS, default="uniform", help="actions of Dyna's imagined transitions"
     )
+    deep.add_argument(
+        "--exploration-bonus",
+        type=float,
+        default=0.0,
+        help="Dyna's exploration_bonus: imagined rewards + this times the ensemble's next-state disagreement",
+    )
     deep.add_argument("--nll-beta", type=float, default=None, help="beta-NLL exponent of Dyna's model (default: Dyna's 0.5)")
     deep.add_argument(
         "--model-hidden-sizes",
@@ -452,6 +458,7 @@ def main() -> None:
             "model_buffer_size": args.model_buffer_size,
             "model_noise": not args.model_mean,
             "imagined_actions": args.imagined_actions,
+            "exploration_bonus": args.exploration_bonus,
         }
         dyna["model_kwargs"] = {**DYNA_HYPERPARAMETERS["model_kwargs"], "hidden_sizes": tuple(args.model_hidden_sizes)}
         if args.nll_beta is not None:

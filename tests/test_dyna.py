@@ -162,8 +162,9 @@ class MirroredEnsemble(ProbabilisticEnsemble):
         return super().sample(obs, (th.as_tensor(actions) + 2) % 4, *args, **kwargs)
 
 
-def grid_dyna(tmp_path, **kwargs) -> Dyna:
-    """Dyna on a 4x4 GridWorld whose replay buffer holds 1500 uniformly random transitions."""
+def grid_dyna(tmp_path, tried_actions: int = 4, **kwargs) -> Dyna:
+    """Dyna on a 4x4 GridWorld whose replay buffer holds 1500 transitions with uniformly random
+    actions among the first ``tried_actions`` (up, right, down, left)."""
     params = dict(
         learning_rate=3e-3,
         buffer_size=2_000,
@@ -181,7 +182,7 @@ def grid_dyna(tmp_path, **kwargs) -> Dyna:
     model.set_logger(configure(str(tmp_path), ["csv"]))
     rng = np.random.default_rng(0)
     obs, _ = env.reset(seed=0)
-    for action in rng.integers(4, size=1500):
+    for action in rng.integers(tried_actions, size=1500):
         next_obs, reward, terminated, truncated, info = env.step(action)
         info = {"TimeLimit.truncated": truncated and not terminated}
         model.replay_buffer.add(
@@ -215,6 +216,7 @@ def test_dyna_rejects_discrete_observations_and_bad_arguments():
         ({"imagined_actions": "random"}, "imagined_actions"),
         ({"planning_updates": -1}, "planning_updates"),
         ({"rollout_length": 0}, "rollout_length"),
+        ({"exploration_bonus": -0.5}, "exploration_bonus"),
     ]:
         with pytest.raises(ValueError, match=name):
             Dyna("MlpPolicy", gym.make("AdvRL/GridWorld-v0"), **kwargs)
@@ -268,6 +270,33 @@ def test_imagined_transitions_come_from_the_model(tmp_path, one_torch_thread):
     n_inside, error = imagined_move_errors(wrong, sign=-1)
     assert n_inside > 500 and error < 0.1
     assert greedy_after_planning_only(wrong) is None
+
+
+def test_exploration_bonus_adds_the_disagreement_to_imagined_rewards(tmp_path, one_torch_thread):
+    """With left never tried, the members disagree more about it than about the tried actions in
+    every cell on average; the bonus adds exactly ``exploration_bonus * disagreement`` to each
+    imagined reward and nothing else changes (the same random draws imagine the same transitions)."""
+    model = grid_dyna(tmp_path, tried_actions=3)  # up, right, down
+    model.train_model()
+    cells = th.tensor([[r, c] for r in range(4) for c in range(4)], dtype=th.float32)
+    per_action = [float(model.dynamics_model.disagreement(cells, th.full((16,), a)).mean()) for a in range(4)]
+    assert per_action[3] > 2 * max(per_action[:3])  # measured: 0.146 against at most 0.057
+
+    buffers = []
+    rng_states = np.random.get_state(), th.get_rng_state()  # noqa: NPY002 (SB3 replays with the global RNG)
+    for bonus in (0.0, 2.0):
+        np.random.set_state(rng_states[0])  # noqa: NPY002
+        th.set_rng_state(rng_states[1])
+        model.exploration_bonus = bonus
+        model.model_buffer = ModelReplayBuffer(300, model.observation_space, model.action_space, "cpu")
+        model.imagine(300)
+        buffers.append(model.model_buffer)
+    plain, with_bonus = buffers
+    for name in ("observations", "actions", "next_observations", "dones"):
+        np.testing.assert_array_equal(getattr(plain, name), getattr(with_bonus, name))
+    disagreement = model.dynamics_model.disagreement(plain.observations[:, 0], th.as_tensor(plain.actions[:, 0, 0])).numpy()
+    np.testing.assert_allclose(with_bonus.rewards[:, 0] - plain.rewards[:, 0], 2.0 * disagreement, rtol=1e-4, atol=1e-6)
+    assert model.logger.name_to_value["model/exploration_bonus"] == pytest.approx(2.0 * disagreement.mean(), rel=1e-4)
 
 
 class ExactGridModel(ProbabilisticEnsemble):

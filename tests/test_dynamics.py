@@ -73,6 +73,20 @@ def test_predicted_variance_grows_off_distribution(fitted_linear):
     assert total_var(obs_out) > 10 * total_var(obs_in)
 
 
+def test_disagreement_is_the_elites_spread_and_grows_off_distribution(fitted_linear):
+    rng = np.random.default_rng(2)
+    obs_in, act_in, *_ = linear_data(500, rng, scale=1.0)
+    inside = fitted_linear.disagreement(obs_in, act_in)
+    outside = fitted_linear.disagreement(obs_in * 6.0, act_in)
+    assert inside.shape == (500,) and float(outside.mean()) > 10 * float(inside.mean())
+    # The definition, recomputed: population std over the elites, in units of the delta's training std.
+    deltas = fitted_linear.predict(obs_in[:5], act_in[:5]).delta_mean[fitted_linear.elite_indices].numpy()
+    expected = (deltas.std(axis=0) / fitted_linear.target_std[:2].numpy()).mean(axis=-1)
+    np.testing.assert_allclose(inside[:5].numpy(), expected, rtol=1e-4)
+    with pytest.raises(ValueError, match="obs must have shape"):
+        fitted_linear.disagreement(np.zeros((5, 3, 2)), np.zeros((5, 3, 1)))
+
+
 def test_sample_shapes_members_and_determinism(fitted_linear):
     obs = np.zeros((7, 2), np.float32)
     act = np.ones((7, 1), np.float32)

@@ -329,6 +329,26 @@ class ProbabilisticEnsemble(nn.Module):
         )
 
     @th.no_grad()
+    def disagreement(self, obs: ArrayLike, actions: ArrayLike) -> th.Tensor:
+        """
+        Epistemic uncertainty about the next state: the standard deviation across the elite
+        members of their predicted mean state delta, in units of the delta's standard deviation in
+        the training data, averaged over the observation dimensions. It is near 0 where the members
+        agree (state-action pairs like those they were fitted on) and grows away from the data. It
+        is 0 with a single elite.
+
+        :param obs: ``(N, obs_dim)`` observations.
+        :param actions: ``N`` matching actions (Discrete: integer indices).
+        :return: ``(N,)`` disagreement.
+        """
+        obs_t = self._tensor(obs)
+        if obs_t.ndim != 2:
+            raise ValueError(f"obs must have shape (N, {self.obs_dim}), got {tuple(obs_t.shape)}")
+        deltas = self.predict(obs_t, actions).delta_mean[self.elite_indices]
+        spread = deltas.std(dim=0, correction=0) / self.target_std[: self.obs_dim]
+        return spread.mean(dim=-1)
+
+    @th.no_grad()
     def sample(
         self,
         obs: ArrayLike,

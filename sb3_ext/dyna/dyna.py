@@ -137,6 +137,11 @@ class Dyna(DQN):
         that state, as tabular Dyna-Q does)
     :param model_noise: sample the chosen member's Gaussian (PETS / MBPO); ``False`` uses that
         member's mean prediction, which suits deterministic environments
+    :param exploration_bonus: ``kappa`` > 0 adds ``kappa`` times the ensemble's disagreement about
+        the next state (:meth:`~sb3_ext.common.dynamics.ProbabilisticEnsemble.disagreement`) to
+        every imagined reward: a deep counterpart of Dyna-Q+'s bonus, large for state-action
+        pairs unlike those in the replay buffer (untried actions) and fading as they are tried, so
+        that planning keeps the agent trying them. 0 (default): no bonus
     :param model_class: the dynamics model class
     :param model_kwargs: keyword arguments of ``model_class`` (e.g. ``n_members``, ``hidden_sizes``);
         ``nll_beta`` defaults to 0.5 here (beta-NLL, so that sparse rewards are learned)
@@ -175,6 +180,7 @@ class Dyna(DQN):
         model_batch_size: int = 256,
         imagined_actions: str = "uniform",
         model_noise: bool = True,
+        exploration_bonus: float = 0.0,
         model_class: type[ProbabilisticEnsemble] = ProbabilisticEnsemble,
         model_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -233,6 +239,7 @@ class Dyna(DQN):
         self.model_batch_size = check_int("model_batch_size", model_batch_size, 1)
         self.imagined_actions = check_choice("imagined_actions", imagined_actions, IMAGINED_ACTIONS)
         self.model_noise = bool(model_noise)
+        self.exploration_bonus = check_float("exploration_bonus", exploration_bonus, 0.0)
         self.model_class = model_class
         # beta-NLL by default: with the plain Gaussian NLL a sparse reward (a goal bonus) is
         # explained away as noise and never imagined.
@@ -328,6 +335,11 @@ class Dyna(DQN):
             next_obs, rewards, terminated = self.dynamics_model.sample(
                 state, actions, deterministic=not self.model_noise
             )
+            if self.exploration_bonus > 0.0:
+                bonus = self.exploration_bonus * self.dynamics_model.disagreement(state, actions)
+                rewards = bonus if rewards is None else rewards + bonus
+                if step == 0:
+                    self.logger.record("model/exploration_bonus", bonus.mean().item())
             next_obs = th.clamp(next_obs, *self._obs_bounds)
             if rewards is not None:
                 returns += discount * rewards * alive
