@@ -19,8 +19,8 @@
    what each learned part costs.
    ``--model-report`` is another: after every model fit it prints the model's reward and
    termination for the steps into the goal and for all other state-action pairs, and the largest
-   Q-value. ``--imagined-actions`` and ``--nll-beta`` set Dyna's arguments of those names,
-   ``--model-hidden-sizes`` the hidden layers of each ensemble member.
+   Q-value. ``--imagined-actions``, ``--nll-beta`` and ``--exploration-bonus`` set Dyna's
+   arguments of those names, ``--model-hidden-sizes`` the hidden layers of each ensemble member.
 """
 
 from __future__ import annotations
