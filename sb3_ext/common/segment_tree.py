@@ -62,6 +62,9 @@ class _Workspace(NamedTuple):
     column_array: np.ndarray  # flat numpy view of ``columns``
     row_starts: np.ndarray  # 0, 65, 130, ...
     before_starts: np.ndarray  # 0, 64, 128, ...
+    leaf_rows: np.ndarray  # flat view of ``rows[0]``
+    strata: np.ndarray  # 0., 1., 2., ...: the slices of a stratified sample
+    targets: np.ndarray  # a stratified sample's prefix-sum targets, (n,)
 
 
 class SumTree:
@@ -104,12 +107,13 @@ class SumTree:
         self._top_prefix = np.zeros(self._top.size + 1)
         self._top_tensor = th.from_numpy(self._top)
         self._top_prefix_tensor = th.from_numpy(self._top_prefix)[1:]
+        self._top_inclusive = self._top_prefix[1:-1]
         self._workspaces: dict[int, _Workspace] = {}
         self._sampled: _SampledRows | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_leaves", "_top_prefix", "_top_tensor", "_top_prefix_tensor", "_workspaces", "_sampled"):
+        for name in ("_leaves", "_top_prefix", "_top_tensor", "_top_prefix_tensor", "_top_inclusive", "_workspaces", "_sampled"):
             del state[name]
         return state
 
@@ -190,13 +194,25 @@ class SumTree:
         """
         sampled = self._sampled
         if sampled is not None and indices is sampled.leaves and self._stale is None:
-            groups = sampled.groups
-            if groups.size < 2 or (groups[1:] != groups[:-1]).all():  # one leaf per gathered row
-                self._sampled = None
-                sampled.rows.reshape(-1).put(sampled.row_positions, priorities)
-                self._leaves.put(sampled.leaf_positions, priorities)
-                self._write_sums(groups, sampled.rows @ _ONES)
-                return
+            self._sampled = None
+            rows, groups = sampled.rows, sampled.groups
+            # Each gathered row copy takes its own leaf's priority; the grid takes them all (a
+            # repeated leaf keeps its last, as put() writes in order).
+            rows.reshape(-1).put(sampled.row_positions, priorities)
+            self._leaves.put(sampled.leaf_positions, priorities)
+            if groups.size > 1:
+                shared = groups[1:] == groups[:-1]
+                if shared.any():
+                    # Copies of one group's row hold only their own leaf's write: read those
+                    # rows back from the grid, which holds every write. (With a batch of 256
+                    # from a million leaves, a batch without such a pair is the exception.)
+                    again = np.zeros(groups.size, dtype=bool)
+                    again[1:] = shared
+                    again[:-1] |= shared
+                    again = np.flatnonzero(again)
+                    rows[again] = self._grids[0].take(groups[again], axis=0)
+            self._write_sums(groups, rows @ _ONES)
+            return
         if indices.size > 1:
             last = np.empty(indices.size, dtype=bool)
             np.not_equal(indices[1:], indices[:-1], out=last[:-1])
@@ -280,8 +296,8 @@ class SumTree:
         :return: int64 leaf indices with the shape of ``values``.
         """
         total = self._prefix_top()
-        targets = np.clip(np.asarray(values, dtype=np.float64).ravel(), 0.0, np.nextafter(total, 0.0))
-        return self._search(targets)[0].reshape(np.shape(values))
+        targets = np.clip(np.asarray(values, dtype=np.float64).ravel(), 0.0, math.nextafter(total, 0.0))
+        return self._search(targets, self._workspace(targets.size))[0].reshape(np.shape(values))
 
     def sample_stratified(self, uniforms: np.ndarray, return_priorities: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """One leaf per equal slice of the total: slice ``j`` gives the leaf at ``(j + uniforms[j]) * total / n``.
@@ -294,11 +310,12 @@ class SumTree:
         :return: ``n`` int64 leaf indices in increasing order, read-only (and their priorities).
         """
         total = self._prefix_top()
-        targets = np.arange(len(uniforms), dtype=np.float64)
-        targets += uniforms
-        targets *= total / max(targets.size, 1)
-        np.minimum(targets, np.nextafter(total, 0.0), out=targets)
-        leaves, priorities = self._search(targets, keep_rows=True)
+        n = len(uniforms)
+        ws = self._workspace(n)
+        targets = np.add(ws.strata, uniforms, out=ws.targets)
+        targets *= total / max(n, 1)
+        np.minimum(targets, math.nextafter(total, 0.0), out=targets)
+        leaves, priorities = self._search(targets, ws, keep_rows=True)
         leaves.flags.writeable = False
         return (leaves, priorities) if return_priorities else leaves
 
@@ -324,15 +341,15 @@ class SumTree:
                 rows, [th.from_numpy(r)[:, :_FANOUT] for r in rows], before, before.numpy().reshape(-1),
                 remaining, th.from_numpy(remaining).unsqueeze(1), columns, columns.numpy().reshape(-1),
                 np.arange(0, n * _ROW, _ROW), np.arange(0, n * _FANOUT, _FANOUT),
+                rows[0].reshape(-1), np.arange(n, dtype=np.float64), np.empty(n),
             )
         return workspace
 
-    def _search(self, targets: np.ndarray, keep_rows: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """Leaves and priorities for ``targets`` in ``[0, total)``; call :meth:`_prefix_top` first."""
+    def _search(self, targets: np.ndarray, ws: _Workspace, keep_rows: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Leaves and priorities for ``targets`` in ``[0, total)`` (``ws``: the workspace of their size); call :meth:`_prefix_top` first."""
         prefix = self._top_prefix
         # Searching the inclusive sums of all top nodes but the last gives indices <= the last.
-        nodes = np.searchsorted(prefix[1:-1], targets, side="right")
-        ws = self._workspace(targets.size)
+        nodes = np.searchsorted(self._top_inclusive, targets, side="right")
         # Mass left inside the chosen node; clamped at 0 so that an ulp of rounding below a
         # node's start still lands on its first child with positive mass.
         np.subtract(targets, prefix.take(nodes), out=ws.remaining)
@@ -354,10 +371,13 @@ class SumTree:
                 nodes <<= _SHIFT
                 nodes += child
         row_positions = ws.row_starts + ws.column_array
-        priorities = rows.reshape(-1).take(row_positions)
+        priorities = ws.leaf_rows.take(row_positions)
         groups = nodes
-        leaves = groups << _SHIFT
-        leaves += ws.column_array
+        # Leaf j of group g sits at column 1 + j of grid row g: flat position 65 g + column, and
+        # the leaf index is 64 g + column - 1 = position - g - 1.
+        leaf_positions = groups * _ROW
+        leaf_positions += ws.column_array
+        leaves = leaf_positions - groups
         leaves -= 1
         self._sampled = None
         if priorities.size and not priorities.min() > 0.0:
@@ -369,5 +389,5 @@ class SumTree:
             leaves[stray] = positive[np.maximum(left, 0)]
             return leaves, self._leaves[_grid_positions(leaves)]
         if keep_rows:
-            self._sampled = _SampledRows(leaves, groups, rows, row_positions, _grid_positions(leaves))
+            self._sampled = _SampledRows(leaves, groups, rows, row_positions, leaf_positions)
         return leaves, priorities
