@@ -18,8 +18,8 @@
    GridWorld's true reward / termination / next cell in place of the learned model's, to measure
    what each learned part costs.
    ``--model-report`` is another: after every model fit it prints the model's reward and
-   termination for the steps into the goal and for all other state-action pairs, and the largest
-   Q-value. ``--imagined-actions``, ``--nll-beta`` and ``--exploration-bonus`` set Dyna's
+   termination for the steps into the goal and for all other state-action pairs, the exploration
+   bonus (if any), and the Q-network's largest and mean values and its largest on the goal cell. ``--imagined-actions``, ``--nll-beta`` and ``--exploration-bonus`` set Dyna's
    arguments of those names, ``--model-hidden-sizes`` the hidden layers of each ensemble member.
 """
 
@@ -264,7 +264,8 @@ def use_true_model_parts(model: Dyna, env: gym.Env, parts: tuple[str, ...]) -> N
 
 def report_model_fits(model: Dyna, env: gym.Env) -> None:
     """Diagnostic: after every model fit, print what the model predicts (means over the members) for
-    the state-action pairs that enter the goal and for all others, and the largest Q-value."""
+    the state-action pairs that enter the goal and for all others, the exploration bonus (if any),
+    and the Q-network's largest and mean values over those pairs and its largest on the goal cell."""
     _, true_reward, _ = true_transitions(env)
     goal_row, goal_col = env.unwrapped.goal
     pairs = torch.cartesian_prod(*(torch.arange(n) for n in true_reward.shape))  # (row, col, action)
@@ -281,13 +282,25 @@ def report_model_fits(model: Dyna, env: gym.Env) -> None:
         buffer = model.replay_buffer
         goal_transitions = int((buffer.rewards[: buffer.buffer_size if buffer.full else buffer.pos] > 0).sum())
         with torch.no_grad():
-            max_q = float(model.q_net(obs).max())
+            q_values = model.q_net(obs)
+            goal_cell_q = float(model.q_net(torch.tensor([[goal_row, goal_col]], dtype=torch.float32)).max())
+        bonus = ""
+        if model.exploration_bonus > 0:
+            kappa_d = model.exploration_bonus * model.dynamics_model.disagreement(obs, actions)
+            with_bonus = (reward + kappa_d)[~enters_goal]
+            bonus = (
+                f"; bonus mean {float(kappa_d.mean()):.2f}, largest {float(kappa_d.max()):.2f}; other pairs with "
+                f"reward + bonus > 0: {int((with_bonus > 0).sum())} (their mean "
+                f"{float(with_bonus[with_bonus > 0].mean()) if (with_bonus > 0).any() else 0.0:.2f}, "
+                f"largest {float(with_bonus.max()):.2f})"
+            )
         print(
             f"  step {model.num_timesteps}: {goal_transitions} goal transitions; pairs entering the goal: "
             f"reward {', '.join(f'{r:.2f}' for r in reward[enters_goal])}, "
             f"termination {', '.join(f'{p:.2f}' for p in termination[enters_goal])}; other pairs: "
             f"{int((others > 0).sum())} of {others.numel()} with reward > 0 (largest {float(others.max()):.2f}), "
-            f"termination up to {float(termination[~enters_goal].max()):.2f}; largest Q {max_q:.1f}",
+            f"termination up to {float(termination[~enters_goal].max()):.2f}{bonus}; largest Q {float(q_values.max()):.1f}, "
+            f"mean Q {float(q_values.mean()):.1f}, largest Q on the goal cell (never an observation) {goal_cell_q:.1f}",
             flush=True,
         )
         return stats
