@@ -19,8 +19,9 @@
    what each learned part costs.
    ``--model-report`` is another: after every model fit it prints the model's reward and
    termination for the steps into the goal and for all other state-action pairs, the exploration
-   bonus (if any), and the Q-network's largest and mean values and its largest on the goal cell. ``--imagined-actions``, ``--nll-beta`` and ``--exploration-bonus`` set Dyna's
-   arguments of those names, ``--model-hidden-sizes`` the hidden layers of each ensemble member.
+   bonus (if any), and the Q-network's largest and mean values and its largest on the goal cell.
+   ``--imagined-actions``, ``--nll-beta`` and ``--exploration-bonus`` set Dyna's arguments of
+   those names, ``--model-hidden-sizes`` the hidden layers of each ensemble member.
 """
 
 from __future__ import annotations
