@@ -435,6 +435,7 @@ def main() -> None:
         default=0.0,
         help="Dyna's exploration_bonus: imagined rewards + this times the ensemble's next-state disagreement",
     )
+    deep.add_argument("--planning-gamma", type=float, default=None, help="Dyna's planning_gamma (default: gamma)")
     deep.add_argument("--nll-beta", type=float, default=None, help="beta-NLL exponent of Dyna's model (default: Dyna's 0.5)")
     deep.add_argument(
         "--model-hidden-sizes",
@@ -473,6 +474,7 @@ def main() -> None:
             "model_noise": not args.model_mean,
             "imagined_actions": args.imagined_actions,
             "exploration_bonus": args.exploration_bonus,
+            "planning_gamma": args.planning_gamma,
         }
         dyna["model_kwargs"] = {**DYNA_HYPERPARAMETERS["model_kwargs"], "hidden_sizes": tuple(args.model_hidden_sizes)}
         if args.nll_beta is not None:

@@ -217,6 +217,8 @@ def test_dyna_rejects_discrete_observations_and_bad_arguments():
         ({"planning_updates": -1}, "planning_updates"),
         ({"rollout_length": 0}, "rollout_length"),
         ({"exploration_bonus": -0.5}, "exploration_bonus"),
+        ({"planning_gamma": 1.5}, "planning_gamma"),
+        ({"planning_gamma": float("nan")}, "planning_gamma"),
     ]:
         with pytest.raises(ValueError, match=name):
             Dyna("MlpPolicy", gym.make("AdvRL/GridWorld-v0"), **kwargs)
@@ -346,6 +348,28 @@ def test_rollouts_store_discounted_k_step_returns(tmp_path, one_torch_thread):
     assert n_imagined == 32
     np.testing.assert_allclose(batch.discounts[:32].numpy(), 0.9)
     assert np.all(np.isclose(batch.discounts[32:].numpy(), 0.9**3) | (batch.dones[32:].numpy() == 1.0))
+
+
+def test_planning_gamma_discounts_imagined_transitions_only(tmp_path, one_torch_thread):
+    """planning_gamma=0.8 with gamma=0.9: imagined rows bootstrap with 0.8 (0.8^2 and rewards
+    r0 + 0.8 r1 for two-step rollouts), real rows keep 0.9 in the mixed batches."""
+    model = grid_dyna(tmp_path, gamma=0.9, planning_gamma=0.8, model_class=ExactGridModel)
+    model.imagine(300)
+    buffer = model.model_buffer
+    assert 0 < buffer.dones[:300, 0].sum() < 300  # steps into the goal and others
+    np.testing.assert_allclose(buffer.discounts[:300, 0], 0.8)
+    batch, n_imagined = model.mixed_batch(64)
+    assert n_imagined == 32
+    np.testing.assert_allclose(batch.discounts[:32].numpy(), 0.9)
+    np.testing.assert_allclose(batch.discounts[32:].numpy(), 0.8)
+
+    two_step = grid_dyna(tmp_path, gamma=0.9, planning_gamma=0.8, rollout_length=2, model_class=ExactGridModel)
+    two_step.imagine(300)
+    rows = two_step.model_buffer
+    continuing = rows.dones[:300, 0] == 0.0
+    np.testing.assert_allclose(rows.discounts[:300, 0][continuing], 0.8**2, rtol=1e-6)
+    # Away from the goal every step costs -0.1: r0 + 0.8 r1 = -0.18.
+    np.testing.assert_allclose(rows.rewards[:300, 0][continuing], -0.1 - 0.8 * 0.1, rtol=1e-5)
 
 
 def test_planning_updates_are_extra_q_updates_on_imagined_data(tmp_path, one_torch_thread):

@@ -142,6 +142,12 @@ class Dyna(DQN):
         every imagined reward: a deep counterpart of Dyna-Q+'s bonus, large for state-action
         pairs unlike those in the replay buffer (untried actions) and fading as they are tried, so
         that planning keeps the agent trying them. 0 (default): no bonus
+    :param planning_gamma: discount of the bootstrap term of imagined transitions (default:
+        ``gamma``; real transitions always use ``gamma``). A smaller one shortens the horizon over
+        which the model's errors compound: a reward error ``e`` on an imagined transition that the
+        agent can repeat is worth ``e / (1 - planning_gamma)`` to Q-learning, so that with
+        ``gamma=0.99`` a few tenths of error outweigh a goal reward of 10 (planning with a smaller
+        discount than the task's when the model is inaccurate: Jiang et al. 2015)
     :param model_class: the dynamics model class
     :param model_kwargs: keyword arguments of ``model_class`` (e.g. ``n_members``, ``hidden_sizes``);
         ``nll_beta`` defaults to 0.5 here (beta-NLL, so that sparse rewards are learned)
@@ -181,6 +187,7 @@ class Dyna(DQN):
         imagined_actions: str = "uniform",
         model_noise: bool = True,
         exploration_bonus: float = 0.0,
+        planning_gamma: float | None = None,
         model_class: type[ProbabilisticEnsemble] = ProbabilisticEnsemble,
         model_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
@@ -240,6 +247,9 @@ class Dyna(DQN):
         self.imagined_actions = check_choice("imagined_actions", imagined_actions, IMAGINED_ACTIONS)
         self.model_noise = bool(model_noise)
         self.exploration_bonus = check_float("exploration_bonus", exploration_bonus, 0.0)
+        if planning_gamma is not None:
+            check_float("planning_gamma", planning_gamma, 0.0, 1.0)
+        self.planning_gamma = planning_gamma
         self.model_class = model_class
         # beta-NLL by default: with the plain Gaussian NLL a sparse reward (a goal bonus) is
         # explained away as noise and never imagined.
@@ -259,7 +269,7 @@ class Dyna(DQN):
             self.observation_space, self.action_space, device=self.device, **self.model_kwargs
         )
         self.model_buffer = ModelReplayBuffer(
-            self.model_buffer_size, self.observation_space, self.action_space, self.device, gamma=self.gamma
+            self.model_buffer_size, self.observation_space, self.action_space, self.device, gamma=self._planning_gamma
         )
         if getattr(self, "_model_rng", None) is None:
             self._model_rng = np.random.default_rng(self.seed)
@@ -274,6 +284,10 @@ class Dyna(DQN):
         low = th.as_tensor(self.observation_space.low, dtype=th.float32, device=self.device)
         high = th.as_tensor(self.observation_space.high, dtype=th.float32, device=self.device)
         self._obs_bounds = (low, high)
+
+    @property
+    def _planning_gamma(self) -> float:
+        return self.gamma if self.planning_gamma is None else self.planning_gamma
 
     # ------------------------------------------------------------------ model learning
     def real_transitions(self) -> tuple[np.ndarray, ...]:
@@ -343,7 +357,7 @@ class Dyna(DQN):
             next_obs = th.clamp(next_obs, *self._obs_bounds)
             if rewards is not None:
                 returns += discount * rewards * alive
-            discount *= self.gamma
+            discount *= self._planning_gamma
             if terminated is not None:
                 alive &= ~terminated
             state = next_obs  # rows that terminated keep rolling, but their bootstrap term is masked
