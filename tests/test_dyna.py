@@ -372,6 +372,34 @@ def test_planning_gamma_discounts_imagined_transitions_only(tmp_path, one_torch_
     np.testing.assert_allclose(rows.rewards[:300, 0][continuing], -0.1 - 0.8 * 0.1, rtol=1e-5)
 
 
+class WrongRewardGridModel(ExactGridModel):
+    """:class:`ExactGridModel` with one reward error: bumping into the top wall at the start
+    (0, 0), which leaves the agent there, pays +0.5 instead of -0.1."""
+
+    def sample(self, obs, actions, *args, **kwargs):
+        next_obs, rewards, terminated = super().sample(obs, actions)
+        bump = (th.as_tensor(obs) == 0.0).all(dim=1) & (th.as_tensor(actions).long() == 0)
+        return next_obs, th.where(bump, 0.5, rewards), terminated
+
+
+def test_a_smaller_planning_gamma_keeps_a_model_error_from_outweighing_the_goal(tmp_path, one_torch_thread):
+    """A reward error of +0.5 on a step the agent can repeat is worth 0.5 / (1 - planning_gamma)
+    to Q-learning on imagined data: 50 with planning_gamma = gamma = 0.99, more than the goal's
+    10, so the greedy policy keeps bumping into the wall; 3.3 with 0.85, less than the goal's
+    value from the start (about 4.1 six steps away), so the greedy path is a shortest one."""
+    lengths = {}
+    for planning_gamma in (0.99, 0.85):
+        model = grid_dyna(
+            tmp_path, gamma=0.99, planning_gamma=planning_gamma, real_ratio=0.0, model_class=WrongRewardGridModel
+        )
+        for _ in range(40):
+            model.imagine(2000)
+            model.train(gradient_steps=100, batch_size=64)
+            model.q_net_target.load_state_dict(model.q_net.state_dict())
+        lengths[planning_gamma] = greedy_steps(model, gym.make("AdvRL/GridWorld-v0", size=4), max_steps=30)
+    assert lengths == {0.99: None, 0.85: 6}
+
+
 def test_planning_updates_are_extra_q_updates_on_imagined_data(tmp_path, one_torch_thread):
     """Owed planning updates run after DQN's gradient steps, only once imagined data exists."""
     model = grid_dyna(tmp_path, planning_updates=3, real_ratio=1.0, model_class=ExactGridModel)
