@@ -127,7 +127,7 @@ class Dyna(DQN):
     :param model_train_freq: environment steps between two fits of the model
     :param model_learning_starts: environment steps before the first fit (default: ``learning_starts``)
     :param rollout_length: model steps per imagined transition: 1 is a one-step transition;
-        k > 1 rolls on greedily and stores a k-step return with discount ``gamma ** k``
+        k > 1 rolls on greedily and stores a k-step return with discount ``planning_gamma ** k``
     :param model_buffer_size: capacity of the imagined-transition buffer
     :param model_gradient_steps: gradient steps per model fit (minibatches drawn from each
         member's bootstrap resample of all real transitions)
@@ -327,8 +327,9 @@ class Dyna(DQN):
 
         The first action follows ``imagined_actions``; with ``rollout_length`` k > 1 the model then
         rolls on for k - 1 steps with the greedy action of the current Q-network, and the stored
-        transition is ``(s_0, a_0, sum_t gamma^t r_t, s_k)`` with discount ``gamma^k``, cut at the
-        first predicted termination (a k-step target, as in model-based value expansion).
+        transition is ``(s_0, a_0, sum_t g^t r_t, s_k)`` with discount ``g^k`` (``g``: ``planning_gamma``,
+        by default ``gamma``), cut at the first predicted termination (a k-step target, as in
+        model-based value expansion).
         """
         real = self.replay_buffer.sample(n)
         obs = real.observations.float()
