@@ -12,7 +12,7 @@
    steps until the deterministic policy reaches the optimal return.
 
     python benchmarks/dyna.py tabular [--seeds 10] [--episodes 150] [--reward gridworld|classic|both]
-    python benchmarks/dyna.py deep [--seeds 5] [--first-seed 0] [--budget 20000] [--eval-freq 250]
+    python benchmarks/dyna.py deep [--seeds 5] [--first-seed 0] [--budget 20000] [--eval-freq 250] [--stable-evals 1]
 
    ``--true-model reward termination state`` (any of them) is a diagnostic: Dyna imagines with
    GridWorld's true reward / termination / next cell in place of the learned model's, to measure
@@ -196,12 +196,18 @@ DYNA_HYPERPARAMETERS = dict(
 
 class StopAtOptimalReturn(BaseCallback):
     """Every ``eval_freq`` steps, run the deterministic policy for one episode (the env is
-    deterministic); stop training the first time it earns ``optimal_return``."""
+    deterministic); stop training once it has earned ``optimal_return`` at ``stable_evals``
+    evaluations in a row, and report the step of the first of them (``stable_evals=1``: the first
+    evaluation that earns it). The evaluations draw no random numbers, so they do not change
+    training."""
 
-    def __init__(self, eval_env: gym.Env, optimal_return: float, eval_freq: int) -> None:
+    def __init__(self, eval_env: gym.Env, optimal_return: float, eval_freq: int, stable_evals: int = 1) -> None:
         super().__init__()
         self.eval_env, self.optimal_return, self.eval_freq = eval_env, optimal_return, eval_freq
+        self.stable_evals = stable_evals
         self.solved_at: int | None = None
+        self._streak_start: int | None = None
+        self._streak = 0
         self.goal_visits: list[int] = []  # env steps at which a real transition reached the goal
 
     def _on_step(self) -> bool:
@@ -216,10 +222,16 @@ class StopAtOptimalReturn(BaseCallback):
                 self.model.predict(obs, deterministic=True)[0]
             )
             total, done = total + reward, terminated or truncated
-        if total >= self.optimal_return - 1e-6:
-            self.solved_at = self.num_timesteps
-            return False
-        return True
+        if total < self.optimal_return - 1e-6:
+            self._streak = 0
+            return True
+        if self._streak == 0:
+            self._streak_start = self.num_timesteps
+        self._streak += 1
+        if self._streak < self.stable_evals:
+            return True
+        self.solved_at = self._streak_start
+        return False
 
 
 #: Parts of the learned model that ``--true-model`` can replace by the environment's own.
@@ -321,6 +333,7 @@ def run_deep(
     true_model: tuple[str, ...] = (),
     model_report: bool = False,
     first_seed: int = 0,
+    stable_evals: int = 1,
 ) -> None:
     env_kwargs = {"size": 8}
     probe = gym.make("AdvRL/GridWorld-v0", **env_kwargs).unwrapped
@@ -339,7 +352,7 @@ def run_deep(
             if model_report and isinstance(model, Dyna):
                 report_model_fits(model, env)
             callback = StopAtOptimalReturn(
-                gym.make("AdvRL/GridWorld-v0", **env_kwargs), optimal_return, eval_freq
+                gym.make("AdvRL/GridWorld-v0", **env_kwargs), optimal_return, eval_freq, stable_evals
             )
             model.learn(budget, callback=callback)
             solved[name].append(callback.solved_at)
@@ -353,7 +366,9 @@ def run_deep(
     print(
         f"\nAdvRL/GridWorld-v0 size 8, coordinate observations, optimal return {optimal_return:g}; "
         f"{seeds} seeds ({first_seed}-{first_seed + seeds - 1}), budget {budget} steps, "
-        f"deterministic evaluation every {eval_freq} steps\n"
+        f"deterministic evaluation every {eval_freq} steps"
+        + (f", solved when optimal at {stable_evals} evaluations in a row (the first counts)" if stable_evals > 1 else "")
+        + "\n"
     )
     print(f"shared: {hyperparameters}\nDyna: { {**DYNA_HYPERPARAMETERS, **dyna} }")
     if true_model:
@@ -390,6 +405,12 @@ def main() -> None:
     deep.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed + seeds - 1")
     deep.add_argument("--budget", type=int, default=20_000)
     deep.add_argument("--eval-freq", type=int, default=250)
+    deep.add_argument(
+        "--stable-evals",
+        type=int,
+        default=1,
+        help="count a run as solved once this many evaluations in a row earn the optimal return (at the first of them)",
+    )
     deep.add_argument("--train-freq", type=int, default=DQN_HYPERPARAMETERS["train_freq"])
     deep.add_argument(
         "--target-update-interval", type=int, default=DQN_HYPERPARAMETERS["target_update_interval"]
@@ -454,6 +475,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.part == "deep" and args.first_seed < 0:
         parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
+    if args.part == "deep" and args.stable_evals < 1:
+        parser.error(f"--stable-evals must be >= 1, got {args.stable_evals}")
     torch.set_num_threads(1)
     if args.part == "tabular":
         for reward in REWARDS if args.reward == "both" else [args.reward]:
@@ -491,6 +514,7 @@ def main() -> None:
             tuple(args.true_model),
             args.model_report,
             args.first_seed,
+            args.stable_evals,
         )
 
 
