@@ -24,6 +24,9 @@
    Dyna's arguments of those names, ``--model-mean`` imagines with member means
    (``model_noise=False``), ``--model-hidden-sizes`` sets the hidden layers of each ensemble member.
    The best setting measured is ``--exploration-bonus 3 --planning-gamma 0.95 --model-mean``.
+   ``--stable-evals K`` counts a run as solved only once K evaluations in a row earn the optimal
+   return (at the first of them); with ``--eval-freq 50 --stable-evals 5`` the greedy policy has
+   to stay optimal for 200 steps.
 """
 
 from __future__ import annotations
