@@ -209,8 +209,7 @@ class StopAtOptimalReturn(BaseCallback):
         self.eval_env, self.optimal_return, self.eval_freq = eval_env, optimal_return, eval_freq
         self.stable_evals = stable_evals
         self.solved_at: int | None = None
-        self._streak_start: int | None = None
-        self._streak = 0
+        self._streak_start: int | None = None  # first evaluation of the current optimal run, if any
         self.goal_visits: list[int] = []  # env steps at which a real transition reached the goal
 
     def _on_step(self) -> bool:
@@ -226,12 +225,11 @@ class StopAtOptimalReturn(BaseCallback):
             )
             total, done = total + reward, terminated or truncated
         if total < self.optimal_return - 1e-6:
-            self._streak = 0
+            self._streak_start = None
             return True
-        if self._streak == 0:
+        if self._streak_start is None:
             self._streak_start = self.num_timesteps
-        self._streak += 1
-        if self._streak < self.stable_evals:
+        if self.num_timesteps - self._streak_start < (self.stable_evals - 1) * self.eval_freq:
             return True
         self.solved_at = self._streak_start
         return False
