@@ -30,6 +30,7 @@ None), ``learn_steps`` (default 300). Do not pass ``seed`` or ``verbose`` in ``k
 from __future__ import annotations
 
 import copy
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +42,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.env_util import make_vec_env
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
+import sb3_ext
 from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3
 from sb3_ext.aux_dqn import AuxDQN, PERAuxDQN
 from sb3_ext.dyna import Dyna, TabularDynaQ
@@ -233,3 +235,65 @@ def test_rejects_unsupported_spaces(case: AlgoCase) -> None:
         pytest.skip(f"{case.name} accepts every space")
     with pytest.raises((ValueError, AssertionError), match=r"(?i)space"):
         build(case, env=make_env(case, case.bad_env_id))
+
+
+# --------------------------------------------------------------------------- inherited arguments
+#: Bad values of the Stable-Baselines3 arguments every sb3_ext algorithm inherits (where it has them).
+BAD_INHERITED_ARGUMENTS = [
+    ("batch_size", dict(batch_size=0)),
+    ("buffer_size", dict(buffer_size=16, batch_size=32)),
+    ("gamma", dict(gamma=1.5)),
+    ("gamma", dict(gamma=-0.1)),
+    ("learning_starts", dict(learning_starts=-1)),
+    ("learning_rate", dict(learning_rate=float("nan"))),
+    ("learning_rate", dict(learning_rate=-1.0)),
+]
+
+
+def constructor_arguments(algo: type[BaseAlgorithm]) -> set[str]:
+    """Keyword arguments of the first constructor in the MRO that lists them (a mixin's takes ``**kwargs``)."""
+    for cls in algo.__mro__:
+        parameters = inspect.signature(cls.__init__).parameters
+        if "gamma" in parameters:
+            return set(parameters)
+    raise AssertionError(f"no constructor of {algo.__name__} takes gamma")
+
+
+def algorithm_classes() -> list[AlgoCase]:
+    """One case per algorithm class (the first in the table)."""
+    seen: dict[type, AlgoCase] = {}
+    for case in ALGORITHMS:
+        seen.setdefault(case.algo, case)
+    return list(seen.values())
+
+
+BAD_ARGUMENT_CASES = [
+    pytest.param(case, name, bad, id=f"{case.algo.__name__}-{'-'.join(f'{k}={v}' for k, v in bad.items())}")
+    for case in algorithm_classes()
+    for name, bad in BAD_INHERITED_ARGUMENTS
+    if set(bad) <= constructor_arguments(case.algo)
+]
+
+
+def test_every_algorithm_class_is_checked_for_bad_arguments() -> None:
+    exported = {
+        obj for obj in vars(sb3_ext).values() if isinstance(obj, type) and issubclass(obj, BaseAlgorithm)
+    }
+    assert exported == {case.algo for case in algorithm_classes()}
+    # Each class meets gamma and learning_rate, the off-policy ones all seven bad values.
+    counts = {case.algo: sum(1 for param in BAD_ARGUMENT_CASES if param.values[0].algo is case.algo) for case in algorithm_classes()}
+    assert counts[TabularDynaQ] == counts[OptionCritic] == 4
+    assert all(count == 7 for algo, count in counts.items() if algo not in (TabularDynaQ, OptionCritic))
+
+
+@pytest.mark.parametrize("case, name, bad", BAD_ARGUMENT_CASES)
+def test_bad_inherited_arguments_are_value_errors_naming_them(case: AlgoCase, name: str, bad: dict) -> None:
+    kwargs = {**copy.deepcopy(case.kwargs), **bad}
+    with pytest.raises(ValueError, match=name):
+        case.algo(case.policy, make_env(case), **kwargs)
+
+
+@pytest.mark.parametrize("case", [pytest.param(case, id=case.algo.__name__) for case in algorithm_classes()])
+def test_a_learning_rate_schedule_is_accepted(case: AlgoCase) -> None:
+    model = case.algo(case.policy, make_env(case), **{**copy.deepcopy(case.kwargs), "learning_rate": lambda progress: 1e-3 * progress})
+    assert model.lr_schedule(0.5) == pytest.approx(5e-4)

@@ -55,6 +55,9 @@ def test_tabular_rejects_non_discrete_observations():
         ({"kappa": -0.1}, "kappa"),
         ({"gamma": 1.5}, "gamma"),
         ({"exploration_final_eps": 2.0}, "exploration_final_eps"),
+        # These used to train silently to NaN / -4e28 Q-values.
+        ({"learning_rate": float("nan")}, "learning_rate"),
+        ({"learning_rate": -1.0}, "learning_rate"),
     ],
 )
 def test_tabular_bad_arguments(kwargs, name):
@@ -219,6 +222,10 @@ def test_dyna_rejects_discrete_observations_and_bad_arguments():
         ({"exploration_bonus": -0.5}, "exploration_bonus"),
         ({"planning_gamma": 1.5}, "planning_gamma"),
         ({"planning_gamma": float("nan")}, "planning_gamma"),
+        ({"batch_size": 0}, "batch_size"),  # used to be a ZeroDivisionError inside training
+        ({"model_noise": "no"}, "model_noise"),
+        ({"model_class": dict}, "model_class"),
+        ({"model_kwargs": [("n_members", 2)]}, "model_kwargs"),
     ]:
         with pytest.raises(ValueError, match=name):
             Dyna("MlpPolicy", gym.make("AdvRL/GridWorld-v0"), **kwargs)

@@ -65,8 +65,15 @@ def test_invalid_hyperparameters_name_the_argument():
         WorldModelMPC("MlpPolicy", "AdvRL/Pendulum-v0", **{**SMALL, "n_particles": 3})
     with pytest.raises(ValueError, match="n_elites"):
         WorldModelMPC("MlpPolicy", "AdvRL/Pendulum-v0", **{**SMALL, "n_elites": 31})
-    with pytest.raises(ValueError, match="n_model_epochs"):
-        WorldModelMPC("MlpPolicy", "AdvRL/Pendulum-v0", **{**SMALL, "n_model_epochs": 0})
+    for name, bad in [
+        ("n_model_epochs", 0),
+        ("max_model_steps", 0),
+        ("holdout_ratio", 1.0),
+        ("use_env_functions", "yes"),
+        ("batch_size", 0),  # used to be a ZeroDivisionError inside the first model fit
+    ]:
+        with pytest.raises(ValueError, match=name):
+            WorldModelMPC("MlpPolicy", "AdvRL/Pendulum-v0", **{**SMALL, name: bad})
 
 
 def test_unbatched_and_batched_predict_with_warm_start_state():

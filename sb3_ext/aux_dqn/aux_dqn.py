@@ -15,17 +15,12 @@ from torch.nn import functional as F
 from sb3_ext.aux_dqn.augmentation import gaussian_noise, random_shift, resolve_augmentation
 from sb3_ext.aux_dqn.policies import AuxDQNPolicy, CnnPolicy, MlpPolicy
 from sb3_ext.common.buffers import PrioritizedReplayBuffer, PrioritizedReplayBufferSamples
+from sb3_ext.common.validation import check_algorithm_arguments, check_bool, check_nonnegative
 from sb3_ext.per.mixin import PrioritizedReplayMixin, weighted_mean
 
 SelfAuxDQN = TypeVar("SelfAuxDQN", bound="AuxDQN")
 
 AUX_TASKS = ("reward", "latent", "inverse")
-
-
-def _check_coef(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite float >= 0, got {value!r}")
-    return float(value)
 
 
 class AuxDQN(DQN):
@@ -147,6 +142,13 @@ class AuxDQN(DQN):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
+        check_algorithm_arguments(
+            learning_rate=learning_rate,
+            gamma=gamma,
+            batch_size=batch_size,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+        )
         super().__init__(
             policy,
             env,
@@ -175,10 +177,10 @@ class AuxDQN(DQN):
             device=device,
             _init_setup_model=False,
         )
-        self.reward_coef = _check_coef("reward_coef", reward_coef)
-        self.latent_coef = _check_coef("latent_coef", latent_coef)
-        self.inverse_coef = _check_coef("inverse_coef", inverse_coef)
-        self.noise_std = _check_coef("noise_std", noise_std)
+        self.reward_coef = check_nonnegative("reward_coef", reward_coef)
+        self.latent_coef = check_nonnegative("latent_coef", latent_coef)
+        self.inverse_coef = check_nonnegative("inverse_coef", inverse_coef)
+        self.noise_std = check_nonnegative("noise_std", noise_std)
         if isinstance(target_encoder_tau, bool) or not isinstance(target_encoder_tau, int | float) or not (
             0.0 < target_encoder_tau <= 1.0
         ):
@@ -187,9 +189,7 @@ class AuxDQN(DQN):
         if isinstance(shift_pad, bool) or not isinstance(shift_pad, int | np.integer) or shift_pad < 0:
             raise ValueError(f"shift_pad must be an int >= 0, got {shift_pad!r}")
         self.shift_pad = int(shift_pad)
-        if not isinstance(double_q, bool | np.bool_):
-            raise ValueError(f"double_q must be True or False, got {double_q!r}")
-        self.double_q = bool(double_q)
+        self.double_q = check_bool("double_q", double_q)
         self.augmentation = augmentation
 
         if _init_setup_model:

@@ -12,6 +12,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_ext.common.segment_tree import SumTree
+from sb3_ext.common.validation import check_nonnegative, check_positive, check_unit_interval
 
 
 class PrioritizedReplayBufferSamples(NamedTuple):
@@ -31,12 +32,6 @@ class PrioritizedReplayBufferSamples(NamedTuple):
     weights: th.Tensor
     #: Flat transition indices (``row * n_envs + env``) to pass to ``update_priorities``.
     indices: np.ndarray
-
-
-def _check_unit_interval(name: str, value: float) -> float:
-    if not np.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {value!r}")
-    return float(value)
 
 
 class PrioritizedReplayBuffer(ReplayBuffer):
@@ -91,10 +86,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     ) -> None:
         if isinstance(observation_space, spaces.Dict):
             raise ValueError("observation_space: PrioritizedReplayBuffer does not support Dict observation spaces")
-        if not np.isfinite(alpha) or alpha < 0.0:
-            raise ValueError(f"alpha must be a finite number >= 0, got {alpha!r}")
-        if not np.isfinite(eps) or eps <= 0.0:
-            raise ValueError(f"eps must be a finite number > 0, got {eps!r}")
+        alpha = check_nonnegative("alpha", alpha)
+        eps = check_positive("eps", eps)
+        beta, final_beta = check_unit_interval("beta", beta), check_unit_interval("final_beta", final_beta)
         super().__init__(
             buffer_size,
             observation_space,
@@ -104,10 +98,10 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             optimize_memory_usage=optimize_memory_usage,
             handle_timeout_termination=handle_timeout_termination,
         )
-        self.alpha = float(alpha)
-        self.initial_beta = _check_unit_interval("beta", beta)
-        self.final_beta = _check_unit_interval("final_beta", final_beta)
-        self.eps = float(eps)
+        self.alpha = alpha
+        self.initial_beta = beta
+        self.final_beta = final_beta
+        self.eps = eps
         self.progress = 0.0
         self.max_priority = 1.0
         self.tree = SumTree(self.buffer_size * self.n_envs)

@@ -30,6 +30,8 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
+from sb3_ext.common.validation import check_holdout_ratio, check_positive_int, check_unit_interval
+
 ArrayLike = np.ndarray | th.Tensor
 
 
@@ -117,10 +119,9 @@ class ProbabilisticEnsemble(nn.Module):
             raise ValueError(
                 f"action_space must be gymnasium.spaces.Box or Discrete, got {type(action_space).__name__}"
             )
-        if int(n_members) < 1:
-            raise ValueError(f"n_members must be >= 1, got {n_members}")
-        n_elites = n_members if n_elites is None else int(n_elites)
-        if not 1 <= n_elites <= n_members:
+        n_members = check_positive_int("n_members", n_members)
+        n_elites = n_members if n_elites is None else check_positive_int("n_elites", n_elites)
+        if n_elites > n_members:
             raise ValueError(f"n_elites must be in [1, n_members={n_members}], got {n_elites}")
         if len(hidden_sizes) == 0 or any(int(h) < 1 for h in hidden_sizes):
             raise ValueError(
@@ -129,12 +130,10 @@ class ProbabilisticEnsemble(nn.Module):
         self.observation_space, self.action_space = observation_space, action_space
         self.discrete_actions = isinstance(action_space, spaces.Discrete)
         self.obs_dim = int(observation_space.shape[0])
-        self.n_members, self.n_elites = int(n_members), n_elites
+        self.n_members, self.n_elites = n_members, n_elites
         self.learn_reward, self.learn_termination = bool(learn_reward), bool(learn_termination)
         self.logvar_loss_coef = float(logvar_loss_coef)
-        if not 0.0 <= float(nll_beta) <= 1.0:
-            raise ValueError(f"nll_beta must be in [0, 1], got {nll_beta}")
-        self.nll_beta = float(nll_beta)
+        self.nll_beta = check_unit_interval("nll_beta", nll_beta)
         self.input_dim = self.obs_dim + self.action_dim
         self.gauss_dim = self.obs_dim + int(self.learn_reward)
 
@@ -428,8 +427,8 @@ class ProbabilisticEnsemble(nn.Module):
         n = obs_t.shape[0]
         if n < 2:
             raise ValueError(f"fit needs at least 2 transitions, got {n}")
-        if not 0.0 <= holdout_ratio < 1.0:
-            raise ValueError(f"holdout_ratio must be in [0, 1), got {holdout_ratio}")
+        check_holdout_ratio(holdout_ratio)
+        batch_size = check_positive_int("batch_size", batch_size)
         perm = th.as_tensor(rng.permutation(n), device=self.device)
         n_hold = min(int(n * holdout_ratio), 5000)
         hold, train = perm[:n_hold], perm[n_hold:]

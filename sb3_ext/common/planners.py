@@ -20,6 +20,7 @@ import torch as th
 from gymnasium import spaces
 
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
+from sb3_ext.common.validation import check_positive_int
 
 ScoreFn = Callable[[th.Tensor, th.Tensor], th.Tensor]
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
@@ -33,12 +34,6 @@ class PlanResult(NamedTuple):
     action_std: th.Tensor | None  #: std of the final CEM distribution for the first action ``(B, A)``
     plan: th.Tensor  #: the full planned sequence ``(B, horizon, ...)``
     expected_return: th.Tensor  #: model-predicted return of the elites (CEM) / best candidate ``(B,)``
-
-
-def _check_positive(name: str, value: int) -> int:
-    if int(value) != value or int(value) < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class CEMPlanner:
@@ -76,10 +71,10 @@ class CEMPlanner:
             raise ValueError(f"CEMPlanner needs a flat Box action space, got {action_space}")
         if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
             raise ValueError("CEMPlanner needs finite action bounds")
-        self.horizon = _check_positive("horizon", horizon)
-        self.population_size = _check_positive("population_size", population_size)
-        self.n_elites = _check_positive("n_elites", n_elites)
-        self.n_iterations = _check_positive("n_iterations", n_iterations)
+        self.horizon = check_positive_int("horizon", horizon)
+        self.population_size = check_positive_int("population_size", population_size)
+        self.n_elites = check_positive_int("n_elites", n_elites)
+        self.n_iterations = check_positive_int("n_iterations", n_iterations)
         if self.n_elites > self.population_size:
             raise ValueError(f"n_elites must be <= population_size={population_size}, got {n_elites}")
         if not 0.0 <= alpha < 1.0:
@@ -161,8 +156,8 @@ class RandomShootingPlanner:
     ) -> None:
         if not isinstance(action_space, spaces.Discrete):
             raise ValueError(f"RandomShootingPlanner needs a Discrete action space, got {action_space}")
-        self.horizon = _check_positive("horizon", horizon)
-        self.population_size = _check_positive("population_size", population_size)
+        self.horizon = check_positive_int("horizon", horizon)
+        self.population_size = check_positive_int("population_size", population_size)
         self.n_actions, self.start = int(action_space.n), int(action_space.start)
         self.device = th.device(device)
 

@@ -22,8 +22,14 @@ from stable_baselines3.dqn import DQN
 from stable_baselines3.dqn.policies import DQNPolicy, MlpPolicy
 from torch.nn import functional as F
 
-from gym_advrl.envs._validation import check_choice, check_float, check_int
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
+from sb3_ext.common.validation import (
+    check_algorithm_arguments,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+)
 
 SelfDyna = TypeVar("SelfDyna", bound="Dyna")
 
@@ -198,6 +204,13 @@ class Dyna(DQN):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
+        check_algorithm_arguments(
+            learning_rate=learning_rate,
+            gamma=gamma,
+            batch_size=batch_size,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+        )
         super().__init__(
             policy,
             env,
@@ -245,12 +258,16 @@ class Dyna(DQN):
         self.model_gradient_steps = check_int("model_gradient_steps", model_gradient_steps, 1)
         self.model_batch_size = check_int("model_batch_size", model_batch_size, 1)
         self.imagined_actions = check_choice("imagined_actions", imagined_actions, IMAGINED_ACTIONS)
-        self.model_noise = bool(model_noise)
+        self.model_noise = check_bool("model_noise", model_noise)
         self.exploration_bonus = check_float("exploration_bonus", exploration_bonus, 0.0)
         if planning_gamma is not None:
             check_float("planning_gamma", planning_gamma, 0.0, 1.0)
         self.planning_gamma = planning_gamma
+        if not (isinstance(model_class, type) and issubclass(model_class, ProbabilisticEnsemble)):
+            raise ValueError(f"model_class must be ProbabilisticEnsemble or a subclass of it, got {model_class!r}")
         self.model_class = model_class
+        if model_kwargs is not None and not isinstance(model_kwargs, dict):
+            raise ValueError(f"model_kwargs must be a dict of ProbabilisticEnsemble arguments or None, got {model_kwargs!r}")
         # beta-NLL by default: with the plain Gaussian NLL a sparse reward (a goal bonus) is
         # explained away as noise and never imagined.
         self.model_kwargs = {"nll_beta": 0.5, **(model_kwargs or {})}

@@ -13,7 +13,7 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import LinearSchedule, safe_mean
 
-from gym_advrl.envs._validation import check_float, check_int
+from sb3_ext.common.validation import check_algorithm_arguments, check_float, check_int
 from sb3_ext.dyna.policies import TabularQPolicy, check_tabular_spaces
 
 SelfTabularDynaQ = TypeVar("SelfTabularDynaQ", bound="TabularDynaQ")
@@ -143,6 +143,7 @@ class TabularDynaQ(BaseAlgorithm):
         device: th.device | str = "cpu",
         _init_setup_model: bool = True,
     ) -> None:
+        check_algorithm_arguments(learning_rate=learning_rate, gamma=gamma)
         super().__init__(
             policy,
             env,

@@ -18,6 +18,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
+from sb3_ext.common.validation import check_algorithm_arguments, check_bool, check_holdout_ratio, check_int
 from sb3_ext.mpc.policies import MPCPolicy
 
 SelfWorldModelMPC = TypeVar("SelfWorldModelMPC", bound="WorldModelMPC")
@@ -116,6 +117,20 @@ class WorldModelMPC(OffPolicyAlgorithm):
         device: th.device | str = "cpu",
         _init_setup_model: bool = True,
     ) -> None:
+        check_algorithm_arguments(
+            learning_rate=learning_rate,
+            gamma=gamma,
+            batch_size=batch_size,
+            buffer_size=buffer_size,
+            learning_starts=learning_starts,
+        )
+        check_int("n_model_epochs", n_model_epochs, 1)
+        if max_model_steps is not None and (
+            isinstance(max_model_steps, bool) or not isinstance(max_model_steps, int | np.integer) or max_model_steps < 1
+        ):
+            raise ValueError(f"max_model_steps must be an integer >= 1 or None, got {max_model_steps!r}")
+        check_holdout_ratio(holdout_ratio)
+        check_bool("use_env_functions", use_env_functions)
         super().__init__(
             policy,
             env,
@@ -139,10 +154,6 @@ class WorldModelMPC(OffPolicyAlgorithm):
             support_multi_env=True,
             supported_action_spaces=(spaces.Box, spaces.Discrete),
         )
-        if n_model_epochs < 1:
-            raise ValueError(f"n_model_epochs must be >= 1, got {n_model_epochs}")
-        if max_model_steps is not None and max_model_steps < 1:
-            raise ValueError(f"max_model_steps must be >= 1 or None, got {max_model_steps}")
         self.n_model_epochs, self.max_model_steps, self.holdout_ratio = (
             n_model_epochs,
             max_model_steps,

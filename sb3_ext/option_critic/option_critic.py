@@ -18,7 +18,7 @@ from stable_baselines3.common.utils import LinearSchedule, obs_as_tensor, polyak
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
-from gym_advrl.envs._validation import check_float, check_int
+from sb3_ext.common.validation import check_algorithm_arguments, check_float, check_int
 from sb3_ext.option_critic.buffers import OptionRolloutBuffer
 from sb3_ext.option_critic.policies import CnnPolicy, MlpPolicy, OptionCriticPolicy
 
@@ -116,6 +116,7 @@ class OptionCritic(BaseAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ) -> None:
+        check_algorithm_arguments(learning_rate=learning_rate, gamma=gamma)
         super().__init__(
             policy,
             env,

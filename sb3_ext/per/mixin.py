@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import io
 import pathlib
 from typing import TYPE_CHECKING, Any
@@ -11,6 +12,7 @@ import torch as th
 from gymnasium import spaces
 
 from sb3_ext.common.buffers import PrioritizedReplayBuffer, PrioritizedReplayBufferSamples
+from sb3_ext.common.validation import INHERITED_ARGUMENTS, check_algorithm_arguments
 
 if TYPE_CHECKING:
     from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
@@ -49,6 +51,10 @@ class PrioritizedReplayMixin(_Base):
         if accepted is not None and space is not None and not isinstance(space, accepted):
             names = " or ".join(space_class.__name__ for space_class in accepted)
             raise ValueError(f"env: {type(self).__name__} supports {names} action spaces, got {space}")
+        # The algorithm's own signature tells which of the inherited SB3 arguments these are.
+        bound = inspect.signature(super().__init__).bind(policy, env, *args, **kwargs)
+        bound.apply_defaults()
+        check_algorithm_arguments(**{name: bound.arguments[name] for name in INHERITED_ARGUMENTS if name in bound.arguments})
         super().__init__(policy, env, *args, **kwargs)
 
     def _setup_model(self) -> None:
