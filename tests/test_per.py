@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sb3_contrib.common.utils import quantile_huber_loss
 from scipy import stats
 from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.logger import configure
 from stable_baselines3.common.save_util import save_to_pkl
 from stable_baselines3.common.utils import set_random_seed
 
@@ -108,6 +109,21 @@ def test_update_range_and_sorted_search() -> None:
     assert tree.total == pytest.approx(reference.sum())
     indices = tree.sample_stratified(np.full(64, 0.5))
     assert np.all(np.diff(indices) >= 0) and (reference[indices] > 0).all()
+
+
+def test_repeated_indices_in_one_update_keep_the_last_priority() -> None:
+    """The last write of a repeated index wins, whichever path the batch takes (the fuzz test
+    above only meets repeats by chance)."""
+    tree = SumTree(8)
+    tree.update(np.array([2, 2, 5, 5, 5]), np.array([1.0, 3.0, 4.0, 6.0, 0.5]))  # sorted
+    tree.update(np.array([7, 1, 7, 1]), np.array([2.0, 8.0, 9.0, 0.25]))  # unsorted
+    tree.update_sorted(np.array([3, 3, 4]), np.array([5.0, 1.5, 2.5]))  # trusted, sorted
+    np.testing.assert_array_equal(tree.priorities, [0.0, 0.25, 3.0, 1.5, 2.5, 0.5, 0.0, 9.0])
+    assert tree.total == pytest.approx(16.75)
+    # A prioritized batch that drew one transition twice writes its last TD error.
+    buffer = filled_buffer(4, alpha=1.0, eps=0.5)
+    buffer.update_priorities(np.array([1, 1, 3]), np.array([2.0, -4.0, 1.0]))
+    np.testing.assert_allclose(buffer.tree.priorities, [1.0, 4.5, 1.0, 1.5])
 
 
 @pytest.mark.parametrize("capacity", [50, 3_000, 200_000])
@@ -296,11 +312,28 @@ def test_weighted_losses_reduce_to_the_unweighted_ones() -> None:
 def test_training_writes_priorities_and_anneals_beta() -> None:
     env = gym.make("AdvRL/GridWorld-v0", size=4)
     model = PERDQN("MlpPolicy", env, learning_starts=50, buffer_size=1000, batch_size=16, policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
+    buffer = model.replay_buffer
+    written: dict[int, float] = {}  # index -> |last TD error written|
+    largest = 0.0
+    update_priorities = buffer.update_priorities
+
+    def record(indices, td_errors):
+        nonlocal largest
+        errors = np.abs(td_errors.detach().numpy().reshape(-1))
+        written.update(zip(indices.tolist(), errors.tolist(), strict=True))  # a repeated index keeps its last
+        largest = max(largest, float(errors.max()))
+        update_priorities(indices, td_errors)
+
+    buffer.update_priorities = record
     model.learn(400)
-    priorities = model.replay_buffer.tree.priorities[:400]
-    # Trained-on transitions carry their own |TD error| priorities instead of the insertion maximum.
-    assert len(np.unique(priorities)) > 50
-    assert model.replay_buffer.beta > 0.95
+    # Most of the 400 transitions were replayed, and each carries (|last TD error| + eps)^alpha.
+    assert len(written) > 300
+    indices = np.array(sorted(written))
+    expected = (np.array([written[i] for i in indices]) + buffer.eps) ** buffer.alpha
+    np.testing.assert_allclose(buffer.tree.priorities[indices], expected, rtol=1e-6)
+    assert buffer.max_priority == pytest.approx(max(1.0, largest + buffer.eps))
+    # The last update came after the last of the 400 steps: beta has reached final_beta.
+    assert buffer.beta == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("algo, env_id", [(PERDQN, "AdvRL/Pendulum-v0"), (PERQRDQN, "AdvRL/Pendulum-v0"), (PERSAC, "AdvRL/GridWorld-v0"), (PERTD3, "AdvRL/GridWorld-v0")])
@@ -343,3 +376,127 @@ def test_save_load_keeps_priorities(tmp_path) -> None:
     save_to_pkl(tmp_path / "uniform.pkl", uniform)
     with pytest.raises(ValueError, match="PrioritizedReplayBuffer"):
         loaded.load_replay_buffer(tmp_path / "uniform.pkl")
+
+
+# ----------------------------------------------------------------------------- exact updates
+# One gradient step of each PER algorithm on a fixed batch holding terminal and non-terminal
+# transitions, against the TD target written out here: r + gamma (1 - done) * (bootstrap).
+N_STORED, BATCH = 48, 32
+
+
+def per_model(algo, env_id: str, **kwargs):
+    model = algo(
+        "MlpPolicy", gym.make(env_id), learning_starts=0, buffer_size=N_STORED, batch_size=BATCH, gamma=0.9,
+        seed=0, device="cpu", replay_buffer_kwargs=dict(alpha=0.7, eps=1e-3), **kwargs,
+    )
+    model.set_logger(configure(None, []))
+    rng = np.random.default_rng(0)
+    space, buffer = model.observation_space, model.replay_buffer
+    for i in range(N_STORED):
+        obs, next_obs = (rng.uniform(-1, 1, (1, *space.shape)).astype(np.float32) for _ in range(2))
+        if isinstance(model.action_space, spaces.Discrete):
+            action = rng.integers(model.action_space.n, size=(1, 1))
+        else:  # Box actions are stored scaled to [-1, 1], as SB3 does
+            action = rng.uniform(-1, 1, (1, *model.action_space.shape)).astype(np.float32)
+        buffer.add(obs, next_obs, action, rng.normal(size=1), np.array([i % 3 == 0]), [{}])
+    # Distinct priorities, so that the importance weights differ from 1.
+    buffer.update_priorities(np.arange(N_STORED), rng.uniform(0.1, 3.0, N_STORED))
+    return model
+
+
+def batch_train_will_draw(model, seed: int = 1):
+    """The batch the next ``train(1, BATCH)`` samples after ``np.random.seed(seed)``; checks its mix."""
+    np.random.seed(seed)  # noqa: NPY002  (the buffers sample with numpy's global generator, like SB3's)
+    batch = model.replay_buffer.sample(BATCH)
+    assert 0 < batch.dones.sum() < BATCH, "the batch must hold terminal and non-terminal transitions"
+    assert batch.weights.min() < 0.9
+    np.random.seed(seed)  # noqa: NPY002
+    return batch
+
+
+def huber(x: th.Tensor) -> th.Tensor:
+    return th.where(x.abs() < 1.0, 0.5 * x**2, x.abs() - 0.5)
+
+
+def assert_priorities(model, batch, td_errors: th.Tensor) -> None:
+    """The stored priorities are (|delta| + eps)^alpha, alpha applied once (a transition drawn twice
+    keeps its last delta: they differ where the target samples actions)."""
+    buffer = model.replay_buffer
+    last = dict(zip(batch.indices.tolist(), td_errors.abs().numpy().reshape(-1).tolist(), strict=True))
+    indices = np.array(list(last))
+    expected = (np.array(list(last.values())) + buffer.eps) ** buffer.alpha
+    np.testing.assert_allclose(buffer.tree[indices], expected, rtol=1e-5)
+
+
+def test_perdqn_update_is_the_weighted_huber_td_step() -> None:
+    model = per_model(PERDQN, "AdvRL/GridWorld-v0", policy_kwargs=dict(net_arch=[16]))
+    batch = batch_train_will_draw(model)
+    with th.no_grad():
+        q = model.q_net(batch.observations).gather(1, batch.actions.long())
+        next_max = model.q_net_target(batch.next_observations).max(dim=1, keepdim=True).values
+        delta = batch.rewards + 0.9 * (1.0 - batch.dones) * next_max - q
+    model.train(gradient_steps=1, batch_size=BATCH)
+    loss = (batch.weights * huber(delta)).mean()
+    assert model.logger.name_to_value["train/loss"] == pytest.approx(float(loss), rel=1e-5)
+    assert_priorities(model, batch, delta)
+
+
+def test_perqrdqn_update_is_the_weighted_quantile_huber_step() -> None:
+    model = per_model(PERQRDQN, "AdvRL/GridWorld-v0", policy_kwargs=dict(net_arch=[16], n_quantiles=5))
+    batch = batch_train_will_draw(model)
+    rows = th.arange(BATCH)
+    with th.no_grad():
+        theta = model.quantile_net(batch.observations)[rows, :, batch.actions.long().reshape(-1)]  # (B, N)
+        next_theta = model.quantile_net_target(batch.next_observations)  # (B, N, A)
+        greedy = next_theta.mean(dim=1).argmax(dim=1)
+        target = batch.rewards + 0.9 * (1.0 - batch.dones) * next_theta[rows, :, greedy]  # T theta_j
+        # Dabney et al. (2018), eq. 10: rho_tau(u) = |tau_i - 1{u < 0}| Huber(u), u_ij = T theta_j - theta_i,
+        # summed over the quantiles i and averaged over the targets j.
+        u = target[:, None, :] - theta[:, :, None]
+        tau = (th.arange(5, dtype=th.float32) + 0.5) / 5
+        rho = (tau[None, :, None] - (u < 0).float()).abs() * huber(u)
+        per_sample = rho.mean(dim=2).sum(dim=1)
+    model.train(gradient_steps=1, batch_size=BATCH)
+    loss = (batch.weights.reshape(-1) * per_sample).mean()
+    assert model.logger.name_to_value["train/loss"] == pytest.approx(float(loss), rel=1e-5)
+    assert_priorities(model, batch, target.mean(dim=1) - theta.mean(dim=1))
+
+
+def critic_values(critic, observations: th.Tensor, actions: th.Tensor) -> th.Tensor:
+    return th.cat(critic(observations, actions), dim=1)  # (B, n_critics)
+
+
+def test_persac_update_is_the_weighted_soft_td_step() -> None:
+    model = per_model(PERSAC, "AdvRL/Pendulum-v0", ent_coef=0.2, policy_kwargs=dict(net_arch=[16]))
+    batch = batch_train_will_draw(model)
+    with th.no_grad():
+        # train() draws the current policy's actions first, then the next actions: same seed, same draws.
+        th.manual_seed(5)
+        model.actor.action_log_prob(batch.observations)
+        next_actions, next_log_prob = model.actor.action_log_prob(batch.next_observations)
+        soft_value = critic_values(model.critic_target, batch.next_observations, next_actions).min(dim=1, keepdim=True).values
+        soft_value = soft_value - 0.2 * next_log_prob.reshape(-1, 1)
+        target = batch.rewards + 0.9 * (1.0 - batch.dones) * soft_value
+        delta = target - critic_values(model.critic, batch.observations, batch.actions)  # (B, 2)
+    th.manual_seed(5)
+    model.train(gradient_steps=1, batch_size=BATCH)
+    loss = 0.5 * sum((batch.weights.reshape(-1) * delta[:, k] ** 2).mean() for k in range(2))
+    assert model.logger.name_to_value["train/critic_loss"] == pytest.approx(float(loss), rel=1e-5)
+    assert_priorities(model, batch, delta.abs().mean(dim=1))
+
+
+def test_pertd3_update_is_the_weighted_clipped_double_q_step() -> None:
+    model = per_model(PERTD3, "AdvRL/Pendulum-v0", policy_kwargs=dict(net_arch=[16]))
+    batch = batch_train_will_draw(model)
+    with th.no_grad():
+        th.manual_seed(5)  # target policy smoothing noise, the first draw of train()
+        noise = batch.actions.clone().normal_(0.0, model.target_policy_noise).clamp(-0.5, 0.5)
+        next_actions = (model.actor_target(batch.next_observations) + noise).clamp(-1.0, 1.0)
+        bootstrap = critic_values(model.critic_target, batch.next_observations, next_actions).min(dim=1, keepdim=True).values
+        target = batch.rewards + 0.9 * (1.0 - batch.dones) * bootstrap
+        delta = target - critic_values(model.critic, batch.observations, batch.actions)
+    th.manual_seed(5)
+    model.train(gradient_steps=1, batch_size=BATCH)
+    loss = sum((batch.weights.reshape(-1) * delta[:, k] ** 2).mean() for k in range(2))
+    assert model.logger.name_to_value["train/critic_loss"] == pytest.approx(float(loss), rel=1e-5)
+    assert_priorities(model, batch, delta.abs().mean(dim=1))
