@@ -136,7 +136,8 @@ def evaluation_curve(runs: Sequence[RunData]) -> tuple[np.ndarray, np.ndarray, n
         return np.zeros(0), np.zeros(0), np.zeros(0), ""
     if len(runs) == 1:
         returns = runs[0].eval_returns
-        return runs[0].eval_steps, returns.mean(axis=1), returns.std(axis=1), f"std over {returns.shape[1]} episodes"
+        episodes = returns.shape[1]
+        return runs[0].eval_steps, returns.mean(axis=1), returns.std(axis=1), f"std over {episodes} episode{'s' * (episodes > 1)}"
     shared = runs[0].eval_steps
     for run in runs[1:]:
         shared = np.intersect1d(shared, run.eval_steps)

@@ -93,7 +93,6 @@ def test_eval_reports_return_and_writes_gif(two_runs: list[Path], tmp_path: Path
     assert gif.read_bytes()[:6] == b"GIF89a"
 
 
-
 def test_eval_accepts_the_model_zip(two_runs: list[Path], capsys: pytest.CaptureFixture) -> None:
     assert main(["eval", str(two_runs[0] / "model.zip"), "AdvRL/GridWorld-v0", "--episodes", "1"]) == 0
     assert "over 1 episodes" in capsys.readouterr().out
@@ -127,3 +126,135 @@ def test_error_in_a_subprocess_is_a_message_not_a_traceback(tmp_path: Path) -> N
 def test_errors_are_clear(args: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
     assert main(args) == 2
     assert message in capsys.readouterr().err
+
+
+TRAIN = ["train", "ppo", "AdvRL/GridWorld-v0", "--timesteps", "256", "--no-progress-bar", "--hp", "n_steps=128"]
+
+
+@pytest.mark.parametrize(
+    ("args", "names"),
+    [
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--n-envs", "0"], "--n-envs"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--n-envs", "-1"], "--n-envs"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--eval-points", "0"], "--eval-points"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--eval-episodes", "0"], "--eval-episodes"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--eval-fraction", "0"], "--eval-fraction"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--seed", "-1"], "--seed"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--timesteps", "-5"], "--timesteps"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--timesteps", "1e3"], "--timesteps"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--torch-threads", "0"], "--torch-threads"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "learning_rate=abc"], "learning_rate"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "learning_rate=-1"], "learning_rate"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "learning_rate=nan"], "learning_rate"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "batch_size=0"], "batch_size"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "batch_size=True"], "batch_size"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "n_steps=-1"], "n_steps"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "gamma=[1]"], "gamma"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "gamma=1.5"], "gamma"),
+        (["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "policy_kwargs=dict(net_arch=[8])"], "policy_kwargs"),
+        (["train", "perdqn", "AdvRL/GridWorld-v0", "--hp", "buffer_size=0"], "buffer_size"),
+        (["train", "sac", "AdvRL/GridWorld-v0"], "SAC cannot train on AdvRL/GridWorld-v0"),
+        (["eval", "run", "--episodes", "0"], "--episodes"),
+        (["eval", "run", "--gif-frames", "0"], "--gif-frames"),
+        (["plot", "run", "--smoothing", "0"], "--smoothing"),
+        (["plot", "run", "--smoothing", "-5"], "--smoothing"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_every_bad_argument_is_one_line_naming_it(args: list[str], names: str, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    if args[0] == "train":
+        args = [*args, "--out", str(tmp_path / "out")]
+    try:
+        status = main(args)
+    except SystemExit as exit_info:  # argparse's own errors
+        status = exit_info.code
+    err = capsys.readouterr().err
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and names in lines[0], err
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_a_bad_option_in_a_subprocess_is_one_line() -> None:
+    result = advrl("train", "ppo", "AdvRL/GridWorld-v0", "--n-envs", "0")
+    assert result.returncode == 2
+    assert result.stderr == "advrl train: error: argument --n-envs: expected an integer >= 1, got 0 (see 'advrl train --help')\n"
+
+
+def test_unwritable_outputs_are_refused_before_any_work(two_runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cases = [
+        (["train", *TRAIN[1:], "--out", str(blocker)], "--out"),
+        (["train", *TRAIN[1:], "--out", str(blocker / "run")], "--out"),
+        (["eval", str(two_runs[0]), "--gif", str(blocker / "x.gif")], "--gif"),
+        (["eval", str(two_runs[0]), "--gif", str(tmp_path)], "--gif"),
+        (["plot", str(two_runs[0]), "--out", str(blocker / "x.png")], "--out"),
+        (["plot", str(two_runs[0]), "--out", str(tmp_path)], "--out"),
+    ]
+    for args, option in cases:
+        assert main(args) == 2, args
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and option in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_a_failed_model_construction_leaves_no_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "run"
+    assert main(["train", "sac", "AdvRL/GridWorld-v0", "--out", str(out)]) == 2
+    assert "only supports" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("timesteps", "episode_steps", "given", "expected"),
+    [
+        (3000, 200, (None, None), (3, 1)),  # WorldModelMPC on the pendulum: 600 of 3000 steps
+        (10_000, 100, (None, None), (10, 2)),
+        (100_000, 200, (None, None), (10, 5)),
+        (512, 100, (None, None), (1, 1)),  # never fewer than one final evaluation of one episode
+        (3000, 200, (5, None), (5, 1)),
+        (3000, 200, (None, 3), (1, 3)),
+        (3000, 200, (4, 4), (4, 4)),  # given explicitly: kept, even beyond the budget
+    ],
+)
+def test_evaluation_budget(timesteps: int, episode_steps: int, given: tuple, expected: tuple) -> None:
+    from sb3_ext.cli import plan_evaluations
+
+    points, episodes = plan_evaluations(timesteps, episode_steps, 0.2, *given)
+    assert (points, episodes) == expected
+    if given == (None, None) and timesteps * 0.2 >= episode_steps:
+        assert points * episodes * episode_steps <= 0.2 * timesteps
+
+
+def test_train_evaluates_within_the_budget_and_records_the_warmup(tmp_path: Path) -> None:
+    out = tmp_path / "dqn"
+    args = ["train", "dqn", "AdvRL/GridWorld-v0", "--timesteps", "1000", "--out", str(out), "--no-progress-bar",
+            "--hp", "learning_starts=300", "buffer_size=1000"]
+    assert main(args) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["learning_starts"] == 300 and (config["eval_points"], config["eval_episodes"]) == (2, 1)
+    assert config["random_return"] < 0
+    evaluations = np.load(out / "evaluations.npz")
+    assert evaluations["timesteps"].tolist() == [500, 1000] and evaluations["results"].shape == (2, 1)
+
+
+def test_eval_takes_the_env_from_the_run_and_shows_each_episode(two_runs: list[Path], capsys: pytest.CaptureFixture) -> None:
+    assert main(["eval", str(two_runs[0]), "--episodes", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "evaluating PPO on AdvRL/GridWorld-v0 for 2 episodes" in out
+    episode_lines = [line for line in out.splitlines() if line.strip().startswith("episode ")]
+    assert [line.split(":")[0].strip() for line in episode_lines] == ["episode 1/2", "episode 2/2"]
+    returns = [float(line.split("return ")[1].split(",")[0]) for line in episode_lines]
+    summary = out.strip().splitlines()[-1]
+    assert f"mean return {np.mean(returns):.2f}" in summary
+
+
+def test_eval_checks_the_gif_dependency_first(two_runs: list[Path], monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "imageio" else real_find_spec(name, *a))
+    assert main(["eval", "no/such/run", "--gif", str(tmp_path / "x.gif")]) == 2
+    assert 'gym-advrl[gif]' in capsys.readouterr().err  # before looking for the model
