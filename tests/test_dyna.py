@@ -9,7 +9,6 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
-from stable_baselines3.common.utils import set_random_seed
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from gym_advrl.envs.grid_world import DYNA_MAZE
@@ -87,6 +86,30 @@ def test_tabular_dyna_q_plus_bonus_is_exact(tmp_path):
     model.train(np.array([0]), np.array([1]), np.array([2.0]), np.array([1]), np.array([False]))
     np.testing.assert_allclose(model.q_table[0], [0.95, 1.5, 0.95, 0.95])
     np.testing.assert_allclose(model.q_table[1:], 0.0)
+
+
+def test_tabular_updates_of_two_envs_are_exact_q_learning_and_a_synchronous_sweep(tmp_path):
+    """Two real transitions in one step, one of them terminal, on a table that is not zero:
+    direct update Q[s, a] += alpha (r + gamma (1 - terminal) max_a' Q[s', a'] - Q[s, a]) with
+    both targets read before either write; then planning (200 draws of the 2 tried pairs: both
+    are drawn) applies the same update to each pair once, its target again read from the table
+    as it was before the sweep. Every other entry keeps its value."""
+    alpha, gamma = 0.5, 0.9
+    model = tabular_agent(tmp_path, learning_rate=alpha, gamma=gamma, planning_steps=200, seed=0)
+    q0 = np.random.default_rng(0).normal(size=(9, 4))
+    model.q_table[:] = q0
+    # (s=0, a=1, r=1, s'=1) and, terminal, (s=1, a=2, r=-1, s'=4): the first bootstraps from the
+    # row the second writes to.
+    model.train(np.array([0, 1]), np.array([1, 2]), np.array([1.0, -1.0]), np.array([1, 4]), np.array([False, True]))
+    direct = q0.copy()
+    direct[0, 1] = q0[0, 1] + alpha * (1.0 + gamma * q0[1].max() - q0[0, 1])
+    direct[1, 2] = q0[1, 2] + alpha * (-1.0 - q0[1, 2])
+    planned = direct.copy()
+    planned[0, 1] = direct[0, 1] + alpha * (1.0 + gamma * direct[1].max() - direct[0, 1])
+    planned[1, 2] = direct[1, 2] + alpha * (-1.0 - direct[1, 2])
+    assert direct[1].max() != q0[1].max()  # the sweep's targets do depend on the direct update
+    np.testing.assert_allclose(model.q_table, planned, rtol=1e-12)
+    assert model._n_planning_updates == 200 and model.model.n_tried == 2
 
 
 def test_tabular_planning_learns_the_maze_far_faster():
@@ -407,27 +430,55 @@ def test_a_smaller_planning_gamma_keeps_a_model_error_from_outweighing_the_goal(
     assert lengths == {0.99: None, 0.85: 6}
 
 
+def marked_model_buffer(model: Dyna, n: int = 200, seed: int = 0) -> ModelReplayBuffer:
+    """Fill ``model``'s model buffer with ``n`` imagined-looking transitions no real one resembles:
+    off-grid (non-integer) observations, rewards off the real -0.1 / +10, a mix of terminal rows
+    and of one- and three-step discounts."""
+    rng = np.random.default_rng(seed)
+    obs = rng.uniform(0.05, 2.95, (n, 2)).astype(np.float32)
+    buffer = ModelReplayBuffer(n, model.observation_space, model.action_space, "cpu", gamma=0.9)
+    buffer.extend(
+        obs,
+        rng.integers(4, size=n),
+        np.clip(obs + rng.normal(0, 0.5, (n, 2)), 0, 3).astype(np.float32),
+        rng.uniform(1.0, 3.0, n),
+        (np.arange(n) % 4 == 0).astype(np.float32),
+        np.where(np.arange(n) % 2 == 0, 0.9, 0.9**3).astype(np.float32),
+    )
+    model.model_buffer = buffer
+    return buffer
+
+
+def is_imagined(model: Dyna, observations: th.Tensor) -> np.ndarray:
+    """Which rows of a batch are observations of the (marked) model buffer; real ones are grid cells."""
+    stored = {tuple(row) for row in model.model_buffer.observations[:, 0].tolist()}
+    rows = [tuple(row) for row in observations.numpy().tolist()]
+    real = np.all(observations.numpy() == np.round(observations.numpy()), axis=1)
+    assert not any(row in stored for row, is_real in zip(rows, real, strict=True) if is_real)
+    return np.array([row in stored for row in rows])
+
+
 def test_planning_updates_are_extra_q_updates_on_imagined_data(tmp_path, one_torch_thread):
-    """Owed planning updates run after DQN's gradient steps, only once imagined data exists."""
+    """Owed planning updates run after DQN's gradient steps, only once imagined data exists, and
+    learn from the model buffer alone."""
     model = grid_dyna(tmp_path, planning_updates=3, real_ratio=1.0, model_class=ExactGridModel)
     model._pending_planning_updates = 6
     model.train(gradient_steps=2, batch_size=32)  # empty model buffer: nothing to plan with
     assert model._n_updates == 2 and model._pending_planning_updates == 0
-    model.imagine(200)
-    twin = grid_dyna(tmp_path, planning_updates=3, real_ratio=1.0, model_class=ExactGridModel)
-    twin.imagine(200)
+    marked_model_buffer(model)
+    batches = []
+    q_update = model._q_update
+
+    def record(data):
+        batches.append(data)
+        return q_update(data)
+
+    model._q_update = record
     model._pending_planning_updates = 6
-    set_random_seed(1)  # numpy's global RNG (SB3's buffers) and torch's
     model.train(gradient_steps=2, batch_size=32)
     assert model._n_updates == 2 + 2 + 6 and model._pending_planning_updates == 0
-    # With real_ratio=1 the mixed updates see only real data, so the imagined-only planning
-    # updates are what separates the two Q-networks.
-    twin.train(gradient_steps=2, batch_size=32)  # warm up like `model` did (nothing owed)
-    set_random_seed(1)  # numpy's global RNG (SB3's buffers) and torch's
-    twin.train(gradient_steps=2, batch_size=32)
-    assert twin._n_updates == 4
-    differs = [not th.equal(a, b) for a, b in zip(model.q_net.parameters(), twin.q_net.parameters(), strict=True)]
-    assert all(differs)
+    # real_ratio=1: DQN's two updates see real transitions only; the six planning updates only imagined ones.
+    assert [int(is_imagined(model, batch.observations).sum()) for batch in batches] == [0, 0] + [32] * 6
     # learn(): every environment step owes planning_updates (3), paid at each train() call
     # (every 4 steps, one DQN gradient step each): 10 calls x (1 + 4 x 3) updates in 40 steps.
     learner = grid_dyna(
@@ -435,6 +486,42 @@ def test_planning_updates_are_extra_q_updates_on_imagined_data(tmp_path, one_tor
     )
     learner.learn(40)
     assert learner._n_updates == 10 * (1 + 4 * 3) and learner._pending_planning_updates == 0
+
+
+def dqn_loss(model: Dyna, obs, actions, rewards, next_obs, dones, discounts) -> float:
+    """Mean Huber loss of the one-step TD errors r + discount (1 - done) max_a Q_target(s', a) - Q(s, a)."""
+    with th.no_grad():
+        q = model.q_net(obs)[th.arange(len(obs)), actions.long().reshape(-1)]
+        bootstrap = model.q_net_target(next_obs).max(dim=1).values
+        delta = rewards.reshape(-1) + discounts.reshape(-1) * (1 - dones.reshape(-1)) * bootstrap - q
+    return float(th.where(delta.abs() < 1, 0.5 * delta**2, delta.abs() - 0.5).mean())
+
+
+@pytest.mark.parametrize("gradient_steps, planning_updates", [(1, 0), (0, 1)])
+def test_one_q_update_is_the_dqn_step_on_real_and_imagined_rows(tmp_path, one_torch_thread, gradient_steps, planning_updates):
+    """A mixed batch (real_ratio 0.25 of 16: 12 imagined rows drawn from the model buffer, then 4
+    real rows from the replay buffer) or a planning batch (16 imagined rows): the logged loss is
+    DQN's Huber loss with the real rows discounted by gamma and each imagined row by its own
+    stored discount (0.9 or 0.9^3)."""
+    model = grid_dyna(tmp_path, gamma=0.9, real_ratio=0.25, planning_updates=planning_updates, model_class=ExactGridModel)
+    imagined_buffer = marked_model_buffer(model)
+    np.random.seed(3)  # noqa: NPY002  (SB3's buffers sample with numpy's global generator)
+    imagined = imagined_buffer.sample(16 if planning_updates else 12)
+    real = model.replay_buffer.sample(4) if gradient_steps else None
+    assert 0 < imagined.dones.sum() < len(imagined.dones) and len(np.unique(imagined.discounts)) == 2
+    parts = [imagined] + ([real] if real is not None else [])
+    loss = dqn_loss(
+        model,
+        *(th.cat([getattr(part, name).float() for part in parts]) for name in ("observations", "actions", "rewards", "next_observations", "dones")),
+        th.cat([imagined.discounts] + ([th.full_like(real.rewards, 0.9)] if real is not None else [])),
+    )
+    model._pending_planning_updates = planning_updates
+    np.random.seed(3)  # noqa: NPY002
+    model.train(gradient_steps=gradient_steps, batch_size=16)
+    assert model.logger.name_to_value["train/loss"] == pytest.approx(loss, rel=1e-5)
+    assert model.logger.name_to_value["train/planning_updates"] == planning_updates
+    if gradient_steps:
+        assert model.logger.name_to_value["train/imagined_fraction"] == 0.75
 
 
 def test_planning_updates_advance_the_target_network(tmp_path, one_torch_thread):
