@@ -59,6 +59,12 @@ class RenderMixin:
         if self.render_mode == "human":
             self.render()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # An open pygame window cannot be pickled or copied: a copy opens its own when it renders.
+        state = self.__dict__.copy()
+        state["_window"] = state["_clock"] = None
+        return state
+
     def close(self) -> None:
         if self._window is not None:
             pygame = _pygame()

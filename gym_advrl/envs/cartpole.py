@@ -11,13 +11,34 @@ from gymnasium import spaces
 
 from gym_advrl.envs._canvas import Canvas
 from gym_advrl.envs._rendering import RenderMixin
-from gym_advrl.envs._validation import box_action, check_float, check_options, check_physics
+from gym_advrl.envs._snapshot import SnapshotMixin
+from gym_advrl.envs._validation import (
+    Interval,
+    box_action,
+    check_float,
+    check_options,
+    check_physics,
+    reject_unknown_kwargs,
+)
 
 X_THRESHOLD = 2.4
 THETA_THRESHOLD = 12 * 2 * math.pi / 360
 
+#: Valid range of each physical parameter: with these (and ``tau`` in ``(0, 0.1]``) every state
+#: of an episode stays finite in float32, whatever the actions, up to the terminating step.
+PHYSICS_RANGES: dict[str, Interval] = {
+    "gravity": Interval(0.0, 1e3, low_open=True),
+    "masscart": Interval(1e-3, 1e3),
+    "masspole": Interval(1e-3, 1e3),
+    "length": Interval(1e-3, 1e3),
+    "force_mag": Interval(0.0, 1e3, low_open=True),
+}
+TAU_RANGE = Interval(0.0, 0.1, low_open=True)
+#: Bound on ``|low|`` and ``|high|`` of ``reset(options=...)``: start inside the non-terminal region.
+START_BOUND = 0.2
 
-class ContinuousCartPoleEnv(RenderMixin, gym.Env):
+
+class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
     """
     ## Description
 
@@ -44,44 +65,64 @@ class ContinuousCartPoleEnv(RenderMixin, gym.Env):
     | 2   | pole angle (rad)      | ~ -0.419 (-24 deg)  | ~ 0.419 (24 deg)  |
     | 3   | pole angular velocity | -inf                | inf               |
 
+    The bounds of position and angle are twice the termination thresholds, as in ``CartPole-v1``.
+    With extreme physics one step can jump past them: the terminating observation's position and
+    angle are then clipped to the bounds (termination itself is decided on the true state).
+
     ## Rewards
 
     ``+1`` for every step taken, including the terminating one (as in ``CartPole-v1``).
 
     ## Starting State
 
-    All four state variables uniform in ``[-0.05, 0.05]``.
+    All four state variables uniform in ``[low, high]``, by default ``[-0.05, 0.05]``;
+    ``reset(options={"low": ..., "high": ...})`` changes them for one episode, within
+    ``[-0.2, 0.2]`` (inside the termination thresholds, so the first observation is valid).
 
     ## Episode End
 
     Terminated when ``|x| > 2.4`` or ``|theta| > 12 deg``; truncated after 500 steps when made with
-    ``gym.make("AdvRL/ContinuousCartPole-v0")``.
+    ``gym.make("AdvRL/ContinuousCartPole-v0")``. As in ``CartPole-v1``, stepping on after
+    termination without ``reset`` logs a warning and returns reward 0; here the state also stays
+    frozen at the terminal state (explicit Euler integration of a falling pole can otherwise
+    grow without bound).
 
     ## Arguments
 
-    | Argument      | Default | Meaning                                        |
-    |---------------|---------|------------------------------------------------|
-    | `gravity`     | 9.8     | gravitational acceleration (> 0)               |
-    | `masscart`    | 1.0     | cart mass (> 0)                                |
-    | `masspole`    | 0.1     | pole mass (> 0)                                |
-    | `length`      | 0.5     | half the pole's length (> 0)                   |
-    | `force_mag`   | 10.0    | force for action 1.0 (> 0)                     |
-    | `tau`         | 0.02    | seconds between state updates (> 0)            |
-    | `render_mode` | None    | `"rgb_array"` (numpy) or `"human"` (pygame)   |
+    | Argument      | Default | Valid range   | Meaning                                     |
+    |---------------|---------|---------------|---------------------------------------------|
+    | `gravity`     | 9.8     | (0, 1000]     | gravitational acceleration                  |
+    | `masscart`    | 1.0     | [0.001, 1000] | cart mass                                   |
+    | `masspole`    | 0.1     | [0.001, 1000] | pole mass                                   |
+    | `length`      | 0.5     | [0.001, 1000] | half the pole's length                      |
+    | `force_mag`   | 10.0    | (0, 1000]     | force for action 1.0                        |
+    | `tau`         | 0.02    | (0, 0.1]      | seconds between state updates               |
+    | `render_mode` | None    |               | `"rgb_array"` (numpy) or `"human"` (pygame) |
+
+    Values outside their range (and NaN, inf, non-numbers, unknown arguments) raise
+    ``ValueError`` naming the argument. Within the ranges every observation of an episode is
+    finite, whatever the actions (a ``length`` of ``1e-300`` or a ``gravity`` of ``1e300``
+    would overflow in the first steps).
 
     ``reset(options={"physics": {"masspole": 0.2}})`` overrides any of ``gravity, masscart,
-    masspole, length, force_mag`` for that episode only; ``info["physics"]`` reports the values
-    in force.
+    masspole, length, force_mag`` (same ranges) for that episode only; ``info["physics"]``
+    reports the values in force. ``get_state()`` / ``set_state(state)`` snapshot and restore a
+    running episode exactly, see :mod:`gym_advrl.envs._snapshot`.
 
     ## Version History
 
-    * v0: initial version.
+    * v0: initial version. Later within v0: the valid ranges above (``ValueError`` outside),
+      ``low``/``high`` checked, terminal observations clipped into the space, the state frozen
+      after termination, snapshots.
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}
 
-    PHYSICS_KEYS = ("gravity", "masscart", "masspole", "length", "force_mag")
+    PHYSICS_KEYS = tuple(PHYSICS_RANGES)
+    PHYSICS_RANGES = PHYSICS_RANGES
+    _snapshot_attrs = ("state", "last_force", "physics", "total_mass", "polemass_length", "_terminated")
 
+    @reject_unknown_kwargs
     def __init__(
         self,
         render_mode: str | None = None,
@@ -95,9 +136,9 @@ class ContinuousCartPoleEnv(RenderMixin, gym.Env):
         self._init_render(render_mode)
         self.default_physics = check_physics(
             {"gravity": gravity, "masscart": masscart, "masspole": masspole, "length": length, "force_mag": force_mag},
-            self.PHYSICS_KEYS,
+            PHYSICS_RANGES,
         )
-        self.tau = check_float("tau", tau, 0.0, low_inclusive=False)
+        self.tau = TAU_RANGE.check("tau", tau)
         self._set_physics(self.default_physics)
 
         high = np.array([X_THRESHOLD * 2, np.inf, THETA_THRESHOLD * 2, np.inf], dtype=np.float32)
@@ -105,6 +146,8 @@ class ContinuousCartPoleEnv(RenderMixin, gym.Env):
         self.observation_space = spaces.Box(-high, high, dtype=np.float32)
         self.state: tuple[float, float, float, float] | None = None
         self.last_force = 0.0
+        self._terminated = False
+        self._obs_low, self._obs_high = self.observation_space.low, self.observation_space.high
 
     def _set_physics(self, physics: dict[str, float]) -> None:
         self.physics = dict(physics)
@@ -116,6 +159,12 @@ class ContinuousCartPoleEnv(RenderMixin, gym.Env):
             raise gym.error.ResetNeeded("Cannot call step() before reset()")
         p = self.physics
         force = p["force_mag"] * float(box_action(action, self.action_space)[0])
+        if self._terminated:
+            gym.logger.warn(
+                "You are calling step() after the episode terminated; call reset(). The state stays at "
+                "the terminal state and the reward is 0."
+            )
+            return self._obs(), 0.0, True, False, {}
         self.last_force = force
         x, x_dot, theta, theta_dot = self.state
         costheta, sintheta = math.cos(theta), math.sin(theta)
@@ -133,24 +182,32 @@ class ContinuousCartPoleEnv(RenderMixin, gym.Env):
         self.state = (x, x_dot, theta, theta_dot)
 
         terminated = x < -X_THRESHOLD or x > X_THRESHOLD or theta < -THETA_THRESHOLD or theta > THETA_THRESHOLD
+        self._terminated = bool(terminated)
         self._render_human_step()
-        return np.array(self.state, dtype=np.float32), 1.0, bool(terminated), False, {}
+        return self._obs(), 1.0, self._terminated, False, {}
+
+    def _obs(self) -> np.ndarray:
+        obs = np.array(self.state, dtype=np.float32)
+        if self._terminated:  # only a terminating step can jump past the position/angle bounds
+            np.clip(obs, self._obs_low, self._obs_high, out=obs)
+        return obs
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         options = check_options(options, ("physics", "low", "high"))
         physics = dict(self.default_physics)
         if "physics" in options:
-            physics.update(check_physics(options["physics"], self.PHYSICS_KEYS))
+            physics.update(check_physics(options["physics"], PHYSICS_RANGES))
         self._set_physics(physics)
-        low = check_float("low", options.get("low", -0.05))
-        high = check_float("high", options.get("high", 0.05))
+        low = check_float("low", options.get("low", -0.05), -START_BOUND, START_BOUND)
+        high = check_float("high", options.get("high", 0.05), -START_BOUND, START_BOUND)
         if low > high:
             raise ValueError(f"reset options low must be <= high, got low={low}, high={high}")
         self.state = tuple(float(v) for v in self.np_random.uniform(low=low, high=high, size=(4,)))
         self.last_force = 0.0
+        self._terminated = False
         self._render_human_step()
-        return np.array(self.state, dtype=np.float32), {"physics": dict(self.physics)}
+        return self._obs(), {"physics": dict(self.physics)}
 
     # ------------------------------------------------------------------ planning interface
     def reward_fn(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:

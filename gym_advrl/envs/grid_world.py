@@ -11,7 +11,16 @@ from gymnasium import spaces
 
 from gym_advrl.envs._canvas import grid_image
 from gym_advrl.envs._rendering import RenderMixin
-from gym_advrl.envs._validation import check_choice, check_float, check_int, check_options, discrete_action
+from gym_advrl.envs._snapshot import SnapshotMixin
+from gym_advrl.envs._validation import (
+    cell_pair,
+    check_choice,
+    check_float,
+    check_int,
+    check_options,
+    discrete_action,
+    reject_unknown_kwargs,
+)
 
 #: Row/column offsets of the actions 0 up, 1 right, 2 down, 3 left.
 MOVES = np.array([[-1, 0], [0, 1], [1, 0], [0, -1]], dtype=np.int64)
@@ -49,6 +58,17 @@ S.#....#.
 #: Default four-rooms goal: the hallway between the two east rooms.
 FOUR_ROOMS_GOAL = (7, 9)
 
+#: Largest number of rows or columns.
+MAX_SIZE = 1000
+#: Largest ``cell_px``, and largest side in pixels of an ``"rgb"`` observation.
+MAX_CELL_PX = 64
+MAX_IMAGE_SIDE = 4096
+#: Rendered frames (``render_mode="rgb_array"``) use up to 32 pixels per cell and at most about
+#: this many pixels per side, so that a large grid does not make a huge frame.
+RENDER_SIDE = 1024
+#: Bound on the magnitude of the rewards, so that returns stay finite.
+MAX_REWARD = 1e6
+
 
 def parse_layout(layout: str) -> tuple[np.ndarray, tuple[int, int] | None, tuple[int, int] | None]:
     """Parse an ASCII layout: ``#`` wall, ``.`` or space free, ``S`` start, ``G`` goal.
@@ -61,6 +81,8 @@ def parse_layout(layout: str) -> tuple[np.ndarray, tuple[int, int] | None, tuple
     if not lines:
         raise ValueError("layout must contain at least one row")
     width = max(len(line) for line in lines)
+    if len(lines) > MAX_SIZE or width > MAX_SIZE:
+        raise ValueError(f"layout may have at most {MAX_SIZE} rows and columns, got {len(lines)} x {width}")
     grid = np.array([list(line.ljust(width)) for line in lines])
     bad = sorted(set(np.unique(grid)) - set("#. SG"))
     if bad:
@@ -74,7 +96,7 @@ def parse_layout(layout: str) -> tuple[np.ndarray, tuple[int, int] | None, tuple
     return grid == "#", markers["S"], markers["G"]
 
 
-class GridWorldEnv(RenderMixin, gym.Env):
+class GridWorldEnv(SnapshotMixin, RenderMixin, gym.Env):
     """
     ## Description
 
@@ -122,25 +144,35 @@ class GridWorldEnv(RenderMixin, gym.Env):
 
     | Argument      | Default           | Meaning                                                       |
     |---------------|-------------------|---------------------------------------------------------------|
-    | `size`        | 5                 | an int for a square grid or ``(rows, cols)``; each >= 2      |
+    | `size`        | 5                 | an int for a square grid or ``(rows, cols)``; each in 2..1000 |
     | `start`       | ``(0, 0)``        | start cell, or ``None`` for a uniformly random free cell      |
     | `goal`        | bottom-right cell | goal cell                                                     |
     | `walls`       | ``()``            | cells that cannot be entered                                  |
     | `slip`        | 0.0               | probability in [0, 1] that a move goes another way            |
-    | `layout`      | None              | ASCII map (``#`` wall, ``.``/space free, ``S``, ``G``); sets size and walls |
+    | `layout`      | None              | ASCII map (``#`` wall, ``.``/space free, ``S``, ``G``), at most 1000 x 1000; sets size and walls |
     | `obs_mode`    | ``"coords"``      | ``"coords"``, ``"index"`` or ``"rgb"``                        |
-    | `cell_px`     | 8                 | pixels per cell in ``"rgb"`` observations (>= 1)              |
-    | `step_reward` | -0.1              | reward of a step that does not reach the goal                 |
-    | `goal_reward` | 10.0              | reward of the step that reaches the goal                      |
+    | `cell_px`     | 8                 | pixels per cell in ``"rgb"`` observations, 1..64, and at most 4096 pixels per image side |
+    | `step_reward` | -0.1              | reward of a step that does not reach the goal, in [-1e6, 1e6] |
+    | `goal_reward` | 10.0              | reward of the step that reaches the goal, in [-1e6, 1e6]      |
     | `render_mode` | None              | ``"rgb_array"``, ``"ansi"`` or ``"human"`` (pygame)           |
+
+    Cells are ``(row, col)`` pairs of integers (integer-valued floats are accepted) on the grid.
+    Invalid values (cells off the grid or on a wall, NaN, inf, unknown arguments) raise
+    ``ValueError`` naming the argument. With ``start=None`` at least one free cell besides the
+    goal must exist. Rendered frames use up to 32 pixels per cell and about 1024 pixels per side
+    at most, so memory does not grow with the grid beyond that. ``get_state()`` /
+    ``set_state(state)`` snapshot and restore a running episode exactly (the goal included).
 
     ## Version History
 
-    * v0: initial version.
+    * v0: initial version. Later within v0: cells checked without ``OverflowError``, sizes,
+      ``cell_px`` and rewards bounded, rendered frames bounded, snapshots.
     """
 
     metadata = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 8}
+    _snapshot_attrs = ("position", "goal")
 
+    @reject_unknown_kwargs
     def __init__(
         self,
         render_mode: str | None = None,
@@ -158,9 +190,9 @@ class GridWorldEnv(RenderMixin, gym.Env):
         self._init_render(render_mode)
         self.obs_mode = check_choice("obs_mode", obs_mode, OBS_MODES)
         self.slip = check_float("slip", slip, 0.0, 1.0)
-        self.cell_px = check_int("cell_px", cell_px, 1)
-        self.step_reward = check_float("step_reward", step_reward)
-        self.goal_reward = check_float("goal_reward", goal_reward)
+        self.cell_px = check_int("cell_px", cell_px, 1, MAX_CELL_PX)
+        self.step_reward = check_float("step_reward", step_reward, -MAX_REWARD, MAX_REWARD)
+        self.goal_reward = check_float("goal_reward", goal_reward, -MAX_REWARD, MAX_REWARD)
 
         layout_start = layout_goal = None
         if layout is not None:
@@ -171,7 +203,7 @@ class GridWorldEnv(RenderMixin, gym.Env):
             self.walls = np.zeros((self.rows, self.cols), dtype=bool)
             for cell in self._check_cells("walls", walls):
                 self.walls[cell] = True
-        if layout_start is not None and start == (0, 0):
+        if layout_start is not None and isinstance(start, tuple) and start == (0, 0):
             start = layout_start
         if goal is None:
             goal = layout_goal if layout_goal is not None else (self.rows - 1, self.cols - 1)
@@ -180,6 +212,16 @@ class GridWorldEnv(RenderMixin, gym.Env):
         if self.start == self.goal:
             raise ValueError(f"start and goal must differ, both are {self.goal}")
         self.free_cells = np.argwhere(~self.walls)
+        if self.start is None and len(self.free_cells) < 2:
+            raise ValueError(
+                f"start=None draws a free cell other than the goal, but walls (or layout) leave only the goal {self.goal} free"
+            )
+        if self.obs_mode == "rgb" and max(self.rows, self.cols) * self.cell_px > MAX_IMAGE_SIDE:
+            raise ValueError(
+                f"cell_px={self.cell_px} makes {self.rows * self.cell_px} x {self.cols * self.cell_px} rgb observations; "
+                f"rows * cell_px and cols * cell_px must be at most {MAX_IMAGE_SIDE}"
+            )
+        self._render_px = max(1, min(32, RENDER_SIDE // max(self.rows, self.cols)))
 
         if self.obs_mode == "coords":
             high = np.array([self.rows - 1, self.cols - 1], dtype=np.float32)
@@ -195,18 +237,20 @@ class GridWorldEnv(RenderMixin, gym.Env):
     # ------------------------------------------------------------------ argument checks
     @staticmethod
     def _check_size(size: Any) -> tuple[int, int]:
+        if isinstance(size, np.ndarray):
+            size = size.tolist()
         if isinstance(size, int | np.integer) and not isinstance(size, bool):
             size = (size, size)
-        if not isinstance(size, Sequence | np.ndarray) or len(size) != 2:
-            raise ValueError(f"size must be an int >= 2 or a (rows, cols) pair, got {size!r}")
-        return check_int("size[0] (rows)", size[0], 2, 1000), check_int("size[1] (cols)", size[1], 2, 1000)
+        if isinstance(size, str) or not isinstance(size, Sequence | np.ndarray) or len(size) != 2:
+            raise ValueError(f"size must be an int in 2..{MAX_SIZE} or a (rows, cols) pair, got {size!r}")
+        return (
+            check_int("size[0] (rows)", size[0], 2, MAX_SIZE),
+            check_int("size[1] (cols)", size[1], 2, MAX_SIZE),
+        )
 
     def _check_cell(self, name: str, cell: Any) -> tuple[int, int]:
-        try:
-            row, col = (int(v) if float(v) == int(v) else None for v in cell)
-        except (TypeError, ValueError):
-            row = col = None
-        if row is None or col is None or not (0 <= row < self.rows and 0 <= col < self.cols):
+        row, col = cell_pair(name, cell)
+        if not (0 <= row < self.rows and 0 <= col < self.cols):
             raise ValueError(
                 f"{name} must be a (row, col) cell with 0 <= row < {self.rows} and 0 <= col < {self.cols}, got {cell!r}"
             )
@@ -279,7 +323,7 @@ class GridWorldEnv(RenderMixin, gym.Env):
         return self.position is not None
 
     def _draw(self) -> np.ndarray:
-        return self._grid_image(32)
+        return self._grid_image(self._render_px)
 
     def _ansi(self) -> str:
         chars = np.where(self.walls, "#", ".")
@@ -335,6 +379,7 @@ class FourRoomsEnv(GridWorldEnv):
     * v0: initial version.
     """
 
+    @reject_unknown_kwargs
     def __init__(
         self,
         render_mode: str | None = None,

@@ -11,7 +11,29 @@ from gymnasium import spaces
 
 from gym_advrl.envs._canvas import Canvas
 from gym_advrl.envs._rendering import RenderMixin
-from gym_advrl.envs._validation import box_action, check_float, check_options, check_physics
+from gym_advrl.envs._snapshot import SnapshotMixin
+from gym_advrl.envs._validation import (
+    Interval,
+    box_action,
+    check_float,
+    check_options,
+    check_physics,
+    reject_unknown_kwargs,
+)
+
+#: Valid range of each physical parameter. The lower bounds keep ``3 / (m l^2)`` and
+#: ``3 g / (2 l)`` finite in float32 (the torque term is float32, as in Pendulum-v1), the upper
+#: bounds keep every term of the step and of the reward far from overflow; the angular velocity
+#: is clipped to ``max_speed``, so observations stay finite however long an episode runs.
+PHYSICS_RANGES: dict[str, Interval] = {
+    "g": Interval(0.0, 1e3, low_open=True),
+    "m": Interval(1e-3, 1e3),
+    "l": Interval(1e-3, 1e3),
+    "damping": Interval(0.0, 1e3),
+    "max_torque": Interval(0.0, 1e3, low_open=True),
+}
+MAX_SPEED_RANGE = Interval(0.0, 1e3, low_open=True)
+DT_RANGE = Interval(0.0, 1.0, low_open=True)
 
 
 def angle_normalize(x: np.ndarray | float) -> np.ndarray | float:
@@ -19,7 +41,7 @@ def angle_normalize(x: np.ndarray | float) -> np.ndarray | float:
     return ((x + np.pi) % (2 * np.pi)) - np.pi
 
 
-class PendulumEnv(RenderMixin, gym.Env):
+class PendulumEnv(SnapshotMixin, RenderMixin, gym.Env):
     """
     ## Description
 
@@ -59,8 +81,11 @@ class PendulumEnv(RenderMixin, gym.Env):
 
     ## Starting State
 
-    ``theta`` uniform in ``[-pi, pi]`` and angular velocity uniform in ``[-1, 1]``
-    (``reset(options={"x_init": ..., "y_init": ...})`` changes these bounds, as in Gymnasium).
+    ``theta`` uniform in ``[-x_init, x_init]`` and angular velocity uniform in
+    ``[-y_init, y_init]``. By default ``x_init = pi`` and ``y_init = min(1, max_speed)`` (so
+    ``[-1, 1]`` as in Pendulum-v1 unless ``max_speed < 1``); ``reset(options={"x_init": ...,
+    "y_init": ...})`` changes them for one episode, with ``x_init`` in ``[0, pi]`` and ``y_init``
+    in ``[0, max_speed]`` so that the first observation is inside the observation space.
 
     ## Episode End
 
@@ -68,31 +93,42 @@ class PendulumEnv(RenderMixin, gym.Env):
 
     ## Arguments
 
-    | Argument      | Default | Meaning                                                     |
-    |---------------|---------|-------------------------------------------------------------|
-    | `g`           | 10.0    | gravitational acceleration (> 0)                            |
-    | `m`           | 1.0     | pole mass (> 0)                                             |
-    | `l`           | 1.0     | pole length (> 0)                                           |
-    | `damping`     | 0.0     | viscous friction coefficient (>= 0)                         |
-    | `max_torque`  | 2.0     | torque limit, sets the action space (> 0)                   |
-    | `max_speed`   | 8.0     | angular velocity limit, sets the observation space (> 0)    |
-    | `dt`          | 0.05    | integration time step (> 0)                                 |
-    | `render_mode` | None    | `"rgb_array"` (numpy) or `"human"` (needs pygame)          |
+    | Argument      | Default | Valid range   | Meaning                                            |
+    |---------------|---------|---------------|----------------------------------------------------|
+    | `g`           | 10.0    | (0, 1000]     | gravitational acceleration                         |
+    | `m`           | 1.0     | [0.001, 1000] | pole mass                                          |
+    | `l`           | 1.0     | [0.001, 1000] | pole length                                        |
+    | `damping`     | 0.0     | [0, 1000]     | viscous friction coefficient                       |
+    | `max_torque`  | 2.0     | (0, 1000]     | torque limit, sets the action space                |
+    | `max_speed`   | 8.0     | (0, 1000]     | angular velocity limit, sets the observation space |
+    | `dt`          | 0.05    | (0, 1]        | integration time step                              |
+    | `render_mode` | None    |               | `"rgb_array"` (numpy) or `"human"` (needs pygame) |
+
+    Values outside their range (and NaN, inf, non-numbers, unknown arguments) raise
+    ``ValueError`` naming the argument. The ranges keep every term of the dynamics finite (a
+    mass of ``1e-39`` would overflow the float32 torque term, a length of ``1e-170`` divide by
+    zero), so observations and rewards stay finite for any number of steps.
 
     ``reset(options={"physics": {"m": 1.3, "l": 0.8}})`` overrides any of ``g, m, l, damping,
-    max_torque`` for that episode only; the next reset without ``physics`` returns to the
-    constructor values. The physics in force is reported in ``info["physics"]`` by ``reset``.
+    max_torque`` (same ranges) for that episode only; the next reset without ``physics`` returns
+    to the constructor values. The physics in force is reported in ``info["physics"]`` by
+    ``reset``. ``get_state()`` / ``set_state(state)`` snapshot and restore a running episode
+    exactly (random generator included), see :mod:`gym_advrl.envs._snapshot`.
 
     ## Version History
 
-    * v0: initial version.
+    * v0: initial version. Later within v0: the valid ranges above (``ValueError`` outside),
+      the starting velocity bounded by ``max_speed``, ``x_init``/``y_init`` checked, snapshots.
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 30}
 
     #: Parameters that ``reset(options={"physics": ...})`` may change.
-    PHYSICS_KEYS = ("g", "m", "l", "damping", "max_torque")
+    PHYSICS_KEYS = tuple(PHYSICS_RANGES)
+    PHYSICS_RANGES = PHYSICS_RANGES
+    _snapshot_attrs = ("state", "last_u", "physics")
 
+    @reject_unknown_kwargs
     def __init__(
         self,
         render_mode: str | None = None,
@@ -106,10 +142,10 @@ class PendulumEnv(RenderMixin, gym.Env):
     ) -> None:
         self._init_render(render_mode)
         self.default_physics = check_physics(
-            {"g": g, "m": m, "l": l, "damping": damping, "max_torque": max_torque}, self.PHYSICS_KEYS, ("damping",)
+            {"g": g, "m": m, "l": l, "damping": damping, "max_torque": max_torque}, PHYSICS_RANGES
         )
-        self.max_speed = check_float("max_speed", max_speed, 0.0, low_inclusive=False)
-        self.dt = check_float("dt", dt, 0.0, low_inclusive=False)
+        self.max_speed = MAX_SPEED_RANGE.check("max_speed", max_speed)
+        self.dt = DT_RANGE.check("dt", dt)
         self.max_torque = self.default_physics["max_torque"]
         self.physics = dict(self.default_physics)
 
@@ -149,9 +185,9 @@ class PendulumEnv(RenderMixin, gym.Env):
         options = check_options(options, ("physics", "x_init", "y_init"))
         self.physics = dict(self.default_physics)
         if "physics" in options:
-            self.physics.update(check_physics(options["physics"], self.PHYSICS_KEYS, ("damping",)))
-        x = check_float("x_init", options.get("x_init", np.pi))
-        y = check_float("y_init", options.get("y_init", 1.0))
+            self.physics.update(check_physics(options["physics"], PHYSICS_RANGES))
+        x = check_float("x_init", options.get("x_init", np.pi), 0.0, np.pi)
+        y = check_float("y_init", options.get("y_init", min(1.0, self.max_speed)), 0.0, self.max_speed)
         high = np.array([x, y])
         self.state = self.np_random.uniform(low=-high, high=high)
         self.last_u = None

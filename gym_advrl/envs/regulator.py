@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import gymnasium as gym
@@ -10,10 +11,17 @@ from gymnasium import spaces
 
 from gym_advrl.envs._canvas import Canvas
 from gym_advrl.envs._rendering import RenderMixin
-from gym_advrl.envs._validation import box_action, check_float
+from gym_advrl.envs._snapshot import SnapshotMixin
+from gym_advrl.envs._validation import Interval, box_action, check_options, reject_unknown_kwargs
+
+#: Valid ``process_noise``: beyond 10 every episode terminates at once, and the state (whose
+#: ``s0 s2`` coupling compounds the noise) would overflow over long runs without reset.
+PROCESS_NOISE_RANGE = Interval(0.0, 10.0)
+#: Steps of the trajectory kept for rendering (memory does not grow with the episode).
+TRAIL_LENGTH = 50
 
 
-class NonlinearRegulatorEnv(RenderMixin, gym.Env):
+class NonlinearRegulatorEnv(SnapshotMixin, RenderMixin, gym.Env):
     """
     ## Description
 
@@ -55,26 +63,34 @@ class NonlinearRegulatorEnv(RenderMixin, gym.Env):
 
     ## Arguments
 
-    | Argument        | Default | Meaning                                            |
-    |-----------------|---------|----------------------------------------------------|
-    | `process_noise` | 0.02    | standard deviation of the additive noise (>= 0)    |
-    | `render_mode`   | None    | `"rgb_array"` or `"human"` (pygame)               |
+    | Argument        | Default | Valid range | Meaning                                   |
+    |-----------------|---------|-------------|-------------------------------------------|
+    | `process_noise` | 0.02    | [0, 10]     | standard deviation of the additive noise  |
+    | `render_mode`   | None    |             | `"rgb_array"` or `"human"` (pygame)      |
+
+    Values outside the range (and NaN, inf, unknown arguments) raise ``ValueError`` naming the
+    argument. ``reset`` takes no options (any given raise ``ValueError``).
+    ``get_state()`` / ``set_state(state)`` snapshot and restore a running episode exactly, see
+    :mod:`gym_advrl.envs._snapshot`.
 
     ## Version History
 
-    * v0: initial version.
+    * v0: initial version. Later within v0: ``process_noise`` bounded, reset options checked,
+      snapshots.
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 20}
     STATE_LIMIT = 3.0
+    _snapshot_attrs = ("state", "_trail")
 
+    @reject_unknown_kwargs
     def __init__(self, render_mode: str | None = None, process_noise: float = 0.02) -> None:
         self._init_render(render_mode)
-        self.process_noise = check_float("process_noise", process_noise, 0.0)
+        self.process_noise = PROCESS_NOISE_RANGE.check("process_noise", process_noise)
         self.action_space = spaces.Box(-1.0, 1.0, shape=(2,), dtype=np.float32)
         self.observation_space = spaces.Box(-np.inf, np.inf, shape=(4,), dtype=np.float32)
         self.state: np.ndarray | None = None
-        self._trail: list[np.ndarray] = []
+        self._trail: deque[np.ndarray] = deque(maxlen=TRAIL_LENGTH)
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self.state is None:
@@ -100,8 +116,9 @@ class NonlinearRegulatorEnv(RenderMixin, gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
+        check_options(options, ())
         self.state = self.np_random.uniform(-1.0, 1.0, size=4)
-        self._trail = [self.state[:2].copy()]
+        self._trail = deque([self.state[:2].copy()], maxlen=TRAIL_LENGTH)
         self._render_human_step()
         return self.state.astype(np.float32), {}
 
@@ -131,7 +148,8 @@ class NonlinearRegulatorEnv(RenderMixin, gym.Env):
         canvas = Canvas(400, 400, (-3.2, 3.2), (-3.2, 3.2))
         canvas.fill_circle(0.0, 0.0, self.STATE_LIMIT, (235, 235, 245))
         canvas.fill_circle(0.0, 0.0, 0.06, (0, 150, 0))
-        for start, end in zip(self._trail[-50:-1], self._trail[-49:], strict=False):
+        trail = list(self._trail)
+        for start, end in zip(trail[:-1], trail[1:], strict=True):
             canvas.draw_line(start[0], start[1], end[0], end[1], 0.03, (150, 150, 200))
         canvas.fill_circle(self.state[0], self.state[1], 0.1, (200, 50, 50))
         return canvas.image

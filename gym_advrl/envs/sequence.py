@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import gymnasium as gym
@@ -10,7 +11,8 @@ from gymnasium import spaces
 
 from gym_advrl.envs._canvas import grid_image
 from gym_advrl.envs._rendering import RenderMixin
-from gym_advrl.envs._validation import check_int, check_options, discrete_action
+from gym_advrl.envs._snapshot import SnapshotMixin
+from gym_advrl.envs._validation import check_int, check_options, discrete_action, reject_unknown_kwargs
 
 _PALETTE = np.array(
     [[228, 26, 28], [55, 126, 184], [77, 175, 74], [152, 78, 163], [255, 127, 0], [166, 86, 40], [247, 129, 191], [153, 153, 153]],
@@ -18,7 +20,7 @@ _PALETTE = np.array(
 )
 
 
-class SequenceMemoryEnv(RenderMixin, gym.Env):
+class SequenceMemoryEnv(SnapshotMixin, RenderMixin, gym.Env):
     """
     ## Description
 
@@ -67,13 +69,18 @@ class SequenceMemoryEnv(RenderMixin, gym.Env):
     | `distractors` | False   | show random symbols during the delay               |
     | `render_mode` | None    | `"rgb_array"`, `"ansi"` or `"human"` (pygame)     |
 
+    Other values (and unknown arguments) raise ``ValueError`` naming the argument.
+    ``get_state()`` / ``set_state(state)`` snapshot and restore a running episode exactly.
+
     ## Version History
 
-    * v0: initial version.
+    * v0: initial version. Later within v0: unknown arguments rejected, snapshots.
     """
 
     metadata = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 4}
+    _snapshot_attrs = ("cue", "t", "_shown", "_last_action")
 
+    @reject_unknown_kwargs
     def __init__(
         self, render_mode: str | None = None, n_symbols: int = 4, delay: int = 5, distractors: bool = False
     ) -> None:
@@ -152,7 +159,7 @@ class SequenceMemoryEnv(RenderMixin, gym.Env):
         return grid_image(colors, 32)
 
 
-class SequenceTrackingEnv(RenderMixin, gym.Env):
+class SequenceTrackingEnv(SnapshotMixin, RenderMixin, gym.Env):
     """
     ## Description
 
@@ -174,7 +181,7 @@ class SequenceTrackingEnv(RenderMixin, gym.Env):
     | 0     | current value                                                   |
     | 1     | running mean of the last (up to) three values                   |
     | 2     | last move: -1 (down), +1 (up), 0 before the first step          |
-    | 3     | time fraction ``t / episode_length``                            |
+    | 3     | time fraction ``min(t / episode_length, 1)``                    |
 
     ## Rewards
 
@@ -192,41 +199,64 @@ class SequenceTrackingEnv(RenderMixin, gym.Env):
 
     | Argument         | Default | Meaning                                  |
     |------------------|---------|------------------------------------------|
-    | `episode_length` | 50      | steps per episode (>= 1)                 |
+    | `episode_length` | 50      | steps per episode, >= 2                  |
     | `render_mode`    | None    | `"rgb_array"`, `"ansi"` or `"human"`    |
+
+    ``episode_length=1`` is rejected: Gymnasium's env checker refuses an environment that
+    truncates after one step. Memory does not grow with ``episode_length``: the env keeps the
+    last three values, and rendered frames show the last 250 steps at most.
+    ``get_state()`` / ``set_state(state)`` snapshot and restore a running episode exactly.
 
     ## Version History
 
     * v0: initial version (the course notebook's version with its reward and observation fixed).
+      Later within v0: ``episode_length >= 2``, the time fraction capped at 1 when stepping past
+      truncation, frames and memory bounded, snapshots.
     """
 
     metadata = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 10}
     STEP_SIZE = 0.1
     WINDOW = 3
+    #: Steps shown in a rendered frame (the most recent ones).
+    RENDER_STEPS = 250
+    _snapshot_attrs = ("history", "_drawn", "t", "last_move")
 
+    @reject_unknown_kwargs
     def __init__(self, render_mode: str | None = None, episode_length: int = 50) -> None:
         self._init_render(render_mode)
-        self.episode_length = check_int("episode_length", episode_length, 1)
+        self.episode_length = check_int("episode_length", episode_length, 2)
         self.action_space = spaces.Discrete(2)
         self.observation_space = spaces.Box(
             np.array([0.0, 0.0, -1.0, 0.0], dtype=np.float32), np.ones(4, dtype=np.float32), dtype=np.float32
         )
-        self.history: list[float] = []
+        self._history: deque[float] = deque(maxlen=self.WINDOW)
+        self._drawn: deque[float] = deque(maxlen=self.RENDER_STEPS + 1)
         self.t = 0
         self.last_move = 0.0
 
+    @property
+    def history(self) -> deque[float]:
+        """The last (up to) three values, the current one last (what the reward averages)."""
+        return self._history
+
+    @history.setter
+    def history(self, values: Any) -> None:
+        # Setting the history (tests, custom starts) keeps only what the reward can use.
+        self._history = deque((float(v) for v in values), maxlen=self.WINDOW)
+
     def _running_mean(self) -> float:
-        return float(np.mean(self.history[-self.WINDOW :]))
+        return sum(self.history) / len(self.history)
 
     def _obs(self) -> np.ndarray:
-        return np.array(
-            [self.history[-1], self._running_mean(), self.last_move, self.t / self.episode_length], dtype=np.float32
-        )
+        fraction = min(self.t / self.episode_length, 1.0)
+        return np.array([self.history[-1], self._running_mean(), self.last_move, fraction], dtype=np.float32)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         check_options(options, ())
-        self.history = [float(self.np_random.uniform(0.0, 1.0))]
+        value = float(self.np_random.uniform(0.0, 1.0))
+        self.history = [value]
+        self._drawn = deque([value], maxlen=self.RENDER_STEPS + 1)
         self.t = 0
         self.last_move = 0.0
         self._render_human_step()
@@ -239,6 +269,7 @@ class SequenceTrackingEnv(RenderMixin, gym.Env):
         self.last_move = 1.0 if action == 1 else -1.0
         value = min(max(self.history[-1] + self.STEP_SIZE * self.last_move, 0.0), 1.0)
         self.history.append(value)
+        self._drawn.append(value)
         self.t += 1
         reward = 1.0 - 2.0 * abs(self._running_mean() - 0.5)
         truncated = self.t >= self.episode_length
@@ -256,9 +287,9 @@ class SequenceTrackingEnv(RenderMixin, gym.Env):
 
     def _draw(self) -> np.ndarray:
         """The value history as a bar chart, one column per step, the 0.5 target as a line."""
-        height, width = 100, self.episode_length + 1
+        height, width = 100, min(self.episode_length, self.RENDER_STEPS) + 1
         colors = np.full((height, width, 3), 255, dtype=np.uint8)
-        levels = (np.asarray(self.history) * (height - 1)).round().astype(int)
+        levels = (np.asarray(self._drawn) * (height - 1)).round().astype(int)
         rows = np.arange(height)[::-1, None]
         bars = rows <= levels[None, :]
         colors[:, : len(levels)][bars] = (55, 126, 184)

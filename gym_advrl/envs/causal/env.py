@@ -11,12 +11,31 @@ from gymnasium import spaces
 
 from gym_advrl.envs._canvas import Canvas
 from gym_advrl.envs._rendering import RenderMixin
-from gym_advrl.envs._validation import box_action, check_choice, check_float, check_options, discrete_action
+from gym_advrl.envs._snapshot import SnapshotMixin
+from gym_advrl.envs._validation import (
+    box_action,
+    check_choice,
+    check_float,
+    check_int,
+    check_options,
+    discrete_action,
+    reject_unknown_kwargs,
+)
 from gym_advrl.envs.causal._drawing import arrow, layered_layout, value_color
-from gym_advrl.envs.causal.scm import ACTION, LinearGaussianSCM
+from gym_advrl.envs.causal.scm import ACTION, MAX_WEIGHT, LinearGaussianSCM
+
+#: Largest number of variables (random or mapping graph).
+MAX_VARIABLES = 50
+#: Largest magnitude of ``target`` and of a ``do`` level.
+MAX_VALUE = 1e6
+#: Largest bound on a variable's magnitude per unit of noise (``LinearGaussianSCM.magnitude_bound``):
+#: keeps every observation finite in float32 and every squared error finite in float64.
+MAX_MAGNITUDE = 1e30
+#: Largest side of a rendered frame in pixels (large graphs are drawn smaller).
+MAX_FRAME_SIDE = 1600
 
 
-class CausalSCMEnv(RenderMixin, gym.Env):
+class CausalSCMEnv(SnapshotMixin, RenderMixin, gym.Env):
     """
     ## Description
 
@@ -73,26 +92,38 @@ class CausalSCMEnv(RenderMixin, gym.Env):
     | Argument              | Default           | Meaning                                                     |
     |-----------------------|-------------------|-------------------------------------------------------------|
     | `action_type`         | `"additive"`      | `"additive"` (continuous ``a``) or `"do"` (interventions)   |
-    | `graph`               | `"seed"`          | `"seed"`, `"random"` or a mapping `{child: {parent: w}}`    |
+    | `graph`               | `"seed"`          | `"seed"`, `"random"` or a mapping `{child: {parent: w}}` of at most 50 variables, weights in [-1000, 1000] |
     | `n_vars`              | 6                 | variables of a random graph (3..50)                         |
-    | `edge_prob`           | 0.3               | edge probability of a random graph                          |
-    | `graph_seed`          | 0                 | seed of the random graph (the graph is fixed per env)       |
-    | `noise_std`           | None              | noise std (number or mapping) for a mapping graph (default 1)|
+    | `edge_prob`           | 0.3               | edge probability of a random graph, in [0, 1]               |
+    | `graph_seed`          | 0                 | seed of the random graph, an integer >= 0 (the graph is fixed per env) |
+    | `noise_std`           | None              | noise std (number or mapping) for a mapping graph (default 1), in (0, 1000] |
     | `confounded`          | False             | add a hidden confounder of the action target and outcome    |
-    | `confounder_strength` | 0.5               | weight of the hidden confounder                             |
+    | `confounder_strength` | 0.5               | weight of the hidden confounder, in [0, 1000]               |
     | `outcome`             | None              | rewarded variable (default: last descendant of the action)  |
-    | `target`              | 1.0               | desired value of the outcome                                |
+    | `target`              | 1.0               | desired value of the outcome, in [-1e6, 1e6]                |
     | `intervenable`        | None              | `do` targets (default: descendants of `a` but the outcome)  |
-    | `levels`              | (-1, 0, 1)        | values a `do` action may set                                |
+    | `levels`              | (-1, 0, 1)        | values a `do` action may set, each in [-1e6, 1e6]           |
     | `render_mode`         | None              | `"rgb_array"`, `"ansi"` or `"human"` (pygame)               |
+
+    ``n_vars``, ``edge_prob`` and ``graph_seed`` are checked whatever ``graph`` is. Weights
+    compound along paths, so the model as a whole is checked too: the bound
+    ``LinearGaussianSCM.magnitude_bound(max |level|)`` on every variable's magnitude per unit of
+    noise must be at most ``1e30``, which keeps every observation finite in float32 and every
+    reward finite. Invalid values (and unknown arguments) raise ``ValueError`` naming the
+    argument. Frames are at most 1600 pixels wide or high (large graphs are drawn smaller) and
+    each costs in proportion to what is drawn (about 0.1 s for 50 variables).
+    ``get_state()`` / ``set_state(state)`` snapshot and restore a running episode exactly.
 
     ## Version History
 
-    * v0: initial version.
+    * v0: initial version. Later within v0: the ranges above, random-graph arguments always
+      checked, faster and bounded frames, snapshots.
     """
 
     metadata = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 4}
+    _snapshot_attrs = ("_noise", "_hidden", "_observed", "_last", "_t")
 
+    @reject_unknown_kwargs
     def __init__(
         self,
         render_mode: str | None = None,
@@ -112,7 +143,7 @@ class CausalSCMEnv(RenderMixin, gym.Env):
         self._init_render(render_mode)
         self.action_type = check_choice("action_type", action_type, ("additive", "do"))
         check_choice("confounded", confounded, (False, True))
-        self.target = check_float("target", target)
+        self.target = check_float("target", target, -MAX_VALUE, MAX_VALUE)
         self.scm = _build_scm(
             graph, n_vars, edge_prob, graph_seed, noise_std, bool(confounded), confounder_strength
         )
@@ -137,6 +168,12 @@ class CausalSCMEnv(RenderMixin, gym.Env):
         if len(set(self.intervenable)) != len(self.intervenable):
             raise ValueError(f"intervenable must not repeat a variable, got {intervenable!r}")
         self.levels = _check_levels(levels)
+        magnitude = float(np.max(scm.magnitude_bound(max(abs(level) for level in self.levels))))
+        if not magnitude <= MAX_MAGNITUDE:
+            raise ValueError(
+                f"graph: with these edge weights, noise_std, confounder_strength and levels a variable could reach "
+                f"{magnitude:.3g} times the noise scale (weights compound along paths); the limit is {MAX_MAGNITUDE:g}"
+            )
 
         self._observed_idx = [scm.index(v) for v in self.observed_variables]
         self._outcome_idx = scm.index(self.outcome)
@@ -266,7 +303,8 @@ class CausalSCMEnv(RenderMixin, gym.Env):
         """The causal graph: node colour = last realized value (red > 0 > blue), target ring green."""
         positions, (x_max, y_max) = self._layout
         y_top = y_max + (1.0 if "U" in positions else 0.6)
-        px = 110  # pixels per world unit on both axes, so nodes stay round
+        # Pixels per world unit on both axes (so nodes stay round); large graphs are drawn smaller.
+        px = min(110.0, MAX_FRAME_SIDE / (x_max + 1.4), MAX_FRAME_SIDE / (y_top + 0.9))
         canvas = Canvas(
             round(px * (x_max + 1.4)), round(px * (y_top + 0.9)), (-0.7, x_max + 0.7), (-0.9, y_top)
         )
@@ -322,6 +360,11 @@ def _build_scm(
     confounded: bool,
     strength: float,
 ) -> LinearGaussianSCM:
+    # Checked whatever the graph, so that a mistake is never silently ignored.
+    n_vars = check_int("n_vars", n_vars, 3, MAX_VARIABLES)
+    edge_prob = check_float("edge_prob", edge_prob, 0.0, 1.0)
+    graph_seed = check_int("graph_seed", graph_seed, 0)
+    strength = check_float("confounder_strength", strength, 0.0, MAX_WEIGHT)
     if isinstance(graph, str):
         check_choice("graph", graph, ("seed", "random"))
         if noise_std is not None:
@@ -333,11 +376,12 @@ def _build_scm(
         raise ValueError(
             f'graph must be "seed", "random" or a mapping {{child: {{parent: weight}}}}, got {graph!r}'
         )
+    if len(graph) > MAX_VARIABLES:
+        raise ValueError(f"graph may have at most {MAX_VARIABLES} variables, got {len(graph)}")
     scm = LinearGaussianSCM(graph, 1.0 if noise_std is None else noise_std)
-    if confounded:
-        affected = scm.descendants(ACTION)
+    affected = scm.descendants(ACTION)
+    if confounded and affected:  # without affected variables the env reports the missing action edge
         first_target = next(v for v in scm.variables if scm.action_weights[scm.index(v)] != 0.0)
-        strength = check_float("confounder_strength", strength, 0.0)
         return LinearGaussianSCM(
             graph, 1.0 if noise_std is None else noise_std, {first_target: strength, affected[-1]: strength}
         )
@@ -347,7 +391,7 @@ def _build_scm(
 def _check_levels(levels: Any) -> tuple[float, ...]:
     if isinstance(levels, str) or not isinstance(levels, Sequence) or len(levels) == 0:
         raise ValueError(f"levels must be a non-empty sequence of finite numbers, got {levels!r}")
-    checked = tuple(check_float("levels", level) for level in levels)
+    checked = tuple(check_float("levels", level, -MAX_VALUE, MAX_VALUE) for level in levels)
     if len(set(checked)) != len(checked):
         raise ValueError(f"levels must be distinct, got {levels!r}")
     return checked

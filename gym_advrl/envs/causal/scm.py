@@ -32,6 +32,9 @@ SEED_PARENTS: dict[str, dict[str, float]] = {
 }
 SEED_NOISE_STD: dict[str, float] = {"X1": 0.5, "X2": 0.3, "X3": 0.4}
 
+#: Largest magnitude of an edge weight, of a confounder weight and of a noise standard deviation.
+MAX_WEIGHT = 1e3
+
 Interventions = Mapping[str, float | np.ndarray] | None
 
 
@@ -53,7 +56,8 @@ class LinearGaussianSCM:
         noise_std: ``(d,)`` noise standard deviations.
 
     Raises:
-        ValueError: on a cycle, an unknown variable, a non-finite weight or a non-positive noise.
+        ValueError: on a cycle, an unknown variable, a weight (edge or confounder) outside
+            ``[-1000, 1000]`` or a noise standard deviation outside ``(0, 1000]``.
     """
 
     def __init__(
@@ -83,7 +87,7 @@ class LinearGaussianSCM:
                     raise ValueError(
                         f"graph: unknown variable {parent!r} (parent of {child!r}); variables are {tuple(names)} and the action {ACTION!r}"
                     )
-                check_float(f"graph[{child!r}][{parent!r}]", weight)
+                check_float(f"graph[{child!r}][{parent!r}]", weight, -MAX_WEIGHT, MAX_WEIGHT)
             edges[child] = {p: float(w) for p, w in child_parents.items()}
         self.variables: tuple[str, ...] = topological_order(names, edges)
         index = {name: i for i, name in enumerate(self.variables)}
@@ -111,7 +115,7 @@ class LinearGaussianSCM:
     @classmethod
     def seed_graph(cls, confounded: bool = False, confounder_strength: float = 0.5) -> LinearGaussianSCM:
         """The notebooks' three-variable graph; ``confounded`` adds a hidden ``U -> X2, X3``."""
-        strength = check_float("confounder_strength", confounder_strength, 0.0)
+        strength = check_float("confounder_strength", confounder_strength, 0.0, MAX_WEIGHT)
         confounders = {"X2": strength, "X3": strength} if confounded else None
         return cls(SEED_PARENTS, SEED_NOISE_STD, confounders)
 
@@ -136,7 +140,7 @@ class LinearGaussianSCM:
         n_vars = check_int("n_vars", n_vars, 3, 50)
         edge_prob = check_float("edge_prob", edge_prob, 0.0, 1.0)
         seed = check_int("seed", seed, 0)
-        strength = check_float("confounder_strength", confounder_strength, 0.0)
+        strength = check_float("confounder_strength", confounder_strength, 0.0, MAX_WEIGHT)
         rng = np.random.default_rng(seed)
         names = [f"X{i + 1}" for i in range(n_vars)]
         upper = np.triu(rng.random((n_vars, n_vars)) < edge_prob, k=1)
@@ -157,6 +161,19 @@ class LinearGaussianSCM:
         return cls(parents, noise, confounders)
 
     # ------------------------------------------------------------------ structure
+    def magnitude_bound(self, intervention_bound: float = 0.0) -> np.ndarray:
+        """``(d,)`` bound on ``|X_j|`` per unit of exogenous magnitude, under any interventions.
+
+        With every standard-normal noise and the hidden confounder at most ``E`` in magnitude,
+        ``|a| <= 1`` and ``do`` values at most ``intervention_bound``,
+        ``|X_j| <= E * bound[j]`` (for ``E >= 1``). Computed from the sums over directed paths
+        of the products of absolute weights, ``(I - |W|)^-1``, which bound every propagator
+        whatever edges an intervention cuts.
+        """
+        gains = self._propagator_of(np.abs(self.weights))
+        inputs = self.noise_std + np.abs(self.action_weights) + np.abs(self.confounder_weights)
+        return inputs @ gains + intervention_bound * gains.max(axis=0)
+
     @property
     def n_vars(self) -> int:
         return len(self.variables)
@@ -333,13 +350,16 @@ class LinearGaussianSCM:
         if cut not in self._propagators:
             w = self.weights.copy()
             w[:, list(cut)] = 0.0
-            total = np.eye(self.n_vars)
-            term = np.eye(self.n_vars)
-            for _ in range(self.n_vars - 1):
-                term = term @ w
-                total += term
-            self._propagators[cut] = total
+            self._propagators[cut] = self._propagator_of(w)
         return self._propagators[cut]
+
+    def _propagator_of(self, w: np.ndarray) -> np.ndarray:
+        total = np.eye(self.n_vars)
+        term = np.eye(self.n_vars)
+        for _ in range(self.n_vars - 1):
+            term = term @ w
+            total += term
+        return total
 
     def _parse_interventions(self, interventions: Interventions, n: int | None) -> dict[int, np.ndarray]:
         """``{column: value}`` of validated hard interventions (values numbers or ``(n,)`` arrays)."""
@@ -379,15 +399,15 @@ class LinearGaussianSCM:
             missing = [v for v in self.variables if v not in value]
             if missing and not partial:
                 raise ValueError(f"{name} needs a value for every variable; missing {missing}")
-            low = 0.0 if positive else None
+            low = 0.0 if positive else -MAX_WEIGHT
             return np.array(
                 [
-                    check_float(f"{name}[{v!r}]", value.get(v, 0.0), low, low_inclusive=low_inclusive)
+                    check_float(f"{name}[{v!r}]", value.get(v, 0.0), low, MAX_WEIGHT, low_inclusive=low_inclusive)
                     for v in self.variables
                 ]
             )
-        low = 0.0 if positive else None
-        return np.full(self.n_vars, check_float(name, value, low, low_inclusive=low_inclusive))
+        low = 0.0 if positive else -MAX_WEIGHT
+        return np.full(self.n_vars, check_float(name, value, low, MAX_WEIGHT, low_inclusive=low_inclusive))
 
     def __repr__(self) -> str:
         terms = []

@@ -12,7 +12,15 @@ import numpy as np
 from gymnasium import spaces
 
 from gym_advrl.envs._rendering import RenderMixin
-from gym_advrl.envs._validation import check_float, check_int, check_options, discrete_action
+from gym_advrl.envs._snapshot import SnapshotMixin
+from gym_advrl.envs._validation import (
+    check_float,
+    check_int,
+    check_options,
+    discrete_action,
+    reject_unknown_kwargs,
+)
+from gym_advrl.envs.quantum._circuit import GateLabels
 from gym_advrl.envs.quantum._render import circuit_text, draw_frame
 from gym_advrl.envs.quantum.statevector import (
     PAULIS,
@@ -34,6 +42,10 @@ _ALIASES = {"cnot": "cx", "hadamard": "h"}
 STEP_LIMIT = 20
 #: A random target is redrawn while |0...0> already meets the threshold (at most this often).
 _MAX_TARGET_DRAWS = 100
+#: Rendered circuits (text and frames) show the last this many operations, so that the cost of
+#: a frame does not grow with the episode.
+MAX_DRAWN_OPS = 60
+_PAULI_LETTERS = "xyz"
 
 
 class GateAction(NamedTuple):
@@ -95,7 +107,7 @@ def named_target(name: str, n_qubits: int) -> np.ndarray:
     return state
 
 
-class QuantumGateEnv(RenderMixin, gym.Env):
+class QuantumGateEnv(SnapshotMixin, RenderMixin, gym.Env):
     """
     ## Description
 
@@ -146,9 +158,10 @@ class QuantumGateEnv(RenderMixin, gym.Env):
     ``gym.make("AdvRL/QuantumGate-v0")``. Every named target is reachable well within 20 steps
     (Bell: 2 gates, GHZ: ``n`` gates, plus: ``n`` gates).
 
-    ``info`` holds ``fidelity``, ``is_success``, ``gates`` (labels of the gates applied so far),
-    ``error`` (the Pauli error of this step, e.g. ``"z q[1]"``, or None) and, for random
-    targets, ``target_circuit`` (the labels of the circuit that prepared the target).
+    ``info`` holds ``fidelity``, ``is_success``, ``gates`` (labels of the gates applied so far,
+    an immutable sequence equal to their tuple, built in constant time per step), ``error`` (the
+    Pauli error of this step, e.g. ``"z q[1]"``, or None) and, for random targets,
+    ``target_circuit`` (the labels of the circuit that prepared the target).
 
     ## Arguments
 
@@ -160,16 +173,24 @@ class QuantumGateEnv(RenderMixin, gym.Env):
     | `threshold`      | 0.99           | fidelity that ends the episode with success, in (0, 1]           |
     | `noise_prob`     | 0.0            | probability of a Pauli error after each gate, in [0, 1]          |
     | `target_depth`   | 10             | gates in the random circuit of a ``"random"`` target, 1..20 (the step limit) |
-    | `rotation_angle` | pi/4           | angle of ``rx``, ``ry``, ``rz``                                  |
+    | `rotation_angle` | pi/4           | angle of ``rx``, ``ry``, ``rz`` (finite)                         |
     | `render_mode`    | None           | ``"rgb_array"``, ``"ansi"`` (circuit diagram) or ``"human"``     |
+
+    Other values (and unknown arguments) raise ``ValueError`` naming the argument. Each step
+    costs the same however long the episode: the circuit is stored as action indices, and
+    rendered circuits show the last 60 operations. ``get_state()`` / ``set_state(state)``
+    snapshot and restore a running episode exactly (random target and generator included).
 
     ## Version History
 
-    * v0: initial version.
+    * v0: initial version. Later within v0: ``info["gates"]`` built in constant time, bounded
+      rendering cost, unknown arguments rejected, snapshots.
     """
 
     metadata = {"render_modes": ["human", "rgb_array", "ansi"], "render_fps": 4}
+    _snapshot_attrs = ("_state", "_fidelity", "_circuit", "_gate_codes", "_target", "target_circuit")
 
+    @reject_unknown_kwargs
     def __init__(
         self,
         render_mode: str | None = None,
@@ -201,11 +222,13 @@ class QuantumGateEnv(RenderMixin, gym.Env):
 
         self._state: np.ndarray | None = None
         self._fidelity = 0.0
-        self._ops: list[tuple[str, tuple[int, ...], bool]] = []  # (name, qubits, is_noise)
-        self._qasm: list[tuple[str, bool]] = []  # (statement, is_noise)
-        self._gate_labels: list[str] = []
+        # The episode's circuit as codes: an action index, or len(actions) + 3 * qubit + k for
+        # the Pauli error "xyz"[k] on that qubit. ``_gate_codes`` holds the actions only.
+        self._circuit: list[int] = []
+        self._gate_codes: list[int] = []
+        self._labels = tuple(action.label for action in self.actions)
         self.target_circuit: tuple[str, ...] = ()
-        self._pauli_gates: dict[tuple[str, int], CompiledGate] = {}
+        self._pauli_gates: dict[int, CompiledGate] = {}
 
     # ------------------------------------------------------------------ argument checks
     def _check_gates(self, gates: Sequence[str] | None) -> tuple[str, ...]:
@@ -278,8 +301,32 @@ class QuantumGateEnv(RenderMixin, gym.Env):
         if self._state is None:
             raise gym.error.ResetNeeded("Cannot export a circuit before reset()")
         lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{self.n_qubits}];"]
-        lines += [statement for statement, noise in self._qasm if include_noise or not noise]
+        n_actions = len(self.actions)
+        for code in self._circuit:
+            if code < n_actions:
+                lines.append(self.actions[code].qasm)
+            elif include_noise:
+                letter, qubit = self._pauli(code)
+                lines.append(f"{letter} q[{qubit}];")
         return "\n".join(lines) + "\n"
+
+    def _pauli(self, code: int) -> tuple[str, int]:
+        """``(letter, qubit)`` of the Pauli error with circuit code ``code``."""
+        qubit, k = divmod(code - len(self.actions), len(_PAULI_LETTERS))
+        return _PAULI_LETTERS[k], qubit
+
+    def _ops(self, last: int | None = None) -> list[tuple[str, tuple[int, ...], bool]]:
+        """The circuit (its ``last`` operations) as ``(gate name, qubits, is_noise)`` for drawing."""
+        codes = self._circuit if last is None else self._circuit[-last:]
+        n_actions = len(self.actions)
+        ops = []
+        for code in codes:
+            if code < n_actions:
+                ops.append((self.actions[code].name, self.actions[code].qubits, False))
+            else:
+                letter, qubit = self._pauli(code)
+                ops.append((letter, (qubit,), True))
+        return ops
 
     # ------------------------------------------------------------------ dynamics
     def _obs(self) -> np.ndarray:
@@ -297,7 +344,7 @@ class QuantumGateEnv(RenderMixin, gym.Env):
         info = {
             "fidelity": self._fidelity,
             "is_success": self._fidelity >= self.threshold,
-            "gates": tuple(self._gate_labels),
+            "gates": GateLabels(self._gate_codes, len(self._gate_codes), self._labels),
             "error": error,
         }
         if self.random_target:
@@ -328,18 +375,19 @@ class QuantumGateEnv(RenderMixin, gym.Env):
             self._draw_random_target()
         self._state = basis_state(self.n_qubits)
         self._fidelity = fidelity(self._state, self._target)
-        self._ops, self._qasm, self._gate_labels = [], [], []
+        # New lists (not cleared ones): earlier infos' ``gates`` views keep their episode.
+        self._circuit, self._gate_codes = [], []
         self._render_human_step()
         return self._obs(), self._info()
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self._state is None:
             raise gym.error.ResetNeeded("Cannot call step() before reset()")
-        gate = self.actions[discrete_action(action, self.action_space)]
+        code = discrete_action(action, self.action_space)
+        gate = self.actions[code]
         self._state = apply_compiled(self._state, gate.compiled)
-        self._ops.append((gate.name, gate.qubits, False))
-        self._qasm.append((gate.qasm, False))
-        self._gate_labels.append(gate.label)
+        self._circuit.append(code)
+        self._gate_codes.append(code)
         error = None
         if self.noise_prob > 0.0 and self.np_random.random() < self.noise_prob:
             error = self._apply_pauli_error(gate.qubits)
@@ -349,11 +397,11 @@ class QuantumGateEnv(RenderMixin, gym.Env):
         self._render_human_step()
         return self._obs(), float(reward), bool(terminated), False, self._info(error)
 
-    def _pauli_gate(self, letter: str, qubit: int) -> CompiledGate:
-        key = (letter, qubit)
-        if key not in self._pauli_gates:
-            self._pauli_gates[key] = compile_gate(PAULIS[letter], (qubit,), self.n_qubits)
-        return self._pauli_gates[key]
+    def _pauli_gate(self, code: int) -> CompiledGate:
+        if code not in self._pauli_gates:
+            letter, qubit = self._pauli(code)
+            self._pauli_gates[code] = compile_gate(PAULIS[letter], (qubit,), self.n_qubits)
+        return self._pauli_gates[code]
 
     def _apply_pauli_error(self, qubits: tuple[int, ...]) -> str:
         words = pauli_errors(len(qubits))
@@ -362,9 +410,9 @@ class QuantumGateEnv(RenderMixin, gym.Env):
         for letter, qubit in zip(word, qubits, strict=True):
             if letter == "i":
                 continue
-            self._state = apply_compiled(self._state, self._pauli_gate(letter, qubit))
-            self._ops.append((letter, (qubit,), True))
-            self._qasm.append((f"{letter} q[{qubit}];", True))
+            code = len(self.actions) + len(_PAULI_LETTERS) * qubit + _PAULI_LETTERS.index(letter)
+            self._state = apply_compiled(self._state, self._pauli_gate(code))
+            self._circuit.append(code)
             labels.append(f"{letter} q[{qubit}]")
         return "; ".join(labels)
 
@@ -373,10 +421,12 @@ class QuantumGateEnv(RenderMixin, gym.Env):
         return self._state is not None
 
     def _ansi(self) -> str:
-        header = (
-            f"target: {self.target_name}  fidelity: {self._fidelity:.4f}  gates: {len(self._gate_labels)}\n"
-        )
-        return header + circuit_text(self._ops, self.n_qubits)
+        header = f"target: {self.target_name}  fidelity: {self._fidelity:.4f}  gates: {len(self._gate_codes)}"
+        hidden = len(self._circuit) - MAX_DRAWN_OPS
+        if hidden > 0:
+            header += f"  (first {hidden} operations not shown)"
+        return header + "\n" + circuit_text(self._ops(MAX_DRAWN_OPS), self.n_qubits)
 
     def _draw(self) -> np.ndarray:
-        return draw_frame(self._ops, self.n_qubits, self._state, self._target, self._fidelity, self.threshold)
+        ops = self._ops(MAX_DRAWN_OPS)
+        return draw_frame(ops, self.n_qubits, self._state, self._target, self._fidelity, self.threshold)
