@@ -17,7 +17,7 @@ from gymnasium.utils import EzPickle, seeding
 from pettingzoo import AECEnv, ParallelEnv
 
 from gym_advrl.envs._rendering import RenderMixin
-from gym_advrl.envs._validation import check_int
+from gym_advrl.envs._validation import check_int, reject_unknown_kwargs
 from gym_advrl.marl._particles import ParticleWorld, Scenario, check_continuous
 
 METADATA: dict[str, Any] = {
@@ -28,11 +28,12 @@ METADATA: dict[str, Any] = {
 
 
 class _ParticleEnvCommon(RenderMixin, EzPickle):
-    """Construction, spaces, seeding, global state and rendering shared by both APIs."""
+    """Construction, spaces, seeding, global state, copies and rendering shared by both APIs."""
 
     scenario: ClassVar[Scenario]
     metadata: dict[str, Any]
 
+    @reject_unknown_kwargs
     def __init__(
         self,
         n_agents: int = 3,
@@ -68,6 +69,26 @@ class _ParticleEnvCommon(RenderMixin, EzPickle):
         self.np_random: np.random.Generator | None = None
         self.num_cycles = 0
         self._started = False
+
+    def __getstate__(self) -> dict[str, Any]:
+        """EzPickle's constructor arguments plus the running state (all but a pygame window).
+
+        So ``copy.deepcopy``, ``pickle`` and ``cloudpickle`` of a running env give an env that
+        continues the episode identically (positions, agents, cycle count, random generator).
+        """
+        state = EzPickle.__getstate__(self)
+        running = RenderMixin.__getstate__(self)
+        for name in state:
+            running.pop(name, None)
+        state["_running_state"] = running
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        running = state.pop("_running_state", None)
+        EzPickle.__setstate__(self, state)  # builds (and checks) a fresh env from the arguments
+        if running is not None:
+            self.__dict__.update(running)
 
     def observation_space(self, agent: str) -> spaces.Space:
         """The (cached, identical every call) observation space of ``agent``."""
@@ -301,17 +322,23 @@ def env_docstring(description: str, observation_note: str, rewards: str, agents:
 
     | Argument             | Default | Meaning                                                       |
     |----------------------|---------|---------------------------------------------------------------|
-    | `n_agents`           | 3       | number of agents                                              |
+    | `n_agents`           | 3       | number of agents, up to 100                                   |
     | `continuous_actions` | True    | `Box(-1, 1, (2,))` actions if True, else `Discrete(5)`        |
     | `max_cycles`         | 200     | steps before truncation (>= 1)                                |
     | `render_mode`        | None    | `"rgb_array"` (numpy, 400x400) or `"human"` (needs pygame)    |
-    | `noise_std`          | 0.02    | standard deviation of the position noise per step (>= 0)      |
-    | `arena_radius`       | 5.0     | agents beyond this distance from the origin are out (> sqrt 2)|
+    | `noise_std`          | 0.02    | standard deviation of the position noise per step, in [0, 100] |
+    | `arena_radius`       | 5.0     | agents beyond this distance from the origin are out, in (sqrt 2, 1e4] |
 
+    Invalid values (and unknown arguments) raise ``ValueError`` naming the argument.
     ``reset(seed=..., options=...)``: ``options`` is accepted for API compatibility and unused.
     ``env.unwrapped.world.set_state(positions, velocities)`` places the agents by hand.
+    ``copy.deepcopy(env)``, ``pickle`` and ``cloudpickle`` copy a running env with its state
+    (positions, agents still in play, cycle count, random generator): the copy continues the
+    episode identically. The constructor arguments travel too (``EzPickle``), so the copy is
+    built, and checked, as the original was.
 
     ## Version History
 
-    * v0: initial version.
+    * v0: initial version. Later within v0: ``n_agents``, ``noise_std`` and ``arena_radius``
+      bounded, boolean discrete actions rejected, copies carry the running state.
     """

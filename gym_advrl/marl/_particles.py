@@ -40,6 +40,12 @@ MARGIN = 1.0
 MAX_SPEED = 1.0
 #: Distances to the resource that differ by less than this are a tie.
 TIE_TOLERANCE = 1e-9
+#: Largest ``n_agents``: observations and pairwise distances grow with its square.
+MAX_AGENTS = 100
+#: Largest ``noise_std`` and ``arena_radius`` (positions are clipped to the arena anyway; the
+#: bounds keep the float32 observation bounds finite and meaningful).
+MAX_NOISE_STD = 100.0
+MAX_ARENA_RADIUS = 1e4
 
 RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
 
@@ -117,17 +123,19 @@ class ParticleWorld:
 
     Args:
         scenario: the environment's names, teams and reward.
-        n_agents: number of agents (``>= scenario.min_agents``).
-        noise_std: standard deviation of the Gaussian position noise per step (``>= 0``).
-        arena_radius: an agent farther than this from the origin is out of play (``> sqrt 2``,
-            so that every start position, uniform in ``[-1, 1]^2``, is inside).
+        n_agents: number of agents, from ``scenario.min_agents`` to 100.
+        noise_std: standard deviation of the Gaussian position noise per step, in ``[0, 100]``.
+        arena_radius: an agent farther than this from the origin is out of play, in
+            ``(sqrt 2, 1e4]`` (so that every start position, uniform in ``[-1, 1]^2``, is inside).
     """
 
     def __init__(self, scenario: Scenario, n_agents: int, noise_std: float, arena_radius: float) -> None:
         self.scenario = scenario
-        self.n_agents = check_int("n_agents", n_agents, scenario.min_agents)
-        self.noise_std = check_float("noise_std", noise_std, 0.0)
-        self.arena_radius = check_float("arena_radius", arena_radius, math.sqrt(2.0), low_inclusive=False)
+        self.n_agents = check_int("n_agents", n_agents, scenario.min_agents, MAX_AGENTS)
+        self.noise_std = check_float("noise_std", noise_std, 0.0, MAX_NOISE_STD)
+        self.arena_radius = check_float(
+            "arena_radius", arena_radius, math.sqrt(2.0), MAX_ARENA_RADIUS, low_inclusive=False
+        )
         self.names = scenario.agent_names(self.n_agents)
         self.teams = scenario.teams(self.n_agents)
         self.has_teams = len(scenario.team_names) > 1
@@ -231,9 +239,9 @@ class ParticleWorld:
     def accelerations(self, actions: list, names: list[str], action_space: spaces.Space) -> np.ndarray:
         """Validate the actions of the agents ``names``; return their ``(len(names), 2)`` accelerations.
 
-        Continuous actions (``Box(-1, 1, (2,))``) must have shape ``(2,)`` and be finite; finite
-        values outside the box are clipped. Discrete actions must be integers in ``[0, 4]``. Any
-        violation raises ``ValueError`` naming the agent.
+        Continuous actions (``Box(-1, 1, (2,))``) must be real numbers of shape ``(2,)`` and
+        finite; finite values outside the box are clipped. Discrete actions must be integers in
+        ``[0, 4]`` (not booleans). Any violation raises ``ValueError`` naming the agent.
         """
         try:
             batch = np.asarray(actions)
@@ -246,7 +254,13 @@ class ParticleWorld:
             return np.array(
                 [_per_agent(box_action, a, action_space, n) for a, n in zip(actions, names, strict=True)]
             ).reshape(-1, 2)
-        if batch.shape == (len(names),) and batch.dtype.kind in "iu" and np.all((batch >= 0) & (batch <= 4)):
+        # numpy turns ``[True, 2]`` into integers, so the fast path also checks each element's type.
+        if (
+            batch.shape == (len(names),)
+            and batch.dtype.kind in "iu"
+            and np.all((batch >= 0) & (batch <= 4))
+            and all(isinstance(a, int | np.integer) and not isinstance(a, bool) for a in actions)
+        ):
             return DISCRETE_MOVES[batch]
         return DISCRETE_MOVES[
             [_per_agent(discrete_action, a, action_space, n) for a, n in zip(actions, names, strict=True)]
