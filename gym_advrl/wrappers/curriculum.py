@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.core import ActType, ObsType
 
-from gym_advrl.envs._validation import check_choice, check_float, check_int
+from gym_advrl.envs._validation import cell_pair, check_choice, check_float, check_int, reject_unknown_kwargs
 from gym_advrl.wrappers._common import SeededWrapperRNG, env_name, probe_reset_options
 
 #: ``success_fn(episode_return, terminated, info) -> bool`` judges a finished episode.
@@ -75,6 +75,7 @@ class Curriculum(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Reco
      * v0.1.0 - Initially added
     """
 
+    @reject_unknown_kwargs
     def __init__(
         self,
         env: gym.Env[ObsType, ActType],
@@ -220,6 +221,7 @@ class GoalSchedule(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Re
 
     _rng_salt = 2
 
+    @reject_unknown_kwargs
     def __init__(
         self,
         env: gym.Env[ObsType, ActType],
@@ -249,13 +251,7 @@ class GoalSchedule(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Re
 
     @staticmethod
     def _check_goal(i: int, goal: Any) -> tuple[int, int]:
-        try:
-            cell = tuple(int(v) for v in goal)
-        except (TypeError, ValueError):
-            cell = ()
-        if len(cell) != 2 or any(float(v) != c for v, c in zip(goal, cell, strict=True)):
-            raise ValueError(f"goals[{i}] must be a (row, col) pair of integers, got {goal!r}")
-        return cell
+        return cell_pair(f"goals[{i}]", goal)
 
     @property
     def goal(self) -> tuple[int, int]:

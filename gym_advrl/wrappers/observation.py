@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.core import ActType
 
-from gym_advrl.envs._validation import check_int
+from gym_advrl.envs._validation import check_int, reject_unknown_kwargs
 from gym_advrl.wrappers._common import SeededWrapperRNG, env_name
 
 
@@ -18,9 +18,10 @@ class ObservationNoise(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], 
     """Adds zero-mean Gaussian noise to every observation (sensor noise, or augmentation).
 
     Each observation (from ``reset`` and ``step``) becomes ``obs + std * N(0, I)``, clipped to
-    the observation space's bounds so that it stays a valid observation, and cast back to the
-    space's dtype. ``std`` is a number or one value per observation dimension (broadcast to the
-    observation shape); zero leaves a dimension exact. Applies to environments with a
+    the observation space's bounds (and, where those are infinite, to the largest finite value
+    of the dtype) so that it stays a valid, finite observation, and cast back to the space's
+    dtype. ``std`` is a number or one value per observation dimension (broadcast to the
+    observation shape), each in ``[0, 1e6]``; zero leaves a dimension exact. Applies to environments with a
     floating-point ``Box`` observation space; others (``Discrete``, ``uint8`` images, for which
     :class:`RandomShift` is the augmentation) raise ``ValueError``. The noise comes from the
     wrapper's own generator, seeded by ``reset(seed=...)``, so seeded runs are reproducible and
@@ -42,13 +43,16 @@ class ObservationNoise(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], 
     """
 
     _rng_salt = 3
+    #: Largest noise standard deviation.
+    MAX_STD = 1e6
 
+    @reject_unknown_kwargs
     def __init__(self, env: gym.Env[np.ndarray, ActType], std: float | Sequence[float] = 0.1) -> None:
         """Wrap ``env`` so that its observations are noisy.
 
         Args:
             env: an environment with a floating-point ``Box`` observation space.
-            std: noise standard deviation (>= 0, finite), a number or broadcastable to the observation shape.
+            std: noise standard deviation in ``[0, 1e6]``, a number or broadcastable to the observation shape.
         """
         gym.utils.RecordConstructorArgs.__init__(self, std=std)
         gym.ObservationWrapper.__init__(self, env)
@@ -59,12 +63,18 @@ class ObservationNoise(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], 
                 "(use RandomShift for uint8 images)"
             )
         try:
-            std_arr = np.broadcast_to(np.asarray(std, dtype=np.float64), space.shape).copy()
+            std_arr = np.asarray(std)
+            if std_arr.dtype.kind not in "iuf":
+                raise TypeError
+            std_arr = np.broadcast_to(std_arr.astype(np.float64), space.shape).copy()
         except (TypeError, ValueError):
             raise ValueError(f"std must be a number or broadcastable to the observation shape {space.shape}, got {std!r}") from None
-        if not np.all(np.isfinite(std_arr)) or np.any(std_arr < 0):
-            raise ValueError(f"std must be finite and >= 0, got {std!r}")
+        if not np.all(np.isfinite(std_arr)) or np.any(std_arr < 0) or np.any(std_arr > self.MAX_STD):
+            raise ValueError(f"std must be finite and in [0, {self.MAX_STD:g}], got {std!r}")
         self.std = std_arr
+        largest = float(np.finfo(space.dtype).max)
+        self._low = np.maximum(space.low.astype(np.float64), -largest)
+        self._high = np.minimum(space.high.astype(np.float64), largest)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset the env (seeding the noise when ``seed`` is given) and return a noisy observation."""
@@ -75,7 +85,7 @@ class ObservationNoise(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], 
         """Return ``observation`` plus clipped Gaussian noise."""
         space = self.observation_space
         noisy = observation + self.std * self._seed_rng(None).standard_normal(space.shape)
-        return np.clip(noisy, space.low, space.high).astype(space.dtype)
+        return np.clip(noisy, self._low, self._high).astype(space.dtype)
 
 
 class RandomShift(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.utils.RecordConstructorArgs, SeededWrapperRNG):
@@ -105,6 +115,7 @@ class RandomShift(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.u
 
     _rng_salt = 4
 
+    @reject_unknown_kwargs
     def __init__(self, env: gym.Env[np.ndarray, ActType], pad: int = 4) -> None:
         """Wrap ``env`` so that its image observations are randomly shifted.
 
@@ -161,6 +172,7 @@ class MaskObservation(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], g
      * v0.1.0 - Initially added
     """
 
+    @reject_unknown_kwargs
     def __init__(
         self,
         env: gym.Env[np.ndarray, ActType],

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.core import ActType, ObsType
 
-from gym_advrl.envs._validation import check_choice, check_float
+from gym_advrl.envs._validation import check_choice, check_float, reject_unknown_kwargs
 from gym_advrl.wrappers._common import SeededWrapperRNG, env_name, probe_reset_options
 
 DISTRIBUTIONS = ("uniform", "log-uniform")
@@ -30,8 +30,10 @@ class DomainRandomization(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.u
     Each entry of ``ranges`` is either a pair ``(low, high)``, sampled uniformly (or
     log-uniformly with ``distribution="log-uniform"``, which suits scale parameters spanning
     factors), or a single number that fixes the parameter. Ranges are checked against the
-    environment when the wrapper is built: unknown names, ``low > high``, NaN/inf or values the
-    environment refuses (e.g. a mass ``<= 0``) raise ``ValueError``.
+    environment when the wrapper is built: unknown names, ``low > high``, NaN/inf or values
+    outside the environment's documented range (its ``PHYSICS_RANGES``, e.g. Pendulum's
+    ``m`` in ``[0.001, 1000]``) raise ``ValueError``. Since each range is an interval, checking
+    its two ends checks every value that can be drawn.
 
     Physics given explicitly in ``reset(options={"physics": {...}})`` override the sampled
     values for that episode, which is how a randomized agent is evaluated at chosen parameters.
@@ -61,6 +63,7 @@ class DomainRandomization(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.u
 
     _rng_salt = 1
 
+    @reject_unknown_kwargs
     def __init__(
         self,
         env: gym.Env[ObsType, ActType],
@@ -126,6 +129,8 @@ class DomainRandomization(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.u
             values = rng.uniform(self._low, self._high)
         else:
             values = np.exp(rng.uniform(np.log(self._low), np.log(self._high)))
+        # exp(log(x)) may round just outside [low, high], where the env would reject the value.
+        values = np.clip(values, self._low, self._high)
         return dict(zip(self._names, values.tolist(), strict=True))
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
