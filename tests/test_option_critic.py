@@ -53,6 +53,111 @@ def termination_probs(model: OptionCritic, state: int) -> np.ndarray:
         return model.policy.net(th.tensor([state])).termination_probs[0].numpy()
 
 
+# --------------------------------------------------------------------------- exact values and losses
+# With net_arch=[] on one-hot cells every head is linear in the one-hot vector: the value of head
+# row k in cell s is weight[k, s] + bias[k]. The tests below read the heads that way.
+def head_values(head: th.nn.Linear, states) -> th.Tensor:
+    """``(len(states), out_features)``: weight[:, s] + bias for each cell ``s``."""
+    return (head.weight[:, th.as_tensor(states)].T + head.bias).detach()
+
+
+def distinct_heads(model: OptionCritic, termination_bias: list[float]) -> None:
+    """Seeded random heads; termination biases far from 0 (beta away from 0.5), and a target
+    network whose option values differ from the online ones."""
+    gen = th.Generator().manual_seed(0)
+    net, target = model.policy.net, model.policy.net_target
+    with th.no_grad():
+        # Near-uniform intra-option policies (every move gets tried), terminations near their bias.
+        for head, scale in ((net.q_head, 1.0), (net.termination_head, 0.2), (net.policy_head, 0.3)):
+            head.weight.copy_(scale * th.randn(head.weight.shape, generator=gen))
+            head.bias.copy_(scale * th.randn(head.bias.shape, generator=gen))
+        net.termination_head.bias.copy_(th.tensor(termination_bias))
+        target.load_state_dict(net.state_dict())
+        target.q_head.weight.add_(th.randn(target.q_head.weight.shape, generator=gen))
+
+
+def arrival_values(model: OptionCritic, states, options) -> np.ndarray:
+    """U(s, w) = (1 - beta_w(s)) Q_target(s, w) + beta_w(s) max_w' Q_target(s, w'), by hand."""
+    q = head_values(model.policy.net_target.q_head, states).numpy()
+    beta = th.sigmoid(head_values(model.policy.net.termination_head, states)).numpy()
+    rows = np.arange(len(states))
+    beta_w = beta[rows, options]
+    assert np.all(np.abs(beta_w - 0.5) > 0.15) and np.all((beta_w > 0.05) & (beta_w < 0.95))
+    return (1 - beta_w) * q[rows, options] + beta_w * q.max(axis=1)
+
+
+def test_option_value_upon_arrival_is_exact_with_three_options() -> None:
+    model = make_model(n_options=3)
+    distinct_heads(model, termination_bias=[-1.5, 1.2, 2.0])
+    states, options = np.array([5, 5, 5, 40, 77, 100]), np.array([0, 1, 2, 2, 1, 0])
+    got = model.option_value_upon_arrival(th.as_tensor(states), th.as_tensor(options)).numpy()
+    np.testing.assert_allclose(got, arrival_values(model, states, options), rtol=1e-5)
+
+
+def test_rollout_returns_bootstrap_with_the_arrival_value() -> None:
+    """G_t = r_t + gamma (1 - done_t) G_{t+1} with G_n = U(s_n, w_{n-1}), on a rollout that
+    crosses episode ends (2x2 grid: the goal is two moves away)."""
+    env = make_vec_env("AdvRL/GridWorld-v0", n_envs=4, seed=0, env_kwargs=dict(size=2, obs_mode="index"))
+    model = OptionCritic("MlpPolicy", env, n_options=3, n_steps=6, gamma=0.9, seed=0, device="cpu", policy_kwargs=dict(net_arch=[]))
+    distinct_heads(model, termination_bias=[-1.5, 1.2, 2.0])
+    _, callback = model._setup_learn(1000)
+    assert model.collect_rollouts(model.env, callback, model.n_steps)
+    buffer = model.rollout_buffer
+    assert buffer.dones.any() and not buffer.dones.all()
+    assert np.all(np.isclose(buffer.rewards, -0.1) | (buffer.rewards == 10.0))  # the env's rewards: no truncation
+    returns = arrival_values(model, buffer.observations[-1], buffer.options[-1])
+    expected = np.zeros_like(buffer.rewards)
+    for t in reversed(range(6)):
+        returns = buffer.rewards[t] + 0.9 * (1 - buffer.dones[t]) * returns
+        expected[t] = returns
+    np.testing.assert_allclose(buffer.returns, expected, rtol=1e-5)
+
+
+def test_losses_are_the_papers_equations() -> None:
+    """compute_losses on a hand-made two-step rollout of two envs equals the option-critic losses
+    written out from the heads: critic (G - Q(s, w))^2, intra-option policy gradient
+    -(G - Q(s, w)) log pi_w(a | s), entropy, and termination beta_w(s') (Q(s', w) - V(s') + xi)
+    on non-terminal steps, with V the epsilon-greedy value over options."""
+    xi, eps, gamma = 0.05, 0.2, 0.9
+    model = make_model(n_envs=2, n_options=3, n_steps=2, gamma=gamma, termination_reg=xi, ent_coef=0.03, vf_coef=0.7)
+    distinct_heads(model, termination_bias=[-1.5, 1.2, 2.0])
+    model.exploration_rate = eps
+    states = np.array([[10, 20], [11, 30], [12, 31]])  # s_0, s_1 and the last observation s_2 of each env
+    actions, options = np.array([[0, 3], [2, 1]]), np.array([[0, 2], [1, 2]])
+    rewards, dones = np.array([[0.5, -1.0], [0.0, 2.0]], dtype=np.float32), np.array([[0.0, 1.0], [0.0, 0.0]])
+    last_values = np.array([0.3, -0.4], dtype=np.float32)
+    buffer = model.rollout_buffer
+    buffer.reset()
+    for t in range(2):
+        buffer.add(states[t], actions[t], options[t], rewards[t], dones[t])
+    buffer.finish(states[2], last_values, gamma)
+    losses = model.compute_losses()
+
+    net = model.policy.net
+    g1 = rewards[1] + gamma * (1 - dones[1]) * last_values
+    g0 = rewards[0] + gamma * (1 - dones[0]) * g1
+    returns = th.as_tensor(np.concatenate([g0, g1]))
+    s, s_next = states[:2].reshape(-1), states[1:].reshape(-1)
+    a, w, not_done = th.as_tensor(actions.reshape(-1)), th.as_tensor(options.reshape(-1)), th.as_tensor(1 - dones.reshape(-1))
+    rows = th.arange(4)
+    q = head_values(net.q_head, s)[rows, w]
+    logits = head_values(net.policy_head, s).view(4, 3, -1)[rows, w]
+    log_pi = logits - th.logsumexp(logits, dim=1, keepdim=True)
+    q_next = head_values(net.q_head, s_next)
+    v_next = (1 - eps) * q_next.max(dim=1).values + eps * q_next.mean(dim=1)
+    beta_next = th.sigmoid(head_values(net.termination_head, s_next))[rows, w]
+    expected = dict(
+        critic_loss=((returns - q) ** 2).mean(),
+        policy_loss=-((returns - q) * log_pi[rows, a]).mean(),
+        entropy_loss=(log_pi.exp() * log_pi).sum(dim=1).mean(),
+        termination_loss=(beta_next * (q_next[rows, w] - v_next + xi) * not_done).mean(),
+        termination_prob=(beta_next * not_done).sum() / not_done.sum(),
+    )
+    expected["loss"] = expected["policy_loss"] + 0.03 * expected["entropy_loss"] + 0.7 * expected["critic_loss"] + expected["termination_loss"]
+    for name, value in expected.items():
+        assert losses[name].item() == pytest.approx(float(value), rel=1e-5, abs=1e-7), name
+
+
 # --------------------------------------------------------------------------- termination gradient
 @pytest.mark.parametrize("epsilon", [0.0, 0.2])
 def test_termination_gradient_matches_the_paper(epsilon: float) -> None:
