@@ -43,7 +43,7 @@ def train_sac(timesteps: int, seed: int, randomize: bool, tensorboard_log: str |
         **SAC_KWARGS,
     )
     name = "sac_randomized" if randomize else "sac_nominal"
-    model.learn(total_timesteps=timesteps, callback=WrapperInfoCallback(), tb_log_name=name)
+    model.learn(total_timesteps=timesteps, callback=WrapperInfoCallback(), tb_log_name=name, progress_bar=True)
     return model
 
 
@@ -80,8 +80,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-episodes", type=int, default=2)
     parser.add_argument("--tensorboard", default=None, help="TensorBoard log directory (optional)")
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.torch_threads)
 
     masses, lengths = [0.7, 1.3, 1.8], [0.7, 1.2]
     table = {}

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -56,7 +57,11 @@ def make_vec_env(env: ParallelEnv, n_envs: int, seed: int) -> VecEnv:
     vec_env = ss.concat_vec_envs_v1(vec_env, n_envs, num_cpus=0, base_class="stable_baselines3")
     # Seed every copy once (copy i gets seed + i); later resets continue each copy's stream.
     vec_env.venv.reset(seed=seed)
-    return VecMonitor(vec_env)
+    with warnings.catch_warnings():
+        # SuperSuit's VecEnv does not answer get_attr("render_mode"); SB3 then warns and uses None,
+        # which is right here: the training envs are never rendered.
+        warnings.filterwarnings("ignore", message="The `render_mode` attribute is not defined")
+        return VecMonitor(vec_env)
 
 
 def team_returns(env: ParallelEnv, policy: Policy, episodes: int, seed: int) -> np.ndarray:
@@ -99,7 +104,7 @@ def train(args: argparse.Namespace) -> tuple[PPO, float]:
         device="cpu",
     )
     start = time.perf_counter()
-    model.learn(total_timesteps=args.timesteps)
+    model.learn(total_timesteps=args.timesteps, progress_bar=True)
     return model, time.perf_counter() - start
 
 
@@ -121,12 +126,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=0)
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.torch_threads)
     model, seconds = train(args)
     eval_env = make_parallel_env(args.env, args.n_agents, not args.discrete, args.max_cycles)
     eval_seed = 10_000 + args.seed  # evaluation episodes differ from the training seeds

@@ -9,6 +9,7 @@ import argparse
 
 import gymnasium as gym
 import numpy as np
+import torch
 from stable_baselines3.common.env_util import make_vec_env
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ environments)
@@ -19,11 +20,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--timesteps", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
     args = parser.parse_args()
+    torch.set_num_threads(args.torch_threads)
 
     vec_env = make_vec_env("AdvRL/FourRooms-v0", n_envs=4, seed=args.seed)  # n-step returns over 4 envs
     model = OptionCritic("MlpPolicy", vec_env, n_options=4, termination_reg=0.01, seed=args.seed)
-    model.learn(args.timesteps)
+    model.learn(args.timesteps, progress_bar=True)
 
     # Like sb3-contrib's recurrent policies: pass the state back in, and episode_start at resets.
     env = gym.make("AdvRL/FourRooms-v0")

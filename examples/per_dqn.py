@@ -13,8 +13,10 @@ import tempfile
 from pathlib import Path
 
 import gymnasium as gym
+import torch
 from stable_baselines3 import DQN
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ environments)
 from sb3_ext import PERDQN
@@ -28,20 +30,24 @@ def main() -> None:
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--timesteps", type=int, default=30_000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
     args = parser.parse_args()
+    torch.set_num_threads(args.torch_threads)
 
     hyperparams = {**HYPERPARAMS, "learning_starts": min(HYPERPARAMS["learning_starts"], args.timesteps // 2)}
-    print(f"{args.env}, {args.timesteps:,} steps, seed {args.seed}\n")
-    print("| algorithm | mean return +- std (10 episodes) |")
-    print("|---|---:|")
+    results = {}
     for cls in (DQN, PERDQN):
         extra = {"replay_buffer_kwargs": {"alpha": 0.6, "beta": 0.4}} if cls is PERDQN else {}
         model = cls("MlpPolicy", args.env, seed=args.seed, **hyperparams, **extra)
-        model.learn(args.timesteps)
-        env = gym.make(args.env)
+        model.learn(args.timesteps, progress_bar=True)
+        env = Monitor(gym.make(args.env))
         env.reset(seed=args.seed + 1_000)
-        mean, std = evaluate_policy(model, env, n_eval_episodes=10)
-        print(f"| {cls.__name__} | {mean:.1f} +- {std:.1f} |")
+        results[cls.__name__] = evaluate_policy(model, env, n_eval_episodes=10)
+    print(f"\n{args.env}, {args.timesteps:,} steps, seed {args.seed}\n")
+    print("| algorithm | mean return +- std (10 episodes) |")
+    print("|---|---:|")
+    for name, (mean, std) in results.items():
+        print(f"| {name} | {mean:.1f} +- {std:.1f} |")
 
     with tempfile.TemporaryDirectory() as folder:  # priorities are saved with the transitions
         model.save_replay_buffer(Path(folder) / "buffer")

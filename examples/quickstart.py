@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 
 import gymnasium as gym
+import torch
 from stable_baselines3 import SAC
 from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.monitor import Monitor
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ environments)
 from sb3_ext.common.evaluation import random_policy_returns
@@ -21,13 +23,15 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=6_000)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
     args = parser.parse_args()
+    torch.set_num_threads(args.torch_threads)
 
     env = gym.make(args.env)
     model = SAC("MlpPolicy", env, learning_starts=min(1_000, args.timesteps // 2), seed=args.seed, verbose=0)
     model.learn(total_timesteps=args.timesteps, progress_bar=True)
 
-    eval_env = gym.make(args.env)
+    eval_env = Monitor(gym.make(args.env))
     eval_env.reset(seed=args.seed + 1_000)
     mean, std = evaluate_policy(model, eval_env, n_eval_episodes=args.eval_episodes, deterministic=True)
     random_returns = random_policy_returns(args.env, args.eval_episodes, seed=args.seed + 1_000)

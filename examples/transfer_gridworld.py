@@ -99,7 +99,7 @@ def learn_target(
     if init_from is not None:
         model.policy.load_state_dict(init_from.policy.state_dict())
     callback = EpisodesToOptimal(target)
-    model.learn(total_timesteps=timesteps, callback=callback)
+    model.learn(total_timesteps=timesteps, callback=callback, progress_bar=True)
     return callback.solved_at
 
 
@@ -107,7 +107,7 @@ def train_source(source: tuple[int, int], target: tuple[int, int], timesteps: in
     """Train DQN on the source goal until its greedy policy is optimal (or the budget is spent)."""
     model = DQN("MlpPolicy", make_env(source, target), seed=seed, verbose=0, **DQN_KWARGS)
     callback = EpisodesToOptimal(source)
-    model.learn(total_timesteps=timesteps, callback=callback)
+    model.learn(total_timesteps=timesteps, callback=callback, progress_bar=True)
     return model, callback.solved_at is not None
 
 
@@ -117,8 +117,9 @@ def main() -> None:
     parser.add_argument("--source", type=int, nargs=2, default=(4, 4))
     parser.add_argument("--target", type=int, nargs=2, default=(0, 4))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.torch_threads)
     source, target = tuple(args.source), tuple(args.target)
 
     source_model, source_solved = train_source(source, target, args.timesteps, args.seed)

@@ -21,7 +21,7 @@ from stable_baselines3.common.monitor import Monitor
 import gym_advrl  # noqa: F401  (registers the AdvRL/ environments)
 from sb3_ext import WorldModelMPC
 from sb3_ext.common.evaluation import random_policy_returns
-from sb3_ext.plotting import load_curve, plot_curves
+from sb3_ext.plotting import RunData, plot_runs, read_monitor_files
 
 
 def main() -> None:
@@ -33,9 +33,10 @@ def main() -> None:
     parser.add_argument("--out", default="runs/demo", help="directory for the monitor log and the learning-curve PNG")
     parser.add_argument("--horizon", type=int, default=None, help="planning horizon (default: WorldModelMPC's)")
     parser.add_argument("--population-size", type=int, default=None, help="CEM candidates per iteration (default: WorldModelMPC's)")
+    parser.add_argument("--torch-threads", type=int, default=1,
+                        help="torch CPU threads (default 1: planning runs many small matrix products, faster on one)")
     args = parser.parse_args()
-    # Planning runs many small batched matrix products: one thread is faster than two here.
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.torch_threads)
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -54,9 +55,12 @@ def main() -> None:
                                      return_episode_rewards=True)
     rand_returns = random_policy_returns(args.env, args.eval_episodes, seed=args.seed + 10_000)
 
-    steps, returns = load_curve(out)
-    png = plot_curves({"WorldModelMPC": [(steps, returns)]}, out / "learning_curve.png",
-                      title=f"WorldModelMPC on {args.env}", smoothing=1)
+    # Training episodes (the warm-up's random ones marked), the final evaluation and the random baseline.
+    env.close()  # flushes the monitor file
+    ends, returns, lengths = read_monitor_files(out)
+    run = RunData(ends, returns, lengths, eval_steps=np.array([model.num_timesteps]), eval_returns=np.array([mpc_returns]),
+                  warmup_steps=model.learning_starts, random_return=float(np.mean(rand_returns)))
+    png = plot_runs({"WorldModelMPC": [run]}, out / "learning_curve.png", title=f"WorldModelMPC on {args.env}", smoothing=1)
     print(f"\n{args.env}: WorldModelMPC trained for {args.timesteps:,} environment steps ({train_seconds:.0f} s); "
           f"{args.eval_episodes} evaluation episodes\n")
     print("| policy | mean return +- std |")

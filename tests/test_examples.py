@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import runpy
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
+from tqdm import TqdmExperimentalWarning
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -42,7 +44,13 @@ def test_example_runs(script: str, monkeypatch: pytest.MonkeyPatch, capsys: pyte
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     monkeypatch.setattr(sys, "argv", [script, *args])
     # In-process, as `python examples/<script> <args>` runs it, without paying for a new interpreter.
-    runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # As a user's process has it: SB3 silences tqdm's notice about its rich bar when it is imported
+        # (an import that happened, and whose filter pytest reset, before this test).
+        warnings.filterwarnings("ignore", category=TqdmExperimentalWarning)
+        runpy.run_path(str(EXAMPLES / script), run_name="__main__")
+    assert [f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught] == []
     out = capsys.readouterr().out
     assert out.strip(), f"{script} printed nothing"
     assert expected in out
