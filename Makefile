@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo bench lint clean
+.PHONY: venv test demo bench lint check-install clean
 
 venv: $(STAMP)
 
@@ -25,6 +25,11 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/env_speed.py
+
+# The documented installs, each in a fresh virtual environment: ".[sb3]" runs the CLI and the demo,
+# "." alone runs every environment through the checkers (no torch, no SB3).
+check-install:
+	bash .ci/check_install.sh
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gym_advrl sb3_ext tests benchmarks examples
