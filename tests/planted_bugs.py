@@ -244,7 +244,8 @@ def main() -> int:
     print("| # | planted bug | tests run | result | time (s) |")
     print("|---|---|---|---|---|")
     for number, description, tests, verdict, seconds in rows:
-        print(f"| {number} | {description} | {tests} | {verdict} | {seconds:.0f} |")
+        cells = (cell.replace("|", "\\|") for cell in (number, description, tests, verdict))
+        print("| {} | {} | {} | {} | {:.0f} |".format(*cells, seconds))
     caught = sum(row[3].startswith("caught") for row in rows[1:])
     print(f"\n{caught} of {len(bugs)} planted bugs caught; unmodified code {'passes' if baseline_ok else 'FAILS'}.")
     return 0 if all_good else 1

@@ -89,6 +89,30 @@ def test_continuous_cartpole_physics_options_take_effect() -> None:
     np.testing.assert_array_equal(heavy.step(np.array([1.0], dtype=np.float32))[0], changed)
 
 
+@pytest.mark.parametrize(
+    ("state", "terminal"),
+    [
+        ((2.39, 1.0, 0.0, 0.0), True),  # over the right end of the track
+        ((-2.39, -1.0, 0.0, 0.0), True),  # over the left end
+        ((0.0, 0.0, 0.205, 1.0), True),  # the pole falls to the right
+        ((0.0, 0.0, -0.205, -1.0), True),  # the pole falls to the left
+        ((2.39, -1.0, 0.2, -1.0), False),  # near the right limits, moving back
+        ((-2.39, 1.0, -0.2, 1.0), False),  # near the left limits, moving back
+    ],
+)
+def test_cartpole_termination_fn_agrees_with_step_on_both_sides(state: tuple, terminal: bool) -> None:
+    """Random rollouts rarely end on the left or with the pole to the left first: test each limit."""
+    env = ContinuousCartPoleEnv()
+    env.reset(seed=0)
+    env.state = state
+    next_obs, _, terminated, _, _ = env.step(np.zeros(1, dtype=np.float32))
+    assert terminated is terminal
+    assert env.termination_fn(next_obs).item() is terminal
+    # The same observation inside a batch, and its mirror image (both sides at once).
+    batch = np.stack([next_obs, -next_obs, np.zeros(4)])
+    np.testing.assert_array_equal(env.termination_fn(batch), [terminal, terminal, False])
+
+
 # ---------------------------------------------------------------------------- Regulator
 def test_regulator_dynamics_without_noise() -> None:
     env = NonlinearRegulatorEnv(process_noise=0.0)

@@ -418,6 +418,15 @@ def test_random_shift_is_a_bounded_translation() -> None:
         assert matches, "each observation must be a translation of the clean one"
         offsets.add(matches[0])
     assert len(offsets) > 1
+    # On a noise image each offset gives a different crop: every shift in [-pad, pad] occurs on
+    # both axes, the extremes included (200 draws of 7 values: missing one has probability ~1e-12).
+    noise = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    padded = np.pad(noise, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
+    crops = {padded[dy : dy + 40, dx : dx + 40].tobytes(): (dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)}
+    assert len(crops) == (2 * pad + 1) ** 2
+    drawn = [crops[shifted_env.observation(noise).tobytes()] for _ in range(200)]
+    rows, cols = zip(*drawn, strict=True)
+    assert set(rows) == set(cols) == set(range(2 * pad + 1))
     for bad in (0, 40, 2.5):
         with pytest.raises(ValueError, match="pad"):
             RandomShift(gym.make("AdvRL/GridWorld-v0", obs_mode="rgb"), pad=bad)
