@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo bench lint check-install clean
+.PHONY: venv test demo bench docs lint check-install clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,12 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/env_speed.py
 
+# The documentation site (Sphinx + furo + MyST) with every warning an error; pages of the envs
+# and the CLI are generated from the code at build time.
+docs: $(STAMP)
+	rm -rf docs/_build docs/_generated
+	$(PY) -m sphinx -W --keep-going -b html docs docs/_build/html
+
 # The documented installs, each in a fresh virtual environment: ".[sb3]" runs the CLI and the demo,
 # "." alone runs every environment through the checkers (no torch, no SB3).
 check-install:
@@ -35,4 +41,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check gym_advrl sb3_ext tests benchmarks examples
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache docs/_build docs/_generated

@@ -12,13 +12,11 @@ class WrapperInfoCallback(BaseCallback):
     the wrappers fill in and records, averaged over the episodes between two logger dumps
     (``logger.record_mean``):
 
-    | key                        | source                                           |
-    |----------------------------|--------------------------------------------------|
-    | ``curriculum/level``       | ``Curriculum``: level of the finished episodes   |
-    | ``curriculum/success``     | ``Curriculum``: fraction judged successful       |
-    | ``curriculum/success_rate``| ``Curriculum``: success rate over its window     |
-    | ``physics/<name>``         | ``DomainRandomization``: each sampled parameter  |
-    | ``goal/index``             | ``GoalSchedule``: index of the scheduled goal    |
+    * ``curriculum/level``: ``Curriculum``, the level of the finished episodes;
+    * ``curriculum/success``: ``Curriculum``, the fraction judged successful;
+    * ``curriculum/success_rate``: ``Curriculum``, the success rate over its window;
+    * ``physics/<name>``: ``DomainRandomization``, each sampled parameter;
+    * ``goal/index``: ``GoalSchedule``, the index of the scheduled goal.
 
     Keys only appear when the matching wrapper is in the env stack, so the callback can be
     passed to any ``learn`` call. Works with ``DummyVecEnv`` and ``SubprocVecEnv`` alike, since it
