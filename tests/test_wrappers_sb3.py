@@ -56,6 +56,7 @@ def test_vec_envs_and_subprocess() -> None:
 
 def test_callback_logs_curriculum_physics_and_goal() -> None:
     from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback, CallbackList
     from stable_baselines3.common.logger import KVWriter, Logger
 
     from sb3_ext import WrapperInfoCallback
@@ -71,15 +72,40 @@ def test_callback_logs_curriculum_physics_and_goal() -> None:
         env = DomainRandomization(gym.make("AdvRL/Pendulum-v0", max_episode_steps=16), PENDULUM_RANGES)
         return Curriculum(env, [{"x_init": 0.5}, {}], success_threshold=-1e9, window=2)
 
+    class EpisodeEnds(BaseCallback):
+        """The final infos of the episodes, as the env stack reports them, per rollout."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.infos: list[list[dict]] = []
+
+        def _on_rollout_start(self) -> None:
+            self.infos.append([])
+
+        def _on_step(self) -> bool:
+            self.infos[-1] += [info for info, done in zip(self.locals["infos"], self.locals["dones"], strict=True) if done]
+            return True
+
     model = PPO("MlpPolicy", make_vec_env(make, n_envs=2, seed=0), n_steps=32, batch_size=32, n_epochs=1, seed=0)
-    capture = Capture()
+    capture, ends = Capture(), EpisodeEnds()
     model.set_logger(Logger(None, [capture]))
-    model.learn(64, callback=WrapperInfoCallback())
-    logged = {key: value for row in capture.rows for key, value in row.items()}
-    bounds = {"curriculum/level": (0, 1), "curriculum/success": (1, 1), "curriculum/success_rate": (1, 1),
-              "physics/m": (0.5, 2.0), "physics/l": (0.5, 1.5)}
-    for key, (low, high) in bounds.items():
-        assert low <= logged[key] <= high, (key, logged.get(key))
+    model.learn(128, callback=CallbackList([WrapperInfoCallback(), ends]))
+    # One dump per rollout of 2 envs x 32 steps, i.e. after 4 episodes of 16 steps each.
+    assert len(capture.rows) == 2 and [len(infos) for infos in ends.infos] == [4, 4]
+    for logged, infos in zip(capture.rows, ends.infos, strict=True):
+        expected = {
+            "curriculum/level": np.mean([info["curriculum_level"] for info in infos]),
+            "curriculum/success": np.mean([info["curriculum_success"] for info in infos]),
+            "curriculum/success_rate": np.mean([info["curriculum_success_rate"] for info in infos]),
+            "physics/m": np.mean([info["randomized_physics"]["m"] for info in infos]),
+            "physics/l": np.mean([info["randomized_physics"]["l"] for info in infos]),
+        }
+        for key, value in expected.items():
+            assert logged[key] == pytest.approx(value, rel=1e-12), key
+    # Every episode succeeds (threshold -1e9): after a window of 2 each env moves to level 1. The
+    # masses are sampled per episode.
+    assert [capture.rows[0]["curriculum/level"], capture.rows[1]["curriculum/level"]] == [0.0, 1.0]
+    assert len({info["randomized_physics"]["m"] for infos in ends.infos for info in infos}) == 8
 
 
 def test_callback_values_match_wrapper_state() -> None:
