@@ -162,7 +162,7 @@ def test_prioritized_replay_weights_the_td_loss_and_writes_back_td_errors():
     model.train(gradient_steps=1, batch_size=32)
     assert model.logger.name_to_value["train/loss"] == pytest.approx(float((batch.weights * huber).mean()), rel=1e-5)
     expected = (np.abs(td_errors.numpy().reshape(-1)) + buffer.eps) ** buffer.alpha
-    np.testing.assert_allclose(buffer.tree.leaf_priorities(batch.indices), expected, rtol=1e-5)
+    np.testing.assert_allclose(buffer.tree[batch.indices], expected, rtol=1e-5)
     for task in TASKS:
         assert f"train/{task}_loss" in model.logger.name_to_value
     with pytest.raises(ValueError, match="PERAuxDQN"):
