@@ -75,6 +75,10 @@ def test_invalid_hyperparameters_name_the_argument():
     ]:
         with pytest.raises(ValueError, match=name):
             WorldModelMPC("MlpPolicy", "AdvRL/Pendulum-v0", **{**SMALL, name: bad})
+    # Discrete actions plan by random shooting, which ignores the CEM arguments: still checked.
+    for name, bad in [("n_elites", 0), ("n_iterations", 1.5), ("alpha", 1.0), ("initial_std", -0.1), ("horizon", 0)]:
+        with pytest.raises(ValueError, match=name):
+            WorldModelMPC("MlpPolicy", "AdvRL/SequenceTracking-v0", **{**SMALL, name: bad})
 
 
 def test_unbatched_and_batched_predict_with_warm_start_state():

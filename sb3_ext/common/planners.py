@@ -36,6 +36,22 @@ class PlanResult(NamedTuple):
     expected_return: th.Tensor  #: model-predicted return of the elites (CEM) / best candidate ``(B,)``
 
 
+def check_cem_arguments(
+    horizon: int, population_size: int, n_elites: int, n_iterations: int, alpha: float, initial_std: float
+) -> None:
+    """Raise ``ValueError`` naming the first :class:`CEMPlanner` argument outside its allowed values."""
+    check_positive_int("horizon", horizon)
+    check_positive_int("population_size", population_size)
+    check_positive_int("n_elites", n_elites)
+    check_positive_int("n_iterations", n_iterations)
+    if n_elites > population_size:
+        raise ValueError(f"n_elites must be <= population_size={population_size}, got {n_elites}")
+    if not 0.0 <= alpha < 1.0:
+        raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+    if not initial_std > 0.0:
+        raise ValueError(f"initial_std must be > 0, got {initial_std}")
+
+
 class CEMPlanner:
     """
     Cross-entropy method over Box action sequences, with warm start and smoothed updates.
@@ -71,16 +87,9 @@ class CEMPlanner:
             raise ValueError(f"CEMPlanner needs a flat Box action space, got {action_space}")
         if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
             raise ValueError("CEMPlanner needs finite action bounds")
-        self.horizon = check_positive_int("horizon", horizon)
-        self.population_size = check_positive_int("population_size", population_size)
-        self.n_elites = check_positive_int("n_elites", n_elites)
-        self.n_iterations = check_positive_int("n_iterations", n_iterations)
-        if self.n_elites > self.population_size:
-            raise ValueError(f"n_elites must be <= population_size={population_size}, got {n_elites}")
-        if not 0.0 <= alpha < 1.0:
-            raise ValueError(f"alpha must be in [0, 1), got {alpha}")
-        if not initial_std > 0.0:
-            raise ValueError(f"initial_std must be > 0, got {initial_std}")
+        check_cem_arguments(horizon, population_size, n_elites, n_iterations, alpha, initial_std)
+        self.horizon, self.population_size = int(horizon), int(population_size)
+        self.n_elites, self.n_iterations = int(n_elites), int(n_iterations)
         self.alpha, self.initial_std = float(alpha), float(initial_std)
         self.device = th.device(device)
         self.low = th.as_tensor(action_space.low, dtype=th.float32, device=self.device)

@@ -18,7 +18,14 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
-from sb3_ext.common.validation import check_algorithm_arguments, check_bool, check_holdout_ratio, check_int
+from sb3_ext.common.planners import check_cem_arguments
+from sb3_ext.common.validation import (
+    check_algorithm_arguments,
+    check_bool,
+    check_holdout_ratio,
+    check_int,
+    check_positive_int,
+)
 from sb3_ext.mpc.policies import MPCPolicy
 
 SelfWorldModelMPC = TypeVar("SelfWorldModelMPC", bound="WorldModelMPC")
@@ -131,6 +138,9 @@ class WorldModelMPC(OffPolicyAlgorithm):
             raise ValueError(f"max_model_steps must be an integer >= 1 or None, got {max_model_steps!r}")
         check_holdout_ratio(holdout_ratio)
         check_bool("use_env_functions", use_env_functions)
+        # Checked for Discrete actions too, where random shooting leaves the CEM arguments unused.
+        check_cem_arguments(horizon, population_size, n_elites, n_iterations, alpha, initial_std)
+        check_positive_int("n_particles", n_particles)
         super().__init__(
             policy,
             env,
