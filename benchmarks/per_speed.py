@@ -1,24 +1,34 @@
 """Prioritized replay speed: sample + priority update, and insertion, against SB3 and tianshou.
 
-All buffers hold 1,000,000 transitions (``--obs-dim`` float32 observations, discrete actions)
-with random priorities. Measured in the same run, as CPU time of this thread per call (best of
-``--repeats`` rounds in which the buffers take turns, so that other processes on a shared machine
-distort the figures less):
+For each capacity (default 1e4, 1e5, 1e6) the buffers are filled with the same random data
+(``--obs-dim`` float32 observations, discrete actions) and priorities, then timed in the same
+process as CPU time of this thread per call, in paired rounds: within every round each operation
+runs ``--calls`` times in turn (the order rotates from round to round), and each ratio is taken
+between operations of the same round, so that a drift in the speed of a shared machine hits both
+sides of a ratio alike. The tables give the median time per call and the min / median / max of
+each ratio over the rounds:
 
 * SB3 ``ReplayBuffer.sample(256)`` (uniform), the reference;
 * ours: ``PrioritizedReplayBuffer.sample(256)`` + ``update_priorities`` of those 256 indices;
 * tianshou ``PrioritizedReplayBuffer.sample(256)`` + ``update_weight`` (if tianshou is
-  installed; its sample returns numpy arrays, SB3's and ours return torch tensors);
-* insertion of single transitions (``add``) into the full buffers, in transitions per second.
+  installed, e.g. in a separate venv with this package; its sample returns numpy arrays, SB3's
+  and ours torch tensors);
+* insertion of single transitions (``add``) into the full buffers.
 
-    python benchmarks/per_speed.py [--obs-dim 8] [--calls 200] [--repeats 20]
+    python benchmarks/per_speed.py [--capacities 10000 100000 1000000] [--rounds 21] [--calls 200]
+                                   [--obs-dim 8] [--inserts 2000] [--save]
+
+``--save`` also writes every round's timings to ``benchmarks/results/per_speed/``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import platform
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch as th
@@ -27,24 +37,28 @@ from stable_baselines3.common.buffers import ReplayBuffer
 
 from sb3_ext import PrioritizedReplayBuffer
 
-CAPACITY = 1_000_000
 BATCH = 256
+SB3_SAMPLE, OURS, OURS_SAMPLE, TIANSHOU = (
+    "SB3 ReplayBuffer.sample (uniform)", "ours: sample + update_priorities", "ours: sample only", "tianshou: sample + update_weight"
+)
+SB3_ADD, OURS_ADD, TIANSHOU_ADD = "SB3 ReplayBuffer.add", "ours: add", "tianshou: add"
 
 
-def cpu_seconds_per_call(fns: dict[str, Callable[[], object]], calls: int, repeats: int) -> dict[str, float]:
-    """Best CPU time per call of each function over ``repeats`` rounds of ``calls`` calls.
-
-    The functions take turns within every round, so that a machine whose speed drifts (other
-    processes, shared caches) slows all of them alike instead of whichever ran during the slow spell.
-    """
-    best = dict.fromkeys(fns, np.inf)
-    for _ in range(repeats):
-        for name, fn in fns.items():
+def paired_rounds(fns: dict[str, Callable[[], object]], calls: int, rounds: int) -> dict[str, np.ndarray]:
+    """CPU seconds per call of each function in each round; the functions take turns within a round."""
+    for fn in fns.values():  # warm up: first-call work (compiled code, caches) stays out of the rounds
+        for _ in range(3):
+            fn()
+    names = list(fns)
+    times = {name: np.empty(rounds) for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = fns[name]
             start = time.thread_time()
             for _ in range(calls):
                 fn()
-            best[name] = min(best[name], (time.thread_time() - start) / calls)
-    return best
+            times[name][r] = (time.thread_time() - start) / calls
+    return times
 
 
 def fill_sb3(buffer: ReplayBuffer, rng: np.random.Generator) -> None:
@@ -56,50 +70,43 @@ def fill_sb3(buffer: ReplayBuffer, rng: np.random.Generator) -> None:
     buffer.full, buffer.pos = True, 0
 
 
-def make_tianshou(obs_dim: int, rng: np.random.Generator, priorities: np.ndarray):
+def make_tianshou(capacity: int, obs_dim: int, rng: np.random.Generator, priorities: np.ndarray):
     try:
         from tianshou.data import Batch
         from tianshou.data import PrioritizedReplayBuffer as TianshouPER
     except ImportError:
         return None, None
-    buffer = TianshouPER(CAPACITY, alpha=0.6, beta=0.4)
-    zeros = np.zeros(CAPACITY, dtype=bool)
+    buffer = TianshouPER(capacity, alpha=0.6, beta=0.4)
+    zeros = np.zeros(capacity, dtype=bool)
     buffer.set_batch(
         Batch(
-            obs=rng.standard_normal((CAPACITY, obs_dim), dtype=np.float32),
-            act=rng.integers(0, 4, CAPACITY),
-            rew=rng.standard_normal(CAPACITY, dtype=np.float32),
+            obs=rng.standard_normal((capacity, obs_dim), dtype=np.float32),
+            act=rng.integers(0, 4, capacity),
+            rew=rng.standard_normal(capacity, dtype=np.float32),
             terminated=zeros,
             truncated=zeros,
             done=zeros,
-            obs_next=rng.standard_normal((CAPACITY, obs_dim), dtype=np.float32),
+            obs_next=rng.standard_normal((capacity, obs_dim), dtype=np.float32),
         )
     )
-    buffer._size = CAPACITY
-    buffer.weight[np.arange(CAPACITY)] = priorities
+    buffer._size = capacity
+    buffer.weight[np.arange(capacity)] = priorities
     return buffer, Batch
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--obs-dim", type=int, default=8)
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--inserts", type=int, default=20_000)
-    args = parser.parse_args()
-    th.set_num_threads(1)
+def measure(capacity: int, args: argparse.Namespace) -> dict[str, dict[str, np.ndarray]]:
     rng = np.random.default_rng(0)
     obs_space = spaces.Box(-np.inf, np.inf, (args.obs_dim,), np.float32)
     action_space = spaces.Discrete(4)
-    priorities = rng.random(CAPACITY) ** 0.6
+    priorities = rng.random(capacity) ** 0.6
     td_errors = rng.standard_normal(BATCH)
 
-    uniform = ReplayBuffer(CAPACITY, obs_space, action_space, device="cpu")
+    uniform = ReplayBuffer(capacity, obs_space, action_space, device="cpu")
     fill_sb3(uniform, rng)
-    ours = PrioritizedReplayBuffer(CAPACITY, obs_space, action_space, device="cpu")
+    ours = PrioritizedReplayBuffer(capacity, obs_space, action_space, device="cpu")
     fill_sb3(ours, rng)
-    ours.tree.update(np.arange(CAPACITY), priorities)
-    tianshou, Batch = make_tianshou(args.obs_dim, rng, priorities)
+    ours.tree.update(np.arange(capacity), priorities)
+    tianshou, Batch = make_tianshou(capacity, args.obs_dim, rng, priorities)
 
     def ours_sample_update() -> None:
         batch = ours.sample(BATCH)
@@ -109,47 +116,78 @@ def main() -> None:
         _, indices = tianshou.sample(BATCH)
         tianshou.update_weight(indices, td_errors)
 
-    operations = {
-        "SB3 ReplayBuffer.sample (uniform)": lambda: uniform.sample(BATCH),
-        "ours: sample + update_priorities": ours_sample_update,
-        "ours: sample only": lambda: ours.sample(BATCH),
-    }
+    sampling = {SB3_SAMPLE: lambda: uniform.sample(BATCH), OURS: ours_sample_update, OURS_SAMPLE: lambda: ours.sample(BATCH)}
     if tianshou is not None:
-        operations["tianshou: sample + update_weight"] = tianshou_sample_update
-    timings = cpu_seconds_per_call(operations, args.calls, args.repeats)
+        sampling[TIANSHOU] = tianshou_sample_update
 
-    # Insertion: single transitions into the full buffers (wrapping around), best of the repeats.
     obs = rng.standard_normal((1, args.obs_dim), dtype=np.float32)
     action, reward, done, infos = np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}]
-    inserts = {
-        "SB3 ReplayBuffer.add": lambda: uniform.add(obs, obs, action, reward, done, infos),
-        "ours: add": lambda: ours.add(obs, obs, action, reward, done, infos),
+    inserting = {
+        SB3_ADD: lambda: uniform.add(obs, obs, action, reward, done, infos),
+        OURS_ADD: lambda: ours.add(obs, obs, action, reward, done, infos),
     }
     if tianshou is not None:
         transition = Batch(obs=obs[0], act=0, rew=0.0, terminated=False, truncated=False, obs_next=obs[0], info={})
-        inserts["tianshou: add"] = lambda: tianshou.add(transition)
-    rates = {name: 1.0 / seconds for name, seconds in cpu_seconds_per_call(inserts, args.inserts // 5, 5).items()}
+        inserting[TIANSHOU_ADD] = lambda: tianshou.add(transition)
+    return {"sample": paired_rounds(sampling, args.calls, args.rounds), "add": paired_rounds(inserting, args.inserts, args.rounds)}
 
-    reference = timings["SB3 ReplayBuffer.sample (uniform)"]
-    print(f"capacity {CAPACITY:,}, batch {BATCH}, obs {args.obs_dim} float32; CPU time per call, best of {args.repeats} x {args.calls}\n")
-    print("| operation | µs per call | vs SB3 uniform sample |")
-    print("|---|---:|---:|")
-    for name, seconds in timings.items():
-        print(f"| {name} | {seconds * 1e6:.0f} | {seconds / reference:.2f}x |")
-    print("\n| insertion | transitions/s | vs SB3 |")
-    print("|---|---:|---:|")
-    for name, rate in rates.items():
-        print(f"| {name} | {rate:,.0f} | {rate / rates['SB3 ReplayBuffer.add']:.2f}x |")
 
-    ours_time = timings["ours: sample + update_priorities"]
-    print("\ntargets:")
-    print(f"- sample + update <= 1.5x SB3 uniform sample: {ours_time / reference:.2f}x")
-    if tianshou is not None:
-        speedup = timings["tianshou: sample + update_weight"] / ours_time
-        print(f"- >= 1.4x faster than tianshou: {speedup:.2f}x")
-    else:
-        print("- tianshou: not installed, not measured")
-    print(f"- insertion >= 0.5x SB3: {rates['ours: add'] / rates['SB3 ReplayBuffer.add']:.2f}x")
+def spread(ratios: np.ndarray) -> str:
+    return f"{np.min(ratios):.2f}x / {np.median(ratios):.2f}x / {np.max(ratios):.2f}x"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--capacities", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--obs-dim", type=int, default=8)
+    parser.add_argument("--calls", type=int, default=200, help="calls of each sampling operation per round")
+    parser.add_argument("--inserts", type=int, default=2000, help="calls of each add per round")
+    parser.add_argument("--rounds", type=int, default=21)
+    parser.add_argument("--save", action="store_true", help="write every round's timings to benchmarks/results/per_speed/")
+    args = parser.parse_args()
+    th.set_num_threads(1)
+
+    results = {capacity: measure(capacity, args) for capacity in args.capacities}
+    have_tianshou = TIANSHOU in next(iter(results.values()))["sample"]
+    print(
+        f"batch {BATCH}, obs {args.obs_dim} float32, {platform.processor() or platform.machine()}; CPU time of this thread; "
+        f"{args.rounds} paired rounds of {args.calls} calls (add: {args.inserts}); ratios: min / median / max over the rounds\n"
+    )
+    print("| capacity | operation | µs per call (median) | vs SB3 uniform sample |")
+    print("|---:|---|---:|---:|")
+    for capacity, timings in results.items():
+        t = timings["sample"]
+        for name, seconds in t.items():
+            print(f"| {capacity:,} | {name} | {np.median(seconds) * 1e6:.0f} | {spread(seconds / t[SB3_SAMPLE])} |")
+    print("\n| capacity | insertion | transitions/s (median) | vs SB3 add |")
+    print("|---:|---|---:|---:|")
+    for capacity, timings in results.items():
+        t = timings["add"]
+        for name, seconds in t.items():
+            print(f"| {capacity:,} | {name} | {np.median(1.0 / seconds):,.0f} | {spread(t[SB3_ADD] / seconds)} |")
+
+    print("\n| capacity | sample + update vs SB3 sample (target <= 1.2x) | speed-up over tianshou (target >= 1.5x) | insertion vs SB3 (target >= 0.7x) |")
+    print("|---:|---:|---:|---:|")
+    for capacity, timings in results.items():
+        t, a = timings["sample"], timings["add"]
+        tianshou = spread(t[TIANSHOU] / t[OURS]) if have_tianshou else "not installed"
+        print(f"| {capacity:,} | {spread(t[OURS] / t[SB3_SAMPLE])} | {tianshou} | {spread(a[SB3_ADD] / a[OURS_ADD])} |")
+
+    if args.save:
+        folder = Path(__file__).resolve().parent / "results" / "per_speed"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+        record = {
+            "args": vars(args),
+            "machine": platform.platform(),
+            "processor": platform.processor(),
+            "seconds_per_call": {
+                str(capacity): {kind: {name: seconds.tolist() for name, seconds in t.items()} for kind, t in timings.items()}
+                for capacity, timings in results.items()
+            },
+        }
+        path.write_text(json.dumps(record, indent=1))
+        print(f"\nper-round timings written to {path}")
 
 
 if __name__ == "__main__":

@@ -155,8 +155,8 @@ BUGS = [
         "sum-tree-repeated-index",
         "SumTree.update keeps the first instead of the last priority of a repeated index",
         "sb3_ext/common/segment_tree.py",
-        "last = np.append(nodes[1:] != nodes[:-1], True)",
-        "last = np.insert(nodes[1:] != nodes[:-1], 0, True)",
+        "for k in range(indices.size):  # in order, so that a repeated index keeps its last priority",
+        "for k in range(indices.size - 1, -1, -1):",
         ("tests/test_per.py",),
     ),
 ]

@@ -48,9 +48,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
 
     Sampling is stratified: the total priority is split into ``batch_size`` equal segments and
     one prefix sum is drawn uniformly in each, which lowers the variance of the batch
-    composition without changing each draw's marginal probability ``P(i)``. The sum tree
-    (:class:`~sb3_ext.common.segment_tree.SumTree`) makes sampling and priority updates
-    ``O(batch_size * log(buffer_size))`` numpy work.
+    composition without changing each draw's marginal probability ``P(i)``. The binary sum tree
+    (:class:`~sb3_ext.common.segment_tree.SumTree`, compiled with numba) makes sampling and priority
+    updates ``O(batch_size * log(buffer_size))`` work.
 
     Storage, ``n_envs``, time-out handling (``TimeLimit.truncated`` transitions keep
     bootstrapping) and ``optimize_memory_usage`` behave as in SB3's ``ReplayBuffer``. Each
@@ -105,7 +105,6 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.progress = 0.0
         self.max_priority = 1.0
         self.tree = SumTree(self.buffer_size * self.n_envs)
-        self._last_indices: np.ndarray | None = None
 
     @property
     def beta(self) -> float:
@@ -122,7 +121,6 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         self.max_priority = 1.0
         if hasattr(self, "tree"):
             self.tree = SumTree(self.buffer_size * self.n_envs)
-            self._last_indices = None
 
     def add(
         self,
@@ -136,11 +134,11 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         """Store one transition per env, each at the maximum priority seen so far."""
         row = self.pos
         super().add(obs, next_obs, action, reward, done, infos)
-        self.tree.update_range(row * self.n_envs, self.max_priority**self.alpha, count=self.n_envs)
+        self.tree.update_range(row * self.n_envs, self.n_envs, self.max_priority**self.alpha)
         if self.optimize_memory_usage:
             # The next row's observation slot now holds this row's next observation, so the
             # transition stored there (if any) is broken until it is overwritten.
-            self.tree.update_range(((row + 1) % self.buffer_size) * self.n_envs, 0.0, count=self.n_envs)
+            self.tree.update_range(((row + 1) % self.buffer_size) * self.n_envs, self.n_envs, 0.0)
 
     def sample(self, batch_size: int, env: VecNormalize | None = None) -> PrioritizedReplayBufferSamples:  # type: ignore[override]
         """Sample a batch proportionally to the stored priorities.
@@ -154,10 +152,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if self.size() == 0:
             raise ValueError("cannot sample from an empty PrioritizedReplayBuffer")
         # The global numpy RNG, like SB3's ReplayBuffer, so that the algorithm's seed applies.
-        indices, priorities = self.tree.sample_stratified(np.random.random_sample(batch_size), return_priorities=True)  # noqa: NPY002
-        # update_priorities trusts exactly this array (sorted, in range, read-only) without
-        # checking it again.
-        self._last_indices = indices
+        indices, priorities = self.tree.sample_stratified(np.random.random_sample(batch_size))  # noqa: NPY002
         # (N P(i))^-beta / max_j (N P(j))^-beta simplifies to (min_j p_j / p_i)^beta.
         weights = np.divide(priorities.min(), priorities, dtype=np.float32)
         weights **= np.float32(self.beta)
@@ -195,9 +190,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         if isinstance(td_errors, th.Tensor):
             td_errors = td_errors.detach().cpu().numpy()
         priorities = np.abs(np.asarray(td_errors, dtype=np.float64).reshape(-1))
-        from_last_sample = indices is self._last_indices
-        if not from_last_sample:
-            indices = np.asarray(indices).reshape(-1)
+        indices = np.asarray(indices).reshape(-1)
         if priorities.shape != indices.shape:
             raise ValueError(f"td_errors must hold one value per index: got {priorities.size} for {indices.size} indices")
         if not priorities.size:
@@ -206,12 +199,6 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         largest = float(priorities.max())  # NaN propagates through max
         if not math.isfinite(largest):
             raise ValueError("td_errors must be finite")
-        self.max_priority = max(self.max_priority, largest)
         priorities **= self.alpha
-        sorted_in_range = from_last_sample or (
-            indices.dtype == np.int64 and indices[0] >= 0 and indices[-1] < self.tree.capacity and (indices[1:] >= indices[:-1]).all()
-        )
-        if sorted_in_range:  # a batch from sample(): skip the general checks and sort
-            self.tree.update_sorted(indices, priorities)
-        else:
-            self.tree.update(indices, priorities)
+        self.tree.update(indices, priorities)  # checks the indices; a repeated index keeps its last priority
+        self.max_priority = max(self.max_priority, largest)
