@@ -176,6 +176,8 @@ def build_figure(groups: Mapping[str, Sequence[RunData]], title: str = "", smoot
             ax.plot(steps, mean, color=color, lw=2, marker="o", ms=3, gid=f"evaluation:{label}",
                     label=f"{label}: deterministic evaluation (mean, {what} shaded)")
             ax.fill_between(steps, mean - spread, mean + spread, color=color, alpha=0.2, lw=0)
+            if len(steps) == 1:  # a band of one point is invisible: show the spread as an error bar
+                ax.errorbar(steps, mean, yerr=spread, fmt="none", color=color, capsize=4)
     for index, baseline in enumerate(sorted(baselines)):
         ax.axhline(baseline, color="0.3", ls=":", lw=1.2, gid="random", label="random policy" if index == 0 else None)
     ax.set_xlabel("environment steps")
