@@ -158,6 +158,18 @@ def check_options(options: dict | None, allowed: Iterable[str]) -> dict:
     return options
 
 
+def options_dict(options: Any) -> dict:
+    """A copy of ``reset(options=...)`` as a dict (``None`` gives ``{}``); a wrapper adds its own keys to it.
+
+    Only the type is checked here: the keys are the wrapped env's to judge.
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
+    return dict(options)
+
+
 def check_physics(physics: Any, ranges: Mapping[str, Interval]) -> dict[str, float]:
     """Validate a ``physics`` dict: known keys only, each value finite and inside its range."""
     allowed = tuple(ranges)

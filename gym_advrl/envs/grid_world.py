@@ -264,7 +264,7 @@ class GridWorldEnv(SnapshotMixin, RenderMixin, gym.Env):
     def _check_free_cell(self, name: str, cell: Any) -> tuple[int, int]:
         cell = self._check_cell(name, cell)
         if self.walls[cell]:
-            raise ValueError(f"{name} {cell} is a wall; it must be a free cell")
+            raise ValueError(f"{name} {cell} is a wall (see walls or layout); it must be a free cell")
         return cell
 
     # ------------------------------------------------------------------ dynamics

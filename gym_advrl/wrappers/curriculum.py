@@ -10,7 +10,14 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.core import ActType, ObsType
 
-from gym_advrl.envs._validation import cell_pair, check_choice, check_float, check_int, reject_unknown_kwargs
+from gym_advrl.envs._validation import (
+    cell_pair,
+    check_choice,
+    check_float,
+    check_int,
+    options_dict,
+    reject_unknown_kwargs,
+)
 from gym_advrl.wrappers._common import SeededWrapperRNG, env_name, probe_reset_options
 
 #: ``success_fn(episode_return, terminated, info) -> bool`` judges a finished episode.
@@ -147,7 +154,7 @@ class Curriculum(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Reco
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
         """Reset with the current level's options (``options`` override them)."""
         merged = dict(self.levels[self.level])
-        for name, value in (options or {}).items():
+        for name, value in options_dict(options).items():
             # Dict-valued options (physics) are merged key by key, so that e.g. a level's
             # max_torque and an outer DomainRandomization's sampled mass both apply.
             both_dicts = isinstance(value, Mapping) and isinstance(merged.get(name), Mapping)
@@ -278,7 +285,7 @@ class GoalSchedule(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Re
         self._seed_rng(seed)
         self.goal_index = self._scheduled_index()
         self.episodes += 1
-        options = dict(options or {})
+        options = options_dict(options)
         explicit = "goal" in options
         options.setdefault("goal", self.goal)
         obs, info = self.env.reset(seed=seed, options=options)

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.core import ActType, ObsType
 
-from gym_advrl.envs._validation import check_choice, check_float, reject_unknown_kwargs
+from gym_advrl.envs._validation import check_choice, check_float, options_dict, reject_unknown_kwargs
 from gym_advrl.wrappers._common import SeededWrapperRNG, env_name, probe_reset_options
 
 DISTRIBUTIONS = ("uniform", "log-uniform")
@@ -136,7 +136,7 @@ class DomainRandomization(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.u
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
         """Sample physics, reset the env with them and report them in ``info``."""
         self._seed_rng(seed)
-        options = dict(options or {})
+        options = options_dict(options)
         requested = options.get("physics") or {}
         if not isinstance(requested, Mapping):
             raise ValueError(f"options['physics'] must be a dict of physics parameters, got {requested!r}")
