@@ -368,15 +368,18 @@ class FourRoomsEnv(GridWorldEnv):
 
     | Argument      | Default     | Meaning                                                   |
     |---------------|-------------|-----------------------------------------------------------|
-    | `goal`        | ``(7, 9)``  | goal cell; the default is the east hallway                |
-    | `slip`        | 1/3         | probability that a move goes another way                  |
+    | `goal`        | ``(7, 9)``  | goal cell (a free cell); the default is the east hallway  |
+    | `slip`        | 1/3         | probability in [0, 1] that a move goes another way        |
     | `obs_mode`    | ``"index"`` | ``"coords"``, ``"index"`` or ``"rgb"``                    |
-    | `cell_px`     | 8           | pixels per cell in ``"rgb"`` observations                 |
+    | `cell_px`     | 8           | pixels per cell in ``"rgb"`` observations, 1..64          |
     | `render_mode` | None        | ``"rgb_array"``, ``"ansi"`` or ``"human"`` (pygame)       |
+
+    Invalid values (and unknown arguments) raise ``ValueError`` naming the argument.
+    ``get_state()`` / ``set_state(state)`` snapshot and restore a running episode exactly.
 
     ## Version History
 
-    * v0: initial version.
+    * v0: initial version. Later within v0: as :class:`GridWorldEnv` (checks, snapshots).
     """
 
     @reject_unknown_kwargs
