@@ -13,7 +13,10 @@ each ratio over the rounds:
 * tianshou ``PrioritizedReplayBuffer.sample(256)`` + ``update_weight`` (if tianshou is
   installed, e.g. in a separate venv with this package; its sample returns numpy arrays, SB3's
   and ours torch tensors);
-* insertion of single transitions (``add``) into the full buffers.
+* insertion of single transitions (``add``) into the full buffers;
+* the one-off cost of the compiled sum tree: CPU seconds of ``import numba`` and of the first
+  update, range update and search in a fresh process, with an empty numba cache (compilation)
+  and again with the cache that run wrote (loading), both in subprocesses.
 
     python benchmarks/per_speed.py [--capacities 10000 100000 1000000] [--rounds 21] [--calls 200]
                                    [--obs-dim 8] [--inserts 2000] [--save]
@@ -25,7 +28,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -59,6 +66,33 @@ def paired_rounds(fns: dict[str, Callable[[], object]], calls: int, rounds: int)
                 fn()
             times[name][r] = (time.thread_time() - start) / calls
     return times
+
+
+FIRST_USE = """
+import time
+start = time.process_time()
+import numba
+imported = time.process_time()
+import numpy as np
+from sb3_ext.common.segment_tree import SumTree
+begin = time.process_time()
+tree = SumTree(1000)
+tree.update_range(0, 1000, 1.0)
+tree.update(np.arange(8), np.ones(8))
+tree.sample_stratified(np.full(8, 0.5))
+print(imported - start, time.process_time() - begin)
+"""
+
+
+def first_use_seconds() -> dict[str, float]:
+    """CPU seconds of ``import numba`` and of the tree's first calls, uncached then cached."""
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache}
+        runs = [
+            [float(x) for x in subprocess.run([sys.executable, "-c", FIRST_USE], env=env, capture_output=True, text=True, check=True).stdout.split()]
+            for _ in range(2)
+        ]
+    return {"import numba": runs[0][0], "first calls, empty cache (compiles)": runs[0][1], "first calls, cache on disk": runs[1][1]}
 
 
 def fill_sb3(buffer: ReplayBuffer, rng: np.random.Generator) -> None:
@@ -148,6 +182,7 @@ def main() -> None:
     th.set_num_threads(1)
 
     results = {capacity: measure(capacity, args) for capacity in args.capacities}
+    first_use = first_use_seconds()
     have_tianshou = TIANSHOU in next(iter(results.values()))["sample"]
     print(
         f"batch {BATCH}, obs {args.obs_dim} float32, {platform.processor() or platform.machine()}; CPU time of this thread; "
@@ -173,6 +208,11 @@ def main() -> None:
         tianshou = spread(t[TIANSHOU] / t[OURS]) if have_tianshou else "not installed"
         print(f"| {capacity:,} | {spread(t[OURS] / t[SB3_SAMPLE])} | {tianshou} | {spread(a[SB3_ADD] / a[OURS_ADD])} |")
 
+    print("\n| one-off cost of the compiled tree, per process | CPU s |")
+    print("|---|---:|")
+    for name, seconds in first_use.items():
+        print(f"| {name} | {seconds:.2f} |")
+
     if args.save:
         folder = Path(__file__).resolve().parent / "results" / "per_speed"
         folder.mkdir(parents=True, exist_ok=True)
@@ -181,6 +221,7 @@ def main() -> None:
             "args": vars(args),
             "machine": platform.platform(),
             "processor": platform.processor(),
+            "first_use_cpu_seconds": first_use,
             "seconds_per_call": {
                 str(capacity): {kind: {name: seconds.tolist() for name, seconds in t.items()} for kind, t in timings.items()}
                 for capacity, timings in results.items()

@@ -49,21 +49,25 @@ def _update_range(nodes: np.ndarray, start: int, count: int, priority: float) ->
 
 
 @njit(cache=True)
-def _find_prefix_sum(nodes: np.ndarray, values: np.ndarray, leaves: np.ndarray, priorities: np.ndarray) -> None:
-    """Fill ``leaves`` and ``priorities`` with the leaf holding each prefix sum in ``values``."""
-    n_leaves, total = nodes.size // 2, nodes[1]
-    remaining = np.minimum(np.maximum(values, 0.0), np.nextafter(total, 0.0))
-    node = np.ones(values.size, np.int64)
-    while node.size and node[0] < n_leaves:  # level by level down to the leaves
+def _find_prefix_sum(nodes: np.ndarray, values: np.ndarray, top: float, leaves: np.ndarray, priorities: np.ndarray) -> None:
+    """Fill ``leaves`` and ``priorities`` with the leaf holding each prefix sum in ``values`` (clipped into ``[0, top]``)."""
+    n_leaves = nodes.size // 2
+    remaining = np.empty(values.size)
+    for k in range(values.size):
+        remaining[k] = min(max(values[k], 0.0), top)
+    leaves[:] = 1  # the root; each level below moves every entry to a child
+    while leaves.size and leaves[0] < n_leaves:
         for k in range(values.size):
-            left = 2 * node[k]
+            left = 2 * leaves[k]
             mass = nodes[left]
             # Go right when the value lies past the left child's mass, unless rounding carried it
             # past the last positive leaf: never descend into a subtree of mass 0.
             right = (remaining[k] >= mass) & (nodes[left + 1] > 0.0)
             remaining[k] = remaining[k] - mass if right else remaining[k]
-            node[k] = left + np.int64(right)
-    leaves[:], priorities[:] = node - n_leaves, nodes[node]
+            leaves[k] = left + np.int64(right)
+    for k in range(values.size):
+        priorities[k] = nodes[leaves[k]]
+        leaves[k] -= n_leaves
 
 
 class SumTree:
@@ -151,5 +155,5 @@ class SumTree:
         if not self.nodes[1] > 0.0:
             raise ValueError("cannot search a sum tree whose total priority is 0")
         leaves, priorities = np.empty(values.size, np.int64), np.empty(values.size)
-        _find_prefix_sum(self.nodes, values, leaves, priorities)
+        _find_prefix_sum(self.nodes, values, math.nextafter(self.nodes[1], 0.0), leaves, priorities)
         return leaves, priorities
