@@ -44,40 +44,20 @@ class Bug:
 
 BUGS = [
     Bug(
-        "per-dqn-done-mask",
-        "PERDQN's TD target bootstraps through terminal transitions (no `(1 - done)`)",
-        "sb3_ext/per/dqn.py",
-        "target_q_values = replay_data.rewards + (1 - replay_data.dones) * self.gamma * next_q_values",
-        "target_q_values = replay_data.rewards + self.gamma * next_q_values",
+        "td-target-done-mask",
+        "The one-step TD target (DQN, QR-DQN, SAC, TD3, Dyna, AuxDQN) bootstraps through terminal transitions",
+        "sb3_ext/common/td.py",
+        "return rewards + (1 - dones) * discounts * next_values",
+        "return rewards + discounts * next_values",
         ("tests/test_per.py",),
     ),
     Bug(
-        "per-qrdqn-done-mask",
-        "PERQRDQN's target quantiles bootstrap through terminal transitions",
-        "sb3_ext/per/dqn.py",
-        "target_quantiles = replay_data.rewards + (1 - replay_data.dones) * self.gamma * next_quantiles",
-        "target_quantiles = replay_data.rewards + self.gamma * next_quantiles",
-        ("tests/test_per.py",),
-    ),
-    Bug(
-        "per-sac-done-mask",
-        "PERSAC's soft TD target bootstraps through terminal transitions",
-        "sb3_ext/per/actor_critic.py",
-        "next_log_prob.reshape(-1, 1)\n"
-        "                target_q_values = replay_data.rewards + (1 - replay_data.dones) * self.gamma * next_q_values",
-        "next_log_prob.reshape(-1, 1)\n"
-        "                target_q_values = replay_data.rewards + self.gamma * next_q_values",
-        ("tests/test_per.py",),
-    ),
-    Bug(
-        "per-td3-done-mask",
-        "PERTD3's TD target bootstraps through terminal transitions",
-        "sb3_ext/per/actor_critic.py",
-        ".values\n"
-        "                target_q_values = replay_data.rewards + (1 - replay_data.dones) * self.gamma * next_q_values",
-        ".values\n"
-        "                target_q_values = replay_data.rewards + self.gamma * next_q_values",
-        ("tests/test_per.py",),
+        "double-q-target-network",
+        "The Double DQN target evaluates the online network's argmax with the online network",
+        "sb3_ext/common/td.py",
+        "next_values = th.gather(next_q_values, dim=1, index=next_actions)",
+        "next_values = th.gather(q_net(next_obs), dim=1, index=next_actions)",
+        ("tests/test_aux_dqn.py",),
     ),
     Bug(
         "dyna-planning-buffer",

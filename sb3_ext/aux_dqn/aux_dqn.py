@@ -15,6 +15,7 @@ from torch.nn import functional as F
 from sb3_ext.aux_dqn.augmentation import gaussian_noise, random_shift, resolve_augmentation
 from sb3_ext.aux_dqn.policies import AuxDQNPolicy, CnnPolicy, MlpPolicy
 from sb3_ext.common.buffers import PrioritizedReplayBuffer, PrioritizedReplayBufferSamples
+from sb3_ext.common.td import q_learning_target
 from sb3_ext.common.validation import check_algorithm_arguments, check_bool, check_nonnegative
 from sb3_ext.per.mixin import PrioritizedReplayMixin, weighted_mean
 
@@ -259,16 +260,8 @@ class AuxDQN(DQN):
         :param next_observations: next observations, augmented if augmentation is on
         :return: targets, shape ``(batch, 1)``
         """
-        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
-        with th.no_grad():
-            next_q_values = self.q_net_target(next_observations)
-            if self.double_q:
-                next_actions = self.q_net(next_observations).argmax(dim=1, keepdim=True)
-                next_q_values = th.gather(next_q_values, dim=1, index=next_actions)
-            else:
-                next_q_values, _ = next_q_values.max(dim=1)
-            next_q_values = next_q_values.reshape(-1, 1)
-            return replay_data.rewards + (1 - replay_data.dones) * discounts * next_q_values
+        online = self.q_net if self.double_q else None
+        return q_learning_target(replay_data, self.q_net_target, self.gamma, next_observations, online)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         self.policy.set_training_mode(True)

@@ -23,6 +23,7 @@ from stable_baselines3.dqn.policies import DQNPolicy, MlpPolicy
 from torch.nn import functional as F
 
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
+from sb3_ext.common.td import q_learning_target
 from sb3_ext.common.validation import (
     check_algorithm_arguments,
     check_bool,
@@ -454,10 +455,7 @@ class Dyna(DQN):
 
     def _q_update(self, data: ReplayBufferSamples) -> float:
         """One DQN gradient step (Huber loss on the one-step TD error against the target network)."""
-        discounts = data.discounts if data.discounts is not None else self.gamma
-        with th.no_grad():
-            next_q = self.q_net_target(data.next_observations).max(dim=1).values.reshape(-1, 1)
-            target_q = data.rewards + (1 - data.dones) * discounts * next_q
+        target_q = q_learning_target(data, self.q_net_target, self.gamma)
         current_q = th.gather(self.q_net(data.observations), dim=1, index=data.actions.long())
         loss = F.smooth_l1_loss(current_q, target_q)
         self.policy.optimizer.zero_grad()

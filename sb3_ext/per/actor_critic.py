@@ -8,6 +8,7 @@ from gymnasium import spaces
 from stable_baselines3 import SAC, TD3
 from stable_baselines3.common.utils import polyak_update
 
+from sb3_ext.common.td import bootstrapped_target
 from sb3_ext.per.mixin import PrioritizedReplayMixin, weighted_mean
 
 
@@ -68,7 +69,7 @@ class PERSAC(PrioritizedReplayMixin, SAC):
                 next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
                 next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
                 next_q_values = next_q_values.min(dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
-                target_q_values = replay_data.rewards + (1 - replay_data.dones) * self.gamma * next_q_values
+                target_q_values = bootstrapped_target(replay_data.rewards, replay_data.dones, self.gamma, next_q_values)
 
             current_q_values = self.critic(replay_data.observations, replay_data.actions)
             critic_loss, td_errors = weighted_critic_loss(current_q_values, target_q_values, replay_data.weights)
@@ -127,7 +128,7 @@ class PERTD3(PrioritizedReplayMixin, TD3):
                 next_actions = (self.actor_target(replay_data.next_observations) + noise).clamp(-1, 1)
                 next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
                 next_q_values = next_q_values.min(dim=1, keepdim=True).values
-                target_q_values = replay_data.rewards + (1 - replay_data.dones) * self.gamma * next_q_values
+                target_q_values = bootstrapped_target(replay_data.rewards, replay_data.dones, self.gamma, next_q_values)
 
             current_q_values = self.critic(replay_data.observations, replay_data.actions)
             critic_loss, td_errors = weighted_critic_loss(current_q_values, target_q_values, replay_data.weights)

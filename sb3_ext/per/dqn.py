@@ -9,10 +9,46 @@ from gymnasium import spaces
 from sb3_contrib import QRDQN
 from stable_baselines3 import DQN
 
+from sb3_ext.common.buffers import PrioritizedReplayBufferSamples
+from sb3_ext.common.td import bootstrapped_target, q_learning_target
 from sb3_ext.per.mixin import PrioritizedReplayMixin, weighted_mean
 
 
-class PERDQN(PrioritizedReplayMixin, DQN):
+class _PrioritizedValueLearning(PrioritizedReplayMixin):
+    """The ``train()`` of a prioritized value learner with one network and one optimizer (DQN,
+    QR-DQN): each gradient step samples a prioritized batch, descends :meth:`prioritized_loss` and
+    writes the returned TD errors back as priorities."""
+
+    _accepted_action_spaces = (spaces.Discrete,)
+
+    def prioritized_loss(self, replay_data: PrioritizedReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
+        """The importance-weighted loss of a batch and the TD error of each of its transitions."""
+        raise NotImplementedError
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+
+        losses = []
+        for _ in range(gradient_steps):
+            replay_data = self._sample_prioritized(batch_size)
+            loss, td_errors = self.prioritized_loss(replay_data)
+            losses.append(loss.item())
+
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            if self.max_grad_norm is not None:
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+            self._update_priorities(replay_data, td_errors)
+
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", np.mean(losses))
+        self._record_prioritized_replay()
+
+
+class PERDQN(_PrioritizedValueLearning, DQN):
     """Deep Q-Network (Mnih et al., 2015) with proportional prioritized replay (Schaul et al., 2016).
 
     Takes every argument of SB3's ``DQN``; ``replay_buffer_class`` defaults to
@@ -22,34 +58,11 @@ class PERDQN(PrioritizedReplayMixin, DQN):
     is ``|r + gamma (1 - done) max_a' Q_target(s', a') - Q(s, a)|``. ``n_steps`` must be 1.
     """
 
-    _accepted_action_spaces = (spaces.Discrete,)
-
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-
-        losses = []
-        for _ in range(gradient_steps):
-            replay_data = self._sample_prioritized(batch_size)
-            with th.no_grad():
-                next_q_values = self.q_net_target(replay_data.next_observations).max(dim=1).values.reshape(-1, 1)
-                target_q_values = replay_data.rewards + (1 - replay_data.dones) * self.gamma * next_q_values
-
-            current_q_values = th.gather(self.q_net(replay_data.observations), dim=1, index=replay_data.actions.long())
-            huber = F.smooth_l1_loss(current_q_values, target_q_values, reduction="none")
-            loss = weighted_mean(huber, replay_data.weights)
-            losses.append(loss.item())
-
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-            self._update_priorities(replay_data, target_q_values - current_q_values)
-
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", np.mean(losses))
-        self._record_prioritized_replay()
+    def prioritized_loss(self, replay_data: PrioritizedReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
+        target_q_values = q_learning_target(replay_data, self.q_net_target, self.gamma)
+        current_q_values = th.gather(self.q_net(replay_data.observations), dim=1, index=replay_data.actions.long())
+        huber = F.smooth_l1_loss(current_q_values, target_q_values, reduction="none")
+        return weighted_mean(huber, replay_data.weights), target_q_values - current_q_values
 
 
 def quantile_huber_per_sample(current_quantiles: th.Tensor, target_quantiles: th.Tensor) -> th.Tensor:
@@ -71,7 +84,7 @@ def quantile_huber_per_sample(current_quantiles: th.Tensor, target_quantiles: th
     return rho.mean(dim=2).sum(dim=1)
 
 
-class PERQRDQN(PrioritizedReplayMixin, QRDQN):
+class PERQRDQN(_PrioritizedValueLearning, QRDQN):
     """Quantile-regression DQN (Dabney et al., 2018) with proportional prioritized replay.
 
     Takes every argument of SB3-contrib's ``QRDQN``; ``replay_buffer_class`` defaults to
@@ -81,35 +94,16 @@ class PERQRDQN(PrioritizedReplayMixin, QRDQN):
     ``|mean_j T theta_j(s', a*) - mean_i theta_i(s, a)|``. ``n_steps`` must be 1.
     """
 
-    _accepted_action_spaces = (spaces.Discrete,)
+    def prioritized_loss(self, replay_data: PrioritizedReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
+        batch_size = replay_data.rewards.shape[0]
+        with th.no_grad():
+            next_quantiles = self.quantile_net_target(replay_data.next_observations)
+            # Greedy action of the target network's mean over quantiles.
+            greedy = next_quantiles.mean(dim=1, keepdim=True).argmax(dim=2, keepdim=True)
+            next_quantiles = next_quantiles.gather(dim=2, index=greedy.expand(batch_size, self.n_quantiles, 1)).squeeze(2)
+            target_quantiles = bootstrapped_target(replay_data.rewards, replay_data.dones, self.gamma, next_quantiles)
 
-    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-
-        losses = []
-        for _ in range(gradient_steps):
-            replay_data = self._sample_prioritized(batch_size)
-            with th.no_grad():
-                next_quantiles = self.quantile_net_target(replay_data.next_observations)
-                # Greedy action of the target network's mean over quantiles.
-                greedy = next_quantiles.mean(dim=1, keepdim=True).argmax(dim=2, keepdim=True)
-                next_quantiles = next_quantiles.gather(dim=2, index=greedy.expand(batch_size, self.n_quantiles, 1)).squeeze(2)
-                target_quantiles = replay_data.rewards + (1 - replay_data.dones) * self.gamma * next_quantiles
-
-            actions = replay_data.actions[..., None].long().expand(batch_size, self.n_quantiles, 1)
-            current_quantiles = th.gather(self.quantile_net(replay_data.observations), dim=2, index=actions).squeeze(2)
-            loss = weighted_mean(quantile_huber_per_sample(current_quantiles, target_quantiles), replay_data.weights)
-            losses.append(loss.item())
-
-            self.policy.optimizer.zero_grad()
-            loss.backward()
-            if self.max_grad_norm is not None:
-                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
-            self.policy.optimizer.step()
-            self._update_priorities(replay_data, target_quantiles.mean(dim=1) - current_quantiles.mean(dim=1))
-
-        self._n_updates += gradient_steps
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        self.logger.record("train/loss", np.mean(losses))
-        self._record_prioritized_replay()
+        actions = replay_data.actions[..., None].long().expand(batch_size, self.n_quantiles, 1)
+        current_quantiles = th.gather(self.quantile_net(replay_data.observations), dim=2, index=actions).squeeze(2)
+        loss = weighted_mean(quantile_huber_per_sample(current_quantiles, target_quantiles), replay_data.weights)
+        return loss, target_quantiles.mean(dim=1) - current_quantiles.mean(dim=1)
