@@ -92,11 +92,11 @@ BUGS = [
         ("tests/test_aux_dqn.py",),
     ),
     Bug(
-        "mpc-truncation-terminal",
-        "WorldModelMPC teaches its termination head that time-limit truncations are terminations",
-        "sb3_ext/mpc/mpc.py",
-        '"terminations": (buffer.dones[:n] * (1.0 - timeouts)).reshape(-1),',
-        '"terminations": buffer.dones[:n].reshape(-1),',
+        "model-truncation-terminal",
+        "WorldModelMPC and Dyna teach their termination heads that time-limit truncations are terminations",
+        "sb3_ext/common/transitions.py",
+        "terminations=(buffer.dones[:n] * (1.0 - timeouts)).reshape(-1),",
+        "terminations=buffer.dones[:n].reshape(-1),",
         ("tests/test_mpc.py",),
     ),
     Bug(

@@ -180,7 +180,7 @@ def test_terminations_are_dones_that_are_not_time_limits():
     for info, done in endings:
         obs = space.sample()[None]
         model.replay_buffer.add(obs, obs, np.zeros((1, 2)), np.zeros(1), np.array([done]), [info])
-    np.testing.assert_array_equal(model._transitions()["terminations"], [0.0, 1.0, 0.0, 1.0])
+    np.testing.assert_array_equal(model._transitions().terminations, [0.0, 1.0, 0.0, 1.0])
 
 
 def hand_forward(ensemble, inputs: th.Tensor):

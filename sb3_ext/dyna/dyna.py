@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
 from sb3_ext.common.td import q_learning_target
+from sb3_ext.common.transitions import Transitions, replay_transitions
 from sb3_ext.common.validation import (
     check_algorithm_arguments,
     check_bool,
@@ -308,21 +309,11 @@ class Dyna(DQN):
         return self.gamma if self.planning_gamma is None else self.planning_gamma
 
     # ------------------------------------------------------------------ model learning
-    def real_transitions(self) -> tuple[np.ndarray, ...]:
+    def real_transitions(self) -> Transitions:
         """Every real transition stored so far, batch-first: obs, actions, next_obs, rewards, terminations.
 
         Time-limit truncations are not terminations (SB3's ``timeouts``)."""
-        rb = self.replay_buffer
-        upper = rb.buffer_size if rb.full else rb.pos
-        obs_dim = self.observation_space.shape[0]
-        terminations = rb.dones[:upper] * (1.0 - rb.timeouts[:upper])
-        return (
-            rb.observations[:upper].reshape(-1, obs_dim),
-            rb.actions[:upper].reshape(-1),
-            rb.next_observations[:upper].reshape(-1, obs_dim),
-            rb.rewards[:upper].reshape(-1),
-            terminations.reshape(-1),
-        )
+        return replay_transitions(self.replay_buffer)
 
     def train_model(self) -> dict[str, float]:
         """Fit the dynamics model to the real replay buffer and log its losses under ``model/``."""

@@ -19,6 +19,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
 from sb3_ext.common.planners import check_cem_arguments
+from sb3_ext.common.transitions import Transitions, replay_transitions
 from sb3_ext.common.validation import (
     check_algorithm_arguments,
     check_bool,
@@ -295,39 +296,27 @@ class WorldModelMPC(OffPolicyAlgorithm):
         super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
 
     # ------------------------------------------------------------------ training
-    def _transitions(self) -> dict[str, np.ndarray]:
+    def _transitions(self) -> Transitions:
         """All stored transitions, flattened over ``n_envs``, actions in the env's raw units."""
-        buffer = self.replay_buffer
-        n = buffer.buffer_size if buffer.full else buffer.pos
-        obs_dim = self.observation_space.shape[0]
-        actions = buffer.actions[:n].reshape(n * self.n_envs, -1)
+        data = replay_transitions(self.replay_buffer)
         if isinstance(self.action_space, spaces.Box):
-            actions = self.policy.unscale_action(actions)
-        else:
-            actions = actions.reshape(-1).astype(np.int64)
-        timeouts = buffer.timeouts[:n] if buffer.handle_timeout_termination else 0.0
-        return {
-            "obs": buffer.observations[:n].reshape(-1, obs_dim),
-            "actions": actions,
-            "next_obs": buffer.next_observations[:n].reshape(-1, obs_dim),
-            "rewards": buffer.rewards[:n].reshape(-1),
-            "terminations": (buffer.dones[:n] * (1.0 - timeouts)).reshape(-1),
-        }
+            data = data._replace(actions=self.policy.unscale_action(data.actions))
+        return data
 
     def train(self, gradient_steps: int, batch_size: int = 256) -> None:
         """Refit the ensemble on every stored transition (``n_model_epochs``, at most ``max_model_steps``)."""
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
         data = self._transitions()
-        if data["obs"].shape[0] < 2:
+        if data.observations.shape[0] < 2:
             return
         start = time.perf_counter()
         stats = self.policy.dynamics.fit(
-            data["obs"],
-            data["actions"],
-            data["next_obs"],
-            data["rewards"] if self.policy.learn_reward else None,
-            data["terminations"] if self.policy.learn_termination else None,
+            data.observations,
+            data.actions,
+            data.next_observations,
+            data.rewards if self.policy.learn_reward else None,
+            data.terminations if self.policy.learn_termination else None,
             n_epochs=self.n_model_epochs,
             batch_size=batch_size,
             holdout_ratio=self.holdout_ratio,
@@ -339,7 +328,7 @@ class WorldModelMPC(OffPolicyAlgorithm):
         self._n_updates += int(stats["gradient_steps"])
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/model_fit_time_s", time.perf_counter() - start)
-        self.logger.record("train/model_transitions", data["obs"].shape[0])
+        self.logger.record("train/model_transitions", data.observations.shape[0])
         for key in ("train_loss", "train_nll", "train_mse", "train_termination_bce", "holdout_mse"):
             if key in stats:
                 self.logger.record(f"train/model_{key.removeprefix('train_')}", stats[key])
