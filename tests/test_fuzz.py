@@ -5,7 +5,7 @@ valid frames) or raises ``ValueError`` whose message names the offending argumen
 option or action. Values mix the valid domain, its boundaries and adversarial junk (NaN, inf,
 huge and tiny numbers, strings, booleans, complex numbers, wrong shapes, unknown keys).
 
-Bounded by the hypothesis profile of ``tests/conftest.py`` (30 examples per test by default);
+Bounded by the hypothesis profile of ``tests/conftest.py`` (100 examples per test by default);
 ``pytest --hypothesis-profile=long tests/test_fuzz.py`` runs 2,000 per test.
 """
 

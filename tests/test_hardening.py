@@ -219,6 +219,8 @@ def test_observation_noise_on_unbounded_dimensions_stays_finite() -> None:
         (lambda: PendulumEnv().reset(options={"x_init": 1e308}), "x_init"),
         (lambda: ContinuousCartPoleEnv().reset(options={"low": -1e308, "high": 1e308}), "low"),
         (lambda: PendulumEnv(m=10**400), "m"),
+        (lambda: QuantumGateEnv(target=10**400), "target"),
+        (lambda: LinearGaussianSCM.seed_graph().sample(3, interventions={"X2": 10**400}), "interventions"),
     ],
 )
 def test_huge_and_infinite_numbers_raise_value_error(make, name: str) -> None:

@@ -428,11 +428,14 @@ class LinearGaussianSCM:
 
 def _as_samples(name: str, value: Any, n: int | None) -> np.ndarray | float:
     """A number, or (when ``n`` is given) an ``(n,)`` array; finite values only."""
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        if not math.isfinite(value):  # the per-step path of the env: skip numpy for a scalar
+    if type(value) is float:  # the per-step path of the env: skip numpy for a scalar
+        if not math.isfinite(value):
             raise ValueError(f"{name} must be finite, got {value!r}")
-        return float(value)
-    arr = np.asarray(value, dtype=np.float64)
+        return value
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):  # not numbers, ragged, or an int beyond the float range
+        raise ValueError(f"{name} must be a finite number or an array of finite numbers, got {value!r}") from None
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} must be finite, got {value!r}")
     if n is not None and arr.shape not in ((), (n,)):

@@ -261,7 +261,7 @@ class QuantumGateEnv(SnapshotMixin, RenderMixin, gym.Env):
             return target, None if target == "random" else named_target(target, self.n_qubits)
         try:
             vector = np.asarray(target, dtype=np.complex128).reshape(-1)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise ValueError(
                 f"target must be one of {TARGET_NAMES} or a complex vector, got {target!r}"
             ) from None
