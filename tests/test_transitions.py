@@ -12,12 +12,20 @@ from sb3_ext.common.transitions import replay_transitions
 def filled_buffer(action_space: spaces.Space, handle_timeout_termination: bool = True) -> ReplayBuffer:
     """Three steps of two environments; env 1 terminates at step 1, env 0 is truncated at step 2."""
     buffer = ReplayBuffer(
-        8, spaces.Box(-10, 10, (3,)), action_space, "cpu", n_envs=2,
+        8,
+        spaces.Box(-10, 10, (3,)),
+        action_space,
+        "cpu",
+        n_envs=2,
         handle_timeout_termination=handle_timeout_termination,
     )
     for step in range(3):
         obs = np.arange(6, dtype=np.float32).reshape(2, 3) + 10 * step
-        actions = np.array([[step], [step + 1]]) if isinstance(action_space, spaces.Discrete) else np.full((2, 2), step / 4)
+        actions = (
+            np.array([[step], [step + 1]])
+            if isinstance(action_space, spaces.Discrete)
+            else np.full((2, 2), step / 4)
+        )
         dones = np.array([step == 2, step == 1])
         infos = [{"TimeLimit.truncated": step == 2}, {}]
         buffer.add(obs, obs + 1, actions, np.array([step, -step], dtype=np.float32), dones, infos)

@@ -36,6 +36,10 @@ class PlanResult(NamedTuple):
     expected_return: th.Tensor  #: model-predicted return of the elites (CEM) / best candidate ``(B,)``
 
 
+#: The hyperparameters of :class:`CEMPlanner` (the first two are all :class:`RandomShootingPlanner` takes).
+CEM_ARGUMENTS = ("horizon", "population_size", "n_elites", "n_iterations", "alpha", "initial_std")
+
+
 def check_cem_arguments(
     horizon: int, population_size: int, n_elites: int, n_iterations: int, alpha: float, initial_std: float
 ) -> None:
@@ -52,7 +56,71 @@ def check_cem_arguments(
         raise ValueError(f"initial_std must be > 0, got {initial_std}")
 
 
-class CEMPlanner:
+class SamplingPlanner:
+    """
+    What the sampling planners share: a ``horizon``, a ``population_size`` of candidate sequences,
+    a device, cold starts and warm starts (the previous plan shifted by one step).
+
+    :param horizon: planning horizon (steps).
+    :param population_size: candidate sequences per planning call (CEM: per iteration).
+    :param device: torch device.
+    """
+
+    #: dtype of a plan: float actions (Box), int64 indices (Discrete)
+    plan_dtype: th.dtype = th.float32
+
+    def __init__(self, horizon: int, population_size: int, device: th.device | str = "cpu") -> None:
+        self.horizon = check_positive_int("horizon", horizon)
+        self.population_size = check_positive_int("population_size", population_size)
+        self.device = th.device(device)
+
+    @property
+    def plan_shape(self) -> tuple[int, ...]:
+        """Shape of one plan: ``(horizon, action_dim)`` (Box) or ``(horizon,)`` (Discrete)."""
+        raise NotImplementedError
+
+    def to(self, device: th.device | str) -> SamplingPlanner:
+        """Plan on ``device`` from now on."""
+        self.device = th.device(device)
+        return self
+
+    def initial_plan(self, batch_size: int, generator: th.Generator | None = None) -> th.Tensor:
+        """The cold start of ``batch_size`` plans."""
+        raise NotImplementedError
+
+    def shift(self, plan: th.Tensor, generator: th.Generator | None = None) -> th.Tensor:
+        """Warm start for the next step: drop the executed action, append a cold-start one."""
+        return th.cat([plan[:, 1:], self.initial_plan(plan.shape[0], generator)[:, :1]], dim=1)
+
+    def plan(
+        self,
+        obs: th.Tensor,
+        score_fn: ScoreFn,
+        warm_start: th.Tensor | None = None,
+        generator: th.Generator | None = None,
+    ) -> PlanResult:
+        """
+        Optimize action sequences for a batch of observations ``obs (B, obs_dim)``.
+
+        :param score_fn: ``score_fn(obs, sequences (B, P, *plan_shape)) -> returns (B, P)``.
+        :param warm_start: a plan ``(B, *plan_shape)`` per observation to start from (usually
+            :meth:`shift` of the last plan); ``None`` starts cold.
+        :param generator: torch generator for the candidate samples.
+        """
+        if warm_start is not None:
+            expected = (obs.shape[0], *self.plan_shape)
+            if tuple(warm_start.shape) != expected:
+                raise ValueError(f"warm_start must have shape {expected}, got {tuple(warm_start.shape)}")
+            warm_start = warm_start.to(self.device, self.plan_dtype)
+        return self._search(obs, score_fn, warm_start, generator)
+
+    def _search(
+        self, obs: th.Tensor, score_fn: ScoreFn, warm: th.Tensor | None, generator: th.Generator | None
+    ) -> PlanResult:
+        raise NotImplementedError
+
+
+class CEMPlanner(SamplingPlanner):
     """
     Cross-entropy method over Box action sequences, with warm start and smoothed updates.
 
@@ -88,44 +156,33 @@ class CEMPlanner:
         if not (np.all(np.isfinite(action_space.low)) and np.all(np.isfinite(action_space.high))):
             raise ValueError("CEMPlanner needs finite action bounds")
         check_cem_arguments(horizon, population_size, n_elites, n_iterations, alpha, initial_std)
-        self.horizon, self.population_size = int(horizon), int(population_size)
+        super().__init__(horizon, population_size, device)
         self.n_elites, self.n_iterations = int(n_elites), int(n_iterations)
         self.alpha, self.initial_std = float(alpha), float(initial_std)
-        self.device = th.device(device)
         self.low = th.as_tensor(action_space.low, dtype=th.float32, device=self.device)
         self.high = th.as_tensor(action_space.high, dtype=th.float32, device=self.device)
         self.action_dim = int(action_space.shape[0])
 
-    def initial_plan(self, batch_size: int) -> th.Tensor:
-        """The cold-start mean: the middle of the action box, ``(B, horizon, A)``."""
+    def to(self, device: th.device | str) -> CEMPlanner:
+        super().to(device)
+        self.low, self.high = self.low.to(self.device), self.high.to(self.device)
+        return self
+
+    def initial_plan(self, batch_size: int, generator: th.Generator | None = None) -> th.Tensor:
+        """The cold-start mean: the middle of the action box, ``(B, horizon, A)`` (draws nothing)."""
         mid = (self.low + self.high) / 2
         return mid.expand(batch_size, self.horizon, self.action_dim).clone()
 
-    def shift(self, plan: th.Tensor) -> th.Tensor:
-        """Warm start for the next step: drop the executed action, append the cold-start action."""
-        return th.cat([plan[:, 1:], self.initial_plan(plan.shape[0])[:, :1]], dim=1)
+    @property
+    def plan_shape(self) -> tuple[int, ...]:
+        return (self.horizon, self.action_dim)
 
-    def plan(
-        self,
-        obs: th.Tensor,
-        score_fn: ScoreFn,
-        warm_start: th.Tensor | None = None,
-        generator: th.Generator | None = None,
+    def _search(
+        self, obs: th.Tensor, score_fn: ScoreFn, warm: th.Tensor | None, generator: th.Generator | None
     ) -> PlanResult:
-        """
-        Optimize action sequences for a batch of observations ``obs (B, obs_dim)``.
-
-        :param score_fn: ``score_fn(obs, sequences (B, P, horizon, A)) -> returns (B, P)``.
-        :param warm_start: initial mean ``(B, horizon, A)`` (usually :meth:`shift` of the last plan);
-            ``None`` starts cold.
-        :param generator: torch generator for the candidate samples.
-        """
+        """CEM from the mean ``warm`` (default: :meth:`initial_plan`)."""
         batch = obs.shape[0]
-        mean = self.initial_plan(batch) if warm_start is None else warm_start.to(self.device, th.float32)
-        if mean.shape != (batch, self.horizon, self.action_dim):
-            raise ValueError(
-                f"warm_start must have shape {(batch, self.horizon, self.action_dim)}, got {tuple(mean.shape)}"
-            )
+        mean = self.initial_plan(batch) if warm is None else warm
         std = (self.initial_std * (self.high - self.low)).expand_as(mean).clone()
         shape = (batch, self.population_size - 1, self.horizon, self.action_dim)
         for _ in range(self.n_iterations):
@@ -143,7 +200,7 @@ class CEMPlanner:
         return PlanResult(mean[:, 0], std[:, 0], mean, elite_returns.mean(dim=1))
 
 
-class RandomShootingPlanner:
+class RandomShootingPlanner(SamplingPlanner):
     """
     Random shooting over Discrete action sequences: the best of ``population_size`` uniform samples.
 
@@ -156,6 +213,8 @@ class RandomShootingPlanner:
     :param device: torch device.
     """
 
+    plan_dtype = th.long
+
     def __init__(
         self,
         action_space: spaces.Discrete,
@@ -165,37 +224,27 @@ class RandomShootingPlanner:
     ) -> None:
         if not isinstance(action_space, spaces.Discrete):
             raise ValueError(f"RandomShootingPlanner needs a Discrete action space, got {action_space}")
-        self.horizon = check_positive_int("horizon", horizon)
-        self.population_size = check_positive_int("population_size", population_size)
+        super().__init__(horizon, population_size, device)
         self.n_actions, self.start = int(action_space.n), int(action_space.start)
-        self.device = th.device(device)
 
     def initial_plan(self, batch_size: int, generator: th.Generator | None = None) -> th.Tensor:
         """A uniformly random sequence ``(B, horizon)`` of action indices (offset by ``start``)."""
         shape = (batch_size, self.horizon)
         return th.randint(self.n_actions, shape, device=self.device, generator=generator) + self.start
 
-    def shift(self, plan: th.Tensor, generator: th.Generator | None = None) -> th.Tensor:
-        """Warm start for the next step: drop the executed action, append a random one."""
-        return th.cat([plan[:, 1:], self.initial_plan(plan.shape[0], generator)[:, :1]], dim=1)
+    @property
+    def plan_shape(self) -> tuple[int, ...]:
+        return (self.horizon,)
 
-    def plan(
-        self,
-        obs: th.Tensor,
-        score_fn: ScoreFn,
-        warm_start: th.Tensor | None = None,
-        generator: th.Generator | None = None,
+    def _search(
+        self, obs: th.Tensor, score_fn: ScoreFn, warm: th.Tensor | None, generator: th.Generator | None
     ) -> PlanResult:
-        """Pick the best sequence among random candidates; ``score_fn`` gets ``(B, P, horizon)`` ints."""
+        """The best of random candidates, ``warm`` (if any) among them."""
         batch = obs.shape[0]
         shape = (batch, self.population_size, self.horizon)
         candidates = th.randint(self.n_actions, shape, device=self.device, generator=generator) + self.start
-        if warm_start is not None:
-            if warm_start.shape != (batch, self.horizon):
-                raise ValueError(
-                    f"warm_start must have shape {(batch, self.horizon)}, got {tuple(warm_start.shape)}"
-                )
-            candidates[:, 0] = warm_start.to(self.device, th.long)
+        if warm is not None:
+            candidates[:, 0] = warm
         returns = _sanitize(score_fn(obs, candidates), (batch, self.population_size))
         best_return, best = returns.max(dim=1)
         plan = candidates[th.arange(batch, device=self.device), best]

@@ -18,7 +18,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
-from sb3_ext.common.planners import check_cem_arguments
+from sb3_ext.common.planners import CEM_ARGUMENTS, check_cem_arguments
 from sb3_ext.common.transitions import Transitions, replay_transitions
 from sb3_ext.common.validation import (
     check_algorithm_arguments,
@@ -223,12 +223,7 @@ class WorldModelMPC(OffPolicyAlgorithm):
             **user_kwargs,
             "learn_reward": not self.uses_env_reward,
             "learn_termination": not self.uses_env_termination,
-            "horizon": self.horizon,
-            "population_size": self.population_size,
-            "n_elites": self.n_elites,
-            "n_iterations": self.n_iterations,
-            "alpha": self.alpha,
-            "initial_std": self.initial_std,
+            "planner_kwargs": {name: getattr(self, name) for name in CEM_ARGUMENTS},
             "n_particles": self.n_particles,
             "gamma": self.gamma,
         }

@@ -14,10 +14,12 @@ from torch import nn
 
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
 from sb3_ext.common.planners import (
+    CEM_ARGUMENTS,
     CEMPlanner,
     PlanResult,
     RandomShootingPlanner,
     RewardFn,
+    SamplingPlanner,
     TerminationFn,
     trajectory_sampling_returns,
 )
@@ -45,12 +47,10 @@ class MPCPolicy(BasePolicy):
     :param learn_reward: give the ensemble a reward head (set by the algorithm when the env has no
         ``reward_fn``).
     :param learn_termination: give the ensemble a termination head (likewise for ``termination_fn``).
-    :param horizon: planning horizon.
-    :param population_size: candidate action sequences per CEM iteration / shooting call.
-    :param n_elites: CEM elites.
-    :param n_iterations: CEM iterations.
-    :param alpha: CEM smoothing factor.
-    :param initial_std: initial CEM std as a fraction of the action range.
+    :param planner_kwargs: keyword arguments of the planner: :class:`CEMPlanner`'s for Box actions
+        (``horizon``, ``population_size``, ``n_elites``, ``n_iterations``, ``alpha``,
+        ``initial_std``), of which :class:`RandomShootingPlanner` (Discrete actions) takes
+        ``horizon`` and ``population_size``.
     :param n_particles: TS-infinity particles per candidate (a multiple of ``n_members``).
     :param gamma: discount of the planned return.
     """
@@ -66,12 +66,7 @@ class MPCPolicy(BasePolicy):
         weight_decay: float = 5e-5,
         learn_reward: bool = True,
         learn_termination: bool = True,
-        horizon: int = 15,
-        population_size: int = 100,
-        n_elites: int = 10,
-        n_iterations: int = 3,
-        alpha: float = 0.1,
-        initial_std: float = 0.25,
+        planner_kwargs: dict[str, Any] | None = None,
         n_particles: int = 5,
         gamma: float = 1.0,
     ) -> None:
@@ -81,8 +76,7 @@ class MPCPolicy(BasePolicy):
         self.net_arch, self.activation_fn = tuple(net_arch), activation_fn
         self.n_members, self.weight_decay = n_members, weight_decay
         self.learn_reward, self.learn_termination = learn_reward, learn_termination
-        self.horizon, self.population_size, self.n_elites = horizon, population_size, n_elites
-        self.n_iterations, self.alpha, self.initial_std = n_iterations, alpha, initial_std
+        self.planner_kwargs = dict(planner_kwargs or {})
         self.n_particles, self.gamma = n_particles, gamma
         self.dynamics = ProbabilisticEnsemble(
             observation_space,
@@ -97,11 +91,11 @@ class MPCPolicy(BasePolicy):
         )
         self.optimizer = self.dynamics.optimizer
         if isinstance(action_space, spaces.Box):
-            self.planner: CEMPlanner | RandomShootingPlanner = CEMPlanner(
-                action_space, horizon, population_size, n_elites, n_iterations, alpha, initial_std
-            )
+            self.planner: SamplingPlanner = CEMPlanner(action_space, **self.planner_kwargs)
         else:
-            self.planner = RandomShootingPlanner(action_space, horizon, population_size)
+            # Random shooting refits no distribution: of the CEM arguments it takes the first two.
+            shooting = {key: value for key, value in self.planner_kwargs.items() if key in CEM_ARGUMENTS[:2]}
+            self.planner = RandomShootingPlanner(action_space, **shooting)
         # Seeded from torch's global generator, which SB3 seeds in set_random_seed.
         self.generator = th.Generator().manual_seed(int(th.randint(2**62, (1,)).item()))
         self.reward_fn: RewardFn | None = None
@@ -119,12 +113,7 @@ class MPCPolicy(BasePolicy):
                     "weight_decay",
                     "learn_reward",
                     "learn_termination",
-                    "horizon",
-                    "population_size",
-                    "n_elites",
-                    "n_iterations",
-                    "alpha",
-                    "initial_std",
+                    "planner_kwargs",
                     "n_particles",
                     "gamma",
                 )
@@ -134,11 +123,7 @@ class MPCPolicy(BasePolicy):
 
     def _apply(self, fn, recurse: bool = True):  # keep the planner on the module's device
         module = super()._apply(fn, recurse)
-        device = self.dynamics.device
-        planner = self.planner
-        planner.device = device
-        if isinstance(planner, CEMPlanner):
-            planner.low, planner.high = planner.low.to(device), planner.high.to(device)
+        self.planner.to(self.dynamics.device)
         return module
 
     def set_env_functions(self, reward_fn: RewardFn | None, termination_fn: TerminationFn | None) -> None:
@@ -176,7 +161,6 @@ class MPCPolicy(BasePolicy):
         generator = self.generator if generator is None else generator
         obs = obs.float().reshape(obs.shape[0], -1)
         batch = obs.shape[0]
-        discrete = isinstance(self.planner, RandomShootingPlanner)
         if state is None:
             warm = None
         else:
@@ -185,14 +169,10 @@ class MPCPolicy(BasePolicy):
                 raise ValueError(f"state holds plans for {warm.shape[0]} observations, got {batch}")
             if episode_start is not None and np.any(episode_start):
                 reset = th.as_tensor(np.asarray(episode_start, dtype=bool).reshape(batch), device=self.device)
-                cold = (
-                    self.planner.initial_plan(batch, generator)
-                    if discrete
-                    else self.planner.initial_plan(batch)
-                )
+                cold = self.planner.initial_plan(batch, generator)
                 warm = th.where(reset.view(-1, *([1] * (warm.ndim - 1))), cold.to(warm.dtype), warm)
         result = self.planner.plan(obs, lambda o, a: self.score(o, a, generator), warm, generator)
-        shifted = self.planner.shift(result.plan, generator) if discrete else self.planner.shift(result.plan)
+        shifted = self.planner.shift(result.plan, generator)
         return result, shifted.cpu().numpy()
 
     def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:

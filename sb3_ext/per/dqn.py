@@ -60,7 +60,9 @@ class PERDQN(_PrioritizedValueLearning, DQN):
 
     def prioritized_loss(self, replay_data: PrioritizedReplayBufferSamples) -> tuple[th.Tensor, th.Tensor]:
         target_q_values = q_learning_target(replay_data, self.q_net_target, self.gamma)
-        current_q_values = th.gather(self.q_net(replay_data.observations), dim=1, index=replay_data.actions.long())
+        current_q_values = th.gather(
+            self.q_net(replay_data.observations), dim=1, index=replay_data.actions.long()
+        )
         huber = F.smooth_l1_loss(current_q_values, target_q_values, reduction="none")
         return weighted_mean(huber, replay_data.weights), target_q_values - current_q_values
 
@@ -100,10 +102,18 @@ class PERQRDQN(_PrioritizedValueLearning, QRDQN):
             next_quantiles = self.quantile_net_target(replay_data.next_observations)
             # Greedy action of the target network's mean over quantiles.
             greedy = next_quantiles.mean(dim=1, keepdim=True).argmax(dim=2, keepdim=True)
-            next_quantiles = next_quantiles.gather(dim=2, index=greedy.expand(batch_size, self.n_quantiles, 1)).squeeze(2)
-            target_quantiles = bootstrapped_target(replay_data.rewards, replay_data.dones, self.gamma, next_quantiles)
+            next_quantiles = next_quantiles.gather(
+                dim=2, index=greedy.expand(batch_size, self.n_quantiles, 1)
+            ).squeeze(2)
+            target_quantiles = bootstrapped_target(
+                replay_data.rewards, replay_data.dones, self.gamma, next_quantiles
+            )
 
         actions = replay_data.actions[..., None].long().expand(batch_size, self.n_quantiles, 1)
-        current_quantiles = th.gather(self.quantile_net(replay_data.observations), dim=2, index=actions).squeeze(2)
-        loss = weighted_mean(quantile_huber_per_sample(current_quantiles, target_quantiles), replay_data.weights)
+        current_quantiles = th.gather(
+            self.quantile_net(replay_data.observations), dim=2, index=actions
+        ).squeeze(2)
+        loss = weighted_mean(
+            quantile_huber_per_sample(current_quantiles, target_quantiles), replay_data.weights
+        )
         return loss, target_quantiles.mean(dim=1) - current_quantiles.mean(dim=1)
