@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import LinearSchedule, safe_mean
 
+from sb3_ext.common.epsilon_greedy import EpsilonGreedyAlgorithm
 from sb3_ext.common.validation import check_algorithm_arguments, check_float, check_int
 from sb3_ext.dyna.policies import TabularQPolicy, check_tabular_spaces
 
@@ -84,7 +81,7 @@ class TabularModel:
         return flat // self.n_actions, flat % self.n_actions
 
 
-class TabularDynaQ(BaseAlgorithm):
+class TabularDynaQ(EpsilonGreedyAlgorithm):
     """
     Tabular Dyna-Q, with the Dyna-Q+ exploration bonus (Sutton & Barto 2018, section 8.2-8.3).
 
@@ -161,26 +158,13 @@ class TabularDynaQ(BaseAlgorithm):
         self.gamma = check_float("gamma", gamma, 0.0, 1.0)
         self.planning_steps = check_int("planning_steps", planning_steps, 0)
         self.kappa = check_float("kappa", kappa, 0.0)
-        self.exploration_fraction = check_float("exploration_fraction", exploration_fraction, 0.0, 1.0, False)
-        self.exploration_initial_eps = check_float(
-            "exploration_initial_eps", exploration_initial_eps, 0.0, 1.0
-        )
-        self.exploration_final_eps = check_float("exploration_final_eps", exploration_final_eps, 0.0, 1.0)
-        self.exploration_rate = self.exploration_initial_eps
+        self._set_exploration(exploration_fraction, exploration_initial_eps, exploration_final_eps)
         self._n_planning_updates = 0
         if _init_setup_model:
             self._setup_model()
 
     def _setup_model(self) -> None:
-        self._setup_lr_schedule()
-        self.set_random_seed(self.seed)
-        self.policy = self.policy_class(
-            self.observation_space, self.action_space, self.lr_schedule, **self.policy_kwargs
-        )
-        self.policy = self.policy.to(self.device)
-        self.exploration_schedule = LinearSchedule(
-            self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
-        )
+        self._setup_policy()
         # A loaded model brings its table model and random generator state with it.
         if getattr(self, "model", None) is None:
             self.model = TabularModel(int(self.observation_space.n), int(self.action_space.n))
@@ -304,8 +288,7 @@ class TabularDynaQ(BaseAlgorithm):
             )
             self._last_obs = new_obs
             self._last_episode_starts = dones
-            self._update_current_progress_remaining(self.num_timesteps, total_timesteps)
-            self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
+            self._update_exploration_rate(total_timesteps)
             callback.on_rollout_end()
             for _ in range(int(dones.sum())):
                 self._episode_num += 1
@@ -316,18 +299,9 @@ class TabularDynaQ(BaseAlgorithm):
 
     def dump_logs(self) -> None:
         """Write the rollout and training statistics to the logger."""
-        assert self.ep_info_buffer is not None
-        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
         self.logger.record("time/episodes", self._episode_num, exclude="tensorboard")
-        if len(self.ep_info_buffer) > 0:
-            self.logger.record("rollout/ep_rew_mean", safe_mean([info["r"] for info in self.ep_info_buffer]))
-            self.logger.record("rollout/ep_len_mean", safe_mean([info["l"] for info in self.ep_info_buffer]))
-        self.logger.record("rollout/exploration_rate", self.exploration_rate)
-        self.logger.record(
-            "time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
-        )
-        self.logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self._record_episodes()
+        self._record_time()
         self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
         self.logger.record("train/n_planning_updates", self._n_planning_updates, exclude="tensorboard")
         self.logger.record("train/model_pairs", self.model.n_tried)

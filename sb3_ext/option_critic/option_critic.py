@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import sys
-import time
 from collections import deque
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import LinearSchedule, obs_as_tensor, polyak_update, safe_mean
+from stable_baselines3.common.utils import obs_as_tensor, polyak_update, safe_mean
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
+from sb3_ext.common.epsilon_greedy import EpsilonGreedyAlgorithm
 from sb3_ext.common.validation import check_algorithm_arguments, check_float, check_int
 from sb3_ext.option_critic.buffers import OptionRolloutBuffer
 from sb3_ext.option_critic.policies import CnnPolicy, MlpPolicy, OptionCriticPolicy
@@ -25,7 +23,7 @@ from sb3_ext.option_critic.policies import CnnPolicy, MlpPolicy, OptionCriticPol
 SelfOptionCritic = TypeVar("SelfOptionCritic", bound="OptionCritic")
 
 
-class OptionCritic(BaseAlgorithm):
+class OptionCritic(EpsilonGreedyAlgorithm):
     """
     Option-critic (Bacon, Harb & Precup 2017) with n-step returns over parallel environments
     (the synchronous advantage option-critic setting of Harb et al. 2018).
@@ -148,35 +146,18 @@ class OptionCritic(BaseAlgorithm):
         self.vf_coef = check_float("vf_coef", vf_coef, 0.0)
         self.termination_reg = check_float("termination_reg", termination_reg)
         self.max_grad_norm = check_float("max_grad_norm", max_grad_norm, 0.0, low_inclusive=False)
-        self.exploration_fraction = check_float("exploration_fraction", exploration_fraction, 0.0, 1.0, False)
-        self.exploration_initial_eps = check_float(
-            "exploration_initial_eps", exploration_initial_eps, 0.0, 1.0
-        )
-        self.exploration_final_eps = check_float("exploration_final_eps", exploration_final_eps, 0.0, 1.0)
+        self._set_exploration(exploration_fraction, exploration_initial_eps, exploration_final_eps)
         self.target_update_interval = check_int("target_update_interval", target_update_interval, 1)
         self.tau = check_float("tau", tau, 0.0, 1.0, False)
-        self.exploration_rate = self.exploration_initial_eps
         self._last_options: np.ndarray | None = None
         self._last_target_update = 0
         if _init_setup_model:
             self._setup_model()
 
     def _setup_model(self) -> None:
-        self._setup_lr_schedule()
-        self.set_random_seed(self.seed)
-        self.policy = self.policy_class(  # type: ignore[assignment]
-            self.observation_space,
-            self.action_space,
-            self.lr_schedule,
-            n_options=self.n_options,
-            **self.policy_kwargs,
-        )
-        self.policy = self.policy.to(self.device)
+        self._setup_policy(n_options=self.n_options)
         self.rollout_buffer = OptionRolloutBuffer(
             self.n_steps, self.observation_space, self.n_envs, self.n_options
-        )
-        self.exploration_schedule = LinearSchedule(
-            self.exploration_initial_eps, self.exploration_final_eps, self.exploration_fraction
         )
         self.option_durations: deque[int] = deque(maxlen=self._stats_window_size)
         self._option_steps = np.zeros(self.n_options, dtype=np.int64)
@@ -262,8 +243,7 @@ class OptionCritic(BaseAlgorithm):
 
             buffer.add(self._last_obs, actions, options, rewards, dones)
             self._last_obs, self._last_episode_starts, self._last_options = new_obs, dones, options
-            self._update_current_progress_remaining(self.num_timesteps, self._total_timesteps)
-            self.exploration_rate = self.exploration_schedule(self._current_progress_remaining)
+            self._update_exploration_rate(self._total_timesteps)
 
         last_tensor = obs_as_tensor(self._last_obs, self.device)
         arrival = self.option_value_upon_arrival(
@@ -386,25 +366,16 @@ class OptionCritic(BaseAlgorithm):
 
     def dump_logs(self, iteration: int = 0) -> None:
         """Write the rollout, option and training statistics to the logger."""
-        assert self.ep_info_buffer is not None
-        time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
         if iteration > 0:
             self.logger.record("time/iterations", iteration, exclude="tensorboard")
-        if len(self.ep_info_buffer) > 0:
-            self.logger.record("rollout/ep_rew_mean", safe_mean([info["r"] for info in self.ep_info_buffer]))
-            self.logger.record("rollout/ep_len_mean", safe_mean([info["l"] for info in self.ep_info_buffer]))
-        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+        self._record_episodes()
         if len(self.option_durations) > 0:
             self.logger.record("rollout/option_duration_mean", safe_mean(list(self.option_durations)))
         total = max(int(self._option_steps.sum()), 1)
         for option, steps in enumerate(self._option_steps):
             self.logger.record(f"rollout/option_share_{option}", steps / total)
         self._option_steps[:] = 0
-        self.logger.record(
-            "time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
-        )
-        self.logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
-        self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
+        self._record_time()
         self.logger.dump(step=self.num_timesteps)
 
     def _get_torch_save_params(self) -> tuple[list[str], list[str]]:
