@@ -39,7 +39,11 @@ class EpsilonGreedyAlgorithm(BaseAlgorithm):
         self._setup_lr_schedule()
         self.set_random_seed(self.seed)
         self.policy = self.policy_class(  # type: ignore[assignment]
-            self.observation_space, self.action_space, self.lr_schedule, **policy_arguments, **self.policy_kwargs
+            self.observation_space,
+            self.action_space,
+            self.lr_schedule,
+            **policy_arguments,
+            **self.policy_kwargs,
         )
         self.policy = self.policy.to(self.device)
         self.exploration_schedule = LinearSchedule(
@@ -62,6 +66,8 @@ class EpsilonGreedyAlgorithm(BaseAlgorithm):
     def _record_time(self) -> None:
         """Steps per second of this ``learn()`` call, its duration and the steps taken in all."""
         time_elapsed = max((time.time_ns() - self.start_time) / 1e9, sys.float_info.epsilon)
-        self.logger.record("time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed))
+        self.logger.record(
+            "time/fps", int((self.num_timesteps - self._num_timesteps_at_start) / time_elapsed)
+        )
         self.logger.record("time/time_elapsed", int(time_elapsed), exclude="tensorboard")
         self.logger.record("time/total_timesteps", self.num_timesteps, exclude="tensorboard")
