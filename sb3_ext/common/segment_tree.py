@@ -99,8 +99,6 @@ class SumTree:
             raise ValueError(f"indices must be integers in [0, {self.capacity}), got {indices!r}")
         return self.nodes[self.nodes.size // 2 + indices]
 
-    leaf_priorities = __getitem__
-
     def update(self, indices: np.ndarray, priorities: np.ndarray | float) -> None:
         """Set ``p[indices] = priorities`` and refresh their ancestors; nothing is written if a pair is invalid.
 
