@@ -14,36 +14,40 @@
     python benchmarks/dyna.py tabular [--seeds 10] [--episodes 150] [--reward gridworld|classic|both]
     python benchmarks/dyna.py deep [--seeds 5] [--first-seed 0] [--budget 20000] [--eval-freq 250] [--stable-evals 1]
 
-   ``--true-model reward termination state`` (any of them) is a diagnostic: Dyna imagines with
-   GridWorld's true reward / termination / next cell in place of the learned model's, to measure
-   what each learned part costs.
-   ``--model-report`` is another: after every model fit it prints the model's reward and
-   termination for the steps into the goal and for all other state-action pairs, the exploration
-   bonus (if any), and the Q-network's largest and mean values and its largest on the goal cell.
    ``--imagined-actions``, ``--nll-beta``, ``--exploration-bonus`` and ``--planning-gamma`` set
    Dyna's arguments of those names, ``--model-mean`` imagines with member means
    (``model_noise=False``), ``--model-hidden-sizes`` sets the hidden layers of each ensemble member.
    The best setting measured is ``--exploration-bonus 3 --planning-gamma 0.95 --model-mean``.
    ``--stable-evals K`` counts a run as solved only once K evaluations in a row earn the optimal
    return (at the first of them); with ``--eval-freq 50 --stable-evals 5`` the greedy policy has
-   to stay optimal for 200 steps.
+   to stay optimal for 200 steps. ``benchmarks/dyna_diagnostics.py`` runs ``deep`` with a model
+   report after every fit, or with parts of the learned model replaced by GridWorld's own.
+
+Each part saves its runs under ``benchmarks/results/dyna/<part>/``; ``--from-results`` prints the
+tables of saved runs again (several files: their runs together, e.g. seeds run as two halves).
 """
 
 from __future__ import annotations
 
 import argparse
 from collections import deque
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
+from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from gym_advrl.envs.grid_world import DYNA_MAZE
+from sb3_ext.common.dynamics import ProbabilisticEnsemble
 from sb3_ext.dyna import Dyna, TabularDynaQ
 from sb3_ext.dyna.dyna import IMAGINED_ACTIONS
+
+#: The deep benchmark's task.
+DEEP_ENV_KWARGS = {"size": 8}
 
 
 def shortest_path_length(env: gym.Env) -> int:
@@ -120,12 +124,17 @@ def stays_optimal_episode(optimal: list[bool]) -> int | None:
 REWARDS = {"gridworld": (-0.1, 10.0), "classic": (0.0, 1.0)}
 
 
-def run_tabular(seeds: int, n_episodes: int, planning: tuple[int, ...], reward: str) -> None:
+def maze_kwargs(reward: str) -> dict[str, Any]:
     step_reward, goal_reward = REWARDS[reward]
-    maze = {"layout": DYNA_MAZE, "obs_mode": "index", "step_reward": step_reward, "goal_reward": goal_reward}
+    return {"layout": DYNA_MAZE, "obs_mode": "index", "step_reward": step_reward, "goal_reward": goal_reward}
+
+
+def run_tabular(
+    results: Results, seeds: int, n_episodes: int, planning: tuple[int, ...], reward: str
+) -> None:
+    """TabularDynaQ with each number of planning steps on the maze; one run per seed."""
+    maze = maze_kwargs(reward)
     optimal_steps = shortest_path_length(gym.make("AdvRL/GridWorld-v0", **maze))
-    first: dict[int, list[int | None]] = {n: [] for n in planning}
-    stays: dict[int, list[int | None]] = {n: [] for n in planning}
     for n in planning:
         for seed in range(seeds):
             env = gym.make("AdvRL/GridWorld-v0", max_episode_steps=1_000_000, **maze)
@@ -135,40 +144,71 @@ def run_tabular(seeds: int, n_episodes: int, planning: tuple[int, ...], reward: 
             )
             callback = GreedyPathEveryEpisode(eval_env, optimal_steps, n_episodes)
             model.learn(100_000_000, callback=callback)
-            first[n].append(first_optimal_episode(callback.optimal))
-            stays[n].append(stays_optimal_episode(callback.optimal))
-
-    def median(values: list[int | None]) -> float:
-        # Runs that never get there count as "later than the last episode" (the median is robust to that).
-        return float(np.median([v if v is not None else np.inf for v in values]))
-
-    def summary(values: list[int | None]) -> str:
-        done = [v for v in values if v is not None]
-        middle = median(values)
-        text = f"{middle:g}" if np.isfinite(middle) else f"> {n_episodes}"
-        text = f"{text} (mean {np.mean(done):.1f})" if done else "never"
-        return text + ("" if len(done) == len(values) else f", {len(values) - len(done)}/{len(values)} never")
-
-    print(
-        f"\nDyna maze (Sutton & Barto Fig. 8.2), reward {step_reward:g} a step and {goal_reward:g} at the goal, "
-        f"shortest path {optimal_steps} steps, {seeds} seeds, {n_episodes} episodes; median over seeds "
-        "(mean over the runs that got there)\n"
-    )
-    print(
-        "| agent | planning steps n | episodes until the greedy path is optimal "
-        "| episodes until it stays optimal to the end |"
-    )
-    print("|---|---:|---:|---:|")
-    for n in planning:
-        name = "Q-learning" if n == 0 else "Dyna-Q"
-        print(f"| {name} | {n} | {summary(first[n])} | {summary(stays[n])} |")
-    if 0 in planning and np.isfinite(median(first[0])):
-        for n in planning:
-            if n and np.isfinite(median(first[n])):
-                ratio = median(first[0]) / median(first[n])
-                print(
-                    f"\nn={n}: {ratio:.1f}x fewer episodes than Q-learning (medians) until the greedy path is optimal"
+            results.add(
+                dict(
+                    reward=reward,
+                    planning_steps=n,
+                    seed=seed,
+                    optimal_steps=optimal_steps,
+                    first=first_optimal_episode(callback.optimal),
+                    stays=stays_optimal_episode(callback.optimal),
                 )
+            )
+
+
+TABULAR_COLUMNS = (
+    "agent",
+    "planning steps n",
+    "episodes until the greedy path is optimal",
+    "episodes until it stays optimal to the end",
+)
+
+
+def tabular_tables(record: dict[str, Any]) -> str:
+    """One table per reward scheme: episodes until the greedy path is (and stays) optimal."""
+    n_episodes = record["args"]["episodes"]
+    lines = []
+    for reward in dict.fromkeys(run["reward"] for run in record["runs"]):
+        runs = [run for run in record["runs"] if run["reward"] == reward]
+        planning = list(dict.fromkeys(run["planning_steps"] for run in runs))
+        first = {n: [run["first"] for run in runs if run["planning_steps"] == n] for n in planning}
+        stays = {n: [run["stays"] for run in runs if run["planning_steps"] == n] for n in planning}
+        step_reward, goal_reward = REWARDS[reward]
+
+        def median(values: list[int | None]) -> float:
+            # Runs that never get there count as "later than the last episode" (the median is robust to that).
+            return float(np.median([v if v is not None else np.inf for v in values]))
+
+        def summary(values: list[int | None]) -> str:
+            done = [v for v in values if v is not None]
+            middle = median(values)
+            text = f"{middle:g}" if np.isfinite(middle) else f"> {n_episodes}"
+            text = f"{text} (mean {np.mean(done):.1f})" if done else "never"
+            return text + (
+                "" if len(done) == len(values) else f", {len(values) - len(done)}/{len(values)} never"
+            )
+
+        lines += [
+            f"\nDyna maze (Sutton & Barto Fig. 8.2), reward {step_reward:g} a step and {goal_reward:g} at the goal, "
+            f"shortest path {runs[0]['optimal_steps']} steps, {len(first[planning[0]])} seeds, {n_episodes} episodes; "
+            "median over seeds (mean over the runs that got there)\n",
+            markdown_table(
+                TABULAR_COLUMNS,
+                [
+                    ["Dyna-Q" if n else "Q-learning", n, summary(first[n]), summary(stays[n])]
+                    for n in planning
+                ],
+                "lrrr",
+            ),
+        ]
+        if 0 in planning and np.isfinite(median(first[0])):
+            for n in planning:
+                if n and np.isfinite(median(first[n])):
+                    ratio = median(first[0]) / median(first[n])
+                    lines.append(
+                        f"\nn={n}: {ratio:.1f}x fewer episodes than Q-learning (medians) until the greedy path is optimal"
+                    )
+    return "\n".join(lines)
 
 
 #: Hyperparameters shared by DQN and Dyna in the deep benchmark.
@@ -195,6 +235,22 @@ DYNA_HYPERPARAMETERS = dict(
     model_gradient_steps=100,
     model_kwargs=dict(hidden_sizes=(64, 64)),
 )
+#: The ``deep`` flags that set DQN's arguments (for both agents) and Dyna's, in the order they are passed.
+SHARED_FLAGS = ("train_freq", "gradient_steps", "target_update_interval")
+DYNA_FLAGS = (
+    "real_ratio",
+    "planning_steps",
+    "planning_updates",
+    "planning_target_update_interval",
+    "rollout_length",
+    "model_gradient_steps",
+    "model_train_freq",
+    "model_buffer_size",
+    "model_noise",
+    "imagined_actions",
+    "exploration_bonus",
+    "planning_gamma",
+)
 
 
 class StopAtOptimalReturn(BaseCallback):
@@ -204,7 +260,9 @@ class StopAtOptimalReturn(BaseCallback):
     evaluation that earns it). The evaluations draw no random numbers, so they do not change
     training."""
 
-    def __init__(self, eval_env: gym.Env, optimal_return: float, eval_freq: int, stable_evals: int = 1) -> None:
+    def __init__(
+        self, eval_env: gym.Env, optimal_return: float, eval_freq: int, stable_evals: int = 1
+    ) -> None:
         super().__init__()
         self.eval_env, self.optimal_return, self.eval_freq = eval_env, optimal_return, eval_freq
         self.stable_evals = stable_evals
@@ -235,160 +293,175 @@ class StopAtOptimalReturn(BaseCallback):
         return False
 
 
-#: Parts of the learned model that ``--true-model`` can replace by the environment's own.
-TRUE_MODEL_PARTS = ("reward", "termination", "state")
+def deep_optimal_return() -> float:
+    """The deep task's optimal return: a shortest path's step rewards and the goal reward."""
+    probe = gym.make("AdvRL/GridWorld-v0", **DEEP_ENV_KWARGS).unwrapped
+    return (shortest_path_length(probe) - 1) * probe.step_reward + probe.goal_reward
 
 
-def true_transitions(env: gym.Env) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """GridWorld's true next observation, reward and termination of every (row, col, action),
-    tabulated by stepping a copy of the (deterministic) env."""
-    grid = gym.make("AdvRL/GridWorld-v0", **env.unwrapped.spec.kwargs).unwrapped
-    grid.reset()
-    shape = (grid.rows, grid.cols, grid.action_space.n)
-    true_next, true_reward = torch.zeros(*shape, 2), torch.zeros(shape)
-    true_terminated = torch.zeros(shape, dtype=torch.bool)
-    for row, col, action in np.ndindex(*shape):
-        grid.position = (row, col)
-        next_obs, reward, terminated, _, _ = grid.step(action)
-        true_next[row, col, action] = torch.as_tensor(next_obs)
-        true_reward[row, col, action], true_terminated[row, col, action] = reward, terminated
-    return true_next, true_reward, true_terminated
-
-
-def use_true_model_parts(model: Dyna, env: gym.Env, parts: tuple[str, ...]) -> None:
-    """Diagnostic: Dyna's imagined transitions take the named parts from GridWorld's true dynamics
-    (the next cell of the observed cell and action, its reward and termination); the rest stays the
-    learned model's."""
-    true_next, true_reward, true_terminated = true_transitions(env)
-    high = torch.tensor(true_reward.shape[:2]) - 1
-    learned = model.dynamics_model.sample
-
-    def sample(obs, actions, **kwargs):
-        next_obs, reward, terminated = learned(obs, actions, **kwargs)
-        cell = torch.minimum(torch.as_tensor(obs).round().long().clamp(min=0), high)
-        key = (cell[:, 0], cell[:, 1], torch.as_tensor(actions).long().reshape(-1))
-        if "state" in parts:
-            next_obs = true_next[key]
-        if "termination" in parts:
-            terminated = true_terminated[key]
-        if "reward" in parts:
-            reward = true_reward[key]
-        return next_obs, reward, terminated
-
-    model.dynamics_model.sample = sample
-
-
-def report_model_fits(model: Dyna, env: gym.Env) -> None:
-    """Diagnostic: after every model fit, print what the model predicts (means over the members) for
-    the state-action pairs that enter the goal and for all others, the exploration bonus (if any),
-    and the Q-network's largest and mean values over those pairs and its largest on the goal cell."""
-    _, true_reward, _ = true_transitions(env)
-    goal_row, goal_col = env.unwrapped.goal
-    pairs = torch.cartesian_prod(*(torch.arange(n) for n in true_reward.shape))  # (row, col, action)
-    pairs = pairs[(pairs[:, 0] != goal_row) | (pairs[:, 1] != goal_col)]
-    obs, actions = pairs[:, :2].float(), pairs[:, 2]
-    enters_goal = true_reward[pairs[:, 0], pairs[:, 1], pairs[:, 2]] > 0
-    fit = model.train_model
-
-    def train_model():
-        stats = fit()
-        prediction = model.dynamics_model.predict(obs, actions)
-        reward, termination = prediction.reward_mean.mean(0), prediction.termination_prob.mean(0)
-        others = reward[~enters_goal]
-        buffer = model.replay_buffer
-        goal_transitions = int((buffer.rewards[: buffer.buffer_size if buffer.full else buffer.pos] > 0).sum())
-        with torch.no_grad():
-            q_values = model.q_net(obs)
-            goal_cell_q = float(model.q_net(torch.tensor([[goal_row, goal_col]], dtype=torch.float32)).max())
-        bonus = ""
-        if model.exploration_bonus > 0:
-            kappa_d = model.exploration_bonus * model.dynamics_model.disagreement(obs, actions)
-            with_bonus = (reward + kappa_d)[~enters_goal]
-            bonus = (
-                f"; bonus mean {float(kappa_d.mean()):.2f}, largest {float(kappa_d.max()):.2f}; other pairs with "
-                f"reward + bonus > 0: {int((with_bonus > 0).sum())} (their mean "
-                f"{float(with_bonus[with_bonus > 0].mean()) if (with_bonus > 0).any() else 0.0:.2f}, "
-                f"largest {float(with_bonus.max()):.2f})"
-            )
-        print(
-            f"  step {model.num_timesteps}: {goal_transitions} goal transitions; pairs entering the goal: "
-            f"reward {', '.join(f'{r:.2f}' for r in reward[enters_goal])}, "
-            f"termination {', '.join(f'{p:.2f}' for p in termination[enters_goal])}; other pairs: "
-            f"{int((others > 0).sum())} of {others.numel()} with reward > 0 (largest {float(others.max()):.2f}), "
-            f"termination up to {float(termination[~enters_goal].max()):.2f}{bonus}; largest Q {float(q_values.max()):.1f}, "
-            f"mean Q {float(q_values.mean()):.1f}, largest Q on the goal cell (never an observation) {goal_cell_q:.1f}",
-            flush=True,
-        )
-        return stats
-
-    model.train_model = train_model
+def deep_settings(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """DQN's hyperparameters (both agents) and Dyna's own arguments, from ``deep``'s flags."""
+    dyna = {name: getattr(args, name) for name in DYNA_FLAGS}
+    dyna["model_kwargs"] = {
+        **DYNA_HYPERPARAMETERS["model_kwargs"],
+        "hidden_sizes": tuple(args.model_hidden_sizes),
+    }
+    if args.nll_beta is not None:
+        dyna["model_kwargs"]["nll_beta"] = args.nll_beta
+    shared = {**DQN_HYPERPARAMETERS, **{name: getattr(args, name) for name in SHARED_FLAGS}}
+    return shared, {**DYNA_HYPERPARAMETERS, **dyna}
 
 
 def run_deep(
-    seeds: int,
-    budget: int,
-    eval_freq: int,
-    shared: dict,
-    dyna: dict,
-    which: list[str] = ("DQN", "Dyna"),
-    true_model: tuple[str, ...] = (),
-    model_report: bool = False,
-    first_seed: int = 0,
-    stable_evals: int = 1,
+    results: Results,
+    args: argparse.Namespace,
+    dyna_class: type[Dyna] = Dyna,
+    model_class: type[ProbabilisticEnsemble] = ProbabilisticEnsemble,
+    model_kwargs: dict[str, Any] | None = None,
 ) -> None:
-    env_kwargs = {"size": 8}
-    probe = gym.make("AdvRL/GridWorld-v0", **env_kwargs).unwrapped
-    optimal_steps = shortest_path_length(probe)
-    optimal_return = (optimal_steps - 1) * probe.step_reward + probe.goal_reward
-    hyperparameters = {**DQN_HYPERPARAMETERS, **shared}
-    agents = {"DQN (SB3)": (DQN, {}), "Dyna": (Dyna, {**DYNA_HYPERPARAMETERS, **dyna})}
-    agents = {name: agent for name, agent in agents.items() if name.split()[0] in which}
-    solved: dict[str, list[int | None]] = {name: [] for name in agents}
-    for seed in range(first_seed, first_seed + seeds):
+    """DQN and Dyna (``dyna_class``, imagining with ``model_class``, which also gets ``model_kwargs``)
+    on every seed until the greedy policy is optimal or the budget is spent."""
+    optimal_return = deep_optimal_return()
+    shared, dyna = deep_settings(args)
+    results.describe(optimal_return=optimal_return, shared=repr(shared), dyna=repr(dyna))
+    model = {"model_class": model_class, "model_kwargs": {**dyna["model_kwargs"], **(model_kwargs or {})}}
+    agents = {"DQN (SB3)": (DQN, {}), "Dyna": (dyna_class, {**dyna, **model})}
+    agents = {name: agent for name, agent in agents.items() if name.split()[0] in args.agents}
+    for seed in range(args.first_seed, args.first_seed + args.seeds):
         for name, (algo, extra) in agents.items():
-            env = gym.make("AdvRL/GridWorld-v0", **env_kwargs)
-            model = algo("MlpPolicy", env, seed=seed, **hyperparameters, **extra)
-            if true_model and isinstance(model, Dyna):
-                use_true_model_parts(model, env, true_model)
-            if model_report and isinstance(model, Dyna):
-                report_model_fits(model, env)
+            env = gym.make("AdvRL/GridWorld-v0", **DEEP_ENV_KWARGS)
+            model = algo("MlpPolicy", env, seed=seed, **shared, **extra)
             callback = StopAtOptimalReturn(
-                gym.make("AdvRL/GridWorld-v0", **env_kwargs), optimal_return, eval_freq, stable_evals
+                gym.make("AdvRL/GridWorld-v0", **DEEP_ENV_KWARGS),
+                optimal_return,
+                args.eval_freq,
+                args.stable_evals,
             )
-            model.learn(budget, callback=callback)
-            solved[name].append(callback.solved_at)
+            model.learn(args.budget, callback=callback)
             visits = callback.goal_visits
+            results.add(dict(agent=name, seed=seed, solved_at=callback.solved_at, goal_visits=visits))
             print(
                 f"seed {seed} {name}: solved at {callback.solved_at}; goal reached {len(visits)} times before, "
                 f"first at {visits[0] if visits else '-'}, {sum(v <= 1000 for v in visits)} times by step 1000",
                 flush=True,
             )
 
-    print(
-        f"\nAdvRL/GridWorld-v0 size 8, coordinate observations, optimal return {optimal_return:g}; "
-        f"{seeds} seeds ({first_seed}-{first_seed + seeds - 1}), budget {budget} steps, "
-        f"deterministic evaluation every {eval_freq} steps"
-        + (f", solved when optimal at {stable_evals} evaluations in a row (the first counts)" if stable_evals > 1 else "")
-        + "\n"
-    )
-    print(f"shared: {hyperparameters}\nDyna: { {**DYNA_HYPERPARAMETERS, **dyna} }")
-    if true_model:
-        print(f"Dyna imagines with GridWorld's true {', '.join(true_model)} (diagnostic)")
-    print()
-    print("| agent | env steps until the optimal return | runs solved | per seed |")
-    print("|---|---:|---:|---|")
-    for name, values in solved.items():
-        capped = [v if v is not None else budget for v in values]
-        per_seed = ", ".join("-" if v is None else str(v) for v in values)
-        never = sum(v is None for v in values)
-        mean = f"{np.mean(capped):.0f} +- {np.std(capped):.0f}" + (
-            f" (unsolved counted as {budget})" if never else ""
+
+def deep_tables(record: dict[str, Any]) -> str:
+    """Environment steps until the optimal return, per agent (unsolved runs count as the budget)."""
+    args, settings = record["args"], record["settings"]
+    budget, stable_evals = args["budget"], args["stable_evals"]
+    solved: dict[str, list[int | None]] = {}
+    for run in record["runs"]:
+        solved.setdefault(run["agent"], []).append(run["solved_at"])
+    seeds = sorted({run["seed"] for run in record["runs"]})
+    lines = [
+        f"\nAdvRL/GridWorld-v0 size 8, coordinate observations, optimal return {settings['optimal_return']:g}; "
+        f"{len(seeds)} seeds ({seeds[0]}-{seeds[-1]}), budget {budget} steps, "
+        f"deterministic evaluation every {args['eval_freq']} steps"
+        + (
+            f", solved when optimal at {stable_evals} evaluations in a row (the first counts)"
+            if stable_evals > 1
+            else ""
         )
-        print(f"| {name} | {mean} | {len(values) - never}/{len(values)} | {per_seed} |")
-    if len(agents) == 2:
-        dqn, dyna = ([v if v is not None else budget for v in solved[k]] for k in agents)
-        print(f"\nDyna needs {np.mean(dqn) / np.mean(dyna):.1f}x fewer environment steps than DQN (means)")
-        print(f"Dyna needs {np.median(dqn) / np.median(dyna):.1f}x fewer environment steps than DQN (medians)")
+        + "\n",
+        f"shared: {settings['shared']}\nDyna: {settings['dyna']}",
+    ]
+    rows = []
+    for name, values in solved.items():
+        never = sum(v is None for v in values)
+        mean = mean_std([v if v is not None else budget for v in values])
+        rows.append(
+            [
+                name,
+                mean + (f" (unsolved counted as {budget})" if never else ""),
+                f"{len(values) - never}/{len(values)}",
+                ", ".join("-" if v is None else str(v) for v in values),
+            ]
+        )
+    columns = ("agent", "env steps until the optimal return", "runs solved", "per seed")
+    lines += [*settings.get("notes", []), "", markdown_table(columns, rows, "lrrl")]
+    if len(solved) == 2:
+        dqn, dyna = ([v if v is not None else budget for v in values] for values in solved.values())
+        lines.append(
+            f"\nDyna needs {np.mean(dqn) / np.mean(dyna):.1f}x fewer environment steps than DQN (means)"
+        )
+        lines.append(
+            f"Dyna needs {np.median(dqn) / np.median(dyna):.1f}x fewer environment steps than DQN (medians)"
+        )
+    return "\n".join(lines)
+
+
+def add_deep_arguments(deep: argparse.ArgumentParser) -> None:
+    """The flags of ``deep`` (also taken by ``benchmarks/dyna_diagnostics.py``)."""
+    deep.add_argument("--seeds", type=int, default=5)
+    deep.add_argument(
+        "--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed + seeds - 1"
+    )
+    deep.add_argument("--budget", type=int, default=20_000)
+    deep.add_argument("--eval-freq", type=int, default=250)
+    deep.add_argument(
+        "--stable-evals",
+        type=int,
+        default=1,
+        help="count a run as solved once this many evaluations in a row earn the optimal return (at the first of them)",
+    )
+    deep.add_argument("--agents", nargs="+", choices=["DQN", "Dyna"], default=["DQN", "Dyna"])
+    for name in SHARED_FLAGS:
+        deep.add_argument(f"--{name.replace('_', '-')}", type=int, default=DQN_HYPERPARAMETERS[name])
+    dyna_flags: dict[str, dict[str, Any]] = {
+        "real_ratio": dict(type=float),
+        "planning_steps": dict(type=int),
+        "planning_updates": dict(
+            type=int,
+            help="Dyna's Q-learning updates on imagined batches per env step (Dyna-Q's planning updates)",
+        ),
+        "planning_target_update_interval": dict(
+            type=int,
+            default=None,
+            help="planning updates between target syncs (default: DQN's updates per target sync)",
+        ),
+        "rollout_length": dict(type=int, default=1, help="Dyna's model steps per imagined transition"),
+        "model_gradient_steps": dict(type=int),
+        "model_train_freq": dict(type=int),
+        "model_buffer_size": dict(type=int, default=20_000, help="Dyna's imagined-transition buffer"),
+        "imagined_actions": dict(
+            choices=IMAGINED_ACTIONS, default="uniform", help="actions of Dyna's imagined transitions"
+        ),
+        "exploration_bonus": dict(
+            type=float,
+            default=0.0,
+            help="Dyna's exploration_bonus: imagined rewards + this times the ensemble's next-state disagreement",
+        ),
+        "planning_gamma": dict(type=float, default=None, help="Dyna's planning_gamma (default: gamma)"),
+    }
+    for name, options in dyna_flags.items():
+        options.setdefault("default", DYNA_HYPERPARAMETERS.get(name))
+        deep.add_argument(f"--{name.replace('_', '-')}", **options)
+    deep.add_argument(
+        "--model-mean",
+        dest="model_noise",
+        action="store_false",
+        help="imagine with member means (model_noise=False)",
+    )
+    deep.add_argument(
+        "--nll-beta", type=float, default=None, help="beta-NLL exponent of Dyna's model (default: Dyna's 0.5)"
+    )
+    deep.add_argument(
+        "--model-hidden-sizes",
+        type=int,
+        nargs="+",
+        default=list(DYNA_HYPERPARAMETERS["model_kwargs"]["hidden_sizes"]),
+        help="hidden layer sizes of each ensemble member",
+    )
+    add_results_argument(deep)
+
+
+def check_deep_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.first_seed < 0:
+        parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
+    if args.stable_evals < 1:
+        parser.error(f"--stable-evals must be >= 1, got {args.stable_evals}")
 
 
 def main() -> None:
@@ -401,122 +474,21 @@ def main() -> None:
     tab.add_argument("--episodes", type=int, default=150)
     tab.add_argument("--planning", type=int, nargs="+", default=[0, 5, 50])
     tab.add_argument("--reward", choices=[*REWARDS, "both"], default="both")
+    add_results_argument(tab)
     deep = sub.add_parser("deep", help="Dyna vs DQN on GridWorld size 8 (coordinates)")
-    deep.add_argument("--seeds", type=int, default=5)
-    deep.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. first-seed + seeds - 1")
-    deep.add_argument("--budget", type=int, default=20_000)
-    deep.add_argument("--eval-freq", type=int, default=250)
-    deep.add_argument(
-        "--stable-evals",
-        type=int,
-        default=1,
-        help="count a run as solved once this many evaluations in a row earn the optimal return (at the first of them)",
-    )
-    deep.add_argument("--train-freq", type=int, default=DQN_HYPERPARAMETERS["train_freq"])
-    deep.add_argument(
-        "--target-update-interval", type=int, default=DQN_HYPERPARAMETERS["target_update_interval"]
-    )
-    deep.add_argument("--gradient-steps", type=int, default=DQN_HYPERPARAMETERS["gradient_steps"])
-    deep.add_argument("--real-ratio", type=float, default=DYNA_HYPERPARAMETERS["real_ratio"])
-    deep.add_argument("--planning-steps", type=int, default=DYNA_HYPERPARAMETERS["planning_steps"])
-    deep.add_argument(
-        "--planning-updates",
-        type=int,
-        default=DYNA_HYPERPARAMETERS["planning_updates"],
-        help="Dyna's Q-learning updates on imagined batches per env step (Dyna-Q's planning updates)",
-    )
-    deep.add_argument(
-        "--planning-target-update-interval",
-        type=int,
-        default=None,
-        help="planning updates between target syncs (default: DQN's updates per target sync)",
-    )
-    deep.add_argument(
-        "--model-gradient-steps", type=int, default=DYNA_HYPERPARAMETERS["model_gradient_steps"]
-    )
-    deep.add_argument(
-        "--rollout-length", type=int, default=1, help="Dyna's model steps per imagined transition"
-    )
-    deep.add_argument("--model-train-freq", type=int, default=DYNA_HYPERPARAMETERS["model_train_freq"])
-    deep.add_argument("--model-buffer-size", type=int, default=20_000, help="Dyna's imagined-transition buffer")
-    deep.add_argument(
-        "--model-mean", action="store_true", help="imagine with member means (model_noise=False)"
-    )
-    deep.add_argument("--agents", nargs="+", choices=["DQN", "Dyna"], default=["DQN", "Dyna"])
-    deep.add_argument(
-        "--true-model",
-        nargs="+",
-        choices=TRUE_MODEL_PARTS,
-        default=[],
-        help="diagnostic: imagine with GridWorld's true reward / termination / next cell instead of the learned ones",
-    )
-    deep.add_argument(
-        "--imagined-actions", choices=IMAGINED_ACTIONS, default="uniform", help="actions of Dyna's imagined transitions"
-    )
-    deep.add_argument(
-        "--exploration-bonus",
-        type=float,
-        default=0.0,
-        help="Dyna's exploration_bonus: imagined rewards + this times the ensemble's next-state disagreement",
-    )
-    deep.add_argument("--planning-gamma", type=float, default=None, help="Dyna's planning_gamma (default: gamma)")
-    deep.add_argument("--nll-beta", type=float, default=None, help="beta-NLL exponent of Dyna's model (default: Dyna's 0.5)")
-    deep.add_argument(
-        "--model-hidden-sizes",
-        type=int,
-        nargs="+",
-        default=list(DYNA_HYPERPARAMETERS["model_kwargs"]["hidden_sizes"]),
-        help="hidden layer sizes of each ensemble member",
-    )
-    deep.add_argument(
-        "--model-report",
-        action="store_true",
-        help="diagnostic: after every model fit, print the model's reward and termination at and away from the goal",
-    )
+    add_deep_arguments(deep)
     args = parser.parse_args()
-    if args.part == "deep" and args.first_seed < 0:
-        parser.error(f"--first-seed must be >= 0, got {args.first_seed}")
-    if args.part == "deep" and args.stable_evals < 1:
-        parser.error(f"--stable-evals must be >= 1, got {args.stable_evals}")
     torch.set_num_threads(1)
     if args.part == "tabular":
-        for reward in REWARDS if args.reward == "both" else [args.reward]:
-            run_tabular(args.seeds, args.episodes, tuple(args.planning), reward)
+
+        def measure(results: Results) -> None:
+            for reward in REWARDS if args.reward == "both" else [args.reward]:
+                run_tabular(results, args.seeds, args.episodes, tuple(args.planning), reward)
+
+        print(tabular_tables(measure_or_load("dyna/tabular", args, measure)))
     else:
-        shared = {
-            "train_freq": args.train_freq,
-            "gradient_steps": args.gradient_steps,
-            "target_update_interval": args.target_update_interval,
-        }
-        dyna = {
-            "real_ratio": args.real_ratio,
-            "planning_steps": args.planning_steps,
-            "planning_updates": args.planning_updates,
-            "planning_target_update_interval": args.planning_target_update_interval,
-            "rollout_length": args.rollout_length,
-            "model_gradient_steps": args.model_gradient_steps,
-            "model_train_freq": args.model_train_freq,
-            "model_buffer_size": args.model_buffer_size,
-            "model_noise": not args.model_mean,
-            "imagined_actions": args.imagined_actions,
-            "exploration_bonus": args.exploration_bonus,
-            "planning_gamma": args.planning_gamma,
-        }
-        dyna["model_kwargs"] = {**DYNA_HYPERPARAMETERS["model_kwargs"], "hidden_sizes": tuple(args.model_hidden_sizes)}
-        if args.nll_beta is not None:
-            dyna["model_kwargs"]["nll_beta"] = args.nll_beta
-        run_deep(
-            args.seeds,
-            args.budget,
-            args.eval_freq,
-            shared,
-            dyna,
-            args.agents,
-            tuple(args.true_model),
-            args.model_report,
-            args.first_seed,
-            args.stable_evals,
-        )
+        check_deep_arguments(parser, args)
+        print(deep_tables(measure_or_load("dyna/deep", args, lambda results: run_deep(results, args))))
 
 
 if __name__ == "__main__":
