@@ -12,17 +12,18 @@ separate environment. Reported per algorithm, mean +- std over seeds:
 - final: the mean evaluation return of the last evaluation.
 
     python benchmarks/aux_dqn.py [--tasks cartpole grid_rgb] [--seeds 0 1 2 3 4]
-        [--algos DQN AuxDQN] [--results-dir /tmp/aux_dqn_bench] [--aggregate-only]
+        [--algos DQN AuxDQN] [--aux-kwargs JSON] [--budget N]
 
-Each run is written to ``results-dir`` as JSON, so runs can be split across processes and the
-table rebuilt with ``--aggregate-only``.
+Runs are saved under ``benchmarks/results/aux_dqn/``; ``--from-results`` rebuilds the table from
+saved runs (several files: their runs together, so runs can be split across processes, e.g. by
+``--seeds``). The table compares configurations on the seeds all of them finished. ``--budget``
+replaces every task's budget (a quick check).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +31,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from _common import (
+    Results,
+    add_results_argument,
+    markdown_table,
+    mean_std,
+    measure_or_load,
+    steps_to_threshold,
+)
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -110,8 +119,8 @@ class LearningCurve(BaseCallback):
         return True
 
 
-def run(task_name: str, algo: str, seed: int, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    task = TASKS[task_name]
+def run(task_name: str, algo: str, seed: int, extra: dict[str, Any] | None = None, budget: int | None = None) -> dict[str, Any]:
+    task = TASKS[task_name] if budget is None else {**TASKS[task_name], "budget": budget}
     env = gym.make(task["env_id"], **task["env_kwargs"])
     eval_env = gym.make(task["env_id"], **task["env_kwargs"])
     eval_env.reset(seed=10_000 + seed)
@@ -123,6 +132,7 @@ def run(task_name: str, algo: str, seed: int, extra: dict[str, Any] | None = Non
         task=task_name,
         algo=algo,
         seed=seed,
+        budget=task["budget"],
         extra=extra or {},
         steps=curve.steps,
         returns=curve.returns,
@@ -132,34 +142,61 @@ def run(task_name: str, algo: str, seed: int, extra: dict[str, Any] | None = Non
 
 def summarize(result: dict[str, Any]) -> tuple[float, bool, float, float]:
     """(steps to threshold, reached, AUC, final return) of one run."""
-    task = TASKS[result["task"]]
     steps, returns = np.asarray(result["steps"], dtype=float), np.asarray(result["returns"])
-    hit = np.nonzero(returns >= task["threshold"])[0]
-    reached = len(hit) > 0
-    to_threshold = float(steps[hit[0]]) if reached else float(task["budget"])
+    hit = steps_to_threshold(list(zip(result["steps"], result["returns"], strict=True)), TASKS[result["task"]]["threshold"])
+    reached = hit is not None
+    to_threshold = float(hit) if reached else float(result.get("budget", TASKS[result["task"]]["budget"]))
     auc = float(np.trapezoid(returns, steps) / (steps[-1] - steps[0]))
     return to_threshold, reached, auc, float(returns[-1])
 
 
+def config(run: dict[str, Any]) -> tuple[str, str]:
+    """The algorithm and its extra arguments (as sorted JSON) of a run."""
+    return run["algo"], json.dumps(run["extra"], sort_keys=True)
+
+
+def paired(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The runs of the seeds that every configuration finished, task by task."""
+    kept = []
+    for task_name in dict.fromkeys(r["task"] for r in results):
+        runs = [r for r in results if r["task"] == task_name]
+        configs = {config(r) for r in runs}
+        seeds = {seed for seed in {r["seed"] for r in runs} if configs <= {config(r) for r in runs if r["seed"] == seed}}
+        kept += [r for r in runs if r["seed"] in seeds]
+    return kept
+
+
 def table(results: list[dict[str, Any]]) -> str:
-    lines = [
-        "| task | algorithm | seeds | steps to threshold | reached | AUC (mean eval return) | final return | s/run |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    keys = sorted({(r["task"], r["algo"], json.dumps(r["extra"], sort_keys=True)) for r in results})
+    rows = []
+    keys = sorted({(r["task"], *config(r)) for r in results})
     for task_name, algo, extra in keys:
-        runs = [r for r in results if (r["task"], r["algo"], json.dumps(r["extra"], sort_keys=True)) == (task_name, algo, extra)]
+        runs = [r for r in results if (r["task"], *config(r)) == (task_name, algo, extra)]
         stats = np.array([summarize(r)[0:1] + summarize(r)[2:] for r in runs])
         reached = sum(summarize(r)[1] for r in runs)
         task = TASKS[task_name]
-        label = algo if extra == "{}" else f"{algo} {extra}"
-        lines.append(
-            f"| {task['env_id']}{' rgb' if task_name == 'grid_rgb' else ''} (>= {task['threshold']:g}) | {label} | "
-            f"{len(runs)} | {stats[:, 0].mean():,.0f} +- {stats[:, 0].std():,.0f} | {reached}/{len(runs)} | "
-            f"{stats[:, 1].mean():.2f} +- {stats[:, 1].std():.2f} | {stats[:, 2].mean():.2f} +- {stats[:, 2].std():.2f} | "
-            f"{np.mean([r['seconds'] for r in runs]):.0f} |"
+        rows.append(
+            [
+                f"{task['env_id']}{' rgb' if task_name == 'grid_rgb' else ''} (>= {task['threshold']:g})",
+                algo if extra == "{}" else f"{algo} {extra}",
+                len(runs),
+                mean_std(stats[:, 0], ",.0f"),
+                f"{reached}/{len(runs)}",
+                mean_std(stats[:, 1], ".2f"),
+                mean_std(stats[:, 2], ".2f"),
+                f"{np.mean([r['seconds'] for r in runs]):.0f}",
+            ]
         )
-    return "\n".join(lines)
+    columns = (
+        "task",
+        "algorithm",
+        "seeds",
+        "steps to threshold",
+        "reached",
+        "AUC (mean eval return)",
+        "final return",
+        "s/run",
+    )
+    return markdown_table(columns, rows)
 
 
 def main() -> None:
@@ -168,26 +205,17 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--aux-kwargs", type=json.loads, default={}, help="JSON dict of extra AuxDQN arguments")
-    parser.add_argument("--results-dir", type=pathlib.Path, default=pathlib.Path("/tmp/aux_dqn_bench"))
-    parser.add_argument("--aggregate-only", action="store_true", help="only rebuild the table from results-dir")
+    parser.add_argument("--budget", type=int, default=None, help="replace every task's budget (a quick check)")
+    add_results_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    args.results_dir.mkdir(parents=True, exist_ok=True)
 
-    if not args.aggregate_only:
+    def measure(results: Results) -> None:
         for task_name in args.tasks:
             for seed in args.seeds:
                 for algo in args.algos:
                     extra = args.aux_kwargs if algo == "AuxDQN" else {}
-                    tag = "-".join(f"{k}={v}" for k, v in sorted(extra.items())).replace("/", "_")
-                    path = args.results_dir / f"{task_name}_{algo}{'_' + tag if tag else ''}_{seed}.json"
-                    claim = path.with_suffix(".running")  # lets several processes share the runs
-                    if path.exists() or claim.exists():
-                        continue
-                    claim.touch()
-                    result = run(task_name, algo, seed, extra)
-                    path.write_text(json.dumps(result))
-                    claim.unlink()
+                    result = results.add(run(task_name, algo, seed, extra, args.budget))
                     to_threshold, reached, auc, final = summarize(result)
                     print(
                         f"{task_name} {algo} {extra or ''} seed {seed}: steps to threshold {to_threshold:,.0f}"
@@ -195,21 +223,7 @@ def main() -> None:
                         flush=True,
                     )
 
-    results = [json.loads(p.read_text()) for p in sorted(args.results_dir.glob("*.json"))]
-    results = [r for r in results if r["task"] in args.tasks and r["seed"] in args.seeds]
-    # Compare on paired seeds only: a seed counts for a task when every configuration finished it.
-    for task_name in {r["task"] for r in results}:
-        configs = {(r["algo"], json.dumps(r["extra"], sort_keys=True)) for r in results if r["task"] == task_name}
-        seeds = {
-            seed
-            for seed in args.seeds
-            if all(
-                any(r["task"] == task_name and r["seed"] == seed and (r["algo"], json.dumps(r["extra"], sort_keys=True)) == c for r in results)
-                for c in configs
-            )
-        }
-        results = [r for r in results if r["task"] != task_name or r["seed"] in seeds]
-    print(table(results))
+    print(table(paired(measure_or_load("aux_dqn", args, measure)["runs"])))
 
 
 if __name__ == "__main__":

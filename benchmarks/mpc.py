@@ -13,18 +13,18 @@ Reported per env and algorithm, mean +- std over seeds:
   after training on 200 single-observation ``predict`` calls, wall-clock and CPU time.
 
     python benchmarks/mpc.py [--envs pendulum cartpole regulator] [--seeds 0 1 2]
-        [--algos WorldModelMPC SAC] [--results-dir benchmarks/results/mpc]
-        [--plot docs/images/mpc_learning_curves.png | --no-plot] [--aggregate-only | --latency-only]
+        [--algos WorldModelMPC SAC] [--budget N] [--plot PNG | --no-plot] [--latency-only]
 
-Each run is written to ``results-dir`` as JSON, so runs can be split across processes and the
-table rebuilt with ``--aggregate-only``. Torch uses one thread (intra-op threads only add overhead
-at these sizes).
+Runs are saved under ``benchmarks/results/mpc/`` (``--latency-only``: ``mpc/latency/``), and the
+learning curves plotted to ``benchmarks/results/mpc/learning_curves.png`` unless ``--plot`` says
+otherwise; ``--from-results`` rebuilds the tables and the plot from saved runs (several files:
+their runs together, e.g. runs split across processes). ``--budget`` replaces every env's budget
+(for a quick check). Torch uses one thread (intra-op threads only add overhead at these sizes).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import time
@@ -33,6 +33,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from _common import (
+    RESULTS_ROOT,
+    Results,
+    add_results_argument,
+    markdown_table,
+    mean_std,
+    measure_or_load,
+    steps_to_threshold,
+    value_at,
+)
 from stable_baselines3 import SAC
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
@@ -129,8 +139,9 @@ def planning_latency(model: WorldModelMPC, env_id: str, n_calls: int = 200) -> d
     return {"predict_wall_ms": 1000 * float(np.median(wall)), "predict_cpu_ms": 1000 * float(np.median(cpu))}
 
 
-def run(env_name: str, algo: str, seed: int) -> dict[str, Any]:
-    cfg = ENVS[env_name]
+def run(env_name: str, algo: str, seed: int, budget: int | None = None) -> dict[str, Any]:
+    """One training run with evaluations; ``budget`` replaces the env's budgets (both algorithms)."""
+    cfg = ENVS[env_name] if budget is None else {**ENVS[env_name], "budget": budget, "sac_budget": budget}
     start = time.perf_counter()
     if algo == "WorldModelMPC":
         model = WorldModelMPC("MlpPolicy", cfg["env_id"], seed=seed, **cfg["mpc_kwargs"])
@@ -145,6 +156,7 @@ def run(env_name: str, algo: str, seed: int) -> dict[str, Any]:
         "env_id": cfg["env_id"],
         "algo": algo,
         "seed": seed,
+        "budget": cfg["budget"],
         "curve": callback.curve,
         "train_seconds": time.perf_counter() - start,
         "load_average": os.getloadavg()[0],
@@ -155,28 +167,8 @@ def run(env_name: str, algo: str, seed: int) -> dict[str, Any]:
     return result
 
 
-def steps_to_threshold(curve: list[tuple[int, float]], threshold: float | None) -> int | None:
-    if threshold is None:
-        return None
-    return next((step for step, value in curve if value >= threshold), None)
-
-
-def value_at(curve: list[tuple[int, float]], step: int) -> float | None:
-    return next((value for s, value in curve if s == step), None)
-
-
-def fmt(values: list[float], digits: int = 0) -> str:
-    if not values:
-        return "-"
-    return f"{np.mean(values):.{digits}f} +- {np.std(values):.{digits}f}"
-
-
 def aggregate(results: list[dict[str, Any]], env_names: list[str]) -> str:
-    lines = [
-        "| env | algorithm | seeds | steps to threshold (reached) | return at budget | "
-        "planning ms (learn, wall) | predict ms (wall / CPU) |",
-        "|---|---|---|---|---|---|---|",
-    ]
+    rows = []
     for env_name in env_names:
         cfg = ENVS[env_name]
         for algo in ALGOS:
@@ -185,8 +177,7 @@ def aggregate(results: list[dict[str, Any]], env_names: list[str]) -> str:
                 continue
             hits = [steps_to_threshold(r["curve"], cfg["threshold"]) for r in runs]
             reached = [h for h in hits if h is not None]
-            threshold = "n/a" if cfg["threshold"] is None else f"{fmt(reached)} ({len(reached)}/{len(runs)})"
-            at_budget = [v for v in (value_at(r["curve"], cfg["budget"]) for r in runs) if v is not None]
+            threshold = "n/a" if cfg["threshold"] is None else f"{mean_std(reached)} ({len(reached)}/{len(runs)})"
             stopped = [r for r in runs if r.get("stopped_at") is not None]
             seeds = f"{len(runs)}" + (
                 f" ({len(stopped)} stopped at {', '.join(str(r['stopped_at']) for r in stopped)} steps)"
@@ -200,12 +191,22 @@ def aggregate(results: list[dict[str, Any]], env_names: list[str]) -> str:
                 wall = np.median([r["predict_wall_ms"] for r in timed])
                 cpu = np.median([r["predict_cpu_ms"] for r in timed])
                 wall_cpu = f"{wall:.1f} / {cpu:.1f}"
-            lines.append(
-                f"| {cfg['env_id']} | {algo} | {seeds} | {threshold} | {fmt(at_budget, 1)} "
-                f"(at {cfg['budget']}) | {latency} | {wall_cpu} |"
+            budget = runs[0].get("budget", cfg["budget"])
+            at_budget = [value_at(r["curve"], budget) for r in runs]
+            rows.append(
+                [cfg["env_id"], algo, seeds, threshold, f"{mean_std(at_budget, '.1f')} (at {budget})", latency, wall_cpu]
             )
-    lines += ["", "| env | algorithm | " + " | ".join(f"{s} steps" for s in EVAL_TABLE_STEPS) + " |"]
-    lines.append("|---|---|" + "---|" * len(EVAL_TABLE_STEPS))
+    columns = (
+        "env",
+        "algorithm",
+        "seeds",
+        "steps to threshold (reached)",
+        "return at budget",
+        "planning ms (learn, wall)",
+        "predict ms (wall / CPU)",
+    )
+    lines = [markdown_table(columns, rows), ""]
+    rows = []
     for env_name in env_names:
         for algo in ALGOS:
             runs = [r for r in results if r["env"] == env_name and r["algo"] == algo]
@@ -213,8 +214,9 @@ def aggregate(results: list[dict[str, Any]], env_names: list[str]) -> str:
                 cells = []
                 for step in EVAL_TABLE_STEPS:
                     values = [v for v in (value_at(r["curve"], step) for r in runs) if v is not None]
-                    cells.append(f"{fmt(values, 1)} (n={len(values)})" if values else "-")
-                lines.append(f"| {ENVS[env_name]['env_id']} | {algo} | " + " | ".join(cells) + " |")
+                    cells.append(f"{mean_std(values, '.1f')} (n={len(values)})" if values else "-")
+                rows.append([ENVS[env_name]["env_id"], algo, *cells])
+    lines.append(markdown_table(("env", "algorithm", *(f"{s} steps" for s in EVAL_TABLE_STEPS)), rows))
     for env_name in env_names:
         cfg = ENVS[env_name]
         if cfg["threshold"] is None:
@@ -268,6 +270,14 @@ def plot(results: list[dict[str, Any]], env_names: list[str], path: pathlib.Path
     fig.savefig(path, dpi=110)
 
 
+def latency_table(record: dict[str, Any]) -> str:
+    rows = [
+        [ENVS[run["env"]]["env_id"], f"{run['predict_wall_ms']:.1f}", f"{run['predict_cpu_ms']:.1f}", f"{run['load_average']:.1f}"]
+        for run in record["runs"]
+    ]
+    return markdown_table(("env", "predict ms, median wall", "median CPU", "load average"), rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -275,42 +285,40 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", default=list(ENVS), choices=list(ENVS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
-    parser.add_argument("--results-dir", type=pathlib.Path, default=pathlib.Path("benchmarks/results/mpc"))
-    parser.add_argument(
-        "--plot", type=pathlib.Path, default=pathlib.Path("docs/images/mpc_learning_curves.png")
-    )
+    parser.add_argument("--budget", type=int, default=None, help="replace every env's budget (a quick check)")
+    parser.add_argument("--plot", type=pathlib.Path, default=RESULTS_ROOT / "mpc" / "learning_curves.png")
     parser.add_argument("--no-plot", action="store_true", help="skip the learning-curve PNG")
-    parser.add_argument("--aggregate-only", action="store_true", help="rebuild the table from results-dir")
     parser.add_argument(
         "--latency-only",
         action="store_true",
         help="only time planning (untrained model: the compute does not depend on the weights)",
     )
+    add_results_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.latency_only:
-        print("| env | predict ms, median wall | median CPU | load average |\n|---|---|---|---|")
-        for env_name in args.envs:
-            cfg = ENVS[env_name]
-            model = WorldModelMPC("MlpPolicy", cfg["env_id"], seed=0, **cfg["mpc_kwargs"])
-            timing = planning_latency(model, cfg["env_id"], n_calls=300)
-            print(
-                f"| {cfg['env_id']} | {timing['predict_wall_ms']:.1f} | {timing['predict_cpu_ms']:.1f} "
-                f"| {os.getloadavg()[0]:.1f} |"
-            )
+
+        def measure_latency(results: Results) -> None:
+            for env_name in args.envs:
+                cfg = ENVS[env_name]
+                model = WorldModelMPC("MlpPolicy", cfg["env_id"], seed=0, **cfg["mpc_kwargs"])
+                timing = planning_latency(model, cfg["env_id"], n_calls=300)
+                results.add({"env": env_name, **timing, "load_average": os.getloadavg()[0]})
+
+        print(latency_table(measure_or_load("mpc/latency", args, measure_latency)))
         return
-    args.results_dir.mkdir(parents=True, exist_ok=True)
-    if not args.aggregate_only:
+
+    def measure(results: Results) -> None:
         for env_name in args.envs:
             for algo in args.algos:
                 for seed in args.seeds:
-                    result = run(env_name, algo, seed)
-                    (args.results_dir / f"{env_name}_{algo}_{seed}.json").write_text(json.dumps(result))
-    results = [json.loads(p.read_text()) for p in sorted(args.results_dir.glob("*.json"))]
-    results = [r for r in results if r["env"] in args.envs and r["seed"] in args.seeds]
-    print(aggregate(results, args.envs))
+                    results.add(run(env_name, algo, seed, args.budget))
+
+    runs = measure_or_load("mpc", args, measure)["runs"]
+    env_names = list(dict.fromkeys(run["env"] for run in runs))
+    print(aggregate(runs, env_names))
     if not args.no_plot:
-        plot(results, args.envs, args.plot)
+        plot(runs, env_names, args.plot)
         print(f"learning curves: {args.plot}")
 
 
