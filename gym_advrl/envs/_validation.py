@@ -243,11 +243,3 @@ def box_action(action: Any, space: spaces.Box) -> np.ndarray:
 
 
 _SMALL_ACTION = 8
-
-
-def batch_box_action(action: Any, action_dim: int, low: np.ndarray | float, high: np.ndarray | float) -> np.ndarray:
-    """Clip a batch of actions ``(..., action_dim)`` for vectorized ``reward_fn`` style helpers."""
-    arr = np.asarray(action, dtype=np.float64)
-    if arr.shape[-1:] != (action_dim,):
-        raise ValueError(f"action must have trailing dimension {action_dim}, got shape {arr.shape}")
-    return np.clip(arr, low, high)
