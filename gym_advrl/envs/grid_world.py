@@ -9,10 +9,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from gym_advrl.envs._canvas import grid_image
-from gym_advrl.envs._rendering import RenderMixin
 from gym_advrl.envs._snapshot import SnapshotMixin
-from gym_advrl.envs._validation import (
+from gym_advrl.utils.canvas import grid_image
+from gym_advrl.utils.rendering import RenderMixin
+from gym_advrl.utils.validation import (
     cell_pair,
     check_choice,
     check_float,

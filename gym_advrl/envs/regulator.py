@@ -9,10 +9,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from gym_advrl.envs._canvas import Canvas
-from gym_advrl.envs._rendering import RenderMixin
 from gym_advrl.envs._snapshot import SnapshotMixin
-from gym_advrl.envs._validation import Interval, box_action, check_options, reject_unknown_kwargs
+from gym_advrl.utils.canvas import Canvas
+from gym_advrl.utils.rendering import RenderMixin
+from gym_advrl.utils.validation import Interval, box_action, check_options, reject_unknown_kwargs
 
 #: Valid ``process_noise``: beyond 10 every episode terminates at once, and the state (whose
 #: ``s0 s2`` coupling compounds the noise) would overflow over long runs without reset.

@@ -9,10 +9,10 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from gym_advrl.envs._canvas import grid_image
-from gym_advrl.envs._rendering import RenderMixin
 from gym_advrl.envs._snapshot import SnapshotMixin
-from gym_advrl.envs._validation import check_int, check_options, discrete_action, reject_unknown_kwargs
+from gym_advrl.utils.canvas import grid_image
+from gym_advrl.utils.rendering import RenderMixin
+from gym_advrl.utils.validation import check_int, check_options, discrete_action, reject_unknown_kwargs
 
 _PALETTE = np.array(
     [[228, 26, 28], [55, 126, 184], [77, 175, 74], [152, 78, 163], [255, 127, 0], [166, 86, 40], [247, 129, 191], [153, 153, 153]],

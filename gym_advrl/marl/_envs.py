@@ -16,9 +16,9 @@ from gymnasium import spaces
 from gymnasium.utils import EzPickle, seeding
 from pettingzoo import AECEnv, ParallelEnv
 
-from gym_advrl.envs._rendering import RenderMixin
-from gym_advrl.envs._validation import check_int, reject_unknown_kwargs
 from gym_advrl.marl._particles import ParticleWorld, Scenario, check_continuous
+from gym_advrl.utils.rendering import RenderMixin
+from gym_advrl.utils.validation import check_int, reject_unknown_kwargs
 
 METADATA: dict[str, Any] = {
     "render_modes": ["human", "rgb_array"],

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from gymnasium import spaces
 
-from gym_advrl.envs._canvas import Canvas
-from gym_advrl.envs._validation import box_action, check_choice, check_float, check_int, discrete_action
+from gym_advrl.utils.canvas import Canvas
+from gym_advrl.utils.validation import box_action, check_choice, check_float, check_int, discrete_action
 
 #: Velocity update ``vel <- DAMPING * (vel + ACCELERATION * action)``.
 ACCELERATION = 0.1

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.core import ActType, ObsType
 
-from gym_advrl.envs._validation import (
+from gym_advrl.utils.validation import (
     cell_pair,
     check_choice,
     check_float,

@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.core import ActType
 
-from gym_advrl.envs._validation import check_int, reject_unknown_kwargs
+from gym_advrl.utils.validation import check_int, reject_unknown_kwargs
 from gym_advrl.wrappers._common import SeededWrapperRNG, env_name
 
 

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.core import ActType, ObsType
 
-from gym_advrl.envs._validation import check_choice, check_float, options_dict, reject_unknown_kwargs
+from gym_advrl.utils.validation import check_choice, check_float, options_dict, reject_unknown_kwargs
 from gym_advrl.wrappers._common import SeededWrapperRNG, env_name, probe_reset_options
 
 DISTRIBUTIONS = ("uniform", "log-uniform")

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from gym_advrl.envs._validation import check_choice, check_float, check_int
+from gym_advrl.utils.validation import check_choice, check_float, check_int
 
 __all__ = [
     "INHERITED_ARGUMENTS",

@@ -18,7 +18,7 @@ from stable_baselines3.common.torch_layers import (
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from gym_advrl.envs._validation import check_float, check_int
+from gym_advrl.utils.validation import check_float, check_int
 
 
 def _batch_size(obs: PyTorchObs) -> int:

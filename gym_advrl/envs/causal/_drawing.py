@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gym_advrl.envs._canvas import Canvas
 from gym_advrl.envs.causal.scm import ACTION, LinearGaussianSCM
+from gym_advrl.utils.canvas import Canvas
 
 
 def layered_layout(

@@ -16,8 +16,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from gym_advrl.envs._validation import check_choice, check_float, check_int
 from gym_advrl.envs.causal.scm import ACTION
+from gym_advrl.utils.validation import check_choice, check_float, check_int
 
 INDEPENDENCE_TESTS = ("fisherz", "kci", "chisq", "gsq")
 

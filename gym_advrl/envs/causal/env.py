@@ -9,10 +9,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from gym_advrl.envs._canvas import Canvas
-from gym_advrl.envs._rendering import RenderMixin
 from gym_advrl.envs._snapshot import SnapshotMixin
-from gym_advrl.envs._validation import (
+from gym_advrl.envs.causal._drawing import arrow, layered_layout, value_color
+from gym_advrl.envs.causal.scm import ACTION, MAX_WEIGHT, LinearGaussianSCM
+from gym_advrl.utils.canvas import Canvas
+from gym_advrl.utils.rendering import RenderMixin
+from gym_advrl.utils.validation import (
     box_action,
     check_choice,
     check_float,
@@ -21,8 +23,6 @@ from gym_advrl.envs._validation import (
     discrete_action,
     reject_unknown_kwargs,
 )
-from gym_advrl.envs.causal._drawing import arrow, layered_layout, value_color
-from gym_advrl.envs.causal.scm import ACTION, MAX_WEIGHT, LinearGaussianSCM
 
 #: Largest number of variables (random or mapping graph).
 MAX_VARIABLES = 50

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from gym_advrl.envs._validation import check_float, check_int
 from gym_advrl.envs.causal._graph import ACTION, reachability, topological_order
+from gym_advrl.utils.validation import check_float, check_int
 
 # The notebooks' graph: X1 = e1; X2 = .7 X1 + .5 a + e2; X3 = .8 X2 + .3 X1 + e3.
 SEED_PARENTS: dict[str, dict[str, float]] = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gym_advrl.envs._canvas import Canvas
+from gym_advrl.utils.canvas import Canvas
 
 Op = tuple[str, tuple[int, ...], bool]
 

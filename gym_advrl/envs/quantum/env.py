@@ -11,15 +11,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from gym_advrl.envs._rendering import RenderMixin
 from gym_advrl.envs._snapshot import SnapshotMixin
-from gym_advrl.envs._validation import (
-    check_float,
-    check_int,
-    check_options,
-    discrete_action,
-    reject_unknown_kwargs,
-)
 from gym_advrl.envs.quantum._circuit import GateLabels
 from gym_advrl.envs.quantum._render import circuit_text, draw_frame
 from gym_advrl.envs.quantum.statevector import (
@@ -32,6 +24,14 @@ from gym_advrl.envs.quantum.statevector import (
     gate_matrix,
     gate_num_qubits,
     pauli_errors,
+)
+from gym_advrl.utils.rendering import RenderMixin
+from gym_advrl.utils.validation import (
+    check_float,
+    check_int,
+    check_options,
+    discrete_action,
+    reject_unknown_kwargs,
 )
 
 #: The default gate set: H, X, S, T, Rx, Ry, Rz on every qubit and CNOT on every ordered pair.

@@ -1,4 +1,4 @@
-"""Rendering shared by every single-agent env.
+"""Rendering shared by every gym_advrl environment, single-agent and multi-agent.
 
 An env draws one frame in ``_draw() -> (H, W, 3) uint8`` with numpy (so ``"rgb_array"`` needs no
 optional package) and, where text is natural, ``_ansi() -> str``. ``"human"`` shows the frames in
@@ -12,7 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from gym_advrl.envs._validation import check_choice
+from gym_advrl.utils.validation import check_choice
 
 
 class RenderMixin:
