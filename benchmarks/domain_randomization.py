@@ -10,20 +10,22 @@ masses).
 
     python benchmarks/domain_randomization.py [--timesteps 8000] [--seeds 0 1 2] [--plot PATH]
 
-Seeds can be split over processes (``--seeds 0 1 --json a.json`` and ``--seeds 2 --json b.json``)
-and reported together with ``--merge a.json b.json``.
+Runs are saved under ``benchmarks/results/domain_randomization/`` (the plot too, unless ``--plot``
+says otherwise). Seeds can be split over processes (``--seeds 0 1`` and ``--seeds 2``) and
+reported together with ``--from-results FILE FILE``; ``--from-results`` alone redraws the latest.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from _common import RESULTS_ROOT, Results, add_results_argument, markdown_table, mean_std, measure_or_load
 
 ROOT = Path(__file__).resolve().parent.parent
 MASSES = [0.6, 0.9, 1.3, 1.7, 2.2, 2.6]
@@ -36,10 +38,6 @@ def load_example():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-
-
-def mean_std(values: np.ndarray) -> str:
-    return f"{values.mean():.0f} +- {values.std():.0f}"
 
 
 def plot(results: dict[str, np.ndarray], ranges: dict, path: Path) -> None:
@@ -66,37 +64,45 @@ def plot(results: dict[str, np.ndarray], ranges: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def train_and_evaluate(example, timesteps: int, seeds: list[int], eval_episodes: int) -> dict[str, np.ndarray]:
-    """Returns per training condition an array ``(seeds, masses, lengths)`` of mean returns."""
-    results: dict[str, list[np.ndarray]] = {"nominal": [], "randomized": []}
+def train_and_evaluate(results: Results, example, timesteps: int, seeds: list[int], eval_episodes: int) -> None:
+    """One run per seed and training condition: its mean returns on the ``(masses, lengths)`` grid."""
     start = time.time()
     for seed in seeds:
-        for label in results:
+        for label in ("nominal", "randomized"):
             model = example.train_sac(timesteps, seed, randomize=label == "randomized")
             grid = example.evaluate_on_physics(model, MASSES, LENGTHS, eval_episodes, seed=10_000)
-            results[label].append(grid)
+            run = {"seed": seed, "training": label, "timesteps": timesteps, "eval_episodes": eval_episodes}
+            results.add({**run, "returns": grid})
             print(f"seed {seed} {label}: mean over grid {grid.mean():.1f} ({time.time() - start:.0f} s)", flush=True)
-    return {label: np.stack(grids) for label, grids in results.items()}
 
 
-def report(arrays: dict[str, np.ndarray], seeds: list[int], timesteps: int, eval_episodes: int, ranges: dict) -> None:
-    print(
-        f"\nSAC on AdvRL/Pendulum-v0, {timesteps:,} steps per agent, seeds {seeds}, "
-        f"{eval_episodes} evaluation episodes per (m, l); randomized training: {ranges}\n"
-    )
+def grids(record: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Per training condition, the returns of every seed: an array ``(seeds, masses, lengths)``."""
+    labels = dict.fromkeys(run["training"] for run in record["runs"])
+    return {label: np.array([run["returns"] for run in record["runs"] if run["training"] == label]) for label in labels}
+
+
+def report(record: dict[str, Any], ranges: dict) -> str:
+    arrays, first = grids(record), record["runs"][0]
+    seeds = list(dict.fromkeys(run["seed"] for run in record["runs"]))
     near_nominal = (MASSES.index(0.9), LENGTHS.index(0.9))
-    print("| training | grid mean | worst (m, l) cell | m=0.9, l=0.9 | " + " | ".join(f"m={m}" for m in MASSES) + " |")
-    print("|---|---:|---:|---:|" + "---:|" * len(MASSES))
+    by_mass = []
     for label, arr in arrays.items():
         per_mass = [mean_std(arr[:, i, :].mean(axis=1)) for i in range(len(MASSES))]
-        print(
-            f"| {label} | {mean_std(arr.mean(axis=(1, 2)))} | {mean_std(arr.min(axis=(1, 2)))} | "
-            f"{mean_std(arr[:, near_nominal[0], near_nominal[1]])} | " + " | ".join(per_mass) + " |"
-        )
-    print("\n| training | " + " | ".join(f"l={length}" for length in LENGTHS) + " |")
-    print("|---|" + "---:|" * len(LENGTHS))
-    for label, arr in arrays.items():
-        print(f"| {label} | " + " | ".join(mean_std(arr[:, :, j].mean(axis=1)) for j in range(len(LENGTHS))) + " |")
+        near = arr[:, near_nominal[0], near_nominal[1]]
+        by_mass.append([label, mean_std(arr.mean(axis=(1, 2))), mean_std(arr.min(axis=(1, 2))), mean_std(near), *per_mass])
+    by_length = [
+        [label, *(mean_std(arr[:, :, j].mean(axis=1)) for j in range(len(LENGTHS)))] for label, arr in arrays.items()
+    ]
+    mass_columns = ("training", "grid mean", "worst (m, l) cell", "m=0.9, l=0.9", *(f"m={m}" for m in MASSES))
+    length_columns = ("training", *(f"l={length}" for length in LENGTHS))
+    return (
+        f"\nSAC on AdvRL/Pendulum-v0, {first['timesteps']:,} steps per agent, seeds {seeds}, "
+        f"{first['eval_episodes']} evaluation episodes per (m, l); randomized training: {ranges}\n\n"
+        + markdown_table(mass_columns, by_mass, "l" + "r" * (len(mass_columns) - 1))
+        + "\n\n"
+        + markdown_table(length_columns, by_length, "l" + "r" * len(LENGTHS))
+    )
 
 
 def main() -> None:
@@ -104,35 +110,22 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=8_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--eval-episodes", type=int, default=3)
-    parser.add_argument("--plot", type=Path, default=ROOT / "docs" / "images" / "domain_randomization.png")
-    parser.add_argument("--json", type=Path, default=None, help="also write the raw returns here")
-    parser.add_argument(
-        "--merge", type=Path, nargs="+", default=None,
-        help="instead of training, report the seeds of several --json files (runs split over processes)",
-    )
+    parser.add_argument("--plot", type=Path, default=RESULTS_ROOT / "domain_randomization" / "robustness.png")
+    add_results_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
     example = load_example()
     start = time.time()
 
-    if args.merge:
-        payloads = [json.loads(path.read_text()) for path in args.merge]
-        if len({(p["timesteps"], p["eval_episodes"]) for p in payloads}) != 1:
-            raise ValueError("--merge needs runs with the same --timesteps and --eval-episodes")
-        args.timesteps, args.eval_episodes = payloads[0]["timesteps"], payloads[0]["eval_episodes"]
-        args.seeds = [seed for p in payloads for seed in p["seeds"]]
-        arrays = {label: np.concatenate([np.array(p[label]) for p in payloads]) for label in ("nominal", "randomized")}
-    else:
-        arrays = train_and_evaluate(example, args.timesteps, args.seeds, args.eval_episodes)
-    report(arrays, args.seeds, args.timesteps, args.eval_episodes, example.TRAIN_RANGES)
+    def measure(results: Results) -> None:
+        train_and_evaluate(results, example, args.timesteps, args.seeds, args.eval_episodes)
 
-    plot(arrays, example.TRAIN_RANGES, args.plot)
+    record = measure_or_load("domain_randomization", args, measure)
+    if len({(run["timesteps"], run["eval_episodes"]) for run in record["runs"]}) > 1:
+        raise ValueError("--from-results needs runs with the same --timesteps and --eval-episodes")
+    print(report(record, example.TRAIN_RANGES))
+    plot(grids(record), example.TRAIN_RANGES, args.plot)
     print(f"\nplot written to {args.plot.relative_to(ROOT) if args.plot.is_relative_to(ROOT) else args.plot}")
-    if args.json is not None:
-        payload = {"masses": MASSES, "lengths": LENGTHS, "seeds": args.seeds, "timesteps": args.timesteps,
-                   "eval_episodes": args.eval_episodes}
-        payload.update({label: arr.tolist() for label, arr in arrays.items()})
-        args.json.write_text(json.dumps(payload))
     print(f"total time {time.time() - start:.0f} s")
 
 

@@ -16,6 +16,10 @@
 
     python benchmarks/option_critic.py fourrooms [--seeds 3] [--steps 100000] [--baselines a2c]
     python benchmarks/option_critic.py cartpole [--seeds 1] [--budget 300000]
+
+Each part saves its runs under ``benchmarks/results/option_critic/<part>/`` (``fourrooms`` also
+its plot, unless ``--plot`` says otherwise); ``--from-results`` prints the tables (and draws the
+plot) of saved runs again.
 """
 
 from __future__ import annotations
@@ -23,10 +27,12 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
+from _common import RESULTS_ROOT, Results, add_results_argument, markdown_table, mean_std, measure_or_load
 from stable_baselines3 import A2C, PPO
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, EvalCallback, StopTrainingOnRewardThreshold
@@ -86,7 +92,7 @@ def recovery_steps(lengths: np.ndarray, ends: np.ndarray, before: float, move_st
     return float(ends[after][hits[0] + 49] - move_step) if len(hits) else float("nan")
 
 
-def run_fourrooms(name: str, seed: int, args: argparse.Namespace) -> dict:
+def run_fourrooms(name: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
     env = make_vec_env("AdvRL/FourRooms-v0", n_envs=N_ENVS, seed=seed)
     model = fourrooms_model(name, env, seed, args)
     recorder = EpisodeLengths()
@@ -103,6 +109,8 @@ def run_fourrooms(name: str, seed: int, args: argparse.Namespace) -> dict:
     lengths, ends = np.array(recorder.lengths), np.array(recorder.ends)
     before = lengths[ends <= args.steps][-100:].mean()
     return dict(
+        algorithm=name,
+        seed=seed,
         lengths=lengths,
         ends=ends,
         before=before,
@@ -114,122 +122,174 @@ def run_fourrooms(name: str, seed: int, args: argparse.Namespace) -> dict:
     )
 
 
-def fmt(values: list[float], digits: int = 1) -> str:
-    values = np.asarray(values, dtype=float)
-    if np.isnan(values).any():
-        return f"{np.nanmean(values):.{digits}f} +- {np.nanstd(values):.{digits}f} ({int(np.isnan(values).sum())} not recovered)"
-    return f"{values.mean():.{digits}f} +- {values.std():.{digits}f}"
+def fmt(values: list[float], spec: str = ".1f") -> str:
+    """``mean_std`` over the runs that recovered, and how many did not."""
+    not_recovered = int(np.isnan(np.asarray(values, dtype=float)).sum())
+    return mean_std(values, spec) + (f" ({not_recovered} not recovered)" if not_recovered else "")
 
 
-def fourrooms(args: argparse.Namespace) -> None:
-    names = ["OptionCritic"] + [{"a2c": "A2C", "ppo": "PPO"}[b] for b in args.baselines]
-    results = {name: [run_fourrooms(name, seed, args) for seed in range(args.seeds)] for name in names}
-    print(
-        f"\nAdvRL/FourRooms-v0, {args.seeds} seeds, {N_ENVS} envs, {args.steps} steps with the goal at (7, 9), "
-        f"then {args.steps} with the goal at {tuple(args.new_goal)} (mean +- std over seeds)\n"
-    )
-    print(
-        "| algorithm | steps/episode before the move | first 100 after | last 100 | steps to recover "
-        "| mean option duration (phase 1 / 2) | wall s |"
-    )
-    print("|---|---|---|---|---|---|---|")
+def by_algorithm(record: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    results: dict[str, list[dict[str, Any]]] = {}
+    for run in record["runs"]:
+        results.setdefault(run["algorithm"], []).append(run)
+    return results
+
+
+def fourrooms_table(record: dict[str, Any]) -> str:
+    args = record["args"]
+    results = by_algorithm(record)
+    rows = []
     for name, runs in results.items():
         if name == "OptionCritic":
             dur = f"{fmt([r['durations'][0] for r in runs])} / {fmt([r['durations'][1] for r in runs])}"
         else:
             dur = "-"
-        print(
-            f"| {name} | {fmt([r['before'] for r in runs])} | {fmt([r['first_after'] for r in runs])} "
-            f"| {fmt([r['last'] for r in runs])} | {fmt([r['recovery'] for r in runs], 0)} | {dur} "
-            f"| {np.mean([r['seconds'] for r in runs]):.0f} |"
+        rows.append(
+            [
+                name,
+                fmt([r["before"] for r in runs]),
+                fmt([r["first_after"] for r in runs]),
+                fmt([r["last"] for r in runs]),
+                fmt([r["recovery"] for r in runs], ".0f"),
+                dur,
+                f"{np.mean([r['seconds'] for r in runs]):.0f}",
+            ]
         )
+    columns = (
+        "algorithm",
+        "steps/episode before the move",
+        "first 100 after",
+        "last 100",
+        "steps to recover",
+        "mean option duration (phase 1 / 2)",
+        "wall s",
+    )
+    seeds = len(next(iter(results.values())))
+    return (
+        f"\nAdvRL/FourRooms-v0, {seeds} seeds, {N_ENVS} envs, {args['steps']} steps with the goal at (7, 9), "
+        f"then {args['steps']} with the goal at {tuple(args['new_goal'])} (mean +- std over seeds)\n\n"
+        + markdown_table(columns, rows)
+    )
+
+
+def fourrooms(args: argparse.Namespace) -> None:
+    names = ["OptionCritic"] + [{"a2c": "A2C", "ppo": "PPO"}[b] for b in args.baselines]
+
+    def measure(results: Results) -> None:
+        for name in names:
+            for seed in range(args.seeds):
+                results.add(run_fourrooms(name, seed, args))
+
+    record = measure_or_load("option_critic/fourrooms", args, measure)
+    print(fourrooms_table(record))
     if args.plot:
-        plot_fourrooms(results, args)
+        plot_fourrooms(record, args.plot)
 
 
-def plot_fourrooms(results: dict, args: argparse.Namespace) -> None:
+def plot_fourrooms(record: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    steps = record["args"]["steps"]
+    results = by_algorithm(record)
     fig, ax = plt.subplots(figsize=(7, 4))
-    grid = np.linspace(0, 2 * args.steps, 200)
+    grid = np.linspace(0, 2 * steps, 200)
     for name, runs in results.items():
         # Steps per episode against environment steps: 20-episode moving average, then
         # interpolated on a common grid so seeds can be averaged.
         curves = []
         for run in runs:
             smooth = np.convolve(run["lengths"], np.ones(20) / 20, mode="valid")
-            curves.append(np.interp(grid, run["ends"][19:], smooth))
+            curves.append(np.interp(grid, np.asarray(run["ends"])[19:], smooth))
         curves = np.array(curves)
         ax.plot(grid, curves.mean(0), label=name)
         ax.fill_between(grid, curves.min(0), curves.max(0), alpha=0.2)
-    ax.axvline(args.steps, color="k", linestyle="--", linewidth=1, label="goal moved")
+    ax.axvline(steps, color="k", linestyle="--", linewidth=1, label="goal moved")
     ax.set_yscale("log")
     ax.set_xlabel("environment steps")
     ax.set_ylabel("steps per episode (20-episode average)")
-    ax.set_title(f"AdvRL/FourRooms-v0, {args.seeds} seeds (band: min-max)")
+    ax.set_title(f"AdvRL/FourRooms-v0, {len(next(iter(results.values())))} seeds (band: min-max)")
     ax.legend()
     fig.tight_layout()
-    args.plot.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.plot, dpi=120)
-    print(f"\nplot: {args.plot.relative_to(ROOT) if args.plot.is_relative_to(ROOT) else args.plot}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    print(f"\nplot: {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+
+
+def run_cartpole(seed: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Steps until OptionCritic's deterministic policy scores >= 475 (None if not within the budget)."""
+    env = make_vec_env("CartPole-v1", n_envs=N_ENVS, seed=seed)
+    model = OptionCritic(
+        "MlpPolicy",
+        env,
+        n_options=2,
+        n_steps=args.n_steps,
+        learning_rate=args.lr,
+        ent_coef=0.0,
+        termination_reg=0.01,
+        target_update_interval=2000,
+        stats_window_size=1000,
+        seed=seed,
+        device="cpu",
+        policy_kwargs=dict(net_arch=[64, 64]),
+    )
+    eval_env = gym.make("CartPole-v1")
+    eval_env.reset(seed=1000 + seed)  # seeds the evaluation episodes' start states
+    stop = StopTrainingOnRewardThreshold(reward_threshold=475, verbose=0)
+    evaluation = EvalCallback(
+        eval_env,
+        callback_on_new_best=stop,
+        n_eval_episodes=20,
+        eval_freq=max(args.eval_freq // N_ENVS, 1),
+        deterministic=True,
+        verbose=0,
+    )
+    start = time.perf_counter()
+    model.learn(args.budget, callback=evaluation)
+    best = float(evaluation.best_mean_reward)
+    reached = evaluation.last_mean_reward >= 475
+    return dict(
+        seed=seed,
+        steps=model.num_timesteps if reached else None,
+        best=best,
+        duration=float(np.mean(model.option_durations)),
+        seconds=time.perf_counter() - start,
+    )
+
+
+def cartpole_table(record: dict[str, Any]) -> str:
+    budget = record["args"]["budget"]
+    rows = [
+        [
+            run["seed"],
+            run["steps"] if run["steps"] is not None else f"not within {budget}",
+            f"{run['best']:.1f}",
+            f"{run['duration']:.1f}",
+            f"{run['seconds']:.0f}",
+        ]
+        for run in record["runs"]
+    ]
+    columns = (
+        "seed",
+        "env steps to mean return >= 475",
+        "best evaluated mean return",
+        "mean option duration",
+        "wall s",
+    )
+    return (
+        f"\nCartPole-v1, OptionCritic with 2 options, {N_ENVS} envs, evaluation: 20 deterministic episodes "
+        f"every {record['args']['eval_freq']} steps\n\n" + markdown_table(columns, rows)
+    )
 
 
 def cartpole(args: argparse.Namespace) -> None:
-    rows = []
-    for seed in range(args.seeds):
-        env = make_vec_env("CartPole-v1", n_envs=N_ENVS, seed=seed)
-        model = OptionCritic(
-            "MlpPolicy",
-            env,
-            n_options=2,
-            n_steps=args.n_steps,
-            learning_rate=args.lr,
-            ent_coef=0.0,
-            termination_reg=0.01,
-            target_update_interval=2000,
-            stats_window_size=1000,
-            seed=seed,
-            device="cpu",
-            policy_kwargs=dict(net_arch=[64, 64]),
-        )
-        eval_env = gym.make("CartPole-v1")
-        eval_env.reset(seed=1000 + seed)  # seeds the evaluation episodes' start states
-        stop = StopTrainingOnRewardThreshold(reward_threshold=475, verbose=0)
-        evaluation = EvalCallback(
-            eval_env,
-            callback_on_new_best=stop,
-            n_eval_episodes=20,
-            eval_freq=max(args.eval_freq // N_ENVS, 1),
-            deterministic=True,
-            verbose=0,
-        )
-        start = time.perf_counter()
-        model.learn(args.budget, callback=evaluation)
-        best = float(evaluation.best_mean_reward)
-        reached = evaluation.last_mean_reward >= 475
-        rows.append(
-            (
-                seed,
-                model.num_timesteps if reached else None,
-                best,
-                float(np.mean(model.option_durations)),
-                time.perf_counter() - start,
-            )
-        )
-    print(
-        f"\nCartPole-v1, OptionCritic with 2 options, {N_ENVS} envs, evaluation: 20 deterministic episodes every {args.eval_freq} steps\n"
-    )
-    print(
-        "| seed | env steps to mean return >= 475 | best evaluated mean return | mean option duration | wall s |"
-    )
-    print("|---|---|---|---|---|")
-    for seed, steps, best, duration, seconds in rows:
-        print(
-            f"| {seed} | {steps if steps is not None else f'not within {args.budget}'} | {best:.1f} | {duration:.1f} | {seconds:.0f} |"
-        )
+    def measure(results: Results) -> None:
+        for seed in range(args.seeds):
+            results.add(run_cartpole(seed, args))
+
+    print(cartpole_table(measure_or_load("option_critic/cartpole", args, measure)))
 
 
 def main() -> None:
@@ -246,15 +306,15 @@ def main() -> None:
     rooms.add_argument("--lr", type=float, default=1e-3)
     rooms.add_argument("--n-steps", type=int, default=5)
     rooms.add_argument("--termination-reg", type=float, default=0.01, help="OptionCritic deliberation cost")
-    rooms.add_argument(
-        "--plot", type=Path, default=ROOT / "benchmarks" / "results" / "option_critic_fourrooms.png"
-    )
+    rooms.add_argument("--plot", type=Path, default=RESULTS_ROOT / "option_critic" / "fourrooms.png")
+    add_results_argument(rooms)
     pole = sub.add_parser("cartpole")
     pole.add_argument("--seeds", type=int, default=1)
     pole.add_argument("--budget", type=int, default=300_000)
     pole.add_argument("--eval-freq", type=int, default=10_000)
     pole.add_argument("--lr", type=float, default=1e-3)
     pole.add_argument("--n-steps", type=int, default=8)
+    add_results_argument(pole)
     args = parser.parse_args()
     fourrooms(args) if args.task == "fourrooms" else cartpole(args)
 

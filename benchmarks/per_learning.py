@@ -6,6 +6,8 @@ first reaches the threshold (over the seeds that reach it, with their count), th
 episodes until then, and the final return (deterministic policy, 20 evaluation episodes).
 
     python benchmarks/per_learning.py [--seeds 5] [--envs cartpole gridworld] [--exploration-fraction F]
+
+Runs are saved under ``benchmarks/results/per_learning/``; ``--from-results`` prints their table again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
+from _common import Results, add_results_argument, first_reaching, markdown_table, mean_std, measure_or_load
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -84,11 +87,8 @@ class EpisodeLog(BaseCallback):
 
 def steps_to_threshold(episodes: list[tuple[int, float]], threshold: float, window: int = 10) -> tuple[int, int] | None:
     """(env steps, episodes) when the mean of the last ``window`` returns first reaches ``threshold``."""
-    returns = np.array([r for _, r in episodes])
-    for end in range(window, len(episodes) + 1):
-        if returns[end - window : end].mean() >= threshold:
-            return episodes[end - 1][0], end
-    return None
+    index = first_reaching([r for _, r in episodes], threshold, window)
+    return None if index is None else (episodes[index][0], index + 1)
 
 
 def run(task: Task, algo: type[DQN], seed: int) -> dict[str, Any]:
@@ -104,45 +104,67 @@ def run(task: Task, algo: type[DQN], seed: int) -> dict[str, Any]:
     return {"reached": steps_to_threshold(log.episodes, task.threshold), "final": float(final), "cpu": cpu}
 
 
-def mean_std(values: list[float], fmt: str = ".0f") -> str:
-    if not values:
-        return "-"
-    return f"{np.mean(values):{fmt}} +- {np.std(values):{fmt}}"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--envs", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--exploration-fraction", type=float, default=None, help="override the tasks' epsilon-decay fraction")
+    add_results_argument(parser)
     args = parser.parse_args()
     if args.exploration_fraction is not None:
         for task in TASKS.values():
             task.dqn_kwargs["exploration_fraction"] = args.exploration_fraction
     th.set_num_threads(1)
 
-    rows = []
-    for name in args.envs:
+    def measure(results: Results) -> None:
+        for name in args.envs:
+            for algo in (DQN, PERDQN):
+                for seed in range(args.seeds):
+                    r = results.add({"env": name, "algo": algo.__name__, "seed": seed, **run(TASKS[name], algo, seed)})
+                    print(
+                        f"# {name} {algo.__name__} seed {seed}: reached {tuple(r['reached']) if r['reached'] else None}, "
+                        f"final {r['final']:.2f}, cpu {r['cpu']:.0f}s",
+                        flush=True,
+                    )
+
+    print(table(measure_or_load("per_learning", args, measure)))
+
+
+def table(record: dict[str, Any]) -> str:
+    rows, runs = [], record["runs"]
+    for name in dict.fromkeys(run["env"] for run in runs):
         task = TASKS[name]
-        for algo in (DQN, PERDQN):
-            results = []
-            for seed in range(args.seeds):
-                results.append(run(task, algo, seed))
-                r = results[-1]
-                print(f"# {name} {algo.__name__} seed {seed}: reached {r['reached']}, final {r['final']:.2f}, cpu {r['cpu']:.0f}s", flush=True)
+        for algo in dict.fromkeys(run["algo"] for run in runs if run["env"] == name):
+            results = [run for run in runs if run["env"] == name and run["algo"] == algo]
             reached = [r["reached"] for r in results if r["reached"] is not None]
             rows.append(
-                f"| {task.env_id} | {algo.__name__} | {task.threshold:g} | {len(reached)}/{len(results)} "
-                f"| {mean_std([s for s, _ in reached])} | {mean_std([e for _, e in reached])} "
-                f"| {mean_std([r['final'] for r in results], '.2f')} | {np.mean([r['cpu'] for r in results]):.0f} |"
+                [
+                    task.env_id,
+                    algo,
+                    f"{task.threshold:g}",
+                    f"{len(reached)}/{len(results)}",
+                    mean_std([s for s, _ in reached]),
+                    mean_std([e for _, e in reached]),
+                    mean_std([r["final"] for r in results], ".2f"),
+                    f"{np.mean([r['cpu'] for r in results]):.0f}",
+                ]
             )
-
-    print(f"\n{args.seeds} seeds; steps/episodes until the mean of the last 10 training returns reaches the threshold")
-    print("(over the seeds that reach it); final return of the deterministic policy over 20 episodes.\n")
-    print("| env | algorithm | threshold | seeds reaching | env steps to threshold | episodes to threshold | final return | CPU s/run |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        print(row)
+    seeds = len({run["seed"] for run in runs})
+    columns = (
+        "env",
+        "algorithm",
+        "threshold",
+        "seeds reaching",
+        "env steps to threshold",
+        "episodes to threshold",
+        "final return",
+        "CPU s/run",
+    )
+    return (
+        f"\n{seeds} seeds; steps/episodes until the mean of the last 10 training returns reaches the threshold\n"
+        "(over the seeds that reach it); final return of the deterministic policy over 20 episodes.\n\n"
+        + markdown_table(columns, rows, "llrrrrrr")
+    )
 
 
 if __name__ == "__main__":
