@@ -13,14 +13,18 @@ For the seed graph and for ``--graphs`` seeded random graphs (``graph="random"``
 * ``CPDAG`` vs DAG: the SHD of the true CPDAG itself, the identifiability floor of ``PC(X)`` vs DAG.
 
     python benchmarks/causal_discovery.py [--graphs 10] [--steps 5000]
+
+Runs are saved under ``benchmarks/results/causal_discovery/``; ``--from-results`` prints their table again.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from gym_advrl.envs.causal.discovery import cpdag, pc, random_policy_data, shd
@@ -46,26 +50,32 @@ def evaluate(env: gym.Env, steps: int, seed: int, alpha: float) -> tuple[int, li
     return int(with_action.sum()), scores
 
 
+def table(record: dict[str, Any]) -> str:
+    runs = record["runs"]
+    rows = [[run["graph"], run["edges"], *run["scores"]] for run in runs]
+    random_graphs = np.array([run["scores"] for run in runs if run["graph"] != "seed graph"], dtype=float)
+    cells = [f"**{mean_std(column, '.1f')}**" for column in random_graphs.T]
+    rows.append([f"**mean +- std, {len(random_graphs)} random graphs**", "", *cells])
+    return markdown_table(("graph", "true edges", *COLUMNS), rows, "lr" + "r" * len(COLUMNS))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--graphs", type=int, default=10)
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--alpha", type=float, default=0.01)
+    add_results_argument(parser)
     args = parser.parse_args()
 
-    print(f"| graph | true edges | {' | '.join(COLUMNS)} |")
-    print("|---|---:|" + "---:|" * len(COLUMNS))
-    edges, scores = evaluate(gym.make("AdvRL/CausalSCM-v0"), args.steps, seed=0, alpha=args.alpha)
-    print(f"| seed graph | {edges} | {' | '.join(map(str, scores))} |")
-    table = []
-    for graph_seed in range(args.graphs):
-        env = gym.make("AdvRL/CausalSCM-v0", graph="random", n_vars=6, edge_prob=0.3, graph_seed=graph_seed)
-        edges, scores = evaluate(env, args.steps, seed=graph_seed, alpha=args.alpha)
-        table.append(scores)
-        print(f"| random, graph_seed {graph_seed} | {edges} | {' | '.join(map(str, scores))} |")
-    table = np.array(table, dtype=float)
-    cells = " | ".join(f"**{m:.1f} +- {s:.1f}**" for m, s in zip(table.mean(0), table.std(0), strict=True))
-    print(f"| **mean +- std, {args.graphs} random graphs** | | {cells} |")
+    def measure(results: Results) -> None:
+        edges, scores = evaluate(gym.make("AdvRL/CausalSCM-v0"), args.steps, seed=0, alpha=args.alpha)
+        results.add({"graph": "seed graph", "edges": edges, "scores": scores})
+        for graph_seed in range(args.graphs):
+            env = gym.make("AdvRL/CausalSCM-v0", graph="random", n_vars=6, edge_prob=0.3, graph_seed=graph_seed)
+            edges, scores = evaluate(env, args.steps, seed=graph_seed, alpha=args.alpha)
+            results.add({"graph": f"random, graph_seed {graph_seed}", "edges": edges, "scores": scores})
+
+    print(table(measure_or_load("causal_discovery", args, measure)))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ The README's passing configuration:
 
     python benchmarks/causal_sac.py --timesteps 5000 --seeds 5 --workers 2 \\
         --ent-coef auto_0.1 --target-entropy -3 --gamma 0
+
+Runs are saved under ``benchmarks/results/causal_sac/``; ``--from-results`` prints their table again.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from __future__ import annotations
 import argparse
 import time
 from concurrent.futures import ProcessPoolExecutor
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
+from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
 from stable_baselines3 import SAC
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
@@ -97,6 +101,60 @@ def train_and_evaluate(
     return seed, learned, mc, seconds
 
 
+def measure(results: Results, args: argparse.Namespace) -> None:
+    """The analytic optimum and the random policy (exact and Monte Carlo returns), then SAC's seeds."""
+    analytic_env = CausalSCMEnv()
+    eval_env = Monitor(gym.make("AdvRL/CausalSCM-v0"))
+    rng = np.random.default_rng(0)
+    random_policy = FnPolicy(lambda obs: rng.uniform(-1.0, 1.0, size=(len(obs), 1)))
+    references = {
+        "analytic optimum a*": (expected_return(analytic_env, analytic_env.optimal_action), FnPolicy(analytic_env.optimal_action)),
+        "random policy": (random_policy_return(analytic_env), random_policy),
+    }
+    for name, (value, policy) in references.items():
+        mean, std = evaluate_policy(policy, eval_env, args.eval_episodes, deterministic=True)
+        results.add({"policy": name, "expected_return": value, "mc_mean": mean, "mc_std": std})
+    jobs = [
+        (seed, args.timesteps, args.ent_coef, args.target_entropy, args.gamma, args.eval_episodes)
+        for seed in range(args.seeds)
+    ]
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        for seed, learned, (mean, std), seconds in pool.map(train_and_evaluate, jobs):
+            results.add(
+                {"policy": f"SAC seed {seed}", "expected_return": learned, "mc_mean": mean, "mc_std": std, "seconds": seconds}
+            )
+
+
+def table(record: dict[str, Any]) -> str:
+    args, runs = record["args"], record["runs"]
+    optimum, random_return = (run["expected_return"] for run in runs[:2])
+    gap = optimum - random_return
+    rows, scores = [], []
+    for run in runs:
+        score = (run["expected_return"] - random_return) / gap
+        if "seconds" in run:
+            scores.append(score)
+        rows.append(
+            [
+                run["policy"],
+                f"{run['expected_return']:.2f}",
+                f"{run['mc_mean']:.2f} +- {run['mc_std']:.2f}",
+                f"{score:.3f}",
+                f"{run['seconds']:.0f}" if "seconds" in run else "",
+            ]
+        )
+    columns = ("policy", "expected return (exact)", "Monte Carlo return", "normalized score", "train time (s)")
+    verdict = "PASS" if np.mean(scores) >= 0.9 else "FAIL"
+    return (
+        f"SAC budget: {args['timesteps']} env steps per seed ({args['timesteps'] // EPISODE_STEPS} episodes); "
+        f"SB3 defaults except ent_coef={args['ent_coef']!r}, target_entropy={args['target_entropy']!r}, gamma={args['gamma']}"
+        "\n\n"
+        + markdown_table(columns, rows, "lrrrr")
+        + f"\n\nSAC normalized score {mean_std(scores, '.3f')} over {len(scores)} seeds "
+        "(goal >= 0.9, i.e. within 10% of the optimum relative to random): " + verdict
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--timesteps", type=int, default=10_000)
@@ -115,53 +173,10 @@ def main() -> None:
         help="SAC discount (SB3 default 0.99; steps are independent draws)",
     )
     parser.add_argument("--workers", type=int, default=1, help="seeds trained in parallel processes")
+    add_results_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
-
-    analytic_env = CausalSCMEnv()
-    eval_env = Monitor(gym.make("AdvRL/CausalSCM-v0"))
-    optimum = expected_return(analytic_env, analytic_env.optimal_action)
-    random_return = random_policy_return(analytic_env)
-    gap = optimum - random_return
-
-    rng = np.random.default_rng(0)
-    random_policy = FnPolicy(lambda obs: rng.uniform(-1.0, 1.0, size=(len(obs), 1)))
-    mc = {
-        "analytic optimum a*": evaluate_policy(
-            FnPolicy(analytic_env.optimal_action), eval_env, args.eval_episodes, deterministic=True
-        ),
-        "random policy": evaluate_policy(random_policy, eval_env, args.eval_episodes),
-    }
-    print(
-        f"SAC budget: {args.timesteps} env steps per seed ({args.timesteps // EPISODE_STEPS} episodes); "
-        f"SB3 defaults except ent_coef={args.ent_coef!r}, target_entropy={args.target_entropy!r}, gamma={args.gamma}"
-    )
-    print()
-    print("| policy | expected return (exact) | Monte Carlo return | normalized score | train time (s) |")
-    print("|---|---:|---:|---:|---:|")
-    for name, value in (("analytic optimum a*", optimum), ("random policy", random_return)):
-        mean, std = mc[name]
-        print(f"| {name} | {value:.2f} | {mean:.2f} +- {std:.2f} | {(value - random_return) / gap:.3f} | |")
-
-    scores = []
-    jobs = [
-        (seed, args.timesteps, args.ent_coef, args.target_entropy, args.gamma, args.eval_episodes)
-        for seed in range(args.seeds)
-    ]
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        for seed, learned, (mean, std), seconds in pool.map(train_and_evaluate, jobs):
-            score = (learned - random_return) / gap
-            scores.append(score)
-            print(
-                f"| SAC seed {seed} | {learned:.2f} | {mean:.2f} +- {std:.2f} | {score:.3f} | {seconds:.0f} |"
-            )
-    scores = np.array(scores)
-    verdict = "PASS" if scores.mean() >= 0.9 else "FAIL"
-    print()
-    print(
-        f"SAC normalized score {scores.mean():.3f} +- {scores.std():.3f} over {args.seeds} seeds "
-        f"(goal >= 0.9, i.e. within 10% of the optimum relative to random): {verdict}"
-    )
+    print(table(measure_or_load("causal_sac", args, lambda results: measure(results, args))))
 
 
 if __name__ == "__main__":

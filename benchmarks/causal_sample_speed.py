@@ -6,14 +6,19 @@ course notebooks' approach). Both are timed in the same run on the seed graph (3
 a seeded random 6-variable graph; a sample is one joint draw of every variable.
 
     python benchmarks/causal_sample_speed.py [--repeats 5]
+
+Measurements are saved under ``benchmarks/results/causal_sample_speed/``; ``--from-results`` prints
+their table again.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
+from _common import Results, add_results_argument, markdown_table, measure_or_load
 
 from gym_advrl.envs.causal import LinearGaussianSCM
 
@@ -43,22 +48,32 @@ def best_rate(fn, n: int, repeats: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
+    add_results_argument(parser)
     args = parser.parse_args()
     graphs = {
         "seed graph (3 vars)": LinearGaussianSCM.seed_graph(),
         "random DAG (6 vars, seed 0)": LinearGaussianSCM.random_dag(6, 0.3, seed=0),
     }
-    print("| graph | method | batch | samples/s |")
-    print("|---|---|---:|---:|")
-    for label, scm in graphs.items():
-        rng = np.random.default_rng(0)
-        for n in (10_000, 100_000, 1_000_000):
-            rate = best_rate(lambda n, scm=scm, rng=rng: scm.sample(n, action=0.5, rng=rng), n, args.repeats)
-            print(f"| {label} | `scm.sample` | {n:,} | {rate:,.0f} |")
-        rate = best_rate(
-            lambda n, scm=scm, rng=rng: loop_sample(scm, n, 0.5, rng), 20_000, max(1, args.repeats // 2)
-        )
-        print(f"| {label} | per-sample loop | 20,000 | {rate:,.0f} |")
+
+    def measure(results: Results) -> None:
+        for label, scm in graphs.items():
+            rng = np.random.default_rng(0)
+            for n in (10_000, 100_000, 1_000_000):
+                rate = best_rate(lambda n, scm=scm, rng=rng: scm.sample(n, action=0.5, rng=rng), n, args.repeats)
+                results.add({"graph": label, "method": "`scm.sample`", "batch": n, "samples_per_second": rate})
+            rate = best_rate(
+                lambda n, scm=scm, rng=rng: loop_sample(scm, n, 0.5, rng), 20_000, max(1, args.repeats // 2)
+            )
+            results.add({"graph": label, "method": "per-sample loop", "batch": 20_000, "samples_per_second": rate})
+
+    print(table(measure_or_load("causal_sample_speed", args, measure)))
+
+
+def table(record: dict[str, Any]) -> str:
+    rows = [
+        [run["graph"], run["method"], f"{run['batch']:,}", f"{run['samples_per_second']:,.0f}"] for run in record["runs"]
+    ]
+    return markdown_table(("graph", "method", "batch", "samples/s"), rows, "llrr")
 
 
 if __name__ == "__main__":

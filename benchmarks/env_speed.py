@@ -4,14 +4,19 @@ Every env is made with ``gym.make`` (so the same wrappers, time limit included, 
 and stepped with pre-sampled actions, resetting at episode ends.
 
     python benchmarks/env_speed.py [--steps 20000] [--repeats 5]
+
+Measurements are saved under ``benchmarks/results/env_speed/``; ``--from-results`` prints their
+table again.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import gymnasium as gym
+from _common import Results, add_results_argument, markdown_table, measure_or_load
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ environments)
 
@@ -51,34 +56,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
+    add_results_argument(parser)
     args = parser.parse_args()
 
-    ids = sorted(env_id for env_id in gym.registry if env_id.startswith("AdvRL/"))
-    runners = {env_id: Runner(env_id, args.steps) for env_id in [*ids, *COUNTERPARTS.values()]}
-    # Interleave: every repeat times every env once, so load changes hit all envs alike.
-    for _ in range(args.repeats):
-        for runner in runners.values():
-            runner.time()
-    print(f"steps per second, best of {args.repeats} interleaved passes of {args.steps} steps, "
-          "gym.make wrappers on both sides\n")
-    print("| env | steps/s | Gymnasium counterpart | its steps/s | ratio |")
-    print("|---|---:|---|---:|---:|")
-    failures = []
-    for env_id in ids:
-        ours = runners[env_id].best
+    def measure(results: Results) -> None:
+        ids = sorted(env_id for env_id in gym.registry if env_id.startswith("AdvRL/"))
+        runners = {env_id: Runner(env_id, args.steps) for env_id in [*ids, *COUNTERPARTS.values()]}
+        # Interleave: every repeat times every env once, so load changes hit all envs alike.
+        for _ in range(args.repeats):
+            for runner in runners.values():
+                runner.time()
+        for env_id, runner in runners.items():
+            results.add({"env": env_id, "steps_per_second": runner.best})
+
+    print(table(measure_or_load("env_speed", args, measure)))
+
+
+def table(record: dict[str, Any]) -> str:
+    args = record["args"]
+    best = {run["env"]: run["steps_per_second"] for run in record["runs"]}
+    rows, failures = [], []
+    for env_id in (env_id for env_id in best if env_id.startswith("AdvRL/")):
+        ours = best[env_id]
         ref_id = COUNTERPARTS.get(env_id)
         if ref_id is None:
-            print(f"| `{env_id}` | {ours:,.0f} | | | |")
+            rows.append([f"`{env_id}`", f"{ours:,.0f}", "", "", ""])
             continue
-        reference = runners[ref_id].best
+        reference = best[ref_id]
         ratio = ours / reference
-        print(f"| `{env_id}` | {ours:,.0f} | `{ref_id}` | {reference:,.0f} | {ratio:.2f}x |")
+        rows.append([f"`{env_id}`", f"{ours:,.0f}", f"`{ref_id}`", f"{reference:,.0f}", f"{ratio:.2f}x"])
         if ratio < 0.9:
             failures.append(f"{env_id}: {ratio:.2f}x of {ref_id}")
-    if failures:
-        print("\nbelow the 0.9x target: " + "; ".join(failures))
-    else:
-        print("\nall counterparts within the 0.9x target")
+    verdict = "below the 0.9x target: " + "; ".join(failures) if failures else "all counterparts within the 0.9x target"
+    return (
+        f"steps per second, best of {args['repeats']} interleaved passes of {args['steps']} steps, "
+        "gym.make wrappers on both sides\n\n"
+        + markdown_table(("env", "steps/s", "Gymnasium counterpart", "its steps/s", "ratio"), rows, "lrlrr")
+        + "\n\n"
+        + verdict
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@
 Each seed runs ``examples/marl_ppo_parameter_sharing.py`` (the same code a user copies): PPO
 trains one policy shared by the 3 agents, then the trained policy (deterministic actions) and
 uniformly random actions are evaluated on the same 10 held-out episodes of 200 steps. The table
-shows the mean team return (per step: the shared team reward; summed over the episode).
+shows the mean team return (per step: the shared team reward; summed over the episode). Runs are
+saved under ``benchmarks/results/marl_ppo_cooperative/``; ``--from-results`` prints their table again.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "marl_ppo_parameter_sharing.py"
 
@@ -33,29 +35,29 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=300_000, help="agent-steps per seed")
     parser.add_argument("--n-agents", type=int, default=3)
     parser.add_argument("--discrete", action="store_true")
+    add_results_argument(parser)
     args = parser.parse_args()
 
-    example = load_example()
-    results = []
-    for seed in args.seeds:
-        argv = ["--env", "cooperative", "--n-agents", str(args.n_agents), "--timesteps", str(args.timesteps)]
-        argv += ["--seed", str(seed), "--eval-episodes", "10"] + (["--discrete"] if args.discrete else [])
-        results.append(example.main(argv))
+    def measure(results: Results) -> None:
+        example = load_example()
+        for seed in args.seeds:
+            argv = ["--env", "cooperative", "--n-agents", str(args.n_agents), "--timesteps", str(args.timesteps)]
+            argv += ["--seed", str(seed), "--eval-episodes", "10"] + (["--discrete"] if args.discrete else [])
+            results.add({"seed": seed, **example.main(argv)})
 
-    ppo = np.array([r["ppo"] for r in results])
-    random = np.array([r["random"] for r in results])
-    actions = "Discrete(5)" if args.discrete else "Box(-1, 1, (2,))"
-    print()
-    print(
-        f"cooperative_v0, {args.n_agents} agents, {actions} actions, {args.timesteps:,} agent-steps per seed"
-    )
-    print()
-    print("| seed | PPO (parameter sharing) | random policy | training time (s) |")
-    print("|---|---|---|---|")
-    for seed, r in zip(args.seeds, results, strict=True):
-        print(f"| {seed} | {r['ppo']:.1f} | {r['random']:.1f} | {r['train_seconds']:.0f} |")
-    print(
-        f"| mean +- std | **{ppo.mean():.1f} +- {ppo.std():.1f}** | {random.mean():.1f} +- {random.std():.1f} | |"
+    print(table(measure_or_load("marl_ppo_cooperative", args, measure)))
+
+
+def table(record: dict[str, Any]) -> str:
+    args, runs = record["args"], record["runs"]
+    actions = "Discrete(5)" if args["discrete"] else "Box(-1, 1, (2,))"
+    rows = [[r["seed"], f"{r['ppo']:.1f}", f"{r['random']:.1f}", f"{r['train_seconds']:.0f}"] for r in runs]
+    ppo, random = [r["ppo"] for r in runs], [r["random"] for r in runs]
+    rows.append(["mean +- std", f"**{mean_std(ppo, '.1f')}**", mean_std(random, ".1f"), ""])
+    columns = ("seed", "PPO (parameter sharing)", "random policy", "training time (s)")
+    return (
+        f"\ncooperative_v0, {args['n_agents']} agents, {actions} actions, {args['timesteps']:,} agent-steps per seed\n\n"
+        + markdown_table(columns, rows)
     )
 
 

@@ -6,7 +6,8 @@
 Every env runs ``max_cycles`` (default 25, MPE's default) steps per episode with random actions
 drawn beforehand, so the timing covers ``step`` (and the resets between episodes) only. Each
 figure is the median of ``--repeats`` runs of ``--seconds`` each. MPE2 (``pip install mpe2``) is
-skipped, and said so, when it is not installed.
+skipped, and said so, when it is not installed. Measurements are saved under
+``benchmarks/results/marl_speed/``; ``--from-results`` prints their table again.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import functools
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
+from _common import Results, add_results_argument, markdown_table, measure_or_load
 from pettingzoo import ParallelEnv
 
 from gym_advrl.marl import competitive_v0, cooperative_v0, mixed_v0
@@ -58,43 +61,50 @@ def main() -> None:
     parser.add_argument("--max-cycles", type=int, default=25)
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=3)
+    add_results_argument(parser)
     args = parser.parse_args()
 
-    simple_spread = mpe2_simple_spread()
-    rows = []
-    for n in args.agents:
-        for continuous in (False, True):
-            kwargs = {"continuous_actions": continuous, "max_cycles": args.max_cycles}
-            candidates: dict[str, Callable[[], ParallelEnv]] = {
-                name: functools.partial(mod.parallel_env, n_agents=n, **kwargs) for name, mod in OURS.items()
-            }
-            if simple_spread is not None:
-                candidates["MPE2 simple_spread_v3"] = functools.partial(
-                    simple_spread.parallel_env, N=n, **kwargs
-                )
-            for name, make in candidates.items():
-                rate = statistics.median(
-                    steps_per_second(make, args.seconds, seed) for seed in range(args.repeats)
-                )
-                rows.append((name, n, "Box" if continuous else "Discrete", rate))
-                print(
-                    f"  measured {name} n={n} {'Box' if continuous else 'Discrete'}: {rate:,.0f} steps/s",
-                    flush=True,
-                )
+    def measure(results: Results) -> None:
+        simple_spread = mpe2_simple_spread()
+        results.describe(mpe2_installed=simple_spread is not None, numpy=np.__version__)
+        for n in args.agents:
+            for continuous in (False, True):
+                kwargs = {"continuous_actions": continuous, "max_cycles": args.max_cycles}
+                candidates: dict[str, Callable[[], ParallelEnv]] = {
+                    name: functools.partial(mod.parallel_env, n_agents=n, **kwargs) for name, mod in OURS.items()
+                }
+                if simple_spread is not None:
+                    candidates["MPE2 simple_spread_v3"] = functools.partial(
+                        simple_spread.parallel_env, N=n, **kwargs
+                    )
+                for name, make in candidates.items():
+                    rate = statistics.median(
+                        steps_per_second(make, args.seconds, seed) for seed in range(args.repeats)
+                    )
+                    actions = "Box" if continuous else "Discrete"
+                    results.add({"env": name, "agents": n, "actions": actions, "steps_per_second": rate})
+                    print(f"  measured {name} n={n} {actions}: {rate:,.0f} steps/s", flush=True)
 
-    print()
-    print("| env | agents | actions | parallel steps/s | agent-steps/s | vs MPE2 simple_spread_v3 |")
-    print("|---|---|---|---|---|---|")
-    baseline = {(n, act): rate for name, n, act, rate in rows if name.startswith("MPE2")}
-    for name, n, act, rate in rows:
+    print(table(measure_or_load("marl_speed", args, measure)))
+
+
+def table(record: dict[str, Any]) -> str:
+    args, settings, runs = record["args"], record["settings"], record["runs"]
+    baseline = {(r["agents"], r["actions"]): r["steps_per_second"] for r in runs if r["env"].startswith("MPE2")}
+    rows = []
+    for r in runs:
+        name, n, act, rate = r["env"], r["agents"], r["actions"], r["steps_per_second"]
         ratio = f"{rate / baseline[(n, act)]:.1f}x" if (n, act) in baseline else "n/a"
         label = name if name.startswith("MPE2") else f"`{name}`"
-        print(f"| {label} | {n} | {act} | {rate:,.0f} | {rate * n:,.0f} | {ratio} |")
-    if simple_spread is None:
-        print("\nMPE2 is not installed (pip install mpe2): no baseline measured.")
-    print(
-        f"\nmax_cycles={args.max_cycles}, median of {args.repeats} runs of {args.seconds:g} s, numpy {np.__version__}"
+        rows.append([label, n, act, f"{rate:,.0f}", f"{rate * n:,.0f}", ratio])
+    columns = ("env", "agents", "actions", "parallel steps/s", "agent-steps/s", "vs MPE2 simple_spread_v3")
+    lines = ["", markdown_table(columns, rows)]
+    if not settings["mpe2_installed"]:
+        lines.append("\nMPE2 is not installed (pip install mpe2): no baseline measured.")
+    lines.append(
+        f"\nmax_cycles={args['max_cycles']}, median of {args['repeats']} runs of {args['seconds']:g} s, numpy {settings['numpy']}"
     )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -8,16 +8,20 @@ fidelity >= 0.99 within the 20-step limit. The table reports success rate and ci
 
     python benchmarks/quantum_learning.py [--seeds 0 1 2] [--episodes 100] [--tasks bell noisy-bell ghz]
         [--algos DQN PPO] [--steps N (overrides every task's budget)]
+
+Runs are saved under ``benchmarks/results/quantum_learning/``; ``--from-results`` prints their table again.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
+from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
 from stable_baselines3 import DQN, PPO
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
@@ -66,38 +70,55 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
     parser.add_argument("--algos", nargs="+", choices=["DQN", "PPO"], default=["DQN", "PPO"])
     parser.add_argument("--steps", type=int, default=None)
+    add_results_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
+    print(table(measure_or_load("quantum_learning", args, lambda results: measure(results, args))))
 
-    print(f"greedy evaluation on {args.episodes} episodes per seed, seeds {args.seeds}\n")
-    print("| task | agent | training steps | success rate | gates per episode | training time (s) |")
-    print("|---|---|---:|---:|---:|---:|")
+
+def measure(results: Results, args: argparse.Namespace) -> None:
+    """Per task and seed: the random policy, then each algorithm trained and evaluated greedily."""
     for task in args.tasks:
-        label, kwargs, budget = TASKS[task]
+        _, kwargs, budget = TASKS[task]
         budget = args.steps or budget
-        rows = {"random policy": [], **{algo: [] for algo in args.algos}}
-        times = {algo: [] for algo in args.algos}
         for seed in args.seeds:
             env = gym.make("AdvRL/QuantumGate-v0", **kwargs)
             env.action_space.seed(seed)
-            rows["random policy"].append(
-                evaluate(env, lambda _obs, e=env: e.action_space.sample(), args.episodes, seed)
-            )
+            success, gates = evaluate(env, lambda _obs, e=env: e.action_space.sample(), args.episodes, seed)
+            results.add({"task": task, "agent": "random policy", "seed": seed, "success": success, "gates": gates})
             for algo in args.algos:
                 model = make_model(algo, gym.make("AdvRL/QuantumGate-v0", **kwargs), seed)
                 start = time.perf_counter()
                 model.learn(budget)
-                times[algo].append(time.perf_counter() - start)
+                seconds = time.perf_counter() - start
                 greedy = lambda obs, m=model: int(m.predict(obs, deterministic=True)[0])  # noqa: E731
-                rows[algo].append(evaluate(env, greedy, args.episodes, seed))
-        for agent, results in rows.items():
-            success, gates = np.array(results).T
-            steps = "-" if agent == "random policy" else f"{budget:,}"
-            seconds = f"{np.mean(times[agent]):.0f}" if agent in times else "-"
-            print(
-                f"| {label} | {agent} | {steps} | {success.mean():.2f} +- {success.std():.2f} | "
-                f"{gates.mean():.1f} +- {gates.std():.1f} | {seconds} |"
+                success, gates = evaluate(env, greedy, args.episodes, seed)
+                run = {"task": task, "agent": algo, "seed": seed, "steps": budget, "seconds": seconds}
+                results.add({**run, "success": success, "gates": gates})
+
+
+def table(record: dict[str, Any]) -> str:
+    args, runs = record["args"], record["runs"]
+    rows = []
+    for task in dict.fromkeys(run["task"] for run in runs):
+        for agent in dict.fromkeys(run["agent"] for run in runs if run["task"] == task):
+            agent_runs = [run for run in runs if run["task"] == task and run["agent"] == agent]
+            trained = "seconds" in agent_runs[0]
+            rows.append(
+                [
+                    TASKS[task][0],
+                    agent,
+                    f"{agent_runs[0]['steps']:,}" if trained else "-",
+                    mean_std([run["success"] for run in agent_runs], ".2f"),
+                    mean_std([run["gates"] for run in agent_runs], ".1f"),
+                    f"{np.mean([run['seconds'] for run in agent_runs]):.0f}" if trained else "-",
+                ]
             )
+    columns = ("task", "agent", "training steps", "success rate", "gates per episode", "training time (s)")
+    return (
+        f"greedy evaluation on {args['episodes']} episodes per seed, seeds {args['seeds']}\n\n"
+        + markdown_table(columns, rows, "llrrrr")
+    )
 
 
 if __name__ == "__main__":

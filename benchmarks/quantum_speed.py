@@ -16,6 +16,9 @@ one thread so that the dense baseline runs on one core like the others. The thre
 are checked to agree.
 
     python benchmarks/quantum_speed.py [--qubits 2 4 6 8 10] [--gates 200] [--repeats 30]
+
+Measurements are saved under ``benchmarks/results/quantum_speed/``; ``--from-results`` prints
+their table again.
 """
 
 from __future__ import annotations
@@ -28,8 +31,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
+from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+from _common import Results, add_results_argument, markdown_table, measure_or_load  # noqa: E402
 
 from gym_advrl.envs.quantum.statevector import apply_compiled, compile_gate, dense_operator, gate_matrix  # noqa: E402
 
@@ -77,12 +82,13 @@ def main() -> None:
     parser.add_argument("--qubits", type=int, nargs="+", default=[2, 4, 6, 8, 10])
     parser.add_argument("--gates", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=30)
+    add_results_argument(parser)
     args = parser.parse_args()
+    print(table(measure_or_load("quantum_speed", args, lambda results: measure(results, args))))
 
-    print(f"microseconds per gate, best of {args.repeats} x {args.gates} applications, one thread\n")
-    print("| qubits | gate | ours (us) | dense (us) | qiskit evolve (us) | dense / ours | qiskit / ours |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
-    slower_than_dense = []
+
+def measure(results: Results, args: argparse.Namespace) -> None:
+    """Microseconds per gate of each method, for H and CX on every number of qubits."""
     for n in args.qubits:
         rng = np.random.default_rng(n)
         start = rng.normal(size=2**n) + 1j * rng.normal(size=2**n)
@@ -103,24 +109,36 @@ def main() -> None:
             # H and CX are involutions: after k applications the state is U^(k mod 2) start.
             expected = np.linalg.matrix_power(dense, args.gates % 2) @ start
             np.testing.assert_allclose(finals["ours"], expected, atol=1e-9)
-            ours, dense_us = timings["ours"], timings["dense"]
-            qiskit_cell = ratio_cell = "n/a"
             if Statevector is not None:
                 np.testing.assert_allclose(finals["qiskit"].data, expected, atol=1e-9)
-                qiskit_cell, ratio_cell = f"{timings['qiskit']:.1f}", f"{timings['qiskit'] / ours:.1f}x"
-            if n >= 6 and ours >= dense_us:
-                slower_than_dense.append(f"{name} on {n} qubits")
-            label = "H" if name == "h" else "CX"
-            print(
-                f"| {n} | {label} | {ours:.1f} | {dense_us:.1f} | {qiskit_cell} | {dense_us / ours:.1f}x | {ratio_cell} |"
-            )
-    print()
+            results.add({"qubits": n, "gate": "H" if name == "h" else "CX", **timings})
+
+
+def table(record: dict[str, Any]) -> str:
+    args = record["args"]
+    rows, slower_than_dense, has_qiskit = [], [], False
+    for run in record["runs"]:
+        n, ours, dense_us, qiskit = run["qubits"], run["ours"], run["dense"], run.get("qiskit")
+        has_qiskit = qiskit is not None
+        qiskit_cell = ratio_cell = "n/a"
+        if has_qiskit:
+            qiskit_cell, ratio_cell = f"{qiskit:.1f}", f"{qiskit / ours:.1f}x"
+        if n >= 6 and ours >= dense_us:
+            slower_than_dense.append(f"{run['gate'].lower()} on {n} qubits")
+        rows.append([n, run["gate"], f"{ours:.1f}", f"{dense_us:.1f}", qiskit_cell, f"{dense_us / ours:.1f}x", ratio_cell])
+    columns = ("qubits", "gate", "ours (us)", "dense (us)", "qiskit evolve (us)", "dense / ours", "qiskit / ours")
+    lines = [
+        f"microseconds per gate, best of {args['repeats']} x {args['gates']} applications, one thread\n",
+        markdown_table(columns, rows, "rlrrrrr"),
+        "",
+    ]
     if slower_than_dense:
-        print("slower than dense for n >= 6: " + ", ".join(slower_than_dense))
+        lines.append("slower than dense for n >= 6: " + ", ".join(slower_than_dense))
     else:
-        print("faster than the dense baseline for every n >= 6")
-    if Statevector is None:
-        print('qiskit not installed: pip install "gym-advrl[quantum]" for the qiskit column')
+        lines.append("faster than the dense baseline for every n >= 6")
+    if not has_qiskit:
+        lines.append('qiskit not installed: pip install "gym-advrl[quantum]" for the qiskit column')
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

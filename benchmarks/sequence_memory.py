@@ -5,16 +5,20 @@ memoryless ``PPO`` cannot beat chance (1 / n_symbols = 25%). Success is measured
 deterministic actions over ``--eval-episodes`` episodes after training.
 
     python benchmarks/sequence_memory.py [--timesteps 80000] [--seeds 0 1]
+
+Runs are saved under ``benchmarks/results/sequence_memory/``; ``--from-results`` prints their table again.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
+from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
@@ -44,37 +48,49 @@ def success_rate(model, n_episodes: int, seed: int, recurrent: bool) -> float:
     return wins / n_episodes
 
 
+AGENTS = {
+    "RecurrentPPO (LSTM)": (RecurrentPPO, "MlpLstmPolicy", {"policy_kwargs": {"lstm_hidden_size": 64}}),
+    "PPO (memoryless MLP)": (PPO, "MlpPolicy", {}),
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--timesteps", type=int, default=80_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--eval-episodes", type=int, default=400)
+    add_results_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    results: dict[str, list[float]] = {"RecurrentPPO (LSTM)": [], "PPO (memoryless MLP)": []}
-    timings: dict[str, float] = {name: 0.0 for name in results}
-    for seed in args.seeds:
-        for name, cls, policy, extra in (
-            ("RecurrentPPO (LSTM)", RecurrentPPO, "MlpLstmPolicy", {"policy_kwargs": {"lstm_hidden_size": 64}}),
-            ("PPO (memoryless MLP)", PPO, "MlpPolicy", {}),
-        ):
-            env = make_vec_env(ENV_ID, n_envs=8, seed=seed, env_kwargs={"delay": 5})
-            start = time.perf_counter()
-            model = cls(policy, env, seed=seed, **SHARED, **extra)
-            model.learn(args.timesteps)
-            timings[name] += time.perf_counter() - start
-            rate = success_rate(model, args.eval_episodes, seed, recurrent=cls is RecurrentPPO)
-            results[name].append(rate)
-            print(f"seed {seed} {name}: success {rate:.1%}", flush=True)
+    def measure(results: Results) -> None:
+        for seed in args.seeds:
+            for name, (cls, policy, extra) in AGENTS.items():
+                env = make_vec_env(ENV_ID, n_envs=8, seed=seed, env_kwargs={"delay": 5})
+                start = time.perf_counter()
+                model = cls(policy, env, seed=seed, **SHARED, **extra)
+                model.learn(args.timesteps)
+                seconds = time.perf_counter() - start
+                rate = success_rate(model, args.eval_episodes, seed, recurrent=cls is RecurrentPPO)
+                results.add({"agent": name, "seed": seed, "success": rate, "seconds": seconds})
+                print(f"seed {seed} {name}: success {rate:.1%}", flush=True)
 
-    print(f"\n`{ENV_ID}` (n_symbols 4, delay 5), {args.timesteps:,} steps, seeds {args.seeds}, "
-          f"{args.eval_episodes} deterministic evaluation episodes each; chance = 25%\n")
-    print("| algorithm | success (mean +- std) | per seed | train time / seed |")
-    print("|---|---:|---|---:|")
-    for name, rates in results.items():
+    print(table(measure_or_load("sequence_memory", args, measure)))
+
+
+def table(record: dict[str, Any]) -> str:
+    args, runs = record["args"], record["runs"]
+    rows = []
+    for name in dict.fromkeys(run["agent"] for run in runs):
+        rates = [run["success"] for run in runs if run["agent"] == name]
+        seconds = sum(run["seconds"] for run in runs if run["agent"] == name)
         per_seed = ", ".join(f"{r:.0%}" for r in rates)
-        print(f"| {name} | {np.mean(rates):.1%} +- {np.std(rates):.1%} | {per_seed} | {timings[name] / len(rates):.0f} s |")
+        rows.append([name, mean_std(rates, ".1%"), per_seed, f"{seconds / len(rates):.0f} s"])
+    return (
+        f"\n`{ENV_ID}` (n_symbols 4, delay 5), {args['timesteps']:,} steps, seeds {args['seeds']}, "
+        f"{args['eval_episodes']} deterministic evaluation episodes each; chance = 25%\n\n"
+        + markdown_table(("algorithm", "success (mean +- std)", "per seed", "train time / seed"), rows, "lrlr")
+    )
 
 
 if __name__ == "__main__":

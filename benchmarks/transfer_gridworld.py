@@ -9,6 +9,8 @@ the greedy policy is optimal from every start cell; an agent that does not get t
 the budget counts as the budget. Prints a markdown table, mean +- std over seeds.
 
     python benchmarks/transfer_gridworld.py [--source-timesteps 4000] [--timesteps 4000] [--seeds 0 1 2 3 4]
+
+Runs are saved under ``benchmarks/results/transfer_gridworld/``; ``--from-results`` prints their table again.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import argparse
 import importlib.util
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = (4, 4)
@@ -39,39 +43,46 @@ def main() -> None:
     parser.add_argument("--source-timesteps", type=int, default=4_000)
     parser.add_argument("--timesteps", type=int, default=4_000, help="budget on each target goal")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    add_results_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    example = load_example()
-
-    # results[target][agent] -> list of (episodes, steps, solved)
-    results = {target: {"fine-tuned": [], "scratch": []} for target in TARGETS}
     start = time.time()
-    for seed in args.seeds:
-        source_model, source_ok = example.train_source(SOURCE, TARGETS[0], args.source_timesteps, seed)
-        for target in TARGETS:
-            for agent, init in (("fine-tuned", source_model), ("scratch", None)):
-                solved = example.learn_target(SOURCE, target, args.timesteps, seed + 100, init)
-                entry = (solved[0], solved[1], True) if solved else (np.nan, args.timesteps, False)
-                results[target][agent].append(entry)
-            print(f"seed {seed} (source optimal: {source_ok}) target {target}: "
-                  f"fine-tuned {results[target]['fine-tuned'][-1]}, scratch {results[target]['scratch'][-1]} "
-                  f"({time.time() - start:.0f} s)", flush=True)
 
-    print(
-        f"\nDQN on AdvRL/GridWorld-v0 5x5 (random starts), source goal {SOURCE} trained to optimal (at most {args.source_timesteps:,} steps); "
-        f"budget {args.timesteps:,} steps per target; seeds {args.seeds}\n"
-    )
-    print("| target goal | agent | solved | episodes to optimal | env steps to optimal |")
-    print("|---|---|---:|---:|---:|")
-    for target, agents in results.items():
-        for agent, runs in agents.items():
-            episodes = np.array([r[0] for r in runs], dtype=float)
-            steps = np.array([r[1] for r in runs], dtype=float)
-            solved = sum(r[2] for r in runs)
-            ep = f"{np.nanmean(episodes):.0f} +- {np.nanstd(episodes):.0f}" if solved else "-"
-            print(f"| {target} | {agent} | {solved}/{len(runs)} | {ep} | {steps.mean():.0f} +- {steps.std():.0f} |")
-    print("\nEpisodes are averaged over the solved runs; steps count an unsolved run as the full budget.")
+    def measure(results: Results) -> None:
+        example = load_example()
+        for seed in args.seeds:
+            source_model, source_ok = example.train_source(SOURCE, TARGETS[0], args.source_timesteps, seed)
+            for target in TARGETS:
+                entries = {}
+                for agent, init in (("fine-tuned", source_model), ("scratch", None)):
+                    solved = example.learn_target(SOURCE, target, args.timesteps, seed + 100, init)
+                    entries[agent] = (solved[0], solved[1], True) if solved else (np.nan, args.timesteps, False)
+                    episodes, steps, ok = entries[agent]
+                    results.add({"seed": seed, "target": target, "agent": agent, "episodes": episodes, "steps": steps, "solved": ok})
+                print(f"seed {seed} (source optimal: {source_ok}) target {target}: "
+                      f"fine-tuned {entries['fine-tuned']}, scratch {entries['scratch']} "
+                      f"({time.time() - start:.0f} s)", flush=True)
+
+    print(table(measure_or_load("transfer_gridworld", args, measure)))
     print(f"total time {time.time() - start:.0f} s")
+
+
+def table(record: dict[str, Any]) -> str:
+    args, runs = record["args"], record["runs"]
+    rows = []
+    for target in dict.fromkeys(tuple(run["target"]) for run in runs):
+        for agent in ("fine-tuned", "scratch"):
+            agent_runs = [run for run in runs if tuple(run["target"]) == target and run["agent"] == agent]
+            solved = sum(run["solved"] for run in agent_runs)
+            episodes = mean_std([run["episodes"] for run in agent_runs])
+            steps = mean_std([run["steps"] for run in agent_runs])
+            rows.append([target, agent, f"{solved}/{len(agent_runs)}", episodes, steps])
+    return (
+        f"\nDQN on AdvRL/GridWorld-v0 5x5 (random starts), source goal {SOURCE} trained to optimal "
+        f"(at most {args['source_timesteps']:,} steps); budget {args['timesteps']:,} steps per target; seeds {args['seeds']}\n\n"
+        + markdown_table(("target goal", "agent", "solved", "episodes to optimal", "env steps to optimal"), rows, "llrrr")
+        + "\n\nEpisodes are averaged over the solved runs; steps count an unsolved run as the full budget."
+    )
 
 
 if __name__ == "__main__":
