@@ -21,6 +21,7 @@ from gym_advrl.envs import (
     SequenceMemoryEnv,
     SequenceTrackingEnv,
 )
+from gym_advrl.envs.quantum.env import MAX_EPISODE_STEPS as _QUANTUM_GATE_STEPS
 
 __version__ = "0.1.0"
 
@@ -34,7 +35,8 @@ ENV_SPECS: tuple[tuple[str, str, int], ...] = (
     ("AdvRL/SequenceMemory-v0", "gym_advrl.envs.sequence:SequenceMemoryEnv", 1000),
     ("AdvRL/SequenceTracking-v0", "gym_advrl.envs.sequence:SequenceTrackingEnv", 50),
     ("AdvRL/NonlinearRegulator-v0", "gym_advrl.envs.regulator:NonlinearRegulatorEnv", 200),
-    ("AdvRL/QuantumGate-v0", "gym_advrl.envs.quantum.env:QuantumGateEnv", 20),
+    # The env's own constant: its target_depth bound depends on the time limit.
+    ("AdvRL/QuantumGate-v0", "gym_advrl.envs.quantum.env:QuantumGateEnv", _QUANTUM_GATE_STEPS),
     ("AdvRL/CausalSCM-v0", "gym_advrl.envs.causal.env:CausalSCMEnv", 50),
 )
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from gym_advrl.envs.quantum import QuantumGateEnv
-from gym_advrl.envs.quantum.env import STEP_LIMIT
+from gym_advrl.envs.quantum.env import MAX_EPISODE_STEPS
 from gym_advrl.envs.quantum.statevector import apply_compiled, basis_state
 
 
@@ -78,8 +78,8 @@ def test_random_target_is_prepared_by_its_recorded_circuit() -> None:
     first = gym.make("AdvRL/QuantumGate-v0", target="random").reset(seed=1)[0]
     assert np.array_equal(first, gym.make("AdvRL/QuantumGate-v0", target="random").reset(seed=1)[0])
     with pytest.raises(ValueError, match="target_depth"):
-        gym.make("AdvRL/QuantumGate-v0", target="random", target_depth=STEP_LIMIT + 1)
-    assert gym.spec("AdvRL/QuantumGate-v0").max_episode_steps == STEP_LIMIT
+        gym.make("AdvRL/QuantumGate-v0", target="random", target_depth=MAX_EPISODE_STEPS + 1)
+    assert gym.spec("AdvRL/QuantumGate-v0").max_episode_steps == MAX_EPISODE_STEPS
     with pytest.raises(ValueError, match="gates"):  # diagonal gates never move |0...0>
         QuantumGateEnv(target="random", gates=["z", "s", "t"]).reset(seed=0)
 

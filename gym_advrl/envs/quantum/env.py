@@ -38,8 +38,9 @@ from gym_advrl.utils.validation import (
 DEFAULT_GATES: tuple[str, ...] = ("h", "x", "s", "t", "rx", "ry", "rz", "cx")
 TARGET_NAMES: tuple[str, ...] = ("bell", "ghz", "plus", "random")
 _ALIASES = {"cnot": "cx", "hadamard": "h"}
-#: max_episode_steps of the registered ``AdvRL/QuantumGate-v0``; bounds ``target_depth``.
-STEP_LIMIT = 20
+#: The time limit ``AdvRL/QuantumGate-v0`` is registered with (``gym_advrl.ENV_SPECS`` reads it
+#: from here); it also bounds ``target_depth``, so that a random target is reachable in an episode.
+MAX_EPISODE_STEPS = 20
 #: A random target is redrawn while |0...0> already meets the threshold (at most this often).
 _MAX_TARGET_DRAWS = 100
 #: Rendered circuits (text and frames) show the last this many operations, so that the cost of
@@ -207,7 +208,7 @@ class QuantumGateEnv(SnapshotMixin, RenderMixin, gym.Env):
         self.threshold = check_float("threshold", threshold, 0.0, 1.0, low_inclusive=False)
         self.noise_prob = check_float("noise_prob", noise_prob, 0.0, 1.0)
         # A random target must stay reachable within the registered step limit.
-        self.target_depth = check_int("target_depth", target_depth, 1, STEP_LIMIT)
+        self.target_depth = check_int("target_depth", target_depth, 1, MAX_EPISODE_STEPS)
         self.rotation_angle = check_float("rotation_angle", rotation_angle)
         self.gates = self._check_gates(gates)
         self.actions = build_actions(self.n_qubits, self.gates, self.rotation_angle)
