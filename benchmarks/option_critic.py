@@ -101,8 +101,7 @@ def run_fourrooms(name: str, seed: int, args: argparse.Namespace) -> dict[str, A
     durations = [float(np.mean(model.option_durations))] if name == "OptionCritic" else []
     # Move the goal (it persists over resets) and go on learning from the same model.
     env.set_options({"goal": tuple(args.new_goal)})
-    model._last_obs = env.reset()
-    model._last_episode_starts = np.ones(N_ENVS, dtype=bool)
+    model.set_env(env, force_reset=True)  # the next learn() starts new episodes
     model.learn(args.steps, callback=recorder, reset_num_timesteps=False)
     if name == "OptionCritic":
         durations.append(float(np.mean(model.option_durations)))
