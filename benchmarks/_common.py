@@ -62,8 +62,12 @@ class Results:
     def __init__(self, name: str, args: argparse.Namespace | dict[str, Any]) -> None:
         settings = vars(args) if isinstance(args, argparse.Namespace) else args
         settings = {key: value for key, value in settings.items() if key != "from_results"}
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        self.path = RESULTS_ROOT / name / f"{stamp}-{os.getpid()}.json"
+        stamp, folder = time.strftime("%Y%m%d-%H%M%S"), RESULTS_ROOT / name
+        self.path = folder / f"{stamp}-{os.getpid()}.json"
+        count = 1
+        while self.path.exists():  # another invocation in this process and second
+            count += 1
+            self.path = folder / f"{stamp}-{os.getpid()}-{count}.json"
         self.record: dict[str, Any] = {
             "benchmark": name,
             "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
