@@ -111,8 +111,8 @@ BUGS = [
         "particles-exit-reward",
         "The agent leaving the arena is rewarded with the post-exit in-play flags",
         "gym_advrl/marl/_particles.py",
-        "rewards = self.scenario.reward_fn(self.positions, active, self.teams)",
-        "rewards = self.scenario.reward_fn(self.positions, active & ~exited, self.teams)",
+        "rewards = self.scenario.rewards(self.positions, active, self.teams)",
+        "rewards = self.scenario.rewards(self.positions, active & ~exited, self.teams)",
         ("tests/test_marl.py",),
     ),
     Bug(

@@ -155,8 +155,10 @@ def test_reward_and_termination_fn_agree_with_step_on_random_batches(env_id: str
     np.testing.assert_array_equal(predicted_terms.ravel(), terms)
     if env_id != "AdvRL/Pendulum-v0":
         assert any(terms), "the random batch should include terminal transitions"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="next_obs must have trailing dim"):
         base.termination_fn(np.zeros((5, 7)))
+    with pytest.raises(ValueError, match="must have trailing dim"):
+        base.reward_fn(np.zeros((5, 7)), np.zeros((5, 7)), np.zeros((5, 7)))
 
 
 # ---------------------------------------------------------------------------- arguments

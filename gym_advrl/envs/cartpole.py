@@ -14,10 +14,12 @@ from gym_advrl.utils.canvas import Canvas
 from gym_advrl.utils.rendering import RenderMixin
 from gym_advrl.utils.validation import (
     Interval,
+    as_batch,
     box_action,
     check_float,
     check_options,
     check_physics,
+    episode_physics,
     reject_unknown_kwargs,
 )
 
@@ -195,10 +197,7 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         options = check_options(options, ("physics", "low", "high"))
-        physics = dict(self.default_physics)
-        if "physics" in options:
-            physics.update(check_physics(options["physics"], PHYSICS_RANGES))
-        self._set_physics(physics)
+        self._set_physics(episode_physics(self.default_physics, options, PHYSICS_RANGES))
         low = check_float("low", options.get("low", -0.05), -START_BOUND, START_BOUND)
         high = check_float("high", options.get("high", 0.05), -START_BOUND, START_BOUND)
         if low > high:
@@ -212,16 +211,12 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
     # ------------------------------------------------------------------ planning interface
     def reward_fn(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         """Batched reward: ``+1`` for every transition; shape ``obs.shape[:-1]``."""
-        obs = np.asarray(obs)
-        if obs.shape[-1:] != (4,):
-            raise ValueError(f"obs must have trailing dim 4, got {obs.shape}")
+        obs = as_batch("obs", obs, 4)
         return np.ones(obs.shape[:-1], dtype=np.float64)
 
     def termination_fn(self, next_obs: np.ndarray) -> np.ndarray:
         """Batched termination test on ``next_obs (..., 4)``."""
-        next_obs = np.asarray(next_obs, dtype=np.float64)
-        if next_obs.shape[-1:] != (4,):
-            raise ValueError(f"next_obs must have trailing dim 4, got {next_obs.shape}")
+        next_obs = as_batch("next_obs", next_obs, 4)
         return (np.abs(next_obs[..., 0]) > X_THRESHOLD) | (np.abs(next_obs[..., 2]) > THETA_THRESHOLD)
 
     # ------------------------------------------------------------------ rendering

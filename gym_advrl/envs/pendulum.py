@@ -14,10 +14,12 @@ from gym_advrl.utils.canvas import Canvas
 from gym_advrl.utils.rendering import RenderMixin
 from gym_advrl.utils.validation import (
     Interval,
+    as_batch,
     box_action,
     check_float,
     check_options,
     check_physics,
+    episode_physics,
     reject_unknown_kwargs,
 )
 
@@ -183,9 +185,7 @@ class PendulumEnv(SnapshotMixin, RenderMixin, gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         options = check_options(options, ("physics", "x_init", "y_init"))
-        self.physics = dict(self.default_physics)
-        if "physics" in options:
-            self.physics.update(check_physics(options["physics"], PHYSICS_RANGES))
+        self.physics = episode_physics(self.default_physics, options, PHYSICS_RANGES)
         x = check_float("x_init", options.get("x_init", np.pi), 0.0, np.pi)
         y = check_float("y_init", options.get("y_init", min(1.0, self.max_speed)), 0.0, self.max_speed)
         high = np.array([x, y])
@@ -201,19 +201,14 @@ class PendulumEnv(SnapshotMixin, RenderMixin, gym.Env):
     # ------------------------------------------------------------------ planning interface
     def reward_fn(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         """Batched reward: ``obs (..., 3)``, ``action (..., 1)`` -> ``(...)`` (``next_obs`` unused)."""
-        obs = np.asarray(obs, dtype=np.float64)
-        action = np.asarray(action, dtype=np.float64)
-        if obs.shape[-1:] != (3,) or action.shape[-1:] != (1,):
-            raise ValueError(f"obs must have trailing dim 3 and action trailing dim 1, got {obs.shape} and {action.shape}")
+        obs, action = as_batch("obs", obs, 3), as_batch("action", action, 1)
         theta = np.arctan2(obs[..., 1], obs[..., 0])
         u = np.clip(action[..., 0], -self.physics["max_torque"], self.physics["max_torque"])
         return -(angle_normalize(theta) ** 2 + 0.1 * obs[..., 2] ** 2 + 0.001 * u**2)
 
     def termination_fn(self, next_obs: np.ndarray) -> np.ndarray:
         """Batched termination: the pendulum never terminates; returns ``False`` of shape ``(...)``."""
-        next_obs = np.asarray(next_obs)
-        if next_obs.shape[-1:] != (3,):
-            raise ValueError(f"next_obs must have trailing dim 3, got {next_obs.shape}")
+        next_obs = as_batch("next_obs", next_obs, 3)
         return np.zeros(next_obs.shape[:-1], dtype=bool)
 
     # ------------------------------------------------------------------ rendering

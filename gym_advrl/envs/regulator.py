@@ -12,7 +12,7 @@ from gymnasium import spaces
 from gym_advrl.envs._snapshot import SnapshotMixin
 from gym_advrl.utils.canvas import Canvas
 from gym_advrl.utils.rendering import RenderMixin
-from gym_advrl.utils.validation import Interval, box_action, check_options, reject_unknown_kwargs
+from gym_advrl.utils.validation import Interval, as_batch, box_action, check_options, reject_unknown_kwargs
 
 #: Valid ``process_noise``: beyond 10 every episode terminates at once, and the state (whose
 #: ``s0 s2`` coupling compounds the noise) would overflow over long runs without reset.
@@ -125,18 +125,13 @@ class NonlinearRegulatorEnv(SnapshotMixin, RenderMixin, gym.Env):
     # ------------------------------------------------------------------ planning interface
     def reward_fn(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
         """Batched reward from ``action (..., 2)`` and ``next_obs (..., 4)``; shape ``(...)``."""
-        action = np.asarray(action, dtype=np.float64)
-        next_obs = np.asarray(next_obs, dtype=np.float64)
-        if action.shape[-1:] != (2,) or next_obs.shape[-1:] != (4,):
-            raise ValueError(f"action must have trailing dim 2 and next_obs trailing dim 4, got {action.shape} and {next_obs.shape}")
-        action = np.clip(action, -1.0, 1.0)
+        action = np.clip(as_batch("action", action, 2), -1.0, 1.0)
+        next_obs = as_batch("next_obs", next_obs, 4)
         return -np.sum(next_obs**2, axis=-1) - 0.01 * np.sum(action**2, axis=-1)
 
     def termination_fn(self, next_obs: np.ndarray) -> np.ndarray:
         """Batched termination: ``||next_obs|| > 3``; shape ``(...)``."""
-        next_obs = np.asarray(next_obs, dtype=np.float64)
-        if next_obs.shape[-1:] != (4,):
-            raise ValueError(f"next_obs must have trailing dim 4, got {next_obs.shape}")
+        next_obs = as_batch("next_obs", next_obs, 4)
         return np.linalg.norm(next_obs, axis=-1) > self.STATE_LIMIT
 
     # ------------------------------------------------------------------ rendering

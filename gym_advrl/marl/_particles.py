@@ -47,7 +47,8 @@ MAX_AGENTS = 100
 MAX_NOISE_STD = 100.0
 MAX_ARENA_RADIUS = 1e4
 
-RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+#: ``(positions (..., n, 2), in_play (..., n)[, teams (n,)]) -> (..., n)`` rewards.
+RewardFn = Callable[..., np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,8 @@ class Scenario:
         name: ``metadata["name"]`` of the environment, e.g. ``"cooperative_v0"``.
         team_names: name prefix of each team's agents; one team means no teams.
         min_agents: smallest valid ``n_agents``.
-        reward_fn: ``(positions (..., n, 2), in_play (..., n), teams (n,)) -> (..., n)`` rewards.
+        reward_fn: ``(positions (..., n, 2), in_play (..., n)) -> (..., n)`` rewards; with two
+            teams it also receives ``teams (n,)``. The module's public ``rewards`` function.
     """
 
     name: str
@@ -71,6 +73,12 @@ class Scenario:
         if len(self.team_names) == 1:
             return (n_agents,)
         return (math.ceil(n_agents / 2), n_agents // 2)
+
+    def rewards(self, positions: np.ndarray, in_play: np.ndarray, teams: np.ndarray) -> np.ndarray:
+        """``reward_fn`` of the positions, with the teams where there are several."""
+        if len(self.team_names) == 1:
+            return self.reward_fn(positions, in_play)
+        return self.reward_fn(positions, in_play, teams)
 
     def teams(self, n_agents: int) -> np.ndarray:
         return np.repeat(np.arange(len(self.team_names)), self.team_sizes(n_agents))
@@ -195,7 +203,7 @@ class ParticleWorld:
         self.positions = np.where(active[:, None], positions, self.positions)
         exited = active & (distances_to_origin(self.positions) > self.arena_radius)
         self.velocities = np.where((active & ~exited)[:, None], velocities, 0.0)
-        rewards = self.scenario.reward_fn(self.positions, active, self.teams)
+        rewards = self.scenario.rewards(self.positions, active, self.teams)
         self.in_play = active & ~exited
         self._observations = None
         return rewards, exited

@@ -45,16 +45,11 @@ def rewards(positions: np.ndarray, in_play: np.ndarray | None = None) -> np.ndar
     return np.where(winners, WIN_REWARD / n_winners, np.where(in_play, LOSE_REWARD, 0.0))
 
 
-def _scenario_rewards(positions: np.ndarray, in_play: np.ndarray, teams: np.ndarray) -> np.ndarray:
-    # A module-level function (not a lambda) so that the scenario, and a running env, pickle.
-    return rewards(positions, in_play)
-
-
 SCENARIO = Scenario(
     name="competitive_v0",
     team_names=("agent",),
     min_agents=2,
-    reward_fn=_scenario_rewards,
+    reward_fn=rewards,
 )
 
 

@@ -45,16 +45,11 @@ def rewards(positions: np.ndarray, in_play: np.ndarray | None = None) -> np.ndar
     return np.where(in_play, team[..., None], 0.0)
 
 
-def _scenario_rewards(positions: np.ndarray, in_play: np.ndarray, teams: np.ndarray) -> np.ndarray:
-    # A module-level function (not a lambda) so that the scenario, and a running env, pickle.
-    return rewards(positions, in_play)
-
-
 SCENARIO = Scenario(
     name="cooperative_v0",
     team_names=("agent",),
     min_agents=1,
-    reward_fn=_scenario_rewards,
+    reward_fn=rewards,
 )
 
 

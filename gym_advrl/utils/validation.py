@@ -181,6 +181,24 @@ def check_physics(physics: Any, ranges: Mapping[str, Interval]) -> dict[str, flo
     return {name: ranges[name].check(name, value) for name, value in physics.items()}
 
 
+def episode_physics(
+    defaults: Mapping[str, float], options: Mapping[str, Any], ranges: Mapping[str, Interval]
+) -> dict[str, float]:
+    """The physics of a new episode: the constructor's ``defaults``, overridden by ``options["physics"]``."""
+    physics = dict(defaults)
+    if "physics" in options:
+        physics.update(check_physics(options["physics"], ranges))
+    return physics
+
+
+def as_batch(name: str, value: Any, size: int) -> np.ndarray:
+    """``value`` as a float64 array of shape ``(..., size)``, any leading batch dims (``reward_fn`` inputs)."""
+    array = np.asarray(value, dtype=np.float64)
+    if array.shape[-1:] != (size,):
+        raise ValueError(f"{name} must have trailing dim {size}, got shape {array.shape}")
+    return array
+
+
 def discrete_action(action: Any, space: spaces.Discrete) -> int:
     """Validate an action for a :class:`~gymnasium.spaces.Discrete` space and return it as ``int``.
 

@@ -15,6 +15,7 @@ from gym_advrl.envs.causal.scm import ACTION, MAX_WEIGHT, LinearGaussianSCM
 from gym_advrl.utils.canvas import Canvas
 from gym_advrl.utils.rendering import RenderMixin
 from gym_advrl.utils.validation import (
+    as_batch,
     box_action,
     check_choice,
     check_float,
@@ -225,11 +226,7 @@ class CausalSCMEnv(SnapshotMixin, RenderMixin, gym.Env):
         ``obs`` has shape ``(..., k)``; ``action`` ``(..., 1)`` (additive) or ``(...)`` integers (do).
         Equals ``-((E[Y | obs, action] - target)^2 + Var[Y | obs, action])`` for the outcome ``Y``.
         """
-        obs = np.asarray(obs, dtype=np.float64)
-        if obs.shape[-1:] != (len(self.observed_variables),):
-            raise ValueError(
-                f"obs must have trailing dim {len(self.observed_variables)}, got shape {obs.shape}"
-            )
+        obs = as_batch("obs", obs, len(self.observed_variables))
         given = {v: obs[..., i] for i, v in enumerate(self.observed_variables)}
         if self.action_type == "additive":
             a = np.clip(np.asarray(action, dtype=np.float64)[..., 0], -1.0, 1.0)
