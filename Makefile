@@ -38,7 +38,8 @@ check-install:
 	bash .ci/check_install.sh
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check gym_advrl sb3_ext tests benchmarks examples
+	$(VENV)/bin/ruff check gym_advrl sb3_ext tests benchmarks examples docs .ci
+	$(VENV)/bin/ruff format --check gym_advrl sb3_ext tests benchmarks examples docs .ci
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache docs/_build docs/_generated

@@ -15,7 +15,9 @@ from gym_advrl.marl import competitive_v0, cooperative_v0, mixed_v0
 
 for heavy in ("torch", "stable_baselines3"):
     assert heavy not in sys.modules, f"import gym_advrl imported {heavy}"
-    assert importlib.util.find_spec(heavy) is None, f"{heavy} is installed: this check needs a bare environment"
+    assert importlib.util.find_spec(heavy) is None, (
+        f"{heavy} is installed: this check needs a bare environment"
+    )
 
 env_ids = sorted(k for k in gym.registry if k.startswith("AdvRL/"))
 for env_id in env_ids:
@@ -30,5 +32,7 @@ for env_id in env_ids:
     env.close()
 for module in (cooperative_v0, competitive_v0, mixed_v0):
     parallel_api_test(module.parallel_env(), num_cycles=50)
-print(f"gym_advrl {getattr(gym_advrl, '__version__', '')} without extras: {len(env_ids)} environments and 3 multi-agent "
-      "environments step and pass the checkers")
+print(
+    f"gym_advrl {getattr(gym_advrl, '__version__', '')} without extras: {len(env_ids)} environments and 3 multi-agent "
+    "environments step and pass the checkers"
+)

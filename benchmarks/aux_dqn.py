@@ -106,7 +106,9 @@ class LearningCurve(BaseCallback):
         self.returns: list[float] = []
 
     def _evaluate(self) -> None:
-        mean_return, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.n_episodes, deterministic=True)
+        mean_return, _ = evaluate_policy(
+            self.model, self.eval_env, n_eval_episodes=self.n_episodes, deterministic=True
+        )
         self.steps.append(int(self.num_timesteps))
         self.returns.append(float(mean_return))
 
@@ -119,7 +121,9 @@ class LearningCurve(BaseCallback):
         return True
 
 
-def run(task_name: str, algo: str, seed: int, extra: dict[str, Any] | None = None, budget: int | None = None) -> dict[str, Any]:
+def run(
+    task_name: str, algo: str, seed: int, extra: dict[str, Any] | None = None, budget: int | None = None
+) -> dict[str, Any]:
     task = TASKS[task_name] if budget is None else {**TASKS[task_name], "budget": budget}
     env = gym.make(task["env_id"], **task["env_kwargs"])
     eval_env = gym.make(task["env_id"], **task["env_kwargs"])
@@ -143,7 +147,9 @@ def run(task_name: str, algo: str, seed: int, extra: dict[str, Any] | None = Non
 def summarize(result: dict[str, Any]) -> tuple[float, bool, float, float]:
     """(steps to threshold, reached, AUC, final return) of one run."""
     steps, returns = np.asarray(result["steps"], dtype=float), np.asarray(result["returns"])
-    hit = steps_to_threshold(list(zip(result["steps"], result["returns"], strict=True)), TASKS[result["task"]]["threshold"])
+    hit = steps_to_threshold(
+        list(zip(result["steps"], result["returns"], strict=True)), TASKS[result["task"]]["threshold"]
+    )
     reached = hit is not None
     to_threshold = float(hit) if reached else float(result.get("budget", TASKS[result["task"]]["budget"]))
     auc = float(np.trapezoid(returns, steps) / (steps[-1] - steps[0]))
@@ -161,7 +167,11 @@ def paired(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for task_name in dict.fromkeys(r["task"] for r in results):
         runs = [r for r in results if r["task"] == task_name]
         configs = {config(r) for r in runs}
-        seeds = {seed for seed in {r["seed"] for r in runs} if configs <= {config(r) for r in runs if r["seed"] == seed}}
+        seeds = {
+            seed
+            for seed in {r["seed"] for r in runs}
+            if configs <= {config(r) for r in runs if r["seed"] == seed}
+        }
         kept += [r for r in runs if r["seed"] in seeds]
     return kept
 
@@ -200,12 +210,18 @@ def table(results: list[dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--aux-kwargs", type=json.loads, default={}, help="JSON dict of extra AuxDQN arguments")
-    parser.add_argument("--budget", type=int, default=None, help="replace every task's budget (a quick check)")
+    parser.add_argument(
+        "--aux-kwargs", type=json.loads, default={}, help="JSON dict of extra AuxDQN arguments"
+    )
+    parser.add_argument(
+        "--budget", type=int, default=None, help="replace every task's budget (a quick check)"
+    )
     add_results_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(1)

@@ -71,7 +71,9 @@ def main() -> None:
         edges, scores = evaluate(gym.make("AdvRL/CausalSCM-v0"), args.steps, seed=0, alpha=args.alpha)
         results.add({"graph": "seed graph", "edges": edges, "scores": scores})
         for graph_seed in range(args.graphs):
-            env = gym.make("AdvRL/CausalSCM-v0", graph="random", n_vars=6, edge_prob=0.3, graph_seed=graph_seed)
+            env = gym.make(
+                "AdvRL/CausalSCM-v0", graph="random", n_vars=6, edge_prob=0.3, graph_seed=graph_seed
+            )
             edges, scores = evaluate(env, args.steps, seed=graph_seed, alpha=args.alpha)
             results.add({"graph": f"random, graph_seed {graph_seed}", "edges": edges, "scores": scores})
 

@@ -108,7 +108,10 @@ def measure(results: Results, args: argparse.Namespace) -> None:
     rng = np.random.default_rng(0)
     random_policy = FnPolicy(lambda obs: rng.uniform(-1.0, 1.0, size=(len(obs), 1)))
     references = {
-        "analytic optimum a*": (expected_return(analytic_env, analytic_env.optimal_action), FnPolicy(analytic_env.optimal_action)),
+        "analytic optimum a*": (
+            expected_return(analytic_env, analytic_env.optimal_action),
+            FnPolicy(analytic_env.optimal_action),
+        ),
         "random policy": (random_policy_return(analytic_env), random_policy),
     }
     for name, (value, policy) in references.items():
@@ -121,7 +124,13 @@ def measure(results: Results, args: argparse.Namespace) -> None:
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
         for seed, learned, (mean, std), seconds in pool.map(train_and_evaluate, jobs):
             results.add(
-                {"policy": f"SAC seed {seed}", "expected_return": learned, "mc_mean": mean, "mc_std": std, "seconds": seconds}
+                {
+                    "policy": f"SAC seed {seed}",
+                    "expected_return": learned,
+                    "mc_mean": mean,
+                    "mc_std": std,
+                    "seconds": seconds,
+                }
             )
 
 
@@ -143,7 +152,13 @@ def table(record: dict[str, Any]) -> str:
                 f"{run['seconds']:.0f}" if "seconds" in run else "",
             ]
         )
-    columns = ("policy", "expected return (exact)", "Monte Carlo return", "normalized score", "train time (s)")
+    columns = (
+        "policy",
+        "expected return (exact)",
+        "Monte Carlo return",
+        "normalized score",
+        "train time (s)",
+    )
     verdict = "PASS" if np.mean(scores) >= 0.9 else "FAIL"
     return (
         f"SAC budget: {args['timesteps']} env steps per seed ({args['timesteps'] // EPISODE_STEPS} episodes); "

@@ -59,19 +59,26 @@ def main() -> None:
         for label, scm in graphs.items():
             rng = np.random.default_rng(0)
             for n in (10_000, 100_000, 1_000_000):
-                rate = best_rate(lambda n, scm=scm, rng=rng: scm.sample(n, action=0.5, rng=rng), n, args.repeats)
-                results.add({"graph": label, "method": "`scm.sample`", "batch": n, "samples_per_second": rate})
+                rate = best_rate(
+                    lambda n, scm=scm, rng=rng: scm.sample(n, action=0.5, rng=rng), n, args.repeats
+                )
+                results.add(
+                    {"graph": label, "method": "`scm.sample`", "batch": n, "samples_per_second": rate}
+                )
             rate = best_rate(
                 lambda n, scm=scm, rng=rng: loop_sample(scm, n, 0.5, rng), 20_000, max(1, args.repeats // 2)
             )
-            results.add({"graph": label, "method": "per-sample loop", "batch": 20_000, "samples_per_second": rate})
+            results.add(
+                {"graph": label, "method": "per-sample loop", "batch": 20_000, "samples_per_second": rate}
+            )
 
     print(table(measure_or_load("causal_sample_speed", args, measure)))
 
 
 def table(record: dict[str, Any]) -> str:
     rows = [
-        [run["graph"], run["method"], f"{run['batch']:,}", f"{run['samples_per_second']:,.0f}"] for run in record["runs"]
+        [run["graph"], run["method"], f"{run['batch']:,}", f"{run['samples_per_second']:,.0f}"]
+        for run in record["runs"]
     ]
     return markdown_table(("graph", "method", "batch", "samples/s"), rows, "llrr")
 

@@ -55,7 +55,9 @@ def plot(results: dict[str, np.ndarray], ranges: dict, path: Path) -> None:
             ax.fill_between(values, mean - std, mean + std, color=color, alpha=0.2)
         ax.axvspan(*ranges[name], color="grey", alpha=0.12, label="randomized training range")
         ax.axvline(1.0, color="grey", linestyle=":", label="nominal value")
-        ax.set_xlabel("pole mass m (averaged over lengths)" if name == "m" else "pole length l (averaged over masses)")
+        ax.set_xlabel(
+            "pole mass m (averaged over lengths)" if name == "m" else "pole length l (averaged over masses)"
+        )
     axes[0].set_ylabel("episode return (200 steps)")
     axes[0].legend(loc="lower left", fontsize=8)
     fig.suptitle("AdvRL/Pendulum-v0: SAC robustness to unseen physics (mean +- std over seeds)")
@@ -64,7 +66,9 @@ def plot(results: dict[str, np.ndarray], ranges: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def train_and_evaluate(results: Results, example, timesteps: int, seeds: list[int], eval_episodes: int) -> None:
+def train_and_evaluate(
+    results: Results, example, timesteps: int, seeds: list[int], eval_episodes: int
+) -> None:
     """One run per seed and training condition: its mean returns on the ``(masses, lengths)`` grid."""
     start = time.time()
     for seed in seeds:
@@ -73,13 +77,19 @@ def train_and_evaluate(results: Results, example, timesteps: int, seeds: list[in
             grid = example.evaluate_on_physics(model, MASSES, LENGTHS, eval_episodes, seed=10_000)
             run = {"seed": seed, "training": label, "timesteps": timesteps, "eval_episodes": eval_episodes}
             results.add({**run, "returns": grid})
-            print(f"seed {seed} {label}: mean over grid {grid.mean():.1f} ({time.time() - start:.0f} s)", flush=True)
+            print(
+                f"seed {seed} {label}: mean over grid {grid.mean():.1f} ({time.time() - start:.0f} s)",
+                flush=True,
+            )
 
 
 def grids(record: dict[str, Any]) -> dict[str, np.ndarray]:
     """Per training condition, the returns of every seed: an array ``(seeds, masses, lengths)``."""
     labels = dict.fromkeys(run["training"] for run in record["runs"])
-    return {label: np.array([run["returns"] for run in record["runs"] if run["training"] == label]) for label in labels}
+    return {
+        label: np.array([run["returns"] for run in record["runs"] if run["training"] == label])
+        for label in labels
+    }
 
 
 def report(record: dict[str, Any], ranges: dict) -> str:
@@ -90,9 +100,18 @@ def report(record: dict[str, Any], ranges: dict) -> str:
     for label, arr in arrays.items():
         per_mass = [mean_std(arr[:, i, :].mean(axis=1)) for i in range(len(MASSES))]
         near = arr[:, near_nominal[0], near_nominal[1]]
-        by_mass.append([label, mean_std(arr.mean(axis=(1, 2))), mean_std(arr.min(axis=(1, 2))), mean_std(near), *per_mass])
+        by_mass.append(
+            [
+                label,
+                mean_std(arr.mean(axis=(1, 2))),
+                mean_std(arr.min(axis=(1, 2))),
+                mean_std(near),
+                *per_mass,
+            ]
+        )
     by_length = [
-        [label, *(mean_std(arr[:, :, j].mean(axis=1)) for j in range(len(LENGTHS)))] for label, arr in arrays.items()
+        [label, *(mean_std(arr[:, :, j].mean(axis=1)) for j in range(len(LENGTHS)))]
+        for label, arr in arrays.items()
     ]
     mass_columns = ("training", "grid mean", "worst (m, l) cell", "m=0.9, l=0.9", *(f"m={m}" for m in MASSES))
     length_columns = ("training", *(f"l={length}" for length in LENGTHS))
@@ -106,7 +125,9 @@ def report(record: dict[str, Any], ranges: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--timesteps", type=int, default=8_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--eval-episodes", type=int, default=3)

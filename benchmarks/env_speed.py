@@ -53,7 +53,9 @@ class Runner:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
     add_results_argument(parser)
@@ -87,7 +89,11 @@ def table(record: dict[str, Any]) -> str:
         rows.append([f"`{env_id}`", f"{ours:,.0f}", f"`{ref_id}`", f"{reference:,.0f}", f"{ratio:.2f}x"])
         if ratio < 0.9:
             failures.append(f"{env_id}: {ratio:.2f}x of {ref_id}")
-    verdict = "below the 0.9x target: " + "; ".join(failures) if failures else "all counterparts within the 0.9x target"
+    verdict = (
+        "below the 0.9x target: " + "; ".join(failures)
+        if failures
+        else "all counterparts within the 0.9x target"
+    )
     return (
         f"steps per second, best of {args['repeats']} interleaved passes of {args['steps']} steps, "
         "gym.make wrappers on both sides\n\n"

@@ -41,7 +41,14 @@ def main() -> None:
     def measure(results: Results) -> None:
         example = load_example()
         for seed in args.seeds:
-            argv = ["--env", "cooperative", "--n-agents", str(args.n_agents), "--timesteps", str(args.timesteps)]
+            argv = [
+                "--env",
+                "cooperative",
+                "--n-agents",
+                str(args.n_agents),
+                "--timesteps",
+                str(args.timesteps),
+            ]
             argv += ["--seed", str(seed), "--eval-episodes", "10"] + (["--discrete"] if args.discrete else [])
             results.add({"seed": seed, **example.main(argv)})
 

@@ -71,7 +71,8 @@ def main() -> None:
             for continuous in (False, True):
                 kwargs = {"continuous_actions": continuous, "max_cycles": args.max_cycles}
                 candidates: dict[str, Callable[[], ParallelEnv]] = {
-                    name: functools.partial(mod.parallel_env, n_agents=n, **kwargs) for name, mod in OURS.items()
+                    name: functools.partial(mod.parallel_env, n_agents=n, **kwargs)
+                    for name, mod in OURS.items()
                 }
                 if simple_spread is not None:
                     candidates["MPE2 simple_spread_v3"] = functools.partial(
@@ -90,7 +91,9 @@ def main() -> None:
 
 def table(record: dict[str, Any]) -> str:
     args, settings, runs = record["args"], record["settings"], record["runs"]
-    baseline = {(r["agents"], r["actions"]): r["steps_per_second"] for r in runs if r["env"].startswith("MPE2")}
+    baseline = {
+        (r["agents"], r["actions"]): r["steps_per_second"] for r in runs if r["env"].startswith("MPE2")
+    }
     rows = []
     for r in runs:
         name, n, act, rate = r["env"], r["agents"], r["actions"], r["steps_per_second"]

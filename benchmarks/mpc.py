@@ -177,7 +177,9 @@ def aggregate(results: list[dict[str, Any]], env_names: list[str]) -> str:
                 continue
             hits = [steps_to_threshold(r["curve"], cfg["threshold"]) for r in runs]
             reached = [h for h in hits if h is not None]
-            threshold = "n/a" if cfg["threshold"] is None else f"{mean_std(reached)} ({len(reached)}/{len(runs)})"
+            threshold = (
+                "n/a" if cfg["threshold"] is None else f"{mean_std(reached)} ({len(reached)}/{len(runs)})"
+            )
             stopped = [r for r in runs if r.get("stopped_at") is not None]
             seeds = f"{len(runs)}" + (
                 f" ({len(stopped)} stopped at {', '.join(str(r['stopped_at']) for r in stopped)} steps)"
@@ -194,7 +196,15 @@ def aggregate(results: list[dict[str, Any]], env_names: list[str]) -> str:
             budget = runs[0].get("budget", cfg["budget"])
             at_budget = [value_at(r["curve"], budget) for r in runs]
             rows.append(
-                [cfg["env_id"], algo, seeds, threshold, f"{mean_std(at_budget, '.1f')} (at {budget})", latency, wall_cpu]
+                [
+                    cfg["env_id"],
+                    algo,
+                    seeds,
+                    threshold,
+                    f"{mean_std(at_budget, '.1f')} (at {budget})",
+                    latency,
+                    wall_cpu,
+                ]
             )
     columns = (
         "env",
@@ -272,7 +282,12 @@ def plot(results: list[dict[str, Any]], env_names: list[str], path: pathlib.Path
 
 def latency_table(record: dict[str, Any]) -> str:
     rows = [
-        [ENVS[run["env"]]["env_id"], f"{run['predict_wall_ms']:.1f}", f"{run['predict_cpu_ms']:.1f}", f"{run['load_average']:.1f}"]
+        [
+            ENVS[run["env"]]["env_id"],
+            f"{run['predict_wall_ms']:.1f}",
+            f"{run['predict_cpu_ms']:.1f}",
+            f"{run['load_average']:.1f}",
+        ]
         for run in record["runs"]
     ]
     return markdown_table(("env", "predict ms, median wall", "median CPU", "load average"), rows)

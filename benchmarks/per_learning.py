@@ -55,7 +55,12 @@ TASKS = {
         # CartPole-v0's "solved" level; few 40k-step DQN runs of this size reach v1's 475.
         threshold=195.0,
         dqn_kwargs=dict(
-            COMMON, learning_rate=1e-3, buffer_size=50_000, learning_starts=1_000, target_update_interval=500, exploration_fraction=0.2
+            COMMON,
+            learning_rate=1e-3,
+            buffer_size=50_000,
+            learning_starts=1_000,
+            target_update_interval=500,
+            exploration_fraction=0.2,
         ),
     ),
     "gridworld": Task(
@@ -65,7 +70,12 @@ TASKS = {
         # The shortest path takes 14 moves: 10 - 14 * 0.1 = 8.6 at best; 8.0 allows 6 detours.
         threshold=8.0,
         dqn_kwargs=dict(
-            COMMON, learning_rate=5e-4, buffer_size=20_000, learning_starts=500, target_update_interval=250, exploration_fraction=0.3
+            COMMON,
+            learning_rate=5e-4,
+            buffer_size=20_000,
+            learning_starts=500,
+            target_update_interval=250,
+            exploration_fraction=0.3,
         ),
     ),
 }
@@ -85,7 +95,9 @@ class EpisodeLog(BaseCallback):
         return True
 
 
-def steps_to_threshold(episodes: list[tuple[int, float]], threshold: float, window: int = 10) -> tuple[int, int] | None:
+def steps_to_threshold(
+    episodes: list[tuple[int, float]], threshold: float, window: int = 10
+) -> tuple[int, int] | None:
     """(env steps, episodes) when the mean of the last ``window`` returns first reaches ``threshold``."""
     index = first_reaching([r for _, r in episodes], threshold, window)
     return None if index is None else (episodes[index][0], index + 1)
@@ -105,10 +117,14 @@ def run(task: Task, algo: type[DQN], seed: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--envs", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--exploration-fraction", type=float, default=None, help="override the tasks' epsilon-decay fraction")
+    parser.add_argument(
+        "--exploration-fraction", type=float, default=None, help="override the tasks' epsilon-decay fraction"
+    )
     add_results_argument(parser)
     args = parser.parse_args()
     if args.exploration_fraction is not None:
@@ -120,7 +136,9 @@ def main() -> None:
         for name in args.envs:
             for algo in (DQN, PERDQN):
                 for seed in range(args.seeds):
-                    r = results.add({"env": name, "algo": algo.__name__, "seed": seed, **run(TASKS[name], algo, seed)})
+                    r = results.add(
+                        {"env": name, "algo": algo.__name__, "seed": seed, **run(TASKS[name], algo, seed)}
+                    )
                     print(
                         f"# {name} {algo.__name__} seed {seed}: reached {tuple(r['reached']) if r['reached'] else None}, "
                         f"final {r['final']:.2f}, cpu {r['cpu']:.0f}s",

@@ -46,7 +46,10 @@ from sb3_ext import PrioritizedReplayBuffer
 
 BATCH = 256
 SB3_SAMPLE, OURS, OURS_SAMPLE, TIANSHOU = (
-    "SB3 ReplayBuffer.sample (uniform)", "ours: sample + update_priorities", "ours: sample only", "tianshou: sample + update_weight"
+    "SB3 ReplayBuffer.sample (uniform)",
+    "ours: sample + update_priorities",
+    "ours: sample only",
+    "tianshou: sample + update_weight",
 )
 SB3_ADD, OURS_ADD, TIANSHOU_ADD = "SB3 ReplayBuffer.add", "ours: add", "tianshou: add"
 
@@ -89,10 +92,19 @@ def first_use_seconds() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
         runs = [
-            [float(x) for x in subprocess.run([sys.executable, "-c", FIRST_USE], env=env, capture_output=True, text=True, check=True).stdout.split()]
+            [
+                float(x)
+                for x in subprocess.run(
+                    [sys.executable, "-c", FIRST_USE], env=env, capture_output=True, text=True, check=True
+                ).stdout.split()
+            ]
             for _ in range(2)
         ]
-    return {"import numba": runs[0][0], "first calls, empty cache (compiles)": runs[0][1], "first calls, cache on disk": runs[1][1]}
+    return {
+        "import numba": runs[0][0],
+        "first calls, empty cache (compiles)": runs[0][1],
+        "first calls, cache on disk": runs[1][1],
+    }
 
 
 def fill_sb3(buffer: ReplayBuffer, rng: np.random.Generator) -> None:
@@ -150,7 +162,11 @@ def measure(capacity: int, args: argparse.Namespace) -> dict[str, dict[str, np.n
         _, indices = tianshou.sample(BATCH)
         tianshou.update_weight(indices, td_errors)
 
-    sampling = {SB3_SAMPLE: lambda: uniform.sample(BATCH), OURS: ours_sample_update, OURS_SAMPLE: lambda: ours.sample(BATCH)}
+    sampling = {
+        SB3_SAMPLE: lambda: uniform.sample(BATCH),
+        OURS: ours_sample_update,
+        OURS_SAMPLE: lambda: ours.sample(BATCH),
+    }
     if tianshou is not None:
         sampling[TIANSHOU] = tianshou_sample_update
 
@@ -161,9 +177,14 @@ def measure(capacity: int, args: argparse.Namespace) -> dict[str, dict[str, np.n
         OURS_ADD: lambda: ours.add(obs, obs, action, reward, done, infos),
     }
     if tianshou is not None:
-        transition = Batch(obs=obs[0], act=0, rew=0.0, terminated=False, truncated=False, obs_next=obs[0], info={})
+        transition = Batch(
+            obs=obs[0], act=0, rew=0.0, terminated=False, truncated=False, obs_next=obs[0], info={}
+        )
         inserting[TIANSHOU_ADD] = lambda: tianshou.add(transition)
-    return {"sample": paired_rounds(sampling, args.calls, args.rounds), "add": paired_rounds(inserting, args.inserts, args.rounds)}
+    return {
+        "sample": paired_rounds(sampling, args.calls, args.rounds),
+        "add": paired_rounds(inserting, args.inserts, args.rounds),
+    }
 
 
 def spread(ratios: np.ndarray) -> str:
@@ -171,13 +192,17 @@ def spread(ratios: np.ndarray) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--capacities", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
     parser.add_argument("--obs-dim", type=int, default=8)
     parser.add_argument("--calls", type=int, default=200, help="calls of each sampling operation per round")
     parser.add_argument("--inserts", type=int, default=2000, help="calls of each add per round")
     parser.add_argument("--rounds", type=int, default=21)
-    parser.add_argument("--save", action="store_true", help="write every round's timings to benchmarks/results/per_speed/")
+    parser.add_argument(
+        "--save", action="store_true", help="write every round's timings to benchmarks/results/per_speed/"
+    )
     args = parser.parse_args()
     th.set_num_threads(1)
 
@@ -193,20 +218,28 @@ def main() -> None:
     for capacity, timings in results.items():
         t = timings["sample"]
         for name, seconds in t.items():
-            print(f"| {capacity:,} | {name} | {np.median(seconds) * 1e6:.0f} | {spread(seconds / t[SB3_SAMPLE])} |")
+            print(
+                f"| {capacity:,} | {name} | {np.median(seconds) * 1e6:.0f} | {spread(seconds / t[SB3_SAMPLE])} |"
+            )
     print("\n| capacity | insertion | transitions/s (median) | vs SB3 add |")
     print("|---:|---|---:|---:|")
     for capacity, timings in results.items():
         t = timings["add"]
         for name, seconds in t.items():
-            print(f"| {capacity:,} | {name} | {np.median(1.0 / seconds):,.0f} | {spread(t[SB3_ADD] / seconds)} |")
+            print(
+                f"| {capacity:,} | {name} | {np.median(1.0 / seconds):,.0f} | {spread(t[SB3_ADD] / seconds)} |"
+            )
 
-    print("\n| capacity | sample + update vs SB3 sample (target <= 1.2x) | speed-up over tianshou (target >= 1.5x) | insertion vs SB3 (target >= 0.7x) |")
+    print(
+        "\n| capacity | sample + update vs SB3 sample (target <= 1.2x) | speed-up over tianshou (target >= 1.5x) | insertion vs SB3 (target >= 0.7x) |"
+    )
     print("|---:|---:|---:|---:|")
     for capacity, timings in results.items():
         t, a = timings["sample"], timings["add"]
         tianshou = spread(t[TIANSHOU] / t[OURS]) if have_tianshou else "not installed"
-        print(f"| {capacity:,} | {spread(t[OURS] / t[SB3_SAMPLE])} | {tianshou} | {spread(a[SB3_ADD] / a[OURS_ADD])} |")
+        print(
+            f"| {capacity:,} | {spread(t[OURS] / t[SB3_SAMPLE])} | {tianshou} | {spread(a[SB3_ADD] / a[OURS_ADD])} |"
+        )
 
     print("\n| one-off cost of the compiled tree, per process | CPU s |")
     print("|---|---:|")
@@ -223,7 +256,10 @@ def main() -> None:
             "processor": platform.processor(),
             "first_use_cpu_seconds": first_use,
             "seconds_per_call": {
-                str(capacity): {kind: {name: seconds.tolist() for name, seconds in t.items()} for kind, t in timings.items()}
+                str(capacity): {
+                    kind: {name: seconds.tolist() for name, seconds in t.items()}
+                    for kind, t in timings.items()
+                }
                 for capacity, timings in results.items()
             },
         }

@@ -85,7 +85,9 @@ def measure(results: Results, args: argparse.Namespace) -> None:
             env = gym.make("AdvRL/QuantumGate-v0", **kwargs)
             env.action_space.seed(seed)
             success, gates = evaluate(env, lambda _obs, e=env: e.action_space.sample(), args.episodes, seed)
-            results.add({"task": task, "agent": "random policy", "seed": seed, "success": success, "gates": gates})
+            results.add(
+                {"task": task, "agent": "random policy", "seed": seed, "success": success, "gates": gates}
+            )
             for algo in args.algos:
                 model = make_model(algo, gym.make("AdvRL/QuantumGate-v0", **kwargs), seed)
                 start = time.perf_counter()

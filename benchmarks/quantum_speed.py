@@ -125,8 +125,26 @@ def table(record: dict[str, Any]) -> str:
             qiskit_cell, ratio_cell = f"{qiskit:.1f}", f"{qiskit / ours:.1f}x"
         if n >= 6 and ours >= dense_us:
             slower_than_dense.append(f"{run['gate'].lower()} on {n} qubits")
-        rows.append([n, run["gate"], f"{ours:.1f}", f"{dense_us:.1f}", qiskit_cell, f"{dense_us / ours:.1f}x", ratio_cell])
-    columns = ("qubits", "gate", "ours (us)", "dense (us)", "qiskit evolve (us)", "dense / ours", "qiskit / ours")
+        rows.append(
+            [
+                n,
+                run["gate"],
+                f"{ours:.1f}",
+                f"{dense_us:.1f}",
+                qiskit_cell,
+                f"{dense_us / ours:.1f}x",
+                ratio_cell,
+            ]
+        )
+    columns = (
+        "qubits",
+        "gate",
+        "ours (us)",
+        "dense (us)",
+        "qiskit evolve (us)",
+        "dense / ours",
+        "qiskit / ours",
+    )
     lines = [
         f"microseconds per gate, best of {args['repeats']} x {args['gates']} applications, one thread\n",
         markdown_table(columns, rows, "rlrrrrr"),

@@ -55,7 +55,9 @@ AGENTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--timesteps", type=int, default=80_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--eval-episodes", type=int, default=400)
@@ -89,7 +91,9 @@ def table(record: dict[str, Any]) -> str:
     return (
         f"\n`{ENV_ID}` (n_symbols 4, delay 5), {args['timesteps']:,} steps, seeds {args['seeds']}, "
         f"{args['eval_episodes']} deterministic evaluation episodes each; chance = 25%\n\n"
-        + markdown_table(("algorithm", "success (mean +- std)", "per seed", "train time / seed"), rows, "lrlr")
+        + markdown_table(
+            ("algorithm", "success (mean +- std)", "per seed", "train time / seed"), rows, "lrlr"
+        )
     )
 
 

@@ -32,14 +32,18 @@ TARGETS = [(3, 4), (2, 2), (0, 4)]
 
 def load_example():
     """The training code of ``examples/transfer_gridworld.py`` (one source of truth)."""
-    spec = importlib.util.spec_from_file_location("transfer_example", ROOT / "examples" / "transfer_gridworld.py")
+    spec = importlib.util.spec_from_file_location(
+        "transfer_example", ROOT / "examples" / "transfer_gridworld.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--source-timesteps", type=int, default=4_000)
     parser.add_argument("--timesteps", type=int, default=4_000, help="budget on each target goal")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
@@ -56,12 +60,26 @@ def main() -> None:
                 entries = {}
                 for agent, init in (("fine-tuned", source_model), ("scratch", None)):
                     solved = example.learn_target(SOURCE, target, args.timesteps, seed + 100, init)
-                    entries[agent] = (solved[0], solved[1], True) if solved else (np.nan, args.timesteps, False)
+                    entries[agent] = (
+                        (solved[0], solved[1], True) if solved else (np.nan, args.timesteps, False)
+                    )
                     episodes, steps, ok = entries[agent]
-                    results.add({"seed": seed, "target": target, "agent": agent, "episodes": episodes, "steps": steps, "solved": ok})
-                print(f"seed {seed} (source optimal: {source_ok}) target {target}: "
-                      f"fine-tuned {entries['fine-tuned']}, scratch {entries['scratch']} "
-                      f"({time.time() - start:.0f} s)", flush=True)
+                    results.add(
+                        {
+                            "seed": seed,
+                            "target": target,
+                            "agent": agent,
+                            "episodes": episodes,
+                            "steps": steps,
+                            "solved": ok,
+                        }
+                    )
+                print(
+                    f"seed {seed} (source optimal: {source_ok}) target {target}: "
+                    f"fine-tuned {entries['fine-tuned']}, scratch {entries['scratch']} "
+                    f"({time.time() - start:.0f} s)",
+                    flush=True,
+                )
 
     print(table(measure_or_load("transfer_gridworld", args, measure)))
     print(f"total time {time.time() - start:.0f} s")
@@ -80,7 +98,9 @@ def table(record: dict[str, Any]) -> str:
     return (
         f"\nDQN on AdvRL/GridWorld-v0 5x5 (random starts), source goal {SOURCE} trained to optimal "
         f"(at most {args['source_timesteps']:,} steps); budget {args['timesteps']:,} steps per target; seeds {args['seeds']}\n\n"
-        + markdown_table(("target goal", "agent", "solved", "episodes to optimal", "env steps to optimal"), rows, "llrrr")
+        + markdown_table(
+            ("target goal", "agent", "solved", "episodes to optimal", "env steps to optimal"), rows, "llrrr"
+        )
         + "\n\nEpisodes are averaged over the solved runs; steps count an unsolved run as the full budget."
     )
 

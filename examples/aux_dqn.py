@@ -23,10 +23,17 @@ ENV_KWARGS = {"size": 5, "obs_mode": "rgb"}  # (40, 40, 3) uint8 top views
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--timesteps", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: fastest for small networks)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
 
@@ -40,8 +47,10 @@ def main() -> None:
     eval_env = Monitor(gym.make("AdvRL/GridWorld-v0", **ENV_KWARGS))
     eval_env.reset(seed=args.seed + 1_000)
     mean, std = evaluate_policy(model, eval_env, n_eval_episodes=5)
-    print(f"AuxDQN (CNN, shift augmentation) on GridWorld-v0 rgb after {args.timesteps:,} steps: "
-          f"mean return {mean:.2f} +- {std:.2f} (optimal 9.3)")
+    print(
+        f"AuxDQN (CNN, shift augmentation) on GridWorld-v0 rgb after {args.timesteps:,} steps: "
+        f"mean return {mean:.2f} +- {std:.2f} (optimal 9.3)"
+    )
 
 
 if __name__ == "__main__":

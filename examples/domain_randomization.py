@@ -43,7 +43,9 @@ def train_sac(timesteps: int, seed: int, randomize: bool, tensorboard_log: str |
         **SAC_KWARGS,
     )
     name = "sac_randomized" if randomize else "sac_nominal"
-    model.learn(total_timesteps=timesteps, callback=WrapperInfoCallback(), tb_log_name=name, progress_bar=True)
+    model.learn(
+        total_timesteps=timesteps, callback=WrapperInfoCallback(), tb_log_name=name, progress_bar=True
+    )
     return model
 
 
@@ -59,7 +61,10 @@ def evaluate_on_physics(
     cells = [(m, length, k) for m in masses for length in lengths for k in range(n_episodes)]
     envs = [gym.make(ENV_ID) for _ in cells]
     obs = np.stack(
-        [env.reset(seed=seed + k, options={"physics": {"m": m, "l": length}})[0] for env, (m, length, k) in zip(envs, cells, strict=True)]
+        [
+            env.reset(seed=seed + k, options={"physics": {"m": m, "l": length}})[0]
+            for env, (m, length, k) in zip(envs, cells, strict=True)
+        ]
     )
     returns = np.zeros(len(cells))
     done = np.zeros(len(cells), dtype=bool)
@@ -75,12 +80,19 @@ def evaluate_on_physics(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--timesteps", type=int, default=8_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--eval-episodes", type=int, default=2)
     parser.add_argument("--tensorboard", default=None, help="TensorBoard log directory (optional)")
-    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: fastest for small networks)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
 
@@ -95,7 +107,11 @@ def main() -> None:
     print("| training physics | " + " | ".join(header) + " | mean |")
     print("|---|" + "---:|" * (len(header) + 1))
     for randomize, grid in table.items():
-        label = f"randomized m in {TRAIN_RANGES['m']}, l in {TRAIN_RANGES['l']}" if randomize else "nominal m = l = 1"
+        label = (
+            f"randomized m in {TRAIN_RANGES['m']}, l in {TRAIN_RANGES['l']}"
+            if randomize
+            else "nominal m = l = 1"
+        )
         print(f"| {label} | " + " | ".join(f"{v:.0f}" for v in grid.ravel()) + f" | {grid.mean():.0f} |")
 
 

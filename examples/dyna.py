@@ -22,10 +22,17 @@ from sb3_ext import Dyna, TabularDynaQ
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--timesteps", type=int, default=3_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: fastest for small networks)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
 
@@ -35,19 +42,30 @@ def main() -> None:
         model = TabularDynaQ("TabularPolicy", env, planning_steps=planning_steps, seed=args.seed)
         model.learn(args.timesteps, progress_bar=True)
         greedy_returns[planning_steps], _ = evaluate_policy(model, env, n_eval_episodes=1)
-    print(f"\nDyna maze (GridWorld layout, index observations), {args.timesteps:,} steps; optimal return 8.7\n")
+    print(
+        f"\nDyna maze (GridWorld layout, index observations), {args.timesteps:,} steps; optimal return 8.7\n"
+    )
     print("| agent | greedy return |")
     print("|---|---:|")
     for planning_steps, mean in greedy_returns.items():
         print(f"| TabularDynaQ, {planning_steps} planning steps | {mean:.1f} |")
 
     env = Monitor(gym.make("AdvRL/GridWorld-v0", size=6))
-    model = Dyna("MlpPolicy", env, planning_steps=10, real_ratio=0.5, model_train_freq=250,
-                 learning_starts=min(500, args.timesteps // 2), seed=args.seed)
+    model = Dyna(
+        "MlpPolicy",
+        env,
+        planning_steps=10,
+        real_ratio=0.5,
+        model_train_freq=250,
+        learning_starts=min(500, args.timesteps // 2),
+        seed=args.seed,
+    )
     model.learn(args.timesteps, progress_bar=True)
     mean, _ = evaluate_policy(model, env, n_eval_episodes=1)
-    print(f"\ndeep Dyna on GridWorld-v0 6x6 (coordinates): greedy return {mean:.1f} (optimal 9.1); "
-          f"imagined transitions stored: {model.model_buffer.size():,}")
+    print(
+        f"\ndeep Dyna on GridWorld-v0 6x6 (coordinates): greedy return {mean:.1f} (optimal 9.1); "
+        f"imagined transitions stored: {model.model_buffer.size():,}"
+    )
 
 
 if __name__ == "__main__":

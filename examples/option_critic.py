@@ -1,6 +1,6 @@
 """OptionCritic on the four-rooms domain; the running options are the ``predict`` state.
 
-    python examples/option_critic.py [--timesteps 50000]
+python examples/option_critic.py [--timesteps 50000]
 """
 
 from __future__ import annotations
@@ -17,10 +17,17 @@ from sb3_ext import OptionCritic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--timesteps", type=int, default=50_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: fastest for small networks)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
 
@@ -41,8 +48,10 @@ def main() -> None:
             start, done, steps = np.zeros((1,), dtype=bool), terminated or truncated, steps + 1
         lengths.append(steps)
     shares = np.bincount(options_used, minlength=4) / len(options_used)
-    print(f"OptionCritic on FourRooms-v0 after {args.timesteps:,} steps: mean steps to the goal {np.mean(lengths):.1f} "
-          f"(random policy ~300); option shares {np.round(shares, 2).tolist()}")
+    print(
+        f"OptionCritic on FourRooms-v0 after {args.timesteps:,} steps: mean steps to the goal {np.mean(lengths):.1f} "
+        f"(random policy ~300); option shares {np.round(shares, 2).tolist()}"
+    )
 
 
 if __name__ == "__main__":

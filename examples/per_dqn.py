@@ -21,16 +21,32 @@ from stable_baselines3.common.monitor import Monitor
 import gym_advrl  # noqa: F401  (registers the AdvRL/ environments)
 from sb3_ext import PERDQN
 
-HYPERPARAMS = dict(learning_rate=1e-3, buffer_size=50_000, learning_starts=1_000, batch_size=64, train_freq=4,
-                   target_update_interval=500, exploration_fraction=0.2, exploration_final_eps=0.05, gamma=0.99)
+HYPERPARAMS = dict(
+    learning_rate=1e-3,
+    buffer_size=50_000,
+    learning_starts=1_000,
+    batch_size=64,
+    train_freq=4,
+    target_update_interval=500,
+    exploration_fraction=0.2,
+    exploration_final_eps=0.05,
+    gamma=0.99,
+)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--env", default="CartPole-v1")
     parser.add_argument("--timesteps", type=int, default=30_000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: fastest for small networks)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
 
@@ -53,8 +69,10 @@ def main() -> None:
         model.save_replay_buffer(Path(folder) / "buffer")
         reloaded = PERDQN("MlpPolicy", args.env, **hyperparams)
         reloaded.load_replay_buffer(Path(folder) / "buffer")
-        print(f"\nreloaded buffer: {reloaded.replay_buffer.size():,} transitions, "
-              f"total priority {reloaded.replay_buffer.tree.total:.3g}")
+        print(
+            f"\nreloaded buffer: {reloaded.replay_buffer.size():,} transitions, "
+            f"total priority {reloaded.replay_buffer.tree.total:.3g}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Quick start: make an AdvRL environment, train a Stable-Baselines3 agent on it, evaluate.
 
-    python examples/quickstart.py [--timesteps 6000] [--env AdvRL/Pendulum-v0]
+python examples/quickstart.py [--timesteps 6000] [--env AdvRL/Pendulum-v0]
 """
 
 from __future__ import annotations
@@ -18,12 +18,19 @@ from sb3_ext.common.evaluation import random_policy_returns
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--env", default="AdvRL/Pendulum-v0")
     parser.add_argument("--timesteps", type=int, default=6_000)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: fastest for small networks)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
 

@@ -18,7 +18,9 @@ import numpy as np
 import gym_advrl  # noqa: F401  (registers the AdvRL/ environments)
 
 
-def q_learning(env: gym.Env, timesteps: int, seed: int, alpha: float = 0.1, gamma: float = 0.99, epsilon: float = 0.1) -> np.ndarray:
+def q_learning(
+    env: gym.Env, timesteps: int, seed: int, alpha: float = 0.1, gamma: float = 0.99, epsilon: float = 0.1
+) -> np.ndarray:
     rng = np.random.default_rng(seed)
     q_table = np.zeros((env.observation_space.n, env.action_space.n))
     obs, _ = env.reset(seed=seed)
@@ -48,7 +50,9 @@ def mean_episode_length(env: gym.Env, policy, episodes: int, seed: int) -> float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--timesteps", type=int, default=100_000)
     parser.add_argument("--episodes", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
@@ -59,9 +63,13 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     greedy = mean_episode_length(env, lambda obs: int(np.argmax(q_table[obs])), args.episodes, seed=10_000)
     random = mean_episode_length(env, lambda obs: int(rng.integers(4)), args.episodes, seed=10_000)
-    print(f"AdvRL/FourRooms-v0, Q-learning for {args.timesteps:,} steps: mean steps to the goal "
-          f"{greedy:.1f} (greedy) vs {random:.1f} (random policy), {args.episodes} episodes")
-    print(f"torch imported: {'torch' in sys.modules}; stable_baselines3 imported: {'stable_baselines3' in sys.modules}")
+    print(
+        f"AdvRL/FourRooms-v0, Q-learning for {args.timesteps:,} steps: mean steps to the goal "
+        f"{greedy:.1f} (greedy) vs {random:.1f} (random policy), {args.episodes} episodes"
+    )
+    print(
+        f"torch imported: {'torch' in sys.modules}; stable_baselines3 imported: {'stable_baselines3' in sys.modules}"
+    )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,9 @@ DQN_KWARGS = {
 
 def make_env(source: tuple[int, int], target: tuple[int, int]) -> GoalSchedule:
     """A grid world with random start cells whose goal is switched manually between source and target."""
-    return GoalSchedule(gym.make("AdvRL/GridWorld-v0", size=SIZE, start=None, obs_mode="coords"), goals=[source, target])
+    return GoalSchedule(
+        gym.make("AdvRL/GridWorld-v0", size=SIZE, start=None, obs_mode="coords"), goals=[source, target]
+    )
 
 
 class GreedyOptimality:
@@ -54,7 +56,10 @@ class GreedyOptimality:
 
     def __init__(self, goal: tuple[int, int]) -> None:
         cells = [(r, c) for r in range(SIZE) for c in range(SIZE) if (r, c) != goal]
-        self.envs = [gym.make("AdvRL/GridWorld-v0", size=SIZE, start=cell, goal=goal, obs_mode="coords") for cell in cells]
+        self.envs = [
+            gym.make("AdvRL/GridWorld-v0", size=SIZE, start=cell, goal=goal, obs_mode="coords")
+            for cell in cells
+        ]
         self.distances = np.array([abs(r - goal[0]) + abs(c - goal[1]) for r, c in cells])
 
     def __call__(self, model: DQN) -> bool:
@@ -103,7 +108,9 @@ def learn_target(
     return callback.solved_at
 
 
-def train_source(source: tuple[int, int], target: tuple[int, int], timesteps: int, seed: int) -> tuple[DQN, bool]:
+def train_source(
+    source: tuple[int, int], target: tuple[int, int], timesteps: int, seed: int
+) -> tuple[DQN, bool]:
     """Train DQN on the source goal until its greedy policy is optimal (or the budget is spent)."""
     model = DQN("MlpPolicy", make_env(source, target), seed=seed, verbose=0, **DQN_KWARGS)
     callback = EpisodesToOptimal(source)
@@ -112,12 +119,19 @@ def train_source(source: tuple[int, int], target: tuple[int, int], timesteps: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--timesteps", type=int, default=6_000, help="budget of each training phase")
     parser.add_argument("--source", type=int, nargs=2, default=(4, 4))
     parser.add_argument("--target", type=int, nargs=2, default=(0, 4))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--torch-threads", type=int, default=1, help="torch CPU threads (default 1: fastest for small networks)")
+    parser.add_argument(
+        "--torch-threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: fastest for small networks)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.torch_threads)
     source, target = tuple(args.source), tuple(args.target)
@@ -125,14 +139,20 @@ def main() -> None:
     source_model, source_solved = train_source(source, target, args.timesteps, args.seed)
     print(f"source goal {source}: greedy policy optimal from every start: {source_solved}")
     rows = {
-        "fine-tuned from the source agent": learn_target(source, target, args.timesteps, args.seed + 1, source_model),
+        "fine-tuned from the source agent": learn_target(
+            source, target, args.timesteps, args.seed + 1, source_model
+        ),
         "from scratch": learn_target(source, target, args.timesteps, args.seed + 1, None),
     }
-    print(f"\nAdvRL/GridWorld-v0 {SIZE}x{SIZE}, goal moved {source} -> {target}, DQN, budget {args.timesteps:,} steps\n")
+    print(
+        f"\nAdvRL/GridWorld-v0 {SIZE}x{SIZE}, goal moved {source} -> {target}, DQN, budget {args.timesteps:,} steps\n"
+    )
     print("| agent on the new goal | episodes to optimal | env steps to optimal |")
     print("|---|---:|---:|")
     for name, solved in rows.items():
-        cells = (str(solved[0]), f"{solved[1]:,}") if solved else (f"not within {args.timesteps:,} steps", "-")
+        cells = (
+            (str(solved[0]), f"{solved[1]:,}") if solved else (f"not within {args.timesteps:,} steps", "-")
+        )
         print(f"| {name} | {cells[0]} | {cells[1]} |")
 
 

@@ -60,14 +60,18 @@ def resolve_algorithm(name: str) -> type:
     table = algorithms()
     cls = table.get(name.lower())
     if cls is None:
-        raise ValueError(f"unknown algorithm {name!r}; choose one of: {', '.join(sorted(c.__name__ for c in table.values()))}")
+        raise ValueError(
+            f"unknown algorithm {name!r}; choose one of: {', '.join(sorted(c.__name__ for c in table.values()))}"
+        )
     return cls
 
 
 def resolve_env(env_id: str) -> str:
     if env_id not in gym.registry:
         ours = ", ".join(sorted(k for k in gym.registry if k.startswith("AdvRL/")))
-        raise ValueError(f"unknown environment {env_id!r}; the AdvRL environments are: {ours} (any registered Gymnasium id works too)")
+        raise ValueError(
+            f"unknown environment {env_id!r}; the AdvRL environments are: {ours} (any registered Gymnasium id works too)"
+        )
     return env_id
 
 
@@ -101,7 +105,11 @@ def describe_space(space: gym.Space) -> str:
 
 
 def plan_evaluations(
-    timesteps: int, episode_steps: int, fraction: float, points: int | None = None, episodes: int | None = None
+    timesteps: int,
+    episode_steps: int,
+    fraction: float,
+    points: int | None = None,
+    episodes: int | None = None,
 ) -> tuple[int, int]:
     """``(evaluations, episodes per evaluation)`` for a run of ``timesteps`` steps.
 
@@ -133,7 +141,9 @@ def check_writable_file(path: str, option: str) -> None:
     parent = target.parent if str(target.parent) else Path(".")
     existing = next((p for p in (parent, *parent.parents) if p.exists()), Path("."))
     if not existing.is_dir() or not os.access(existing, os.W_OK):
-        raise ValueError(f"{option} {path!r} cannot be written ({str(existing)!r} is not a writable directory)")
+        raise ValueError(
+            f"{option} {path!r} cannot be written ({str(existing)!r} is not a writable directory)"
+        )
 
 
 # ---------------------------------------------------------------------------- commands
@@ -141,15 +151,28 @@ def cmd_envs(args: argparse.Namespace) -> None:
     rows = []
     for env_id in sorted(k for k in gym.registry if k.startswith("AdvRL/")):
         env = gym.make(env_id)
-        rows.append((env_id, describe_space(env.observation_space), describe_space(env.action_space), f"{gym.spec(env_id).max_episode_steps} steps"))
+        rows.append(
+            (
+                env_id,
+                describe_space(env.observation_space),
+                describe_space(env.action_space),
+                f"{gym.spec(env_id).max_episode_steps} steps",
+            )
+        )
         env.close()
     for module in marl_modules():
         env = module.parallel_env()
         agent = env.possible_agents[0]
         limit = getattr(env.unwrapped, "max_cycles", "")
         name = f"gym_advrl.marl.{module.__name__.rsplit('.', 1)[-1]}"
-        rows.append((name, f"{len(env.possible_agents)} agents x {describe_space(env.observation_space(agent))}",
-                     describe_space(env.action_space(agent)), f"{limit} cycles"))
+        rows.append(
+            (
+                name,
+                f"{len(env.possible_agents)} agents x {describe_space(env.observation_space(agent))}",
+                describe_space(env.action_space(agent)),
+                f"{limit} cycles",
+            )
+        )
         env.close()
     header = ("environment", "observation space", "action space", "episode limit")
     print("| " + " | ".join(header) + " |")
@@ -166,8 +189,9 @@ def cmd_train(args: argparse.Namespace) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file; give a directory")
     episode_steps = gym.spec(env_id).max_episode_steps or UNBOUNDED_EPISODE_STEPS
-    eval_points, eval_episodes = plan_evaluations(args.timesteps, episode_steps, args.eval_fraction, args.eval_points,
-                                                  args.eval_episodes)
+    eval_points, eval_episodes = plan_evaluations(
+        args.timesteps, episode_steps, args.eval_fraction, args.eval_points, args.eval_episodes
+    )
     set_torch_threads(args.torch_threads)
 
     created = not out.exists()
@@ -187,12 +211,24 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     warmup = int(getattr(model, "learning_starts", 0) or 0)
     random_return = float(np.mean(random_policy_returns(env_id, eval_episodes, seed=args.seed + 20_000)))
-    config = {"algo": cls.__name__, "env": env_id, "seed": args.seed, "n_envs": args.n_envs, "policy": policy,
-              "timesteps": args.timesteps, "hyperparameters": hyperparams, "learning_starts": warmup,
-              "eval_points": eval_points, "eval_episodes": eval_episodes, "random_return": random_return}
+    config = {
+        "algo": cls.__name__,
+        "env": env_id,
+        "seed": args.seed,
+        "n_envs": args.n_envs,
+        "policy": policy,
+        "timesteps": args.timesteps,
+        "hyperparameters": hyperparams,
+        "learning_starts": warmup,
+        "eval_points": eval_points,
+        "eval_episodes": eval_episodes,
+        "random_return": random_return,
+    }
     (out / CONFIG_FILE).write_text(json.dumps(config, indent=2, default=str))
-    print(f"{cls.__name__} on {env_id}: {args.timesteps:,} steps, {eval_points} evaluation(s) of {eval_episodes} episode(s) "
-          f"(at most {eval_points * eval_episodes * episode_steps:,} steps); run directory {out}")
+    print(
+        f"{cls.__name__} on {env_id}: {args.timesteps:,} steps, {eval_points} evaluation(s) of {eval_episodes} episode(s) "
+        f"(at most {eval_points * eval_episodes * episode_steps:,} steps); run directory {out}"
+    )
 
     callbacks: list[Any] = []
     progress = None
@@ -200,8 +236,14 @@ def cmd_train(args: argparse.Namespace) -> None:
         progress = TrainingProgressBar()
         callbacks.append(progress)
     eval_freq = max(args.timesteps // (eval_points * args.n_envs), 1)
-    evaluation = EvalWithProgress(eval_env, progress=progress, eval_freq=eval_freq, n_eval_episodes=eval_episodes,
-                                  log_path=str(out), verbose=0)
+    evaluation = EvalWithProgress(
+        eval_env,
+        progress=progress,
+        eval_freq=eval_freq,
+        n_eval_episodes=eval_episodes,
+        log_path=str(out),
+        verbose=0,
+    )
     callbacks.append(evaluation)
     model.learn(total_timesteps=args.timesteps, callback=callbacks)
     model.save(out / MODEL_FILE)
@@ -233,7 +275,9 @@ def _build_model(
     eval_env = make_vec_env(env_id, n_envs=1, seed=args.seed + 10_000)
     policy = args.policy or default_policy(cls, env.observation_space)
     try:
-        model = cls(policy, env, seed=args.seed, tensorboard_log=str(out / "tb"), verbose=args.verbose, **hyperparams)
+        model = cls(
+            policy, env, seed=args.seed, tensorboard_log=str(out / "tb"), verbose=args.verbose, **hyperparams
+        )
     except (AssertionError, TypeError, KeyError) as err:
         env.close()
         eval_env.close()
@@ -250,7 +294,9 @@ def load_model(path: str) -> tuple[Any, dict]:
     config_dir = target if target.is_dir() else target.parent
     model_path = target / MODEL_FILE if target.is_dir() else target
     if not model_path.exists():
-        raise ValueError(f"no saved model at {str(model_path)!r}; pass a run directory from 'advrl train' or a model .zip")
+        raise ValueError(
+            f"no saved model at {str(model_path)!r}; pass a run directory from 'advrl train' or a model .zip"
+        )
     config_path = config_dir / CONFIG_FILE
     if not config_path.exists():
         raise ValueError(f"{str(config_path)!r} not found: it records which algorithm saved the model")
@@ -283,13 +329,23 @@ def cmd_eval(args: argparse.Namespace) -> None:
         episode_return = finished_return(local_vars)
         if episode_return is not None:
             returns.append(episode_return)
-            print(f"  episode {len(returns)}/{args.episodes}: return {returns[-1]:.2f}, mean so far {np.mean(returns):.2f}",
-                  flush=True)
+            print(
+                f"  episode {len(returns)}/{args.episodes}: return {returns[-1]:.2f}, mean so far {np.mean(returns):.2f}",
+                flush=True,
+            )
 
-    episode_returns, _ = evaluate_policy(model, env, n_eval_episodes=args.episodes, deterministic=not args.stochastic,
-                                         return_episode_rewards=True, callback=on_step)
-    print(f"{type(model).__name__} on {env_id}: mean return {np.mean(episode_returns):.2f} +- {np.std(episode_returns):.2f} "
-          f"over {args.episodes} episodes")
+    episode_returns, _ = evaluate_policy(
+        model,
+        env,
+        n_eval_episodes=args.episodes,
+        deterministic=not args.stochastic,
+        return_episode_rewards=True,
+        callback=on_step,
+    )
+    print(
+        f"{type(model).__name__} on {env_id}: mean return {np.mean(episode_returns):.2f} +- {np.std(episode_returns):.2f} "
+        f"over {args.episodes} episodes"
+    )
     if args.gif:
         import imageio.v2 as imageio
 
@@ -311,7 +367,9 @@ def cmd_plot(args: argparse.Namespace) -> None:
         config_path = Path(run) / CONFIG_FILE
         envs.add(json.loads(config_path.read_text()).get("env", "") if config_path.exists() else "")
         groups[label].append(data)
-    png = plot_runs(groups, args.out, title=" / ".join(sorted(e for e in envs if e)), smoothing=args.smoothing)
+    png = plot_runs(
+        groups, args.out, title=" / ".join(sorted(e for e in envs if e)), smoothing=args.smoothing
+    )
     print(f"wrote {png}: " + ", ".join(f"{label} ({len(runs)} runs)" for label, runs in groups.items()))
 
 
@@ -348,7 +406,9 @@ def _fraction(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = OneLineErrorParser(prog="advrl", description="gym-advrl: environments and SB3 algorithms from the command line.")
+    parser = OneLineErrorParser(
+        prog="advrl", description="gym-advrl: environments and SB3 algorithms from the command line."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{envs,train,eval,plot}")
 
     envs = sub.add_parser("envs", help="table of every AdvRL/ and gym_advrl.marl environment")
@@ -357,22 +417,45 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train an algorithm on an environment")
     train.add_argument("algo", help="algorithm, e.g. WorldModelMPC, PERDQN, PPO, SAC (case-insensitive)")
     train.add_argument("env", help="environment id, e.g. AdvRL/Pendulum-v0")
-    train.add_argument("--timesteps", type=_integer(1), default=10_000, help="environment steps (default 10000)")
+    train.add_argument(
+        "--timesteps", type=_integer(1), default=10_000, help="environment steps (default 10000)"
+    )
     train.add_argument("--seed", type=_integer(0), default=0)
     train.add_argument("--n-envs", type=_integer(1), default=1, help="parallel environments (default 1)")
     train.add_argument("--out", help="run directory (default runs/<algo>-<env>-s<seed>)")
     train.add_argument("--policy", help="policy alias (default: chosen from the observation space)")
-    train.add_argument("--hp", nargs="*", default=[], metavar="KEY=VALUE",
-                       help="algorithm hyperparameters as Python literals, e.g. learning_rate=3e-4 policy_kwargs={'net_arch':[64]}")
-    train.add_argument("--eval-fraction", type=_fraction, default=EVAL_FRACTION,
-                       help="share of the training steps the evaluations may take when --eval-points/--eval-episodes "
-                            f"are left out (default {EVAL_FRACTION}; every episode counted at the env's step limit)")
-    train.add_argument("--eval-points", type=_integer(1), default=None,
-                       help="deterministic evaluations during training (default: up to 10 within --eval-fraction)")
-    train.add_argument("--eval-episodes", type=_integer(1), default=None,
-                       help="episodes per evaluation (default: up to 5 within --eval-fraction)")
-    train.add_argument("--torch-threads", type=_integer(1), default=1,
-                       help="torch CPU threads (default 1: small networks run faster on one thread)")
+    train.add_argument(
+        "--hp",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="algorithm hyperparameters as Python literals, e.g. learning_rate=3e-4 policy_kwargs={'net_arch':[64]}",
+    )
+    train.add_argument(
+        "--eval-fraction",
+        type=_fraction,
+        default=EVAL_FRACTION,
+        help="share of the training steps the evaluations may take when --eval-points/--eval-episodes "
+        f"are left out (default {EVAL_FRACTION}; every episode counted at the env's step limit)",
+    )
+    train.add_argument(
+        "--eval-points",
+        type=_integer(1),
+        default=None,
+        help="deterministic evaluations during training (default: up to 10 within --eval-fraction)",
+    )
+    train.add_argument(
+        "--eval-episodes",
+        type=_integer(1),
+        default=None,
+        help="episodes per evaluation (default: up to 5 within --eval-fraction)",
+    )
+    train.add_argument(
+        "--torch-threads",
+        type=_integer(1),
+        default=1,
+        help="torch CPU threads (default 1: small networks run faster on one thread)",
+    )
     train.add_argument("--no-progress-bar", action="store_true")
     train.add_argument("--verbose", type=_integer(0), default=0)
     train.set_defaults(func=cmd_train)
@@ -382,17 +465,27 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("env", nargs="?", help="environment id (default: the one the run was trained on)")
     evaluate.add_argument("--episodes", type=_integer(1), default=10)
     evaluate.add_argument("--seed", type=_integer(0), default=0)
-    evaluate.add_argument("--stochastic", action="store_true", help="sample actions instead of deterministic ones")
+    evaluate.add_argument(
+        "--stochastic", action="store_true", help="sample actions instead of deterministic ones"
+    )
     evaluate.add_argument("--gif", help="write a GIF of the evaluation episodes to this file (needs imageio)")
     evaluate.add_argument("--gif-frames", type=_integer(1), default=300)
-    evaluate.add_argument("--torch-threads", type=_integer(1), default=1, help="torch CPU threads (default 1)")
+    evaluate.add_argument(
+        "--torch-threads", type=_integer(1), default=1, help="torch CPU threads (default 1)"
+    )
     evaluate.set_defaults(func=cmd_eval)
 
-    plot = sub.add_parser("plot", help="one PNG comparing runs: evaluations (mean +- std over seeds) and training episodes")
+    plot = sub.add_parser(
+        "plot", help="one PNG comparing runs: evaluations (mean +- std over seeds) and training episodes"
+    )
     plot.add_argument("runs", nargs="+", help="run directories written by 'advrl train'")
     plot.add_argument("--out", default="learning_curves.png")
-    plot.add_argument("--smoothing", type=_integer(1), default=10,
-                      help="centered moving-average window over training episodes (1: none; default 10)")
+    plot.add_argument(
+        "--smoothing",
+        type=_integer(1),
+        default=10,
+        help="centered moving-average window over training episodes (1: none; default 10)",
+    )
     plot.set_defaults(func=cmd_plot)
     return parser
 

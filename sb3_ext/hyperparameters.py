@@ -63,14 +63,18 @@ def parse_hyperparameters(pairs: list[str], cls: type) -> dict[str, Any]:
         if not sep or not key:
             raise ValueError(f"--hp expects key=value, got {pair!r}")
         if key not in parameters:
-            raise ValueError(f"unknown hyperparameter {key!r} for {cls.__name__}; valid ones: {', '.join(sorted(parameters))}")
+            raise ValueError(
+                f"unknown hyperparameter {key!r} for {cls.__name__}; valid ones: {', '.join(sorted(parameters))}"
+            )
         kinds = annotation_kinds(parameters[key].annotation)
         try:
             value = ast.literal_eval(raw)
         except (ValueError, SyntaxError):
             if kinds and str not in kinds:
-                raise ValueError(f"--hp {key}={raw}: not a Python literal (numbers, lists, dicts such as "
-                                 f"{{'net_arch': [64, 64]}}, quoted strings)") from None
+                raise ValueError(
+                    f"--hp {key}={raw}: not a Python literal (numbers, lists, dicts such as "
+                    f"{{'net_arch': [64, 64]}}, quoted strings)"
+                ) from None
             value = raw
         check_value(key, value, kinds)
         params[key] = value
@@ -121,5 +125,7 @@ def check_value(key: str, value: Any, kinds: tuple[type, ...]) -> None:
         low, high, low_inclusive = RANGES[key]
         inside = (value >= low if low_inclusive else value > low) and value <= high and math.isfinite(value)
         if not inside:
-            interval = f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if math.isfinite(high) else ')'}"
+            interval = (
+                f"{'[' if low_inclusive else '('}{low:g}, {high:g}{']' if math.isfinite(high) else ')'}"
+            )
             raise ValueError(f"--hp {key}={value!r}: must lie in {interval}")

@@ -94,8 +94,15 @@ def load_run(run_dir: str | Path) -> tuple[str, RunData]:
     if (run_dir / EVALUATIONS_FILE).exists():
         with np.load(run_dir / EVALUATIONS_FILE) as data:
             eval_steps, eval_returns = data["timesteps"], data["results"]
-    data = RunData(ends, returns, lengths, eval_steps, eval_returns, int(config.get("learning_starts", 0)),
-                   config.get("random_return"))
+    data = RunData(
+        ends,
+        returns,
+        lengths,
+        eval_steps,
+        eval_returns,
+        int(config.get("learning_starts", 0)),
+        config.get("random_return"),
+    )
     return config.get("algo", run_dir.name), data
 
 
@@ -137,7 +144,12 @@ def evaluation_curve(runs: Sequence[RunData]) -> tuple[np.ndarray, np.ndarray, n
     if len(runs) == 1:
         returns = runs[0].eval_returns
         episodes = returns.shape[1]
-        return runs[0].eval_steps, returns.mean(axis=1), returns.std(axis=1), f"std over {episodes} episode{'s' * (episodes > 1)}"
+        return (
+            runs[0].eval_steps,
+            returns.mean(axis=1),
+            returns.std(axis=1),
+            f"std over {episodes} episode{'s' * (episodes > 1)}",
+        )
     shared = runs[0].eval_steps
     for run in runs[1:]:
         shared = np.intersect1d(shared, run.eval_steps)
@@ -157,10 +169,14 @@ def build_figure(groups: Mapping[str, Sequence[RunData]], title: str = "", smoot
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    baselines = {run.random_return for runs in groups.values() for run in runs if run.random_return is not None}
+    baselines = {
+        run.random_return for runs in groups.values() for run in runs if run.random_return is not None
+    }
     warmups = sorted({run.warmup_steps for runs in groups.values() for run in runs if run.warmup_steps > 0})
     for index, warmup in enumerate(warmups):
-        ax.axvspan(0, warmup, color="0.5", alpha=0.12, lw=0, label="warm-up (random actions)" if index == 0 else None)
+        ax.axvspan(
+            0, warmup, color="0.5", alpha=0.12, lw=0, label="warm-up (random actions)" if index == 0 else None
+        )
     window = f"centered mean of {smoothing} episodes" if smoothing > 1 else "unsmoothed"
     for group_index, (label, runs) in enumerate(groups.items()):
         color = colors[group_index % len(colors)]
@@ -169,17 +185,35 @@ def build_figure(groups: Mapping[str, Sequence[RunData]], title: str = "", smoot
         ax.scatter(ends, returns, s=5, color=color, alpha=0.2, lw=0, gid=f"episodes:{label}")
         segments = smoothed_segments(ends, returns, in_warmup, smoothing)
         for segment_index, (phase, phase_ends, smoothed) in enumerate(segments):
-            ax.plot(phase_ends, smoothed, color=color, lw=1, alpha=0.6, ls="--", gid=f"training:{label}:{phase}",
-                    label=f"{label}: training episodes ({window}{seeds})" if segment_index == 0 else None)
+            ax.plot(
+                phase_ends,
+                smoothed,
+                color=color,
+                lw=1,
+                alpha=0.6,
+                ls="--",
+                gid=f"training:{label}:{phase}",
+                label=f"{label}: training episodes ({window}{seeds})" if segment_index == 0 else None,
+            )
         steps, mean, spread, what = evaluation_curve(runs)
         if len(steps):
-            ax.plot(steps, mean, color=color, lw=2, marker="o", ms=3, gid=f"evaluation:{label}",
-                    label=f"{label}: deterministic evaluation (mean, {what} shaded)")
+            ax.plot(
+                steps,
+                mean,
+                color=color,
+                lw=2,
+                marker="o",
+                ms=3,
+                gid=f"evaluation:{label}",
+                label=f"{label}: deterministic evaluation (mean, {what} shaded)",
+            )
             ax.fill_between(steps, mean - spread, mean + spread, color=color, alpha=0.2, lw=0)
             if len(steps) == 1:  # a band of one point is invisible: show the spread as an error bar
                 ax.errorbar(steps, mean, yerr=spread, fmt="none", color=color, capsize=4)
     for index, baseline in enumerate(sorted(baselines)):
-        ax.axhline(baseline, color="0.3", ls=":", lw=1.2, gid="random", label="random policy" if index == 0 else None)
+        ax.axhline(
+            baseline, color="0.3", ls=":", lw=1.2, gid="random", label="random policy" if index == 0 else None
+        )
     ax.set_xlabel("environment steps")
     ax.set_ylabel("episode return")
     ax.set_title(title)
@@ -189,7 +223,9 @@ def build_figure(groups: Mapping[str, Sequence[RunData]], title: str = "", smoot
     return fig
 
 
-def plot_runs(groups: Mapping[str, Sequence[RunData]], out_file: str | Path, title: str = "", smoothing: int = 10) -> Path:
+def plot_runs(
+    groups: Mapping[str, Sequence[RunData]], out_file: str | Path, title: str = "", smoothing: int = 10
+) -> Path:
     """Draw each group's runs (one group per algorithm, one run per seed) and save a PNG."""
     import matplotlib.pyplot as plt
 

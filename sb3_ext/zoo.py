@@ -48,19 +48,39 @@ COMMANDS = ("train", "enjoy")
 #: rl-zoo3 name -> algorithm class, for every algorithm ``sb3_ext`` exports.
 ALGORITHMS: dict[str, type] = {
     name.lower(): getattr(sb3_ext, name)
-    for name in ("PERDQN", "PERQRDQN", "PERSAC", "PERTD3", "AuxDQN", "PERAuxDQN", "Dyna", "TabularDynaQ",
-                 "OptionCritic", "WorldModelMPC")
+    for name in (
+        "PERDQN",
+        "PERQRDQN",
+        "PERSAC",
+        "PERTD3",
+        "AuxDQN",
+        "PERAuxDQN",
+        "Dyna",
+        "TabularDynaQ",
+        "OptionCritic",
+        "WorldModelMPC",
+    )
 }
 
 # ---------------------------------------------------------------------------- Optuna samplers
 # Each algorithm's search space is rl-zoo3's for the algorithm it extends (DQN, QR-DQN, SAC, TD3),
 # plus its own arguments. A sampled trial's raw parameters convert back to constructor arguments
 # (rl-zoo3 does this when it loads a study's best trial), so each extra is a named distribution.
-Distribution = tuple[str, Any, Any]  # ("float", low, high), ("logfloat", low, high), ("int", low, high), ("choice", values, None)
+Distribution = tuple[
+    str, Any, Any
+]  # ("float", low, high), ("logfloat", low, high), ("int", low, high), ("choice", values, None)
 
 PER = {"per_alpha": ("float", 0.4, 0.9), "per_beta": ("float", 0.2, 0.7)}
-AUX = {"reward_coef": ("logfloat", 0.01, 1.0), "latent_coef": ("logfloat", 0.01, 1.0), "inverse_coef": ("logfloat", 0.01, 1.0)}
-DYNA = {"planning_steps": ("int", 1, 20), "real_ratio": ("float", 0.2, 0.9), "planning_updates": ("int", 1, 16)}
+AUX = {
+    "reward_coef": ("logfloat", 0.01, 1.0),
+    "latent_coef": ("logfloat", 0.01, 1.0),
+    "inverse_coef": ("logfloat", 0.01, 1.0),
+}
+DYNA = {
+    "planning_steps": ("int", 1, 20),
+    "real_ratio": ("float", 0.2, 0.9),
+    "planning_updates": ("int", 1, 16),
+}
 GAMMA = {"one_minus_gamma": ("logfloat", 1e-3, 0.1)}
 TABULAR = {"learning_rate": ("logfloat", 0.01, 1.0), "planning_steps": ("int", 0, 100), **GAMMA}
 OPTIONS = {
@@ -108,7 +128,9 @@ def suggest(trial: Any, distributions: dict[str, Distribution]) -> dict[str, Any
 
 def to_constructor_arguments(raw: dict[str, Any]) -> dict[str, Any]:
     """Raw sampled values -> constructor arguments (``per_*`` go to the prioritized buffer)."""
-    kwargs = {key: value for key, value in raw.items() if not key.startswith("per_") and key != "one_minus_gamma"}
+    kwargs = {
+        key: value for key, value in raw.items() if not key.startswith("per_") and key != "one_minus_gamma"
+    }
     if "one_minus_gamma" in raw:
         kwargs["gamma"] = 1 - raw["one_minus_gamma"]
     per = {key.removeprefix("per_"): value for key, value in raw.items() if key.startswith("per_")}
@@ -174,7 +196,11 @@ def with_defaults(command: str, args: list[str]) -> list[str]:
     known, _ = peek.parse_known_args(args)
     args = list(args)
     config = known.conf_file
-    if command == "train" and config is None and env_settings(HYPERPARAMS_DIR / f"{known.algo}.yml", known.env):
+    if (
+        command == "train"
+        and config is None
+        and env_settings(HYPERPARAMS_DIR / f"{known.algo}.yml", known.env)
+    ):
         config = str(HYPERPARAMS_DIR / f"{known.algo}.yml")
         args += ["-conf", config]
     settings = env_settings(config, known.env) if command == "train" and config else None
@@ -190,7 +216,10 @@ def with_defaults(command: str, args: list[str]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
-        print(f"usage: python -m sb3_ext.zoo {{{','.join(COMMANDS)}}} [rl-zoo3 arguments]\n{__doc__}", file=sys.stderr)
+        print(
+            f"usage: python -m sb3_ext.zoo {{{','.join(COMMANDS)}}} [rl-zoo3 arguments]\n{__doc__}",
+            file=sys.stderr,
+        )
         return 2
     command, args = argv[0], with_defaults(argv[0], argv[1:])
     if command == "train":

@@ -24,6 +24,8 @@ ADVRL_IDS = sorted(env_id for env_id in gym.registry if env_id.startswith("AdvRL
 # deeper: pytest --hypothesis-profile=long tests/test_fuzz.py (or HYPOTHESIS_PROFILE=long).
 _SLOW_OK = [HealthCheck.too_slow, HealthCheck.data_too_large]
 settings.register_profile("default", max_examples=100, deadline=None, suppress_health_check=_SLOW_OK)
-settings.register_profile("ci", max_examples=100, deadline=None, derandomize=True, suppress_health_check=_SLOW_OK)
+settings.register_profile(
+    "ci", max_examples=100, deadline=None, derandomize=True, suppress_health_check=_SLOW_OK
+)
 settings.register_profile("long", max_examples=2000, deadline=None, suppress_health_check=_SLOW_OK)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

@@ -144,10 +144,16 @@ BUGS = [
 
 def copy_working_tree(destination: Path) -> None:
     """Copy the files git knows of (tracked, or untracked and not ignored) as they are on disk."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, check=True, capture_output=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file():  # skip files deleted in the working tree
@@ -159,7 +165,19 @@ def copy_working_tree(destination: Path) -> None:
 def run_tests(workdir: Path, tests: tuple[str, ...]) -> tuple[int, str]:
     """Run ``tests`` with pytest in ``workdir``; return the exit code and the first failing test."""
     env = {**os.environ, "PYTHONPATH": str(workdir), "PYTHONDONTWRITEBYTECODE": "1"}
-    command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:randomly", "-p", "no:cacheprovider", "-rf", *tests]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-x",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-rf",
+        *tests,
+    ]
     result = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True)
     failed = re.search(r"^(?:FAILED|ERROR) (\S+)", result.stdout, re.MULTILINE)
     return result.returncode, failed.group(1) if failed else ""
@@ -169,7 +187,9 @@ def check_imports_resolve_to(workdir: Path) -> None:
     """The copy, not an installed (editable) package, must be what the tests import."""
     env = {**os.environ, "PYTHONPATH": str(workdir)}
     code = "import gym_advrl, sb3_ext; print(gym_advrl.__file__); print(sb3_ext.__file__)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=workdir, env=env, check=True, capture_output=True, text=True
+    )
     for path in out.stdout.split():
         if not Path(path).resolve().is_relative_to(workdir.resolve()):
             raise SystemExit(f"the tests would import {path}, not the copy in {workdir}")
@@ -181,7 +201,9 @@ def plant(workdir: Path, bug: Bug) -> str:
     text = path.read_text()
     count = text.count(bug.original)
     if count != 1:
-        raise SystemExit(f"{bug.id}: the original text occurs {count} times in {bug.path} (expected once): update BUGS")
+        raise SystemExit(
+            f"{bug.id}: the original text occurs {count} times in {bug.path} (expected once): update BUGS"
+        )
     path.write_text(text.replace(bug.original, bug.planted))
     return text
 
@@ -205,7 +227,9 @@ def main() -> int:
         baseline_ok = code == 0
         all_good &= baseline_ok
         verdict = "pass" if baseline_ok else f"**FAIL** (exit {code}: {failed})"
-        rows.append(("-", "none (unmodified code)", ", ".join(all_tests), verdict, time.perf_counter() - start))
+        rows.append(
+            ("-", "none (unmodified code)", ", ".join(all_tests), verdict, time.perf_counter() - start)
+        )
         for number, bug in enumerate(bugs, 1):
             original = plant(workdir, bug)
             start = time.perf_counter()
@@ -219,7 +243,15 @@ def main() -> int:
                 verdict, all_good = "**MISSED**", False
             else:
                 verdict, all_good = f"**ERROR** (pytest exit {code})", False
-            rows.append((str(number), f"`{bug.path}`: {bug.description}", ", ".join(bug.tests), verdict, time.perf_counter() - start))
+            rows.append(
+                (
+                    str(number),
+                    f"`{bug.path}`: {bug.description}",
+                    ", ".join(bug.tests),
+                    verdict,
+                    time.perf_counter() - start,
+                )
+            )
 
     print("| # | planted bug | tests run | result | time (s) |")
     print("|---|---|---|---|---|")
@@ -227,7 +259,9 @@ def main() -> int:
         cells = (cell.replace("|", "\\|") for cell in (number, description, tests, verdict))
         print("| {} | {} | {} | {} | {:.0f} |".format(*cells, seconds))
     caught = sum(row[3].startswith("caught") for row in rows[1:])
-    print(f"\n{caught} of {len(bugs)} planted bugs caught; unmodified code {'passes' if baseline_ok else 'FAILS'}.")
+    print(
+        f"\n{caught} of {len(bugs)} planted bugs caught; unmodified code {'passes' if baseline_ok else 'FAILS'}."
+    )
     return 0 if all_good else 1
 
 

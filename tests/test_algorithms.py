@@ -70,25 +70,88 @@ class AlgoCase:
 TINY = dict(policy_kwargs=dict(net_arch=[32, 32]), buffer_size=2_000, device="cpu")
 TINY_DQN = dict(learning_starts=100, batch_size=32, train_freq=4, target_update_interval=100, **TINY)
 TINY_AC = dict(learning_starts=100, batch_size=32, train_freq=2, gradient_steps=1, **TINY)
-TINY_MPC = dict(learning_starts=100, train_freq=100, batch_size=64, n_model_epochs=2, horizon=5, population_size=20, n_elites=4, n_iterations=2, n_particles=2, buffer_size=2_000, device="cpu", policy_kwargs=dict(net_arch=[32, 32], n_members=2))
+TINY_MPC = dict(
+    learning_starts=100,
+    train_freq=100,
+    batch_size=64,
+    n_model_epochs=2,
+    horizon=5,
+    population_size=20,
+    n_elites=4,
+    n_iterations=2,
+    n_particles=2,
+    buffer_size=2_000,
+    device="cpu",
+    policy_kwargs=dict(net_arch=[32, 32], n_members=2),
+)
 
 ALGORITHMS: list[AlgoCase] = [
     AlgoCase("PERDQN", PERDQN, "AdvRL/GridWorld-v0", TINY_DQN, bad_env_id="AdvRL/Pendulum-v0"),
-    AlgoCase("PERQRDQN", PERQRDQN, "AdvRL/SequenceTracking-v0", dict(TINY_DQN, policy_kwargs=dict(net_arch=[32], n_quantiles=8)), bad_env_id="AdvRL/Pendulum-v0"),
+    AlgoCase(
+        "PERQRDQN",
+        PERQRDQN,
+        "AdvRL/SequenceTracking-v0",
+        dict(TINY_DQN, policy_kwargs=dict(net_arch=[32], n_quantiles=8)),
+        bad_env_id="AdvRL/Pendulum-v0",
+    ),
     AlgoCase("PERSAC", PERSAC, "AdvRL/Pendulum-v0", TINY_AC, bad_env_id="AdvRL/GridWorld-v0"),
     AlgoCase("PERTD3", PERTD3, "AdvRL/NonlinearRegulator-v0", TINY_AC, bad_env_id="AdvRL/GridWorld-v0"),
     # Vector observations (Gaussian-noise augmentation) and images (CNN encoder, random shift, double Q).
     AlgoCase("AuxDQN", AuxDQN, "AdvRL/GridWorld-v0", TINY_DQN, bad_env_id="AdvRL/Pendulum-v0"),
-    AlgoCase("AuxDQN-rgb", AuxDQN, "AdvRL/GridWorld-v0", dict(TINY_DQN, double_q=True, policy_kwargs=dict(net_arch=[32], aux_net_arch=[32], features_extractor_kwargs=dict(features_dim=64))), policy="CnnPolicy", env_kwargs=dict(obs_mode="rgb")),
+    AlgoCase(
+        "AuxDQN-rgb",
+        AuxDQN,
+        "AdvRL/GridWorld-v0",
+        dict(
+            TINY_DQN,
+            double_q=True,
+            policy_kwargs=dict(
+                net_arch=[32], aux_net_arch=[32], features_extractor_kwargs=dict(features_dim=64)
+            ),
+        ),
+        policy="CnnPolicy",
+        env_kwargs=dict(obs_mode="rgb"),
+    ),
     AlgoCase("PERAuxDQN", PERAuxDQN, "AdvRL/SequenceTracking-v0", TINY_DQN, bad_env_id="AdvRL/Pendulum-v0"),
-    AlgoCase("Dyna", Dyna, "AdvRL/GridWorld-v0", dict(TINY_DQN, planning_steps=4, model_train_freq=100, model_gradient_steps=10, model_kwargs=dict(n_members=2, hidden_sizes=(16,))), bad_env_id="AdvRL/Pendulum-v0"),
+    AlgoCase(
+        "Dyna",
+        Dyna,
+        "AdvRL/GridWorld-v0",
+        dict(
+            TINY_DQN,
+            planning_steps=4,
+            model_train_freq=100,
+            model_gradient_steps=10,
+            model_kwargs=dict(n_members=2, hidden_sizes=(16,)),
+        ),
+        bad_env_id="AdvRL/Pendulum-v0",
+    ),
     # Discrete observations only (GridWorld obs_mode="index"); Box observations are refused.
-    AlgoCase("TabularDynaQ", TabularDynaQ, "AdvRL/GridWorld-v0", dict(planning_steps=5), policy="TabularPolicy", env_kwargs=dict(obs_mode="index"), bad_env_id="AdvRL/SequenceTracking-v0"),
+    AlgoCase(
+        "TabularDynaQ",
+        TabularDynaQ,
+        "AdvRL/GridWorld-v0",
+        dict(planning_steps=5),
+        policy="TabularPolicy",
+        env_kwargs=dict(obs_mode="index"),
+        bad_env_id="AdvRL/SequenceTracking-v0",
+    ),
     # Discrete(169) FourRooms observations are one-hot encoded; the option state goes through predict().
-    AlgoCase("OptionCritic", OptionCritic, "AdvRL/FourRooms-v0", dict(n_options=3, target_update_interval=50, policy_kwargs=dict(net_arch=[32]), device="cpu"), bad_env_id="AdvRL/Pendulum-v0"),
+    AlgoCase(
+        "OptionCritic",
+        OptionCritic,
+        "AdvRL/FourRooms-v0",
+        dict(n_options=3, target_update_interval=50, policy_kwargs=dict(net_arch=[32]), device="cpu"),
+        bad_env_id="AdvRL/Pendulum-v0",
+    ),
     # Known reward/termination (the env's reward_fn), learned heads, and Discrete actions (random shooting).
     AlgoCase("WorldModelMPC", WorldModelMPC, "AdvRL/Pendulum-v0", TINY_MPC, bad_env_id="AdvRL/FourRooms-v0"),
-    AlgoCase("WorldModelMPC-learned", WorldModelMPC, "AdvRL/NonlinearRegulator-v0", dict(TINY_MPC, use_env_functions=False)),
+    AlgoCase(
+        "WorldModelMPC-learned",
+        WorldModelMPC,
+        "AdvRL/NonlinearRegulator-v0",
+        dict(TINY_MPC, use_env_functions=False),
+    ),
     AlgoCase("WorldModelMPC-discrete", WorldModelMPC, "AdvRL/SequenceTracking-v0", TINY_MPC),
 ]
 
@@ -122,7 +185,9 @@ def same_parameters(first: dict[str, np.ndarray], second: dict[str, np.ndarray])
     return first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)
 
 
-def rollout_actions(model: BaseAlgorithm, case: AlgoCase, n_steps: int = 40, seed: int = 123) -> list[np.ndarray]:
+def rollout_actions(
+    model: BaseAlgorithm, case: AlgoCase, n_steps: int = 40, seed: int = 123
+) -> list[np.ndarray]:
     """Deterministic actions along a rollout, threading ``state`` and ``episode_start`` like SB3."""
     env = make_env(case)
     obs, _ = env.reset(seed=seed)
@@ -174,7 +239,9 @@ def test_learn_and_predict(case: AlgoCase) -> None:
     obs, _ = env.reset(seed=0)
     action, _ = model.predict(obs, deterministic=True)
     assert np.shape(action) == env.action_space.shape
-    assert env.action_space.contains(np.asarray(action, dtype=env.action_space.dtype).reshape(env.action_space.shape))
+    assert env.action_space.contains(
+        np.asarray(action, dtype=env.action_space.dtype).reshape(env.action_space.shape)
+    )
 
     batch = probe_observations(case, n=3)
     actions, _ = model.predict(batch, episode_start=np.ones(3, dtype=bool), deterministic=True)
@@ -286,7 +353,10 @@ def test_every_algorithm_class_is_checked_for_bad_arguments() -> None:
     }
     assert exported == {case.algo for case in algorithm_classes()}
     # Each class meets gamma and learning_rate, the off-policy ones all seven bad values.
-    counts = {case.algo: sum(1 for param in BAD_ARGUMENT_CASES if param.values[0].algo is case.algo) for case in algorithm_classes()}
+    counts = {
+        case.algo: sum(1 for param in BAD_ARGUMENT_CASES if param.values[0].algo is case.algo)
+        for case in algorithm_classes()
+    }
     assert counts[TabularDynaQ] == counts[OptionCritic] == 4
     assert all(count == 7 for algo, count in counts.items() if algo not in (TabularDynaQ, OptionCritic))
 
@@ -300,5 +370,9 @@ def test_bad_inherited_arguments_are_value_errors_naming_them(case: AlgoCase, na
 
 @pytest.mark.parametrize("case", [pytest.param(case, id=case.algo.__name__) for case in algorithm_classes()])
 def test_a_learning_rate_schedule_is_accepted(case: AlgoCase) -> None:
-    model = case.algo(case.policy, make_env(case), **{**copy.deepcopy(case.kwargs), "learning_rate": lambda progress: 1e-3 * progress})
+    model = case.algo(
+        case.policy,
+        make_env(case),
+        **{**copy.deepcopy(case.kwargs), "learning_rate": lambda progress: 1e-3 * progress},
+    )
     assert model.lr_schedule(0.5) == pytest.approx(5e-4)

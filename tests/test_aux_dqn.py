@@ -68,7 +68,11 @@ def test_every_aux_loss_reaches_the_shared_encoder(aux_model, task):
 
     encoder = policy.encoder_parameters()
     # The image encoder is the CNN itself; the vector one is the hidden Q layers (Flatten has no weights).
-    shared = list(policy.q_net.features_extractor.parameters()) if kind == "image" else list(policy.torso.parameters())
+    shared = (
+        list(policy.q_net.features_extractor.parameters())
+        if kind == "image"
+        else list(policy.torso.parameters())
+    )
     assert len(shared) > 0
     assert {id(p) for p in encoder} == {id(p) for p in shared}
     for param in shared:
@@ -96,7 +100,10 @@ def test_zero_aux_weights_without_augmentation_update_exactly_as_dqn(kind):
     assert not th.equal(next(dqn.q_net.parameters()), next(filled_model(DQN, kind).q_net.parameters()))
 
 
-@pytest.mark.parametrize("changed", [dict(reward_coef=0.1), dict(latent_coef=0.1), dict(inverse_coef=0.1), dict(augmentation="auto")])
+@pytest.mark.parametrize(
+    "changed",
+    [dict(reward_coef=0.1), dict(latent_coef=0.1), dict(inverse_coef=0.1), dict(augmentation="auto")],
+)
 def test_each_aux_task_or_augmentation_changes_the_update(changed):
     kwargs = {**NO_AUX, "augmentation": None, **changed}
     reference = filled_model(AuxDQN, "vector", augmentation=None, **NO_AUX)
@@ -123,7 +130,9 @@ def test_double_q_target_uses_online_argmax_and_target_values():
     target = model.td_target(batch, batch.next_observations)
     online_argmax = model.q_net(batch.next_observations).argmax(dim=1)
     q_target = model.q_net_target(batch.next_observations)
-    expected = batch.rewards[:, 0] + model.gamma * (1 - batch.dones[:, 0]) * q_target[th.arange(64), online_argmax]
+    expected = (
+        batch.rewards[:, 0] + model.gamma * (1 - batch.dones[:, 0]) * q_target[th.arange(64), online_argmax]
+    )
     th.testing.assert_close(target[:, 0], expected)
     model.double_q = False
     expected_dqn = batch.rewards[:, 0] + model.gamma * (1 - batch.dones[:, 0]) * q_target.max(dim=1).values
@@ -138,7 +147,9 @@ def test_target_encoder_is_a_polyak_average_updated_every_gradient_step():
         assert th.equal(online, target) and online is not target
     before = [p.clone() for p in policy.target_encoder_parameters()]
     model.train(gradient_steps=1, batch_size=32)
-    for online, target, old in zip(policy.encoder_parameters(), policy.target_encoder_parameters(), before, strict=True):
+    for online, target, old in zip(
+        policy.encoder_parameters(), policy.target_encoder_parameters(), before, strict=True
+    ):
         th.testing.assert_close(target, 0.75 * old + 0.25 * online)
         assert not th.equal(target, online)
 
@@ -160,7 +171,9 @@ def test_prioritized_replay_weights_the_td_loss_and_writes_back_td_errors():
     assert batch.weights.min() < 1.0
     np.random.seed(3)  # noqa: NPY002
     model.train(gradient_steps=1, batch_size=32)
-    assert model.logger.name_to_value["train/loss"] == pytest.approx(float((batch.weights * huber).mean()), rel=1e-5)
+    assert model.logger.name_to_value["train/loss"] == pytest.approx(
+        float((batch.weights * huber).mean()), rel=1e-5
+    )
     expected = (np.abs(td_errors.numpy().reshape(-1)) + buffer.eps) ** buffer.alpha
     np.testing.assert_allclose(buffer.tree[batch.indices], expected, rtol=1e-5)
     for task in TASKS:
@@ -177,8 +190,15 @@ def test_one_step_gradient_is_td_loss_plus_weighted_aux_losses(cls, coefs, monke
     weighted for PERAuxDQN), for two sets of weights."""
     reward_coef, latent_coef, inverse_coef = coefs
     model = filled_model(
-        cls, "vector", augmentation=None, reward_coef=reward_coef, latent_coef=latent_coef, inverse_coef=inverse_coef,
-        gamma=0.9, max_grad_norm=1e9, policy_kwargs=dict(net_arch=[16], aux_net_arch=[16]),
+        cls,
+        "vector",
+        augmentation=None,
+        reward_coef=reward_coef,
+        latent_coef=latent_coef,
+        inverse_coef=inverse_coef,
+        gamma=0.9,
+        max_grad_norm=1e9,
+        policy_kwargs=dict(net_arch=[16], aux_net_arch=[16]),
     )
     policy, buffer = model.policy, model.replay_buffer
     if cls is PERAuxDQN:  # distinct priorities: importance weights below 1
@@ -190,15 +210,26 @@ def test_one_step_gradient_is_td_loss_plus_weighted_aux_losses(cls, coefs, monke
     assert weights.min() < 0.9 or cls is AuxDQN
     reference = copy.deepcopy(policy)
 
-    obs, next_obs, actions = batch.observations.float(), batch.next_observations.float(), batch.actions.long().reshape(-1)
+    obs, next_obs, actions = (
+        batch.observations.float(),
+        batch.next_observations.float(),
+        batch.actions.long().reshape(-1),
+    )
     one_hot = th.nn.functional.one_hot(actions, 2).float()
     torso, q_head = reference.q_net.q_net[:-1], reference.q_net.q_net[-1]
     z, z_next = torso(obs), torso(next_obs)  # the vector features extractor only flattens
     with th.no_grad():
-        target = batch.rewards.reshape(-1) + 0.9 * (1 - batch.dones.reshape(-1)) * reference.q_net_target(next_obs).max(dim=1).values
+        target = (
+            batch.rewards.reshape(-1)
+            + 0.9 * (1 - batch.dones.reshape(-1)) * reference.q_net_target(next_obs).max(dim=1).values
+        )
         z_target = reference.target_torso(next_obs)
-    td = (weights * th.nn.functional.huber_loss(q_head(z)[th.arange(32), actions], target, reduction="none")).mean()
-    reward = th.nn.functional.huber_loss(reference.reward_head(th.cat([z, one_hot], 1)).reshape(-1), batch.rewards.reshape(-1))
+    td = (
+        weights * th.nn.functional.huber_loss(q_head(z)[th.arange(32), actions], target, reduction="none")
+    ).mean()
+    reward = th.nn.functional.huber_loss(
+        reference.reward_head(th.cat([z, one_hot], 1)).reshape(-1), batch.rewards.reshape(-1)
+    )
     prediction = reference.transition_head(th.cat([z, one_hot], 1))
     cosine = (prediction * z_target).sum(1) / (prediction.norm(dim=1) * z_target.norm(dim=1))
     latent = (2 - 2 * cosine).mean()
@@ -218,7 +249,12 @@ def test_one_step_gradient_is_td_loss_plus_weighted_aux_losses(cls, coefs, monke
     np.random.seed(4)  # noqa: NPY002
     model.train(gradient_steps=1, batch_size=32)
     logged = model.logger.name_to_value
-    for key, value in (("loss", td), ("reward_loss", reward), ("latent_loss", latent), ("inverse_loss", inverse)):
+    for key, value in (
+        ("loss", td),
+        ("reward_loss", reward),
+        ("latent_loss", latent),
+        ("inverse_loss", inverse),
+    ):
         assert logged[f"train/{key}"] == pytest.approx(value.item(), rel=1e-5), key
     assert grads.keys() == {name for name, grad in expected.items() if grad is not None}
     for name, grad in grads.items():
@@ -234,7 +270,9 @@ def test_random_shift_crops_a_replicate_padded_image():
     offsets = []
     for i in range(len(images)):
         matches = [
-            (dy, dx) for dy, dx in itertools.product(range(5), range(5)) if th.equal(padded[i, :, dy : dy + 10, dx : dx + 12], shifted[i])
+            (dy, dx)
+            for dy, dx in itertools.product(range(5), range(5))
+            if th.equal(padded[i, :, dy : dy + 10, dx : dx + 12], shifted[i])
         ]
         assert len(matches) == 1, f"image {i} is not a crop of its padded version"
         offsets.append(matches[0])
@@ -293,7 +331,15 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 
 
 def test_save_load_restores_heads_target_encoder_and_settings(tmp_path):
-    model = AuxDQN("CnnPolicy", make_env("image"), learning_starts=50, buffer_size=500, seed=1, double_q=True, shift_pad=2)
+    model = AuxDQN(
+        "CnnPolicy",
+        make_env("image"),
+        learning_starts=50,
+        buffer_size=500,
+        seed=1,
+        double_q=True,
+        shift_pad=2,
+    )
     model.learn(150)
     model.save(tmp_path / "aux")
     loaded = AuxDQN.load(tmp_path / "aux")
@@ -304,7 +350,9 @@ def test_save_load_restores_heads_target_encoder_and_settings(tmp_path):
         assert th.equal(state[key], loaded_state[key]), key
     assert (loaded.double_q, loaded.shift_pad, loaded._augmentation) == (True, 2, "shift")
     obs = np.stack([model.observation_space.sample() for _ in range(16)])
-    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0])
+    np.testing.assert_array_equal(
+        model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0]
+    )
 
 
 def test_aux_dqn_learns_the_grid_world():

@@ -29,7 +29,9 @@ def test_pendulum_matches_gymnasium_pendulum_v1_step_for_step() -> None:
         assert max_diff <= 1e-6
 
 
-@pytest.mark.parametrize("physics", [{"g": 5.0}, {"m": 2.0}, {"l": 0.5}, {"damping": 0.5}, {"max_torque": 0.5}])
+@pytest.mark.parametrize(
+    "physics", [{"g": 5.0}, {"m": 2.0}, {"l": 0.5}, {"damping": 0.5}, {"max_torque": 0.5}]
+)
 def test_pendulum_physics_kwargs_and_reset_options_take_effect(physics: dict) -> None:
     def trajectory(env: gym.Env, options: dict | None = None) -> np.ndarray:
         env.reset(seed=4, options=options)
@@ -122,7 +124,11 @@ def test_regulator_dynamics_without_noise() -> None:
     a = np.array([0.5, -0.25])
     obs, reward, terminated, *_ = env.step(a.astype(np.float32))
     expected = np.array(
-        [s[0] + 0.1 * a[0] + 0.05 * np.sin(s[1]), s[1] + 0.1 * a[1] + 0.02 * s[0] * s[2], 0.9 * s[2] + 0.1 * np.tanh(a[0] + a[1])]
+        [
+            s[0] + 0.1 * a[0] + 0.05 * np.sin(s[1]),
+            s[1] + 0.1 * a[1] + 0.02 * s[0] * s[2],
+            0.9 * s[2] + 0.1 * np.tanh(a[0] + a[1]),
+        ]
     )
     np.testing.assert_allclose(obs[:3], expected, rtol=1e-6)
     assert abs(obs[3] - 0.95 * s[3]) < 0.1  # only the nuisance state carries noise here

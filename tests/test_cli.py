@@ -50,7 +50,10 @@ def test_envs_lists_every_environment() -> None:
     assert result.returncode == 0, result.stderr
     for env_id in (k for k in gym.registry if k.startswith("AdvRL/")):
         assert f"| {env_id} |" in result.stdout
-    assert "| AdvRL/Pendulum-v0 | Box(-8..8, (3,), float32) | Box(-2..2, (1,), float32) | 200 steps |" in result.stdout
+    assert (
+        "| AdvRL/Pendulum-v0 | Box(-8..8, (3,), float32) | Box(-2..2, (1,), float32) | 200 steps |"
+        in result.stdout
+    )
     assert "gym_advrl.marl.cooperative_v0" in result.stdout
 
 
@@ -60,9 +63,28 @@ def two_runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     runs = []
     for seed in (0, 1):
         out = root / f"ppo-s{seed}"
-        args = ["train", "ppo", "AdvRL/GridWorld-v0", "--timesteps", "512", "--seed", str(seed), "--n-envs", "2",
-                "--out", str(out), "--no-progress-bar", "--eval-points", "2", "--eval-episodes", "2",
-                "--hp", "n_steps=128", "batch_size=64", "learning_rate=1e-3"]
+        args = [
+            "train",
+            "ppo",
+            "AdvRL/GridWorld-v0",
+            "--timesteps",
+            "512",
+            "--seed",
+            str(seed),
+            "--n-envs",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress-bar",
+            "--eval-points",
+            "2",
+            "--eval-episodes",
+            "2",
+            "--hp",
+            "n_steps=128",
+            "batch_size=64",
+            "learning_rate=1e-3",
+        ]
         if seed == 0:  # the console script, as a user runs it
             result = advrl(*args)
             assert result.returncode == 0, result.stderr
@@ -87,7 +109,17 @@ def test_train_writes_model_monitor_tensorboard_curve_and_config(two_runs: list[
 
 def test_eval_reports_return_and_writes_gif(two_runs: list[Path], tmp_path: Path) -> None:
     gif = tmp_path / "episode.gif"
-    result = advrl("eval", str(two_runs[0]), "AdvRL/GridWorld-v0", "--episodes", "2", "--gif", str(gif), "--gif-frames", "20")
+    result = advrl(
+        "eval",
+        str(two_runs[0]),
+        "AdvRL/GridWorld-v0",
+        "--episodes",
+        "2",
+        "--gif",
+        str(gif),
+        "--gif-frames",
+        "20",
+    )
     assert result.returncode == 0, result.stderr
     assert "PPO on AdvRL/GridWorld-v0: mean return" in result.stdout and "over 2 episodes" in result.stdout
     assert gif.read_bytes()[:6] == b"GIF89a"
@@ -109,7 +141,9 @@ def test_plot_groups_seeds(two_runs: list[Path], tmp_path: Path) -> None:
 def test_error_in_a_subprocess_is_a_message_not_a_traceback(tmp_path: Path) -> None:
     result = advrl("train", "NoSuchAlgo", "AdvRL/GridWorld-v0", cwd=tmp_path)
     assert result.returncode == 2
-    assert "unknown algorithm 'NoSuchAlgo'; choose one of:" in result.stderr and "WorldModelMPC" in result.stderr
+    assert (
+        "unknown algorithm 'NoSuchAlgo'; choose one of:" in result.stderr and "WorldModelMPC" in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 
@@ -117,7 +151,10 @@ def test_error_in_a_subprocess_is_a_message_not_a_traceback(tmp_path: Path) -> N
     ("args", "message"),
     [
         (["train", "ppo", "AdvRL/NoSuchEnv-v0"], "unknown environment 'AdvRL/NoSuchEnv-v0'"),
-        (["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "nsteps=3"], "unknown hyperparameter 'nsteps' for PPO; valid ones:"),
+        (
+            ["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "nsteps=3"],
+            "unknown hyperparameter 'nsteps' for PPO; valid ones:",
+        ),
         (["train", "ppo", "AdvRL/GridWorld-v0", "--hp", "n_steps"], "--hp expects key=value"),
         (["eval", "does/not/exist", "AdvRL/GridWorld-v0"], "no saved model"),
         (["plot", "does/not/exist"], "run directory 'does/not/exist' does not exist"),
@@ -128,7 +165,16 @@ def test_errors_are_clear(args: list[str], message: str, capsys: pytest.CaptureF
     assert message in capsys.readouterr().err
 
 
-TRAIN = ["train", "ppo", "AdvRL/GridWorld-v0", "--timesteps", "256", "--no-progress-bar", "--hp", "n_steps=128"]
+TRAIN = [
+    "train",
+    "ppo",
+    "AdvRL/GridWorld-v0",
+    "--timesteps",
+    "256",
+    "--no-progress-bar",
+    "--hp",
+    "n_steps=128",
+]
 
 
 @pytest.mark.parametrize(
@@ -161,8 +207,9 @@ TRAIN = ["train", "ppo", "AdvRL/GridWorld-v0", "--timesteps", "256", "--no-progr
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )
-def test_every_bad_argument_is_one_line_naming_it(args: list[str], names: str, tmp_path: Path,
-                                                 capsys: pytest.CaptureFixture) -> None:
+def test_every_bad_argument_is_one_line_naming_it(
+    args: list[str], names: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     if args[0] == "train":
         args = [*args, "--out", str(tmp_path / "out")]
     try:
@@ -179,10 +226,15 @@ def test_every_bad_argument_is_one_line_naming_it(args: list[str], names: str, t
 def test_a_bad_option_in_a_subprocess_is_one_line() -> None:
     result = advrl("train", "ppo", "AdvRL/GridWorld-v0", "--n-envs", "0")
     assert result.returncode == 2
-    assert result.stderr == "advrl train: error: argument --n-envs: expected an integer >= 1, got 0 (see 'advrl train --help')\n"
+    assert (
+        result.stderr
+        == "advrl train: error: argument --n-envs: expected an integer >= 1, got 0 (see 'advrl train --help')\n"
+    )
 
 
-def test_unwritable_outputs_are_refused_before_any_work(two_runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_unwritable_outputs_are_refused_before_any_work(
+    two_runs: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     cases = [
@@ -200,7 +252,9 @@ def test_unwritable_outputs_are_refused_before_any_work(two_runs: list[Path], tm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
-def test_a_failed_model_construction_leaves_no_run_directory(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_a_failed_model_construction_leaves_no_run_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = tmp_path / "run"
     assert main(["train", "sac", "AdvRL/GridWorld-v0", "--out", str(out)]) == 2
     assert "only supports" in capsys.readouterr().err and not out.exists()
@@ -229,8 +283,19 @@ def test_evaluation_budget(timesteps: int, episode_steps: int, given: tuple, exp
 
 def test_train_evaluates_within_the_budget_and_records_the_warmup(tmp_path: Path) -> None:
     out = tmp_path / "dqn"
-    args = ["train", "dqn", "AdvRL/GridWorld-v0", "--timesteps", "1000", "--out", str(out), "--no-progress-bar",
-            "--hp", "learning_starts=300", "buffer_size=1000"]
+    args = [
+        "train",
+        "dqn",
+        "AdvRL/GridWorld-v0",
+        "--timesteps",
+        "1000",
+        "--out",
+        str(out),
+        "--no-progress-bar",
+        "--hp",
+        "learning_starts=300",
+        "buffer_size=1000",
+    ]
     assert main(args) == 0
     config = json.loads((out / "config.json").read_text())
     assert config["learning_starts"] == 300 and (config["eval_points"], config["eval_episodes"]) == (2, 1)
@@ -239,7 +304,9 @@ def test_train_evaluates_within_the_budget_and_records_the_warmup(tmp_path: Path
     assert evaluations["timesteps"].tolist() == [500, 1000] and evaluations["results"].shape == (2, 1)
 
 
-def test_eval_takes_the_env_from_the_run_and_shows_each_episode(two_runs: list[Path], capsys: pytest.CaptureFixture) -> None:
+def test_eval_takes_the_env_from_the_run_and_shows_each_episode(
+    two_runs: list[Path], capsys: pytest.CaptureFixture
+) -> None:
     assert main(["eval", str(two_runs[0]), "--episodes", "2"]) == 0
     out = capsys.readouterr().out
     assert "evaluating PPO on AdvRL/GridWorld-v0 for 2 episodes" in out
@@ -250,11 +317,14 @@ def test_eval_takes_the_env_from_the_run_and_shows_each_episode(two_runs: list[P
     assert f"mean return {np.mean(returns):.2f}" in summary
 
 
-def test_eval_checks_the_gif_dependency_first(two_runs: list[Path], monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+def test_eval_checks_the_gif_dependency_first(
+    two_runs: list[Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
     import importlib.util
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "imageio" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "imageio" else real_find_spec(name, *a)
+    )
     assert main(["eval", "no/such/run", "--gif", str(tmp_path / "x.gif")]) == 2
-    assert 'gym-advrl[gif]' in capsys.readouterr().err  # before looking for the model
+    assert "gym-advrl[gif]" in capsys.readouterr().err  # before looking for the model

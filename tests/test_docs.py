@@ -24,7 +24,9 @@ def test_every_registered_env_has_a_page(env_id: str) -> None:
     assert env_id in DOCUMENTED_ENVS, f"no docs page holds ```{{advrl-env}} {env_id}"
 
 
-@pytest.mark.parametrize("module", sorted(m.name for m in pkgutil.iter_modules(gym_advrl.marl.__path__) if m.name[-3:-1] == "_v"))
+@pytest.mark.parametrize(
+    "module", sorted(m.name for m in pkgutil.iter_modules(gym_advrl.marl.__path__) if m.name[-3:-1] == "_v")
+)
 def test_every_multi_agent_env_has_a_page(module: str) -> None:
     assert module in DOCUMENTED_ENVS
 

@@ -100,7 +100,9 @@ def test_tabular_updates_of_two_envs_are_exact_q_learning_and_a_synchronous_swee
     model.q_table[:] = q0
     # (s=0, a=1, r=1, s'=1) and, terminal, (s=1, a=2, r=-1, s'=4): the first bootstraps from the
     # row the second writes to.
-    model.train(np.array([0, 1]), np.array([1, 2]), np.array([1.0, -1.0]), np.array([1, 4]), np.array([False, True]))
+    model.train(
+        np.array([0, 1]), np.array([1, 2]), np.array([1.0, -1.0]), np.array([1, 4]), np.array([False, True])
+    )
     direct = q0.copy()
     direct[0, 1] = q0[0, 1] + alpha * (1.0 + gamma * q0[1].max() - q0[0, 1])
     direct[1, 2] = q0[1, 2] + alpha * (-1.0 - q0[1, 2])
@@ -326,9 +328,15 @@ def test_exploration_bonus_adds_the_disagreement_to_imagined_rewards(tmp_path, o
     plain, with_bonus = buffers
     for name in ("observations", "actions", "next_observations", "dones"):
         np.testing.assert_array_equal(getattr(plain, name), getattr(with_bonus, name))
-    disagreement = model.dynamics_model.disagreement(plain.observations[:, 0], th.as_tensor(plain.actions[:, 0, 0])).numpy()
-    np.testing.assert_allclose(with_bonus.rewards[:, 0] - plain.rewards[:, 0], 2.0 * disagreement, rtol=1e-4, atol=1e-6)
-    assert model.logger.name_to_value["model/exploration_bonus"] == pytest.approx(2.0 * disagreement.mean(), rel=1e-4)
+    disagreement = model.dynamics_model.disagreement(
+        plain.observations[:, 0], th.as_tensor(plain.actions[:, 0, 0])
+    ).numpy()
+    np.testing.assert_allclose(
+        with_bonus.rewards[:, 0] - plain.rewards[:, 0], 2.0 * disagreement, rtol=1e-4, atol=1e-6
+    )
+    assert model.logger.name_to_value["model/exploration_bonus"] == pytest.approx(
+        2.0 * disagreement.mean(), rel=1e-4
+    )
 
 
 class ExactGridModel(ProbabilisticEnsemble):
@@ -393,7 +401,9 @@ def test_planning_gamma_discounts_imagined_transitions_only(tmp_path, one_torch_
     np.testing.assert_allclose(batch.discounts[:32].numpy(), 0.9)
     np.testing.assert_allclose(batch.discounts[32:].numpy(), 0.8)
 
-    two_step = grid_dyna(tmp_path, gamma=0.9, planning_gamma=0.8, rollout_length=2, model_class=ExactGridModel)
+    two_step = grid_dyna(
+        tmp_path, gamma=0.9, planning_gamma=0.8, rollout_length=2, model_class=ExactGridModel
+    )
     two_step.imagine(300)
     rows = two_step.model_buffer
     continuing = rows.dones[:300, 0] == 0.0
@@ -420,7 +430,11 @@ def test_a_smaller_planning_gamma_keeps_a_model_error_from_outweighing_the_goal(
     lengths = {}
     for planning_gamma in (0.99, 0.85):
         model = grid_dyna(
-            tmp_path, gamma=0.99, planning_gamma=planning_gamma, real_ratio=0.0, model_class=WrongRewardGridModel
+            tmp_path,
+            gamma=0.99,
+            planning_gamma=planning_gamma,
+            real_ratio=0.0,
+            model_class=WrongRewardGridModel,
         )
         for _ in range(40):
             model.imagine(2000)
@@ -482,7 +496,12 @@ def test_planning_updates_are_extra_q_updates_on_imagined_data(tmp_path, one_tor
     # learn(): every environment step owes planning_updates (3), paid at each train() call
     # (every 4 steps, one DQN gradient step each): 10 calls x (1 + 4 x 3) updates in 40 steps.
     learner = grid_dyna(
-        tmp_path, planning_updates=3, learning_starts=0, train_freq=4, model_gradient_steps=5, model_class=ExactGridModel
+        tmp_path,
+        planning_updates=3,
+        learning_starts=0,
+        train_freq=4,
+        model_gradient_steps=5,
+        model_class=ExactGridModel,
     )
     learner.learn(40)
     assert learner._n_updates == 10 * (1 + 4 * 3) and learner._pending_planning_updates == 0
@@ -498,12 +517,16 @@ def dqn_loss(model: Dyna, obs, actions, rewards, next_obs, dones, discounts) -> 
 
 
 @pytest.mark.parametrize("gradient_steps, planning_updates", [(1, 0), (0, 1)])
-def test_one_q_update_is_the_dqn_step_on_real_and_imagined_rows(tmp_path, one_torch_thread, gradient_steps, planning_updates):
+def test_one_q_update_is_the_dqn_step_on_real_and_imagined_rows(
+    tmp_path, one_torch_thread, gradient_steps, planning_updates
+):
     """A mixed batch (real_ratio 0.25 of 16: 12 imagined rows drawn from the model buffer, then 4
     real rows from the replay buffer) or a planning batch (16 imagined rows): the logged loss is
     DQN's Huber loss with the real rows discounted by gamma and each imagined row by its own
     stored discount (0.9 or 0.9^3)."""
-    model = grid_dyna(tmp_path, gamma=0.9, real_ratio=0.25, planning_updates=planning_updates, model_class=ExactGridModel)
+    model = grid_dyna(
+        tmp_path, gamma=0.9, real_ratio=0.25, planning_updates=planning_updates, model_class=ExactGridModel
+    )
     imagined_buffer = marked_model_buffer(model)
     np.random.seed(3)  # noqa: NPY002  (SB3's buffers sample with numpy's global generator)
     imagined = imagined_buffer.sample(16 if planning_updates else 12)
@@ -512,7 +535,10 @@ def test_one_q_update_is_the_dqn_step_on_real_and_imagined_rows(tmp_path, one_to
     parts = [imagined] + ([real] if real is not None else [])
     loss = dqn_loss(
         model,
-        *(th.cat([getattr(part, name).float() for part in parts]) for name in ("observations", "actions", "rewards", "next_observations", "dones")),
+        *(
+            th.cat([getattr(part, name).float() for part in parts])
+            for name in ("observations", "actions", "rewards", "next_observations", "dones")
+        ),
         th.cat([imagined.discounts] + ([th.full_like(real.rewards, 0.9)] if real is not None else [])),
     )
     model._pending_planning_updates = planning_updates
@@ -527,23 +553,42 @@ def test_one_q_update_is_the_dqn_step_on_real_and_imagined_rows(tmp_path, one_to
 def test_planning_updates_advance_the_target_network(tmp_path, one_torch_thread):
     """The target network is synced every planning_target_update_interval planning updates (by
     default as many updates as DQN makes between two syncs), so planning can propagate values."""
-    default = grid_dyna(tmp_path, planning_updates=2, target_update_interval=250, train_freq=4, gradient_steps=1)
+    default = grid_dyna(
+        tmp_path, planning_updates=2, target_update_interval=250, train_freq=4, gradient_steps=1
+    )
     assert default.planning_target_update_interval == 62  # DQN: 1 update per 4 steps, sync every 250 steps
-    assert grid_dyna(tmp_path, target_update_interval=100, train_freq=(2, "step"), gradient_steps=3).planning_target_update_interval == 150
+    assert (
+        grid_dyna(
+            tmp_path, target_update_interval=100, train_freq=(2, "step"), gradient_steps=3
+        ).planning_target_update_interval
+        == 150
+    )
     two_envs = make_vec_env("AdvRL/GridWorld-v0", n_envs=2, env_kwargs=dict(size=4))
     # SB3 syncs every 100 // 2 = 50 calls of both envs, with an update every 4 calls: 12.5 updates.
-    assert Dyna("MlpPolicy", two_envs, target_update_interval=100, device="cpu").planning_target_update_interval == 12
+    assert (
+        Dyna("MlpPolicy", two_envs, target_update_interval=100, device="cpu").planning_target_update_interval
+        == 12
+    )
     targets = {}
     for interval in (4, 10**9):
         model = grid_dyna(
-            tmp_path, planning_updates=4, planning_target_update_interval=interval, target_update_interval=10**9, model_class=ExactGridModel
+            tmp_path,
+            planning_updates=4,
+            planning_target_update_interval=interval,
+            target_update_interval=10**9,
+            model_class=ExactGridModel,
         )
         model.imagine(200)
         target_before = [p.clone() for p in model.q_net_target.parameters()]
         model._pending_planning_updates = 4
         model.train(gradient_steps=0, batch_size=32)  # exactly 4 planning updates: one sync with interval 4
-        synced = all(th.equal(a, b) for a, b in zip(model.q_net.parameters(), model.q_net_target.parameters(), strict=True))
-        moved = not all(th.equal(a, b) for a, b in zip(target_before, model.q_net_target.parameters(), strict=True))
+        synced = all(
+            th.equal(a, b)
+            for a, b in zip(model.q_net.parameters(), model.q_net_target.parameters(), strict=True)
+        )
+        moved = not all(
+            th.equal(a, b) for a, b in zip(target_before, model.q_net_target.parameters(), strict=True)
+        )
         targets[interval] = (synced, moved, model._planning_updates_done)
     assert targets == {4: (True, True, 4), 10**9: (False, False, 4)}
     with pytest.raises(ValueError, match="planning_target_update_interval"):

@@ -53,13 +53,19 @@ def measure(step: Callable[[int], None], restart: Callable[[], None]) -> tuple[i
 def assert_flat(growth: int, chunk_times: list[float]) -> None:
     assert growth < MAX_RSS_GROWTH, f"RSS grew by {growth / 2**20:.1f} MB over 20k steps"
     first, last = min(chunk_times[:2]), min(chunk_times[-2:])
-    assert last < MAX_SLOWDOWN * first + 0.02, f"2k steps took {first:.3f} s at first and {last:.3f} s at the end"
+    assert last < MAX_SLOWDOWN * first + 0.02, (
+        f"2k steps took {first:.3f} s at first and {last:.3f} s at the end"
+    )
 
 
 #: Every registered env with its defaults, plus a quantum task that random gates never solve, so
 #: that one episode lasts all 20k steps (the circuit, and ``info["gates"]``, keep growing).
 CASES = [pytest.param(env_id, {}, id=env_id) for env_id in ADVRL_IDS] + [
-    pytest.param("AdvRL/QuantumGate-v0", {"n_qubits": 1, "gates": ["x", "z"], "target": "plus"}, id="quantum-unsolvable")
+    pytest.param(
+        "AdvRL/QuantumGate-v0",
+        {"n_qubits": 1, "gates": ["x", "z"], "target": "plus"},
+        id="quantum-unsolvable",
+    )
 ]
 
 

@@ -102,7 +102,9 @@ def test_same_seed_same_trajectory(env_id: str) -> None:
         for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x, y)
     differs = len(first) != len(other) or any(
-        not np.array_equal(x, y) for a, b in zip(first, other, strict=False) for x, y in zip(a, b, strict=False)
+        not np.array_equal(x, y)
+        for a, b in zip(first, other, strict=False)
+        for x, y in zip(a, b, strict=False)
     )
     assert differs, "a different seed should give a different trajectory"
 

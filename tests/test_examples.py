@@ -20,7 +20,18 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SMALL_BUDGET: dict[str, tuple[list[str], str]] = {
     "quickstart.py": (["--timesteps", "200", "--eval-episodes", "1"], "| random |"),
     "world_model_mpc.py": (
-        ["--timesteps", "60", "--eval-episodes", "1", "--out", "demo", "--horizon", "3", "--population-size", "20"],
+        [
+            "--timesteps",
+            "60",
+            "--eval-episodes",
+            "1",
+            "--out",
+            "demo",
+            "--horizon",
+            "3",
+            "--population-size",
+            "20",
+        ],
         "| random |",
     ),
     "per_dqn.py": (["--timesteps", "300"], "| PERDQN |"),
@@ -31,15 +42,29 @@ SMALL_BUDGET: dict[str, tuple[list[str], str]] = {
     "transfer_gridworld.py": (["--timesteps", "300"], "from scratch"),
     "domain_randomization.py": (["--timesteps", "150", "--eval-episodes", "1"], "randomized m in"),
     "marl_ppo_parameter_sharing.py": (
-        ["--timesteps", "192", "--n-envs", "2", "--n-steps", "32", "--batch-size", "64", "--max-cycles", "20",
-         "--eval-episodes", "1"],
+        [
+            "--timesteps",
+            "192",
+            "--n-envs",
+            "2",
+            "--n-steps",
+            "32",
+            "--batch-size",
+            "64",
+            "--max-cycles",
+            "20",
+            "--eval-episodes",
+            "1",
+        ],
         "random",
     ),
 }
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
-def test_example_runs(script: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+def test_example_runs(
+    script: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path
+) -> None:
     args, expected = SMALL_BUDGET.get(script, (["--timesteps", "200"], ""))
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     monkeypatch.setattr(sys, "argv", [script, *args])

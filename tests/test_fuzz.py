@@ -44,7 +44,9 @@ JUNK = st.one_of(
     st.text(max_size=3),
     st.floats(),  # NaN, inf, huge, tiny
     st.integers(),
-    st.sampled_from([1e300, -1e300, 1e-300, 10**400, -(10**400), float("inf"), float("nan"), 1 + 1j, b"1", "0.5"]),
+    st.sampled_from(
+        [1e300, -1e300, 1e-300, 10**400, -(10**400), float("inf"), float("nan"), 1 + 1j, b"1", "0.5"]
+    ),
     st.lists(st.integers(-3, 3), max_size=3),
     st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
 )
@@ -62,16 +64,30 @@ def number(low: float, high: float) -> st.SearchStrategy:
 
 
 def cells(limit: int = 12) -> st.SearchStrategy:
-    coordinate = st.one_of(st.integers(-1, limit), st.floats(allow_nan=True), st.sampled_from([1.0, 2.5, 10**400]))
-    return st.one_of(st.tuples(coordinate, coordinate), st.tuples(st.integers(0, limit), st.integers(0, limit)))
+    coordinate = st.one_of(
+        st.integers(-1, limit), st.floats(allow_nan=True), st.sampled_from([1.0, 2.5, 10**400])
+    )
+    return st.one_of(
+        st.tuples(coordinate, coordinate), st.tuples(st.integers(0, limit), st.integers(0, limit))
+    )
 
 
 def physics_dicts(ranges: dict[str, tuple[float, float]]) -> st.SearchStrategy:
     keys = {name: maybe_junk(number(*bounds)) for name, bounds in ranges.items()}
-    return st.one_of(st.fixed_dictionaries({}, optional=keys), st.fixed_dictionaries({}, optional={"mass": st.just(1.0)}), JUNK)
+    return st.one_of(
+        st.fixed_dictionaries({}, optional=keys),
+        st.fixed_dictionaries({}, optional={"mass": st.just(1.0)}),
+        JUNK,
+    )
 
 
-PENDULUM_PHYSICS = {"g": (0.0, 1e3), "m": (1e-3, 1e3), "l": (1e-3, 1e3), "damping": (0.0, 1e3), "max_torque": (0.0, 1e3)}
+PENDULUM_PHYSICS = {
+    "g": (0.0, 1e3),
+    "m": (1e-3, 1e3),
+    "l": (1e-3, 1e3),
+    "damping": (0.0, 1e3),
+    "max_torque": (0.0, 1e3),
+}
 CARTPOLE_PHYSICS = {
     "gravity": (0.0, 1e3), "masscart": (1e-3, 1e3), "masspole": (1e-3, 1e3), "length": (1e-3, 1e3), "force_mag": (0.0, 1e3),
 }  # fmt: skip
@@ -157,7 +173,9 @@ def constructor_kwargs(arguments: dict[str, st.SearchStrategy]) -> st.SearchStra
 def reset_options(valid: dict[str, st.SearchStrategy]) -> st.SearchStrategy:
     keys = {name: maybe_junk(strategy) for name, strategy in valid.items()}
     keys["bogus"] = st.integers()
-    return st.one_of(st.none(), st.fixed_dictionaries({}, optional=keys), st.fixed_dictionaries({}, optional=keys), JUNK)
+    return st.one_of(
+        st.none(), st.fixed_dictionaries({}, optional=keys), st.fixed_dictionaries({}, optional=keys), JUNK
+    )
 
 
 def actions(space: spaces.Space) -> st.SearchStrategy:
@@ -200,7 +218,9 @@ def assert_valid_frame(env: gym.Env) -> None:
     if env.render_mode == "ansi":
         assert isinstance(frame, str) and frame
     else:
-        assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and frame.nbytes < 64 * 2**20
+        assert (
+            frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and frame.nbytes < 64 * 2**20
+        )
 
 
 def drive(env: gym.Env, data: st.DataObject, names: set[str], options: st.SearchStrategy) -> None:
@@ -315,7 +335,8 @@ def test_wrapper_arguments_options_and_actions(wrapper_name: str, data: st.DataO
     strategies = {name: maybe_junk(strategy) for name, strategy in arguments.items()}
     kwargs = data.draw(
         st.fixed_dictionaries(
-            {name: strategies.pop(name) for name in required}, optional={**strategies, "bogus_argument": st.integers()}
+            {name: strategies.pop(name) for name in required},
+            optional={**strategies, "bogus_argument": st.integers()},
         ),
         label="kwargs",
     )
@@ -352,7 +373,9 @@ def check_parallel_outputs(env: Any, outputs: tuple) -> None:
 @pytest.mark.parametrize("mod", [cooperative_v0, competitive_v0, mixed_v0])
 @given(data=st.data())
 def test_marl_arguments_options_and_actions(mod, data: st.DataObject) -> None:
-    kwargs = data.draw(st.fixed_dictionaries({}, optional={k: maybe_junk(v) for k, v in MARL_ARGS.items()}), label="kwargs")
+    kwargs = data.draw(
+        st.fixed_dictionaries({}, optional={k: maybe_junk(v) for k, v in MARL_ARGS.items()}), label="kwargs"
+    )
     try:
         env = mod.parallel_env(**kwargs)
     except ValueError as err:
@@ -360,7 +383,9 @@ def test_marl_arguments_options_and_actions(mod, data: st.DataObject) -> None:
         with pytest.raises(ValueError):
             mod.env(**kwargs)
         return
-    observations, _ = env.reset(seed=data.draw(st.integers(0, 2**32 - 1)), options=data.draw(JUNK, label="options"))
+    observations, _ = env.reset(
+        seed=data.draw(st.integers(0, 2**32 - 1)), options=data.draw(JUNK, label="options")
+    )
     for agent, obs in observations.items():
         assert_valid_obs(env.observation_space(agent), obs)
     strategies = {agent: actions(env.action_space(agent)) for agent in env.possible_agents}

@@ -25,7 +25,12 @@ def shortest_path_actions(env: GridWorldEnv) -> list[int]:
             break
         for action, (dr, dc) in enumerate(MOVES):
             nxt = (cell[0] + int(dr), cell[1] + int(dc))
-            if 0 <= nxt[0] < env.rows and 0 <= nxt[1] < env.cols and not env.walls[nxt] and nxt not in parents:
+            if (
+                0 <= nxt[0] < env.rows
+                and 0 <= nxt[1] < env.cols
+                and not env.walls[nxt]
+                and nxt not in parents
+            ):
                 parents[nxt] = (cell, action)
                 queue.append(nxt)
     actions, cell = [], goal

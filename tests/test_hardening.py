@@ -73,7 +73,9 @@ def test_pendulum_default_start_still_matches_pendulum_v1() -> None:
         ("AdvRL/ContinuousCartPole-v0", {"high": 0.3}, "high"),
     ],
 )
-def test_start_options_that_leave_the_observation_space_are_rejected(env_id: str, options: dict, name: str) -> None:
+def test_start_options_that_leave_the_observation_space_are_rejected(
+    env_id: str, options: dict, name: str
+) -> None:
     with pytest.raises(ValueError, match=name):
         gym.make(env_id).reset(seed=0, options=options)
 
@@ -115,7 +117,10 @@ def test_cartpole_terminal_observation_is_clipped_into_the_space_and_the_state_t
         (lambda: ContinuousCartPoleEnv(tau=1.0), "tau"),
         (lambda: ContinuousCartPoleEnv().reset(options={"physics": {"force_mag": 1e300}}), "force_mag"),
         (lambda: DomainRandomization(gym.make("AdvRL/Pendulum-v0"), {"l": (1e-170, 1.0)}), "ranges"),
-        (lambda: DomainRandomization(gym.make("AdvRL/ContinuousCartPole-v0"), {"gravity": (1.0, 1e300)}), "ranges"),
+        (
+            lambda: DomainRandomization(gym.make("AdvRL/ContinuousCartPole-v0"), {"gravity": (1.0, 1e300)}),
+            "ranges",
+        ),
         (lambda: NonlinearRegulatorEnv(process_noise=1e300), "process_noise"),
         (lambda: CausalSCMEnv(target=1e300), "target"),
         (lambda: CausalSCMEnv(graph={"X1": {}, "X2": {"X1": 1e200, "a": 1.0}}), "graph"),
@@ -188,7 +193,9 @@ def test_cartpole_episodes_stay_finite_at_every_corner_of_the_parameter_ranges()
 
 
 def test_domain_randomization_at_the_range_limits_runs() -> None:
-    env = DomainRandomization(gym.make("AdvRL/Pendulum-v0"), {"m": (1e-3, 1e3), "l": (1e-3, 1e3)}, "log-uniform")
+    env = DomainRandomization(
+        gym.make("AdvRL/Pendulum-v0"), {"m": (1e-3, 1e3), "l": (1e-3, 1e3)}, "log-uniform"
+    )
     bang_bang(env, steps=400, seed=1)
 
 
@@ -245,7 +252,9 @@ BOX_IDS = [env_id for env_id in ADVRL_IDS if isinstance(gym.make(env_id).action_
 
 
 @pytest.mark.parametrize("env_id", BOX_IDS)
-@pytest.mark.parametrize("bad", ["0.5", b"1", 0.5 + 1j, np.array([0.5 + 0j]), np.array([True]), [None], {"a": 1}])
+@pytest.mark.parametrize(
+    "bad", ["0.5", b"1", 0.5 + 1j, np.array([0.5 + 0j]), np.array([True]), [None], {"a": 1}]
+)
 def test_box_actions_must_be_real_numbers(env_id: str, bad) -> None:
     env = gym.make(env_id).unwrapped
     env.reset(seed=0)
@@ -416,7 +425,9 @@ def test_quantum_gates_info_is_a_constant_time_view_equal_to_the_tuple() -> None
 
     assert type(pickle.loads(pickle.dumps(infos[3]["gates"]))) is tuple
     env.reset()
-    assert infos[4]["gates"] == ("x q[0]", "h q[0]", "x q[0]", "h q[0]", "x q[0]"), "earlier infos keep their episode"
+    assert infos[4]["gates"] == ("x q[0]", "h q[0]", "x q[0]", "h q[0]", "x q[0]"), (
+        "earlier infos keep their episode"
+    )
 
 
 def test_quantum_step_cost_does_not_grow_with_the_episode() -> None:

@@ -260,13 +260,19 @@ def test_parallel_terminated_agent_leaves_and_never_acts_again() -> None:
     assert env.step({}) == ({}, {}, {}, {}, {})  # what SuperSuit's black_death_v3 does after the end
 
 
-@pytest.mark.parametrize("mod", [cooperative_v0, competitive_v0, mixed_v0], ids=lambda mod: mod.__name__.split(".")[-1])
+@pytest.mark.parametrize(
+    "mod", [cooperative_v0, competitive_v0, mixed_v0], ids=lambda mod: mod.__name__.split(".")[-1]
+)
 @pytest.mark.parametrize("api", ["parallel", "aec"])
 def test_exit_step_rewards_still_count_the_leaving_agent(mod, api: str) -> None:
     """On the step an agent leaves the arena it was in play: every reward of that step, its own
     included, is computed with it in play (as it stood after the move); from the next step on it
     no longer counts."""
-    env = mod.parallel_env(n_agents=3, noise_std=0.0, max_cycles=10) if api == "parallel" else mod.env(n_agents=3, noise_std=0.0, max_cycles=10)
+    env = (
+        mod.parallel_env(n_agents=3, noise_std=0.0, max_cycles=10)
+        if api == "parallel"
+        else mod.env(n_agents=3, noise_std=0.0, max_cycles=10)
+    )
     env.reset(seed=0)
     world = env.unwrapped.world
     world.set_state([[0.0, 0.0], [4.95, 0.0], [0.0, 1.0]], [[0, 0], [0.9, 0], [0, 0]])

@@ -76,7 +76,13 @@ def test_invalid_hyperparameters_name_the_argument():
         with pytest.raises(ValueError, match=name):
             WorldModelMPC("MlpPolicy", "AdvRL/Pendulum-v0", **{**SMALL, name: bad})
     # Discrete actions plan by random shooting, which ignores the CEM arguments: still checked.
-    for name, bad in [("n_elites", 0), ("n_iterations", 1.5), ("alpha", 1.0), ("initial_std", -0.1), ("horizon", 0)]:
+    for name, bad in [
+        ("n_elites", 0),
+        ("n_iterations", 1.5),
+        ("alpha", 1.0),
+        ("initial_std", -0.1),
+        ("horizon", 0),
+    ]:
         with pytest.raises(ValueError, match=name):
             WorldModelMPC("MlpPolicy", "AdvRL/SequenceTracking-v0", **{**SMALL, name: bad})
 
@@ -148,15 +154,21 @@ def test_learn_logs_model_losses_and_planning_latency(tmp_path):
     assert float(last["train/model_holdout_mse"]) == pytest.approx(fits[2]["holdout_mse"], rel=1e-6)
     assert 0.0 < float(last["train/model_fit_time_s"]) < 60.0
     assert model.planning_latency_ms.shape == (300,)  # steps 0..99 random, 100..399 planned
-    assert float(last["time/planning_ms_median"]) == pytest.approx(np.median(model.planning_latency_ms), rel=1e-6)
-    assert float(last["time/planning_ms_p90"]) == pytest.approx(np.percentile(model.planning_latency_ms, 90), rel=1e-6)
+    assert float(last["time/planning_ms_median"]) == pytest.approx(
+        np.median(model.planning_latency_ms), rel=1e-6
+    )
+    assert float(last["time/planning_ms_p90"]) == pytest.approx(
+        np.percentile(model.planning_latency_ms, 90), rel=1e-6
+    )
 
 
 def test_time_limit_truncations_are_not_terminations_for_the_model():
     """The learned termination head is fitted with termination = done and not truncated: a
     Pendulum episode only ever ends by its time limit, so every target is 0."""
     env = gym.make("AdvRL/Pendulum-v0", max_episode_steps=50)
-    model = WorldModelMPC("MlpPolicy", env, seed=0, use_env_functions=False, **{**SMALL, "learning_starts": 150})
+    model = WorldModelMPC(
+        "MlpPolicy", env, seed=0, use_env_functions=False, **{**SMALL, "learning_starts": 150}
+    )
     assert model.policy.dynamics.learn_termination
     calls = []
     fit = model.policy.dynamics.fit
@@ -174,9 +186,16 @@ def test_time_limit_truncations_are_not_terminations_for_the_model():
 
 
 def test_terminations_are_dones_that_are_not_time_limits():
-    model = WorldModelMPC("MlpPolicy", "AdvRL/NonlinearRegulator-v0", seed=0, use_env_functions=False, **SMALL)
+    model = WorldModelMPC(
+        "MlpPolicy", "AdvRL/NonlinearRegulator-v0", seed=0, use_env_functions=False, **SMALL
+    )
     space = model.observation_space
-    endings = [({}, False), ({}, True), ({"TimeLimit.truncated": True}, True), ({"TimeLimit.truncated": False}, True)]
+    endings = [
+        ({}, False),
+        ({}, True),
+        ({"TimeLimit.truncated": True}, True),
+        ({"TimeLimit.truncated": False}, True),
+    ]
     for info, done in endings:
         obs = space.sample()[None]
         model.replay_buffer.add(obs, obs, np.zeros((1, 2)), np.zeros(1), np.array([done]), [info])
@@ -204,7 +223,9 @@ def test_one_model_step_is_the_gaussian_nll_step(nll_beta):
     + 0.01 (sum max_logvar - sum min_logvar) + BCE(termination logit, termination), on targets
     y = ([s' - s, r] - target_mean) / target_std and inputs ([s, a] - input_mean) / input_std with
     the statistics of the data; the gradient the optimizer applies is that loss's."""
-    model = WorldModelMPC("MlpPolicy", "AdvRL/NonlinearRegulator-v0", seed=0, use_env_functions=False, **SMALL)
+    model = WorldModelMPC(
+        "MlpPolicy", "AdvRL/NonlinearRegulator-v0", seed=0, use_env_functions=False, **SMALL
+    )
     ensemble = model.policy.dynamics
     ensemble.nll_beta = nll_beta
     gen = th.Generator().manual_seed(0)
@@ -229,7 +250,10 @@ def test_one_model_step_is_the_gaussian_nll_step(nll_beta):
     y = (targets - reference.target_mean) / reference.target_std
     terms = (mean - y) ** 2 * th.exp(-logvar) + logvar
     nll = 0.5 * (terms * th.exp(logvar).detach() ** nll_beta).mean()
-    bce = -(terminations * th.nn.functional.logsigmoid(logit) + (1 - terminations) * th.nn.functional.logsigmoid(-logit)).mean()
+    bce = -(
+        terminations * th.nn.functional.logsigmoid(logit)
+        + (1 - terminations) * th.nn.functional.logsigmoid(-logit)
+    ).mean()
     bound = 0.01 * (reference.max_logvar.sum() - reference.min_logvar.sum())
     total = nll + bound + bce
     names, params = zip(*reference.named_parameters(), strict=True)

@@ -98,13 +98,24 @@ def test_rollout_returns_bootstrap_with_the_arrival_value() -> None:
     """G_t = r_t + gamma (1 - done_t) G_{t+1} with G_n = U(s_n, w_{n-1}), on a rollout that
     crosses episode ends (2x2 grid: the goal is two moves away)."""
     env = make_vec_env("AdvRL/GridWorld-v0", n_envs=4, seed=0, env_kwargs=dict(size=2, obs_mode="index"))
-    model = OptionCritic("MlpPolicy", env, n_options=3, n_steps=6, gamma=0.9, seed=0, device="cpu", policy_kwargs=dict(net_arch=[]))
+    model = OptionCritic(
+        "MlpPolicy",
+        env,
+        n_options=3,
+        n_steps=6,
+        gamma=0.9,
+        seed=0,
+        device="cpu",
+        policy_kwargs=dict(net_arch=[]),
+    )
     distinct_heads(model, termination_bias=[-1.5, 1.2, 2.0])
     _, callback = model._setup_learn(1000)
     assert model.collect_rollouts(model.env, callback, model.n_steps)
     buffer = model.rollout_buffer
     assert buffer.dones.any() and not buffer.dones.all()
-    assert np.all(np.isclose(buffer.rewards, -0.1) | (buffer.rewards == 10.0))  # the env's rewards: no truncation
+    assert np.all(
+        np.isclose(buffer.rewards, -0.1) | (buffer.rewards == 10.0)
+    )  # the env's rewards: no truncation
     returns = arrival_values(model, buffer.observations[-1], buffer.options[-1])
     expected = np.zeros_like(buffer.rewards)
     for t in reversed(range(6)):
@@ -119,7 +130,9 @@ def test_losses_are_the_papers_equations() -> None:
     -(G - Q(s, w)) log pi_w(a | s), entropy, and termination beta_w(s') (Q(s', w) - V(s') + xi)
     on non-terminal steps, with V the epsilon-greedy value over options."""
     xi, eps, gamma = 0.05, 0.2, 0.9
-    model = make_model(n_envs=2, n_options=3, n_steps=2, gamma=gamma, termination_reg=xi, ent_coef=0.03, vf_coef=0.7)
+    model = make_model(
+        n_envs=2, n_options=3, n_steps=2, gamma=gamma, termination_reg=xi, ent_coef=0.03, vf_coef=0.7
+    )
     distinct_heads(model, termination_bias=[-1.5, 1.2, 2.0])
     model.exploration_rate = eps
     states = np.array([[10, 20], [11, 30], [12, 31]])  # s_0, s_1 and the last observation s_2 of each env
@@ -138,7 +151,11 @@ def test_losses_are_the_papers_equations() -> None:
     g0 = rewards[0] + gamma * (1 - dones[0]) * g1
     returns = th.as_tensor(np.concatenate([g0, g1]))
     s, s_next = states[:2].reshape(-1), states[1:].reshape(-1)
-    a, w, not_done = th.as_tensor(actions.reshape(-1)), th.as_tensor(options.reshape(-1)), th.as_tensor(1 - dones.reshape(-1))
+    a, w, not_done = (
+        th.as_tensor(actions.reshape(-1)),
+        th.as_tensor(options.reshape(-1)),
+        th.as_tensor(1 - dones.reshape(-1)),
+    )
     rows = th.arange(4)
     q = head_values(net.q_head, s)[rows, w]
     logits = head_values(net.policy_head, s).view(4, 3, -1)[rows, w]
@@ -153,7 +170,12 @@ def test_losses_are_the_papers_equations() -> None:
         termination_loss=(beta_next * (q_next[rows, w] - v_next + xi) * not_done).mean(),
         termination_prob=(beta_next * not_done).sum() / not_done.sum(),
     )
-    expected["loss"] = expected["policy_loss"] + 0.03 * expected["entropy_loss"] + 0.7 * expected["critic_loss"] + expected["termination_loss"]
+    expected["loss"] = (
+        expected["policy_loss"]
+        + 0.03 * expected["entropy_loss"]
+        + 0.7 * expected["critic_loss"]
+        + expected["termination_loss"]
+    )
     for name, value in expected.items():
         assert losses[name].item() == pytest.approx(float(value), rel=1e-5, abs=1e-7), name
 

@@ -51,20 +51,32 @@ def brute_force_prefix_search(p: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 # One operation on a tree: a batch update (indices taken modulo the capacity, repeats allowed,
 # optionally sorted as sampled batches are) or a range update (the insertion path).
-batch_update = st.tuples(st.just("batch"), st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 64)), min_size=1, max_size=40), st.booleans())
+batch_update = st.tuples(
+    st.just("batch"),
+    st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 64)), min_size=1, max_size=40),
+    st.booleans(),
+)
 range_update = st.tuples(st.just("range"), st.integers(0, 10**9), st.integers(1, 5), st.integers(0, 64))
 
 
 @settings(max_examples=80, deadline=None)
-@given(capacity=st.integers(1, 3000), operations=st.lists(st.one_of(batch_update, range_update), min_size=1, max_size=8), data=st.data())
-def test_sums_and_prefix_search_match_a_brute_force_reference(capacity: int, operations: list, data: st.DataObject) -> None:
+@given(
+    capacity=st.integers(1, 3000),
+    operations=st.lists(st.one_of(batch_update, range_update), min_size=1, max_size=8),
+    data=st.data(),
+)
+def test_sums_and_prefix_search_match_a_brute_force_reference(
+    capacity: int, operations: list, data: st.DataObject
+) -> None:
     """Integer priorities and half-integer targets keep every sum and difference exact in float64,
     so the tree must agree with the cumulative-sum reference exactly, borders and zero-priority
     leaves included."""
     tree, reference = SumTree(capacity), np.zeros(capacity)
     for operation in operations:
         if operation[0] == "batch":
-            pairs = sorted(operation[1], key=lambda pair: pair[0] % capacity) if operation[2] else operation[1]
+            pairs = (
+                sorted(operation[1], key=lambda pair: pair[0] % capacity) if operation[2] else operation[1]
+            )
             indices = np.array([i % capacity for i, _ in pairs])
             tree.update(indices, np.array([float(p) for _, p in pairs]))
             for i, p in zip(indices, pairs, strict=True):  # reference semantics: the last write wins
@@ -79,7 +91,9 @@ def test_sums_and_prefix_search_match_a_brute_force_reference(capacity: int, ope
             total = int(reference.sum())
             halves = data.draw(st.lists(st.integers(0, 2 * total - 1), min_size=1, max_size=32))
             values = np.array(halves) / 2.0
-            np.testing.assert_array_equal(tree.find_prefix_sum(values), brute_force_prefix_search(reference, values))
+            np.testing.assert_array_equal(
+                tree.find_prefix_sum(values), brute_force_prefix_search(reference, values)
+            )
             # Every positive leaf is found at both ends of its own slice.
             positive = np.flatnonzero(reference)
             before = np.cumsum(reference)[positive] - reference[positive]
@@ -89,7 +103,9 @@ def test_sums_and_prefix_search_match_a_brute_force_reference(capacity: int, ope
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    priorities=st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1e3)), min_size=1, max_size=3000).filter(lambda p: sum(p) > 0),
+    priorities=st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 1e3)), min_size=1, max_size=3000).filter(
+        lambda p: sum(p) > 0
+    ),
     fractions=st.lists(st.floats(0.0, 1.0, exclude_max=True), min_size=1, max_size=64),
 )
 def test_prefix_sum_search_matches_cumsum(priorities: list[float], fractions: list[float]) -> None:
@@ -134,7 +150,9 @@ def test_capacities_around_powers_of_two(capacity: int) -> None:
         np.testing.assert_array_equal(tree.priorities, reference)
         assert tree.total == reference.sum()
     targets = rng.integers(0, 2 * int(reference.sum()), 4000) / 2.0
-    np.testing.assert_array_equal(tree.find_prefix_sum(targets), brute_force_prefix_search(reference, targets))
+    np.testing.assert_array_equal(
+        tree.find_prefix_sum(targets), brute_force_prefix_search(reference, targets)
+    )
     leaves, priorities = tree.sample_stratified(rng.random(256))
     assert np.all(np.diff(leaves) >= 0) and (priorities > 0).all()
     np.testing.assert_array_equal(priorities, reference[leaves])
@@ -228,7 +246,9 @@ def test_tree_pickles_and_its_compiled_code_is_cached_on_disk() -> None:
     for function in (segment_tree._update, segment_tree._update_range, segment_tree._find_prefix_sum):
         stats = function.stats
         assert sum(stats.cache_hits.values()) + sum(stats.cache_misses.values()) > 0
-        assert any(name.startswith(f"segment_tree.{function.__name__}-") for name in os.listdir(stats.cache_path))
+        assert any(
+            name.startswith(f"segment_tree.{function.__name__}-") for name in os.listdir(stats.cache_path)
+        )
 
 
 # ----------------------------------------------------------------------------- buffer
@@ -247,7 +267,9 @@ def filled_buffer(n: int, n_envs: int = 1, **kwargs) -> PrioritizedReplayBuffer:
     alpha=st.sampled_from([0.0, 0.6, 1.0]),
     seed=st.integers(0, 2**16),
 )
-def test_sample_frequencies_follow_priorities_chi_square(td_errors: list[float], alpha: float, seed: int) -> None:
+def test_sample_frequencies_follow_priorities_chi_square(
+    td_errors: list[float], alpha: float, seed: int
+) -> None:
     buffer = filled_buffer(12, alpha=alpha)
     buffer.update_priorities(np.arange(12), np.array(td_errors))
     expected = (np.abs(td_errors) + buffer.eps) ** alpha
@@ -316,7 +338,9 @@ def test_n_envs_indices_and_timeouts() -> None:
 
 
 def test_optimize_memory_usage_skips_the_broken_row() -> None:
-    buffer = PrioritizedReplayBuffer(6, OBS, ACT, device="cpu", optimize_memory_usage=True, handle_timeout_termination=False)
+    buffer = PrioritizedReplayBuffer(
+        6, OBS, ACT, device="cpu", optimize_memory_usage=True, handle_timeout_termination=False
+    )
     for step in range(8):  # wraps around: row 2 is the next to write, its observation slot is stale
         obs = np.full((1, 3), step, dtype=np.float32)
         buffer.add(obs, obs + 1, np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
@@ -366,7 +390,9 @@ def test_weighted_losses_reduce_to_the_unweighted_ones() -> None:
     current, target = th.randn(16, 1, generator=gen), th.randn(16, 1, generator=gen)
     ones = th.ones(16, 1)
     huber = F.smooth_l1_loss(current, target, reduction="none")
-    assert weighted_mean(huber, ones).item() == pytest.approx(F.smooth_l1_loss(current, target).item(), rel=1e-6)
+    assert weighted_mean(huber, ones).item() == pytest.approx(
+        F.smooth_l1_loss(current, target).item(), rel=1e-6
+    )
     weights = th.rand(16, 1, generator=gen)
     assert weighted_mean(huber, weights).item() == pytest.approx((weights * huber).mean().item(), rel=1e-6)
     quantiles, target_quantiles = th.randn(16, 8, generator=gen), th.randn(16, 8, generator=gen)
@@ -377,7 +403,16 @@ def test_weighted_losses_reduce_to_the_unweighted_ones() -> None:
 
 def test_training_writes_priorities_and_anneals_beta() -> None:
     env = gym.make("AdvRL/GridWorld-v0", size=4)
-    model = PERDQN("MlpPolicy", env, learning_starts=50, buffer_size=1000, batch_size=16, policy_kwargs=dict(net_arch=[16]), seed=0, device="cpu")
+    model = PERDQN(
+        "MlpPolicy",
+        env,
+        learning_starts=50,
+        buffer_size=1000,
+        batch_size=16,
+        policy_kwargs=dict(net_arch=[16]),
+        seed=0,
+        device="cpu",
+    )
     buffer = model.replay_buffer
     written: dict[int, float] = {}  # index -> |last TD error written|
     largest = 0.0
@@ -402,7 +437,15 @@ def test_training_writes_priorities_and_anneals_beta() -> None:
     assert buffer.beta == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("algo, env_id", [(PERDQN, "AdvRL/Pendulum-v0"), (PERQRDQN, "AdvRL/Pendulum-v0"), (PERSAC, "AdvRL/GridWorld-v0"), (PERTD3, "AdvRL/GridWorld-v0")])
+@pytest.mark.parametrize(
+    "algo, env_id",
+    [
+        (PERDQN, "AdvRL/Pendulum-v0"),
+        (PERQRDQN, "AdvRL/Pendulum-v0"),
+        (PERSAC, "AdvRL/GridWorld-v0"),
+        (PERTD3, "AdvRL/GridWorld-v0"),
+    ],
+)
 def test_wrong_action_space_is_a_value_error(algo, env_id: str) -> None:
     with pytest.raises(ValueError, match="action spaces"):
         algo("MlpPolicy", gym.make(env_id))
@@ -418,8 +461,12 @@ def test_rejects_uniform_buffer_and_n_steps() -> None:
 
 def test_save_load_keeps_priorities(tmp_path) -> None:
     env = gym.make("AdvRL/Pendulum-v0")
-    kwargs = dict(learning_starts=50, buffer_size=500, batch_size=16, policy_kwargs=dict(net_arch=[16]), device="cpu")
-    model = PERSAC("MlpPolicy", env, seed=0, replay_buffer_kwargs=dict(alpha=0.7, beta=0.5, eps=1e-3), **kwargs)
+    kwargs = dict(
+        learning_starts=50, buffer_size=500, batch_size=16, policy_kwargs=dict(net_arch=[16]), device="cpu"
+    )
+    model = PERSAC(
+        "MlpPolicy", env, seed=0, replay_buffer_kwargs=dict(alpha=0.7, beta=0.5, eps=1e-3), **kwargs
+    )
     model.learn(200)
     model.save(tmp_path / "model.zip")
     model.save_replay_buffer(tmp_path / "buffer.pkl")
@@ -431,7 +478,9 @@ def test_save_load_keeps_priorities(tmp_path) -> None:
     assert isinstance(restored, PrioritizedReplayBuffer)
     np.testing.assert_array_equal(original.tree.priorities, restored.tree.priorities)
     assert restored.max_priority == original.max_priority and restored.alpha == 0.7
-    assert len(np.unique(restored.tree.priorities[:200])) > 20  # real TD-error priorities, not the initial ones
+    assert (
+        len(np.unique(restored.tree.priorities[:200])) > 20
+    )  # real TD-error priorities, not the initial ones
     set_random_seed(3)
     first = original.sample(32).indices
     set_random_seed(3)
@@ -452,8 +501,16 @@ N_STORED, BATCH = 48, 32
 
 def per_model(algo, env_id: str, **kwargs):
     model = algo(
-        "MlpPolicy", gym.make(env_id), learning_starts=0, buffer_size=N_STORED, batch_size=BATCH, gamma=0.9,
-        seed=0, device="cpu", replay_buffer_kwargs=dict(alpha=0.7, eps=1e-3), **kwargs,
+        "MlpPolicy",
+        gym.make(env_id),
+        learning_starts=0,
+        buffer_size=N_STORED,
+        batch_size=BATCH,
+        gamma=0.9,
+        seed=0,
+        device="cpu",
+        replay_buffer_kwargs=dict(alpha=0.7, eps=1e-3),
+        **kwargs,
     )
     model.set_logger(configure(None, []))
     rng = np.random.default_rng(0)
@@ -540,7 +597,11 @@ def test_persac_update_is_the_weighted_soft_td_step() -> None:
         th.manual_seed(5)
         model.actor.action_log_prob(batch.observations)
         next_actions, next_log_prob = model.actor.action_log_prob(batch.next_observations)
-        soft_value = critic_values(model.critic_target, batch.next_observations, next_actions).min(dim=1, keepdim=True).values
+        soft_value = (
+            critic_values(model.critic_target, batch.next_observations, next_actions)
+            .min(dim=1, keepdim=True)
+            .values
+        )
         soft_value = soft_value - 0.2 * next_log_prob.reshape(-1, 1)
         target = batch.rewards + 0.9 * (1.0 - batch.dones) * soft_value
         delta = target - critic_values(model.critic, batch.observations, batch.actions)  # (B, 2)
@@ -558,7 +619,11 @@ def test_pertd3_update_is_the_weighted_clipped_double_q_step() -> None:
         th.manual_seed(5)  # target policy smoothing noise, the first draw of train()
         noise = batch.actions.clone().normal_(0.0, model.target_policy_noise).clamp(-0.5, 0.5)
         next_actions = (model.actor_target(batch.next_observations) + noise).clamp(-1.0, 1.0)
-        bootstrap = critic_values(model.critic_target, batch.next_observations, next_actions).min(dim=1, keepdim=True).values
+        bootstrap = (
+            critic_values(model.critic_target, batch.next_observations, next_actions)
+            .min(dim=1, keepdim=True)
+            .values
+        )
         target = batch.rewards + 0.9 * (1.0 - batch.dones) * bootstrap
         delta = target - critic_values(model.critic, batch.observations, batch.actions)
     th.manual_seed(5)

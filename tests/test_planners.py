@@ -136,7 +136,8 @@ def test_wrong_reward_and_termination_shapes_are_clear_errors(linear_ensemble):
         return -(next_obs**2)  # (..., 1) instead of (...)
 
     with pytest.raises(
-        ValueError, match=r"reward_fn must return one value per transition.*\(5, 5, 6\), got shape \(5, 5, 6, 1\)"
+        ValueError,
+        match=r"reward_fn must return one value per transition.*\(5, 5, 6\), got shape \(5, 5, 6, 1\)",
     ):
         trajectory_sampling_returns(linear_ensemble, th.zeros(2, 1), seqs, 5, keeps_trailing_dim)
     with pytest.raises(ValueError, match="termination_fn must return one value per transition"):

@@ -35,11 +35,21 @@ def make_run(tmp_path: Path, name: str, warmup: int, seed_offset: float = 0.0) -
     (run / "monitor").mkdir(parents=True)
     episodes = [(-1000.0 if 50 * i < warmup else seed_offset, 50, float(i)) for i in range(20)]
     write_monitor(run / "monitor" / "0.monitor.csv", 100.0, episodes)
-    results = np.array([[-900.0, -950.0, -1000.0], [-10.0, -20.0, -30.0], [1.0, 2.0, 3.0], [5.0, 5.0, 8.0]]) + seed_offset
-    np.savez(run / "evaluations.npz", timesteps=np.array([250, 500, 750, 1000]), results=results,
-             ep_lengths=np.full((4, 3), 50))
-    (run / "config.json").write_text(json.dumps({"algo": "DQN", "env": "AdvRL/GridWorld-v0", "learning_starts": warmup,
-                                                 "random_return": -500.0}))
+    results = (
+        np.array([[-900.0, -950.0, -1000.0], [-10.0, -20.0, -30.0], [1.0, 2.0, 3.0], [5.0, 5.0, 8.0]])
+        + seed_offset
+    )
+    np.savez(
+        run / "evaluations.npz",
+        timesteps=np.array([250, 500, 750, 1000]),
+        results=results,
+        ep_lengths=np.full((4, 3), 50),
+    )
+    (run / "config.json").write_text(
+        json.dumps(
+            {"algo": "DQN", "env": "AdvRL/GridWorld-v0", "learning_starts": warmup, "random_return": -500.0}
+        )
+    )
     return run
 
 
@@ -57,7 +67,9 @@ def test_the_evaluation_curve_is_evaluations_npz(tmp_path: Path) -> None:
 
 
 def test_several_seeds_plot_the_mean_of_their_evaluation_means(tmp_path: Path) -> None:
-    runs = [load_run(make_run(tmp_path, f"s{seed}", warmup=300, seed_offset=10.0 * seed))[1] for seed in range(3)]
+    runs = [
+        load_run(make_run(tmp_path, f"s{seed}", warmup=300, seed_offset=10.0 * seed))[1] for seed in range(3)
+    ]
     steps, mean, spread, what = evaluation_curve(runs)
     per_seed = np.array([run.eval_returns.mean(axis=1) for run in runs])
     np.testing.assert_array_equal(steps, [250, 500, 750, 1000])
@@ -88,7 +100,14 @@ def test_smoothing_never_mixes_warmup_and_learning_episodes(tmp_path: Path) -> N
 
 def test_an_episode_that_straddles_the_warmup_counts_as_warmup(tmp_path: Path) -> None:
     # learning_starts 320 falls inside the 7th episode (steps 300-350): it took random actions.
-    run = RunData(np.arange(1, 11) * 50, np.arange(10.0), np.full(10, 50), np.zeros(0), np.zeros((0, 0)), warmup_steps=320)
+    run = RunData(
+        np.arange(1, 11) * 50,
+        np.arange(10.0),
+        np.full(10, 50),
+        np.zeros(0),
+        np.zeros((0, 0)),
+        warmup_steps=320,
+    )
     assert run.in_warmup.tolist() == [True] * 7 + [False] * 3
 
 
@@ -96,8 +115,12 @@ def test_centered_moving_average_matches_a_direct_computation() -> None:
     values = np.random.default_rng(0).normal(size=23)
     for window in (1, 2, 5, 8, 30):
         half = window // 2
-        expected = [values[max(0, i - min(half, i, len(values) - 1 - i)): i + min(half, i, len(values) - 1 - i) + 1].mean()
-                    for i in range(len(values))]
+        expected = [
+            values[
+                max(0, i - min(half, i, len(values) - 1 - i)) : i + min(half, i, len(values) - 1 - i) + 1
+            ].mean()
+            for i in range(len(values))
+        ]
         np.testing.assert_allclose(centered_moving_average(values, window), expected)
 
 
@@ -105,7 +128,11 @@ def test_monitor_files_of_parallel_envs_merge_in_time_order(tmp_path: Path) -> N
     write_monitor(tmp_path / "0.monitor.csv", 100.0, [(1.0, 10, 1.0), (3.0, 30, 5.0)])
     write_monitor(tmp_path / "1.monitor.csv", 101.0, [(2.0, 20, 1.0)])  # ends at t=102, between the two above
     ends, returns, lengths = read_monitor_files(tmp_path)
-    assert returns.tolist() == [1.0, 2.0, 3.0] and lengths.tolist() == [10, 20, 30] and ends.tolist() == [10, 30, 60]
+    assert (
+        returns.tolist() == [1.0, 2.0, 3.0]
+        and lengths.tolist() == [10, 20, 30]
+        and ends.tolist() == [10, 30, 60]
+    )
 
 
 def test_plot_runs_writes_a_png_and_rejects_a_bad_window(tmp_path: Path) -> None:

@@ -196,5 +196,9 @@ def test_marl_aec_copies_continue_identically(mod, continuous: bool, copy_name: 
 def test_marl_copy_of_a_fresh_env_is_built_from_its_arguments() -> None:
     env = mixed_v0.parallel_env(n_agents=5, continuous_actions=False, max_cycles=7)
     clone = pickle.loads(pickle.dumps(env))
-    assert clone.possible_agents == env.possible_agents and clone.max_cycles == 7 and not clone.continuous_actions
+    assert (
+        clone.possible_agents == env.possible_agents
+        and clone.max_cycles == 7
+        and not clone.continuous_actions
+    )
     assert clone.world is not env.world

@@ -20,7 +20,12 @@ from sb3_ext.common.validation import (
 @pytest.mark.parametrize(
     "check, good, converted, bad",
     [
-        (check_unit_interval, [0, 1, np.float32(0.5)], [0.0, 1.0, 0.5], [-0.01, 1.01, np.nan, True, "0.5", None]),
+        (
+            check_unit_interval,
+            [0, 1, np.float32(0.5)],
+            [0.0, 1.0, 0.5],
+            [-0.01, 1.01, np.nan, True, "0.5", None],
+        ),
         (check_positive_int, [1, np.int64(7), 3.0], [1, 7, 3], [0, -2, 1.5, np.nan, np.inf, True, "3"]),
         (check_nonnegative, [0, 2.5], [0.0, 2.5], [-1e-9, np.inf, np.nan, False, "1"]),
         (check_positive, [1e-12, 3], [1e-12, 3.0], [0, -1.0, np.inf, np.nan, True]),

@@ -34,24 +34,60 @@ def _obs_space(env_id: str) -> spaces.Space:
     return space
 
 
-FLOAT_BOX_IDS = [i for i in ADVRL_IDS if isinstance(s := _obs_space(i), spaces.Box) and np.issubdtype(s.dtype, np.floating)]
+FLOAT_BOX_IDS = [
+    i for i in ADVRL_IDS if isinstance(s := _obs_space(i), spaces.Box) and np.issubdtype(s.dtype, np.floating)
+]
 VECTOR_BOX_IDS = [i for i in FLOAT_BOX_IDS if len(_obs_space(i).shape) == 1 and _obs_space(i).shape[0] >= 2]
 
 # (name, factory): every wrapper around every env it applies to.
 CASES: list[tuple[str, Callable[[], gym.Env]]] = [
     ("dr-pendulum", lambda: DomainRandomization(gym.make("AdvRL/Pendulum-v0"), PENDULUM_RANGES)),
-    ("dr-cartpole", lambda: DomainRandomization(
-        gym.make("AdvRL/ContinuousCartPole-v0"), {"masspole": (0.05, 0.5), "length": (0.3, 1.0), "gravity": 9.0},
-        distribution="log-uniform")),
-    ("curriculum-gridworld", lambda: Curriculum(gym.make("AdvRL/GridWorld-v0"), [{"goal": (0, 2)}, {"goal": (4, 4)}])),
-    ("curriculum-fourrooms", lambda: Curriculum(gym.make("AdvRL/FourRooms-v0"), [{"goal": (2, 2)}, {"goal": (7, 9)}])),
-    ("curriculum-pendulum", lambda: Curriculum(gym.make("AdvRL/Pendulum-v0"), [{"x_init": 0.3}, {}], success_threshold=-150)),
-    ("curriculum-cartpole", lambda: Curriculum(
-        gym.make("AdvRL/ContinuousCartPole-v0"), [{"physics": {"masspole": 0.05}}, {}], success_threshold=195)),
-    ("goals-gridworld", lambda: GoalSchedule(gym.make("AdvRL/GridWorld-v0"), [(1, 1), (3, 4)], switch_every=1, order="random")),
-    ("goals-gridworld-rgb", lambda: GoalSchedule(
-        gym.make("AdvRL/GridWorld-v0", obs_mode="rgb"), [(1, 1), (3, 4)], switch_every=1, order="random")),
-    ("goals-fourrooms", lambda: GoalSchedule(gym.make("AdvRL/FourRooms-v0"), [(2, 2), (7, 9)], switch_every=1, order="random")),
+    (
+        "dr-cartpole",
+        lambda: DomainRandomization(
+            gym.make("AdvRL/ContinuousCartPole-v0"),
+            {"masspole": (0.05, 0.5), "length": (0.3, 1.0), "gravity": 9.0},
+            distribution="log-uniform",
+        ),
+    ),
+    (
+        "curriculum-gridworld",
+        lambda: Curriculum(gym.make("AdvRL/GridWorld-v0"), [{"goal": (0, 2)}, {"goal": (4, 4)}]),
+    ),
+    (
+        "curriculum-fourrooms",
+        lambda: Curriculum(gym.make("AdvRL/FourRooms-v0"), [{"goal": (2, 2)}, {"goal": (7, 9)}]),
+    ),
+    (
+        "curriculum-pendulum",
+        lambda: Curriculum(gym.make("AdvRL/Pendulum-v0"), [{"x_init": 0.3}, {}], success_threshold=-150),
+    ),
+    (
+        "curriculum-cartpole",
+        lambda: Curriculum(
+            gym.make("AdvRL/ContinuousCartPole-v0"),
+            [{"physics": {"masspole": 0.05}}, {}],
+            success_threshold=195,
+        ),
+    ),
+    (
+        "goals-gridworld",
+        lambda: GoalSchedule(
+            gym.make("AdvRL/GridWorld-v0"), [(1, 1), (3, 4)], switch_every=1, order="random"
+        ),
+    ),
+    (
+        "goals-gridworld-rgb",
+        lambda: GoalSchedule(
+            gym.make("AdvRL/GridWorld-v0", obs_mode="rgb"), [(1, 1), (3, 4)], switch_every=1, order="random"
+        ),
+    ),
+    (
+        "goals-fourrooms",
+        lambda: GoalSchedule(
+            gym.make("AdvRL/FourRooms-v0"), [(2, 2), (7, 9)], switch_every=1, order="random"
+        ),
+    ),
     ("shift-gridworld", lambda: RandomShift(gym.make("AdvRL/GridWorld-v0", obs_mode="rgb"), pad=4)),
     ("shift-fourrooms", lambda: RandomShift(gym.make("AdvRL/FourRooms-v0", obs_mode="rgb", slip=0.0), pad=3)),
     ("noise-gridworld-coords", lambda: ObservationNoise(gym.make("AdvRL/GridWorld-v0"), 0.2)),
@@ -70,7 +106,13 @@ def rollout(env: gym.Env, seed: int, n_steps: int = 40) -> list:
     trajectory = [np.array(obs, copy=True), {k: info.get(k) for k in keys}]
     for _ in range(n_steps):
         obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
-        trajectory += [np.array(obs, copy=True), reward, terminated, truncated, {k: info.get(k) for k in keys}]
+        trajectory += [
+            np.array(obs, copy=True),
+            reward,
+            terminated,
+            truncated,
+            {k: info.get(k) for k in keys},
+        ]
         if terminated or truncated:
             obs, info = env.reset()
             trajectory += [np.array(obs, copy=True), {k: info.get(k) for k in keys}]
@@ -89,7 +131,9 @@ def test_check_env(make: Callable[[], gym.Env]) -> None:
         warnings.simplefilter("error", category=UserWarning)
         # The checkers are meant for raw envs and say so for a wrapper; the others are the
         # deliberate env design choices allowed in tests/test_envs.py.
-        warnings.filterwarnings("ignore", message=".*different from the unwrapped version.*", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message=".*different from the unwrapped version.*", category=UserWarning
+        )
         warnings.filterwarnings("ignore", message=".*infinity.*", category=UserWarning)
         warnings.filterwarnings("ignore", message=".*symmetric and normalized.*", category=UserWarning)
         gym_check_env(make())
@@ -117,9 +161,14 @@ def test_wrapper_draws_depend_on_the_seed() -> None:
     noisy = ObservationNoise(gym.make("AdvRL/Pendulum-v0"), 0.1)
     noise = [noisy.reset(seed=s)[0] - clean.reset(seed=s)[0] for s in (5, 6)]
     assert not np.array_equal(*noise)
-    schedules = [GoalSchedule(gym.make("AdvRL/GridWorld-v0"), [(1, 1), (3, 4)], switch_every=1, order="random")
-                 for _ in range(2)]
-    draws = [[env.reset(seed=s if i == 0 else None)[1]["goal_index"] for i in range(20)] for env, s in zip(schedules, (5, 6), strict=True)]
+    schedules = [
+        GoalSchedule(gym.make("AdvRL/GridWorld-v0"), [(1, 1), (3, 4)], switch_every=1, order="random")
+        for _ in range(2)
+    ]
+    draws = [
+        [env.reset(seed=s if i == 0 else None)[1]["goal_index"] for i in range(20)]
+        for env, s in zip(schedules, (5, 6), strict=True)
+    ]
     assert draws[0] != draws[1]
 
 
@@ -178,7 +227,11 @@ def test_domain_randomization_zero_damping_allowed_where_env_allows() -> None:
     ("env_cls", "env_id", "ranges"),
     [
         (PendulumEnv, "AdvRL/Pendulum-v0", PENDULUM_RANGES),
-        (ContinuousCartPoleEnv, "AdvRL/ContinuousCartPole-v0", {"masspole": (0.05, 0.5), "length": (0.25, 1.0)}),
+        (
+            ContinuousCartPoleEnv,
+            "AdvRL/ContinuousCartPole-v0",
+            {"masspole": (0.05, 0.5), "length": (0.25, 1.0)},
+        ),
     ],
 )
 def test_sampled_physics_in_range_and_drive_the_dynamics(env_cls: type, env_id: str, ranges: dict) -> None:
@@ -294,7 +347,10 @@ def test_curriculum_composes_with_domain_randomization() -> None:
         ({"levels": [{"goal": (1, 1)}, "hard"]}, r"levels\[1\]"),
         ({"levels": [{"goal": (9, 9)}]}, "levels of Curriculum around AdvRL/GridWorld-v0"),
         ({"levels": [{"goal": (1, 1)}], "promote_threshold": 1.5}, "promote_threshold"),
-        ({"levels": [{"goal": (1, 1)}], "demote_threshold": 0.9}, "demote_threshold must be < promote_threshold"),
+        (
+            {"levels": [{"goal": (1, 1)}], "demote_threshold": 0.9},
+            "demote_threshold must be < promote_threshold",
+        ),
         ({"levels": [{"goal": (1, 1)}], "window": 0}, "window"),
         ({"levels": [{"goal": (1, 1)}], "start_level": 1}, "start_level"),
         ({"levels": [{"goal": (1, 1)}], "success_fn": 3}, "success_fn"),
@@ -326,10 +382,14 @@ def test_goal_schedule_moves_goal_when_stated(order: str, expected: list) -> Non
 
 
 def test_goal_schedule_random_manual_and_explicit() -> None:
-    env = GoalSchedule(gym.make("AdvRL/FourRooms-v0"), [(2, 2), (7, 9), (10, 10)], switch_every=1, order="random")
+    env = GoalSchedule(
+        gym.make("AdvRL/FourRooms-v0"), [(2, 2), (7, 9), (10, 10)], switch_every=1, order="random"
+    )
     goals = [env.reset(seed=3 if i == 0 else None)[1]["goal_index"] for i in range(30)]
     assert set(goals) == {0, 1, 2}
-    env2 = GoalSchedule(gym.make("AdvRL/FourRooms-v0"), [(2, 2), (7, 9), (10, 10)], switch_every=1, order="random")
+    env2 = GoalSchedule(
+        gym.make("AdvRL/FourRooms-v0"), [(2, 2), (7, 9), (10, 10)], switch_every=1, order="random"
+    )
     assert goals == [env2.reset(seed=3 if i == 0 else None)[1]["goal_index"] for i in range(30)]
     manual = GoalSchedule(gym.make("AdvRL/GridWorld-v0"), [(4, 4), (0, 4)])
     assert [manual.reset()[1]["goal"] for _ in range(3)] == [(4, 4)] * 3
@@ -364,7 +424,9 @@ def test_mask_observation_velocities_reduced_box() -> None:
     cartpole = MaskObservation(gym.make("AdvRL/ContinuousCartPole-v0"), drop=[1, 3])
     full = gym.make("AdvRL/ContinuousCartPole-v0")
     theta = 12 * 2 * np.pi / 360 * 2
-    expected = spaces.Box(np.array([-4.8, -theta], np.float32), np.array([4.8, theta], np.float32), dtype=np.float32)
+    expected = spaces.Box(
+        np.array([-4.8, -theta], np.float32), np.array([4.8, theta], np.float32), dtype=np.float32
+    )
     assert cartpole.observation_space == expected
     np.testing.assert_array_equal(cartpole.reset(seed=4)[0], full.reset(seed=4)[0][[0, 2]])
     action = np.array([0.5], dtype=np.float32)
@@ -375,9 +437,15 @@ def test_mask_observation_velocities_reduced_box() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
-    [({}, "exactly one"), ({"drop": [0], "keep": [1]}, "exactly one"), ({"drop": [0, 0]}, "repeat"),
-     ({"drop": [3]}, r"drop\[0\]"), ({"keep": []}, "no observation dimension"), ({"drop": [0, 1, 2]}, "no observation"),
-     ({"drop": "velocity"}, "sequence")],
+    [
+        ({}, "exactly one"),
+        ({"drop": [0], "keep": [1]}, "exactly one"),
+        ({"drop": [0, 0]}, "repeat"),
+        ({"drop": [3]}, r"drop\[0\]"),
+        ({"keep": []}, "no observation dimension"),
+        ({"drop": [0, 1, 2]}, "no observation"),
+        ({"drop": "velocity"}, "sequence"),
+    ],
 )
 def test_mask_observation_bad_indices(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -413,8 +481,12 @@ def test_random_shift_is_a_bounded_translation() -> None:
     offsets = set()
     for shifted, clean in pairs:
         padded = np.pad(clean, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-        matches = [(dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)
-                   if np.array_equal(shifted, padded[dy : dy + 40, dx : dx + 40])]
+        matches = [
+            (dy, dx)
+            for dy in range(2 * pad + 1)
+            for dx in range(2 * pad + 1)
+            if np.array_equal(shifted, padded[dy : dy + 40, dx : dx + 40])
+        ]
         assert matches, "each observation must be a translation of the clean one"
         offsets.add(matches[0])
     assert len(offsets) > 1
@@ -422,7 +494,11 @@ def test_random_shift_is_a_bounded_translation() -> None:
     # both axes, the extremes included (200 draws of 7 values: missing one has probability ~1e-12).
     noise = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
     padded = np.pad(noise, ((pad, pad), (pad, pad), (0, 0)), mode="edge")
-    crops = {padded[dy : dy + 40, dx : dx + 40].tobytes(): (dy, dx) for dy in range(2 * pad + 1) for dx in range(2 * pad + 1)}
+    crops = {
+        padded[dy : dy + 40, dx : dx + 40].tobytes(): (dy, dx)
+        for dy in range(2 * pad + 1)
+        for dx in range(2 * pad + 1)
+    }
     assert len(crops) == (2 * pad + 1) ** 2
     drawn = [crops[shifted_env.observation(noise).tobytes()] for _ in range(200)]
     rows, cols = zip(*drawn, strict=True)
@@ -433,8 +509,11 @@ def test_random_shift_is_a_bounded_translation() -> None:
 
 
 def test_env_spec_records_and_rebuilds_the_wrapper_stack() -> None:
-    env = Curriculum(DomainRandomization(gym.make("AdvRL/Pendulum-v0"), PENDULUM_RANGES), [{"x_init": 0.5}, {}],
-                     success_threshold=-100.0)
+    env = Curriculum(
+        DomainRandomization(gym.make("AdvRL/Pendulum-v0"), PENDULUM_RANGES),
+        [{"x_init": 0.5}, {}],
+        success_threshold=-100.0,
+    )
     assert [w.name for w in env.spec.additional_wrappers] == ["DomainRandomization", "Curriculum"]
     rebuilt = gym.make(env.spec)
     assert isinstance(rebuilt, Curriculum) and isinstance(rebuilt.env, DomainRandomization)

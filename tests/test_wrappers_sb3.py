@@ -33,9 +33,18 @@ torch.set_num_threads(1)  # the suite runs on two shared cores
 # ---------------------------------------------------------------------------------- VecEnvs, callback, docs
 def test_vec_envs_and_subprocess() -> None:
     kwargs = {"ranges": PENDULUM_RANGES}
-    dummy = make_vec_env("AdvRL/Pendulum-v0", n_envs=2, seed=0, wrapper_class=DomainRandomization, wrapper_kwargs=kwargs)
-    subproc = make_vec_env("AdvRL/Pendulum-v0", n_envs=2, seed=0, wrapper_class=DomainRandomization,
-                           wrapper_kwargs=kwargs, vec_env_cls=SubprocVecEnv, vec_env_kwargs={"start_method": "fork"})
+    dummy = make_vec_env(
+        "AdvRL/Pendulum-v0", n_envs=2, seed=0, wrapper_class=DomainRandomization, wrapper_kwargs=kwargs
+    )
+    subproc = make_vec_env(
+        "AdvRL/Pendulum-v0",
+        n_envs=2,
+        seed=0,
+        wrapper_class=DomainRandomization,
+        wrapper_kwargs=kwargs,
+        vec_env_cls=SubprocVecEnv,
+        vec_env_kwargs={"start_method": "fork"},
+    )
     try:
         np.testing.assert_array_equal(dummy.reset(), subproc.reset())
         physics = [info["physics"] for info in dummy.reset_infos]
@@ -45,8 +54,12 @@ def test_vec_envs_and_subprocess() -> None:
             out_d, out_s = dummy.step(actions), subproc.step(actions)
             np.testing.assert_array_equal(out_d[0], out_s[0])
         assert [i["physics"] for i in out_s[3]] == physics
-        goals = make_vec_env("AdvRL/GridWorld-v0", n_envs=2, wrapper_class=GoalSchedule,
-                             wrapper_kwargs={"goals": [(4, 4), (0, 4)]})
+        goals = make_vec_env(
+            "AdvRL/GridWorld-v0",
+            n_envs=2,
+            wrapper_class=GoalSchedule,
+            wrapper_kwargs={"goals": [(4, 4), (0, 4)]},
+        )
         goals.env_method("set_goal", 1, indices=[1])
         goals.reset()
         assert [info["goal"] for info in goals.reset_infos] == [(4, 4), (0, 4)]
@@ -83,10 +96,14 @@ def test_callback_logs_curriculum_physics_and_goal() -> None:
             self.infos.append([])
 
         def _on_step(self) -> bool:
-            self.infos[-1] += [info for info, done in zip(self.locals["infos"], self.locals["dones"], strict=True) if done]
+            self.infos[-1] += [
+                info for info, done in zip(self.locals["infos"], self.locals["dones"], strict=True) if done
+            ]
             return True
 
-    model = PPO("MlpPolicy", make_vec_env(make, n_envs=2, seed=0), n_steps=32, batch_size=32, n_epochs=1, seed=0)
+    model = PPO(
+        "MlpPolicy", make_vec_env(make, n_envs=2, seed=0), n_steps=32, batch_size=32, n_epochs=1, seed=0
+    )
     capture, ends = Capture(), EpisodeEnds()
     model.set_logger(Logger(None, [capture]))
     model.learn(128, callback=CallbackList([WrapperInfoCallback(), ends]))
@@ -117,14 +134,25 @@ def test_callback_values_match_wrapper_state() -> None:
     logger = Logger(None, [])
     callback.model = type("M", (), {"logger": logger})()
     callback.locals = {
-        "infos": [{"curriculum_level": 2, "curriculum_success": True, "curriculum_success_rate": 0.9,
-                   "randomized_physics": {"m": 1.5}}, {"curriculum_level": 0, "randomized_physics": {"m": 0.5}},
-                  {"curriculum_level": 7}, {"goal": (0, 4), "goal_index": 1}, {"goal": (4, 4), "goal_index": 0}],
+        "infos": [
+            {
+                "curriculum_level": 2,
+                "curriculum_success": True,
+                "curriculum_success_rate": 0.9,
+                "randomized_physics": {"m": 1.5},
+            },
+            {"curriculum_level": 0, "randomized_physics": {"m": 0.5}},
+            {"curriculum_level": 7},
+            {"goal": (0, 4), "goal_index": 1},
+            {"goal": (4, 4), "goal_index": 0},
+        ],
         "dones": np.array([True, True, False, True, True]),
     }
     assert callback._on_step()
     assert logger.name_to_value["curriculum/level"] == 1.0 and logger.name_to_value["physics/m"] == 1.0
-    assert logger.name_to_value["curriculum/success_rate"] == 0.9 and logger.name_to_value["goal/index"] == 0.5
+    assert (
+        logger.name_to_value["curriculum/success_rate"] == 0.9 and logger.name_to_value["goal/index"] == 0.5
+    )
     assert "physics/g" not in logger.name_to_value
 
 
@@ -137,8 +165,14 @@ def test_docstring_examples(module: object) -> None:
 def test_wrappers_import_neither_torch_nor_sb3() -> None:
     code = "import sys, gym_advrl.wrappers; assert 'torch' not in sys.modules and 'stable_baselines3' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
-    assert set(wrappers_pkg.__all__) == {"Curriculum", "DomainRandomization", "GoalSchedule", "MaskObservation",
-                                         "ObservationNoise", "RandomShift"}
+    assert set(wrappers_pkg.__all__) == {
+        "Curriculum",
+        "DomainRandomization",
+        "GoalSchedule",
+        "MaskObservation",
+        "ObservationNoise",
+        "RandomShift",
+    }
 
 
 @pytest.mark.parametrize(
@@ -149,7 +183,11 @@ def test_wrappers_import_neither_torch_nor_sb3() -> None:
     ],
 )
 def test_examples_run_with_small_budget(
-    script: str, args: list[str], expected: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+    script: str,
+    args: list[str],
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
 ) -> None:
     # In-process (torch is already imported), as `python examples/<script> <args>` would run it.
     monkeypatch.setattr(sys, "argv", [script, *args])

@@ -107,8 +107,12 @@ class EnvDirective(SphinxDirective):
             _demote_headings(textwrap.dedent(docstring), 1),
         ]
         container = nodes.container(classes=["advrl-env"])
-        self.state.nested_parse(StringList("\n".join(lines).splitlines(), source=f"<docstring of {name}>"), 0, container,
-                                match_titles=True)
+        self.state.nested_parse(
+            StringList("\n".join(lines).splitlines(), source=f"<docstring of {name}>"),
+            0,
+            container,
+            match_titles=True,
+        )
         return [container]
 
 
@@ -121,7 +125,10 @@ class CliDirective(SphinxDirective):
         parser = build_parser()
         subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
         result: list[nodes.Node] = []
-        for title, sub in [("advrl", parser), *((f"advrl {name}", p) for name, p in subparsers.choices.items())]:
+        for title, sub in [
+            ("advrl", parser),
+            *((f"advrl {name}", p) for name, p in subparsers.choices.items()),
+        ]:
             section = nodes.section(ids=[nodes.make_id(title)], names=[nodes.fully_normalize_name(title)])
             section += nodes.title(text=title)
             section += nodes.literal_block(text=sub.format_help(), language="text")

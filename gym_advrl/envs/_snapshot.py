@@ -40,8 +40,14 @@ class SnapshotMixin:
             or set(state["state"]) != expected
         ):
             source = state.get("env") if isinstance(state, dict) else None
-            got = f", got one of a {source}" if isinstance(source, str) and source != type(self).__name__ else ""
-            raise ValueError(f"state must be a snapshot returned by get_state() of a {type(self).__name__}{got}")
+            got = (
+                f", got one of a {source}"
+                if isinstance(source, str) and source != type(self).__name__
+                else ""
+            )
+            raise ValueError(
+                f"state must be a snapshot returned by get_state() of a {type(self).__name__}{got}"
+            )
         values = copy.deepcopy(state["state"])
         for name in self._snapshot_attrs:
             setattr(self, name, values[name])

@@ -137,7 +137,13 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
     ) -> None:
         self._init_render(render_mode)
         self.default_physics = check_physics(
-            {"gravity": gravity, "masscart": masscart, "masspole": masspole, "length": length, "force_mag": force_mag},
+            {
+                "gravity": gravity,
+                "masscart": masscart,
+                "masspole": masspole,
+                "length": length,
+                "force_mag": force_mag,
+            },
             PHYSICS_RANGES,
         )
         self.tau = TAU_RANGE.check("tau", tau)
@@ -183,7 +189,9 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
         theta_dot = theta_dot + self.tau * thetaacc
         self.state = (x, x_dot, theta, theta_dot)
 
-        terminated = x < -X_THRESHOLD or x > X_THRESHOLD or theta < -THETA_THRESHOLD or theta > THETA_THRESHOLD
+        terminated = (
+            x < -X_THRESHOLD or x > X_THRESHOLD or theta < -THETA_THRESHOLD or theta > THETA_THRESHOLD
+        )
         self._terminated = bool(terminated)
         self._render_human_step()
         return self._obs(), 1.0, self._terminated, False, {}
@@ -223,14 +231,25 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
     def _draw(self) -> np.ndarray:
         width, height = 600, 400
         world_width = X_THRESHOLD * 2
-        canvas = Canvas(width, height, (-world_width / 2, world_width / 2), (-1.0, world_width * height / width - 1.0))
+        canvas = Canvas(
+            width, height, (-world_width / 2, world_width / 2), (-1.0, world_width * height / width - 1.0)
+        )
         x, _, theta, _ = self.state
         cart_w, cart_h, track_y = 0.4, 0.24, 0.0
         canvas.fill_rect(-world_width / 2, track_y - 0.005, world_width / 2, track_y + 0.005, (0, 0, 0))
-        canvas.fill_rect(x - cart_w / 2, track_y - cart_h / 2, x + cart_w / 2, track_y + cart_h / 2, (0, 0, 0))
+        canvas.fill_rect(
+            x - cart_w / 2, track_y - cart_h / 2, x + cart_w / 2, track_y + cart_h / 2, (0, 0, 0)
+        )
         pole_len = 2 * self.physics["length"]
         axle_y = track_y + cart_h / 4
-        canvas.draw_line(x, axle_y, x + pole_len * math.sin(theta), axle_y + pole_len * math.cos(theta), 0.08, (202, 152, 101))
+        canvas.draw_line(
+            x,
+            axle_y,
+            x + pole_len * math.sin(theta),
+            axle_y + pole_len * math.cos(theta),
+            0.08,
+            (202, 152, 101),
+        )
         canvas.fill_circle(x, axle_y, 0.04, (129, 132, 203))
         return np.ascontiguousarray(canvas.image)
 

@@ -76,7 +76,9 @@ def parse_layout(layout: str) -> tuple[np.ndarray, tuple[int, int] | None, tuple
     Returns ``(walls bool (rows, cols), start or None, goal or None)``.
     """
     if not isinstance(layout, str):
-        raise ValueError(f"layout must be a string of rows made of '#', '.', ' ', 'S', 'G', got {type(layout).__name__}")
+        raise ValueError(
+            f"layout must be a string of rows made of '#', '.', ' ', 'S', 'G', got {type(layout).__name__}"
+        )
     lines = [line for line in layout.splitlines() if line.strip("\n") != ""]
     if not lines:
         raise ValueError("layout must contain at least one row")

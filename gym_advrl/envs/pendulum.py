@@ -174,7 +174,10 @@ class PendulumEnv(SnapshotMixin, RenderMixin, gym.Env):
 
         g, m, length, dt = p["g"], p["m"], p["l"], self.dt
         inertia_inv = 3.0 / (m * length**2)
-        newthdot = thdot + (3 * g / (2 * length) * np.sin(th) + inertia_inv * u - inertia_inv * p["damping"] * thdot) * dt
+        newthdot = (
+            thdot
+            + (3 * g / (2 * length) * np.sin(th) + inertia_inv * u - inertia_inv * p["damping"] * thdot) * dt
+        )
         newthdot = min(max(newthdot, -self.max_speed), self.max_speed)
         newth = th + newthdot * dt
         self.state = np.array([newth, newthdot])

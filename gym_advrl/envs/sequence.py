@@ -15,7 +15,16 @@ from gym_advrl.utils.rendering import RenderMixin
 from gym_advrl.utils.validation import check_int, check_options, discrete_action, reject_unknown_kwargs
 
 _PALETTE = np.array(
-    [[228, 26, 28], [55, 126, 184], [77, 175, 74], [152, 78, 163], [255, 127, 0], [166, 86, 40], [247, 129, 191], [153, 153, 153]],
+    [
+        [228, 26, 28],
+        [55, 126, 184],
+        [77, 175, 74],
+        [152, 78, 163],
+        [255, 127, 0],
+        [166, 86, 40],
+        [247, 129, 191],
+        [153, 153, 153],
+    ],
     dtype=np.uint8,
 )
 
@@ -283,7 +292,9 @@ class SequenceTrackingEnv(SnapshotMixin, RenderMixin, gym.Env):
         bar = [" "] * 21
         bar[10] = "|"
         bar[round(self.history[-1] * 20)] = "o"
-        return f"t={self.t:3d} [{''.join(bar)}] value={self.history[-1]:.2f} mean3={self._running_mean():.2f}\n"
+        return (
+            f"t={self.t:3d} [{''.join(bar)}] value={self.history[-1]:.2f} mean3={self._running_mean():.2f}\n"
+        )
 
     def _draw(self) -> np.ndarray:
         """The value history as a bar chart, one column per step, the 0.5 target as a line."""

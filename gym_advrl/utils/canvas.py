@@ -82,7 +82,9 @@ class Canvas:
 
     def _capsule(self, x_a: float, y_a: float, x_b: float, y_b: float, width: float, color: Color) -> None:
         half = abs(width) / 2.0
-        window = self._window(min(x_a, x_b) - half, max(x_a, x_b) + half, min(y_a, y_b) - half, max(y_a, y_b) + half)
+        window = self._window(
+            min(x_a, x_b) - half, max(x_a, x_b) + half, min(y_a, y_b) - half, max(y_a, y_b) + half
+        )
         if window is None:
             return
         rows, cols = window

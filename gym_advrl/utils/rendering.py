@@ -77,7 +77,9 @@ def _pygame() -> Any:
     try:
         import pygame
     except ImportError as err:
-        raise gym.error.DependencyNotInstalled('render_mode="human" needs pygame: pip install "gym-advrl[render]"') from err
+        raise gym.error.DependencyNotInstalled(
+            'render_mode="human" needs pygame: pip install "gym-advrl[render]"'
+        ) from err
     return pygame
 
 

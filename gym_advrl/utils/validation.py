@@ -32,7 +32,8 @@ def reject_unknown_kwargs(init: _Init) -> _Init:
     accepted = tuple(
         name
         for name, p in parameters.items()
-        if name != "self" and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        if name != "self"
+        and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     )
 
     @functools.wraps(init)
@@ -151,7 +152,9 @@ def check_options(options: dict | None, allowed: Iterable[str]) -> dict:
         return {}
     allowed = tuple(allowed)
     if not isinstance(options, dict):
-        raise ValueError(f"options must be a dict (with keys from {allowed}) or None, got {type(options).__name__}")
+        raise ValueError(
+            f"options must be a dict (with keys from {allowed}) or None, got {type(options).__name__}"
+        )
     unknown = sorted(map(str, set(options) - set(allowed)))
     if unknown:
         raise ValueError(f"unknown reset option(s) {unknown}; allowed options are {allowed}")
@@ -218,9 +221,13 @@ def discrete_action(action: Any, space: spaces.Discrete) -> int:
             raise ValueError(f"action must be a single integer in {allowed}, got shape {arr.shape}")
         if arr.dtype.kind not in "iuf":
             raise ValueError(f"action must be an integer in {allowed}, got {action!r}")
-        value = as_integer("action", arr.reshape(()).item()) if arr.dtype.kind == "f" else int(arr.reshape(()))
+        value = (
+            as_integer("action", arr.reshape(()).item()) if arr.dtype.kind == "f" else int(arr.reshape(()))
+        )
     if not space.start <= value < space.start + space.n:
-        raise ValueError(f"action must be an integer in [{space.start}, {space.start + space.n - 1}], got {value}")
+        raise ValueError(
+            f"action must be an integer in [{space.start}, {space.start + space.n - 1}], got {value}"
+        )
     return value
 
 
@@ -237,7 +244,9 @@ def box_action(action: Any, space: spaces.Box) -> np.ndarray:
     except (TypeError, ValueError):  # ragged nested sequences
         raise ValueError(f"action must be numeric with shape {space.shape}, got {action!r}") from None
     if arr.dtype.kind not in "iuf":
-        raise ValueError(f"action must be numeric (real: int or float) with shape {space.shape}, got {action!r}")
+        raise ValueError(
+            f"action must be numeric (real: int or float) with shape {space.shape}, got {action!r}"
+        )
     if arr.dtype != np.float64:
         arr = arr.astype(np.float64)
     if arr.shape != space.shape:

@@ -52,7 +52,9 @@ def probe_reset_options(env: gym.Env, options_list: Iterable[dict[str, Any]], ar
             try:
                 probe.reset(options=options)
             except ValueError as err:
-                raise ValueError(f"{argument}: the environment rejects reset(options={options!r}): {err}") from None
+                raise ValueError(
+                    f"{argument}: the environment rejects reset(options={options!r}): {err}"
+                ) from None
     finally:
         probe.close()
 

@@ -124,16 +124,22 @@ class Curriculum(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Reco
             if not isinstance(level, Mapping):
                 raise ValueError(f"levels[{i}] must be a dict of reset options, got {level!r}")
         self.levels = [dict(level) for level in levels]
-        self.promote_threshold = check_float("promote_threshold", promote_threshold, 0.0, 1.0, low_inclusive=False)
+        self.promote_threshold = check_float(
+            "promote_threshold", promote_threshold, 0.0, 1.0, low_inclusive=False
+        )
         self.demote_threshold = check_float("demote_threshold", demote_threshold, 0.0, 1.0)
         if self.demote_threshold >= self.promote_threshold:
             raise ValueError(
                 f"demote_threshold must be < promote_threshold, got {self.demote_threshold} >= {self.promote_threshold}"
             )
         self.window = check_int("window", window, 1)
-        self.success_threshold = None if success_threshold is None else check_float("success_threshold", success_threshold)
+        self.success_threshold = (
+            None if success_threshold is None else check_float("success_threshold", success_threshold)
+        )
         if success_fn is not None and not callable(success_fn):
-            raise ValueError(f"success_fn must be callable (episode_return, terminated, info) -> bool, got {success_fn!r}")
+            raise ValueError(
+                f"success_fn must be callable (episode_return, terminated, info) -> bool, got {success_fn!r}"
+            )
         self.success_fn = success_fn
         self.level = check_int("start_level", start_level, 0, len(self.levels) - 1)
         probe_reset_options(env, self.levels, f"levels of Curriculum around {env_name(env)}")
@@ -151,7 +157,9 @@ class Curriculum(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Reco
         self.level = check_int("level", level, 0, self.n_levels - 1)
         self.outcomes.clear()
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsType, dict[str, Any]]:
         """Reset with the current level's options (``options`` override them)."""
         merged = dict(self.levels[self.level])
         for name, value in options_dict(options).items():
@@ -198,7 +206,9 @@ class Curriculum(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Reco
             self.set_level(self.level - 1)
 
 
-class GoalSchedule(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.RecordConstructorArgs, SeededWrapperRNG):
+class GoalSchedule(
+    gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.RecordConstructorArgs, SeededWrapperRNG
+):
     """Switches the goal of a grid world between episodes, for transfer and multi-task experiments.
 
     Applies to ``AdvRL/GridWorld-v0`` and ``AdvRL/FourRooms-v0`` (any env whose reset accepts
@@ -251,7 +261,9 @@ class GoalSchedule(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Re
         self.goals = [self._check_goal(i, goal) for i, goal in enumerate(goals)]
         self.switch_every = None if switch_every is None else check_int("switch_every", switch_every, 1)
         self.order = check_choice("order", order, GOAL_ORDERS)
-        probe_reset_options(env, [{"goal": goal} for goal in self.goals], f"goals of GoalSchedule around {env_name(env)}")
+        probe_reset_options(
+            env, [{"goal": goal} for goal in self.goals], f"goals of GoalSchedule around {env_name(env)}"
+        )
         self.goal_index = 0
         self.episodes = 0
         self._info_goal: tuple[tuple[int, int], int] = (self.goal, self.goal_index)
@@ -280,7 +292,9 @@ class GoalSchedule(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Re
             return min(self.goal_index + 1, len(self.goals) - 1)
         return (self.goal_index + 1) % len(self.goals)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsType, dict[str, Any]]:
         """Reset with the scheduled goal and report it in ``info``."""
         self._seed_rng(seed)
         self.goal_index = self._scheduled_index()

@@ -14,7 +14,9 @@ from gym_advrl.utils.validation import check_int, reject_unknown_kwargs
 from gym_advrl.wrappers._common import SeededWrapperRNG, env_name
 
 
-class ObservationNoise(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.utils.RecordConstructorArgs, SeededWrapperRNG):
+class ObservationNoise(
+    gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.utils.RecordConstructorArgs, SeededWrapperRNG
+):
     """Adds zero-mean Gaussian noise to every observation (sensor noise, or augmentation).
 
     Each observation (from ``reset`` and ``step``) becomes ``obs + std * N(0, I)``, clipped to
@@ -68,7 +70,9 @@ class ObservationNoise(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], 
                 raise TypeError
             std_arr = np.broadcast_to(std_arr.astype(np.float64), space.shape).copy()
         except (TypeError, ValueError):
-            raise ValueError(f"std must be a number or broadcastable to the observation shape {space.shape}, got {std!r}") from None
+            raise ValueError(
+                f"std must be a number or broadcastable to the observation shape {space.shape}, got {std!r}"
+            ) from None
         if not np.all(np.isfinite(std_arr)) or np.any(std_arr < 0) or np.any(std_arr > self.MAX_STD):
             raise ValueError(f"std must be finite and in [0, {self.MAX_STD:g}], got {std!r}")
         self.std = std_arr
@@ -76,7 +80,9 @@ class ObservationNoise(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], 
         self._low = np.maximum(space.low.astype(np.float64), -largest)
         self._high = np.minimum(space.high.astype(np.float64), largest)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset the env (seeding the noise when ``seed`` is given) and return a noisy observation."""
         self._seed_rng(seed)
         return super().reset(seed=seed, options=options)
@@ -88,7 +94,9 @@ class ObservationNoise(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], 
         return np.clip(noisy, self._low, self._high).astype(space.dtype)
 
 
-class RandomShift(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.utils.RecordConstructorArgs, SeededWrapperRNG):
+class RandomShift(
+    gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.utils.RecordConstructorArgs, SeededWrapperRNG
+):
     """Randomly translates image observations by up to ``pad`` pixels (DrQ's augmentation).
 
     Following DrQ (Kostrikov, Yarats & Fergus, 2021), each image is padded by ``pad`` pixels on
@@ -135,7 +143,9 @@ class RandomShift(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.u
         self.pad = check_int("pad", pad, 1, min(self.height, self.width) - 1)
         self._pad_width = ((self.pad, self.pad), (self.pad, self.pad)) + ((0, 0),) * (len(space.shape) - 2)
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
         """Reset the env (seeding the shifts when ``seed`` is given) and return a shifted image."""
         self._seed_rng(seed)
         return super().reset(seed=seed, options=options)
@@ -147,7 +157,9 @@ class RandomShift(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.u
         return np.ascontiguousarray(padded[top : top + self.height, left : left + self.width])
 
 
-class MaskObservation(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.utils.RecordConstructorArgs):
+class MaskObservation(
+    gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.utils.RecordConstructorArgs
+):
     """Hides observation dimensions to turn an MDP into a POMDP (e.g. drop the velocities).
 
     Give either the indices to ``drop`` or those to ``keep`` (kept in the given order). The
@@ -190,13 +202,17 @@ class MaskObservation(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], g
         gym.ObservationWrapper.__init__(self, env)
         space = env.observation_space
         if not isinstance(space, spaces.Box) or len(space.shape) != 1:
-            raise ValueError(f"MaskObservation needs a 1-D Box observation space; {env_name(env)} has {space}")
+            raise ValueError(
+                f"MaskObservation needs a 1-D Box observation space; {env_name(env)} has {space}"
+            )
         if (drop is None) == (keep is None):
             raise ValueError("give exactly one of drop and keep (observation indices)")
         n = space.shape[0]
         name = "drop" if drop is not None else "keep"
         indices = self._check_indices(name, drop if drop is not None else keep, n)
-        self.keep = np.array([i for i in range(n) if i not in indices] if drop is not None else indices, dtype=np.intp)
+        self.keep = np.array(
+            [i for i in range(n) if i not in indices] if drop is not None else indices, dtype=np.intp
+        )
         if self.keep.size == 0:
             raise ValueError(f"{name}={indices} would leave no observation dimension; {n} are available")
         self.observation_space = spaces.Box(space.low[self.keep], space.high[self.keep], dtype=space.dtype)
@@ -204,7 +220,9 @@ class MaskObservation(gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], g
     @staticmethod
     def _check_indices(name: str, indices: Any, n: int) -> list[int]:
         if isinstance(indices, str) or not isinstance(indices, Sequence | np.ndarray):
-            raise ValueError(f"{name} must be a sequence of observation indices in [-{n}, {n - 1}], got {indices!r}")
+            raise ValueError(
+                f"{name} must be a sequence of observation indices in [-{n}, {n - 1}], got {indices!r}"
+            )
         checked = [check_int(f"{name}[{j}]", i, -n, n - 1) % n for j, i in enumerate(indices)]
         if len(set(checked)) != len(checked):
             raise ValueError(f"{name} must not repeat an index, got {list(indices)}")

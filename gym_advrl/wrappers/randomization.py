@@ -15,7 +15,9 @@ from gym_advrl.wrappers._common import SeededWrapperRNG, env_name, probe_reset_o
 DISTRIBUTIONS = ("uniform", "log-uniform")
 
 
-class DomainRandomization(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.RecordConstructorArgs, SeededWrapperRNG):
+class DomainRandomization(
+    gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.RecordConstructorArgs, SeededWrapperRNG
+):
     """Samples the physical parameters of the wrapped environment anew at every ``reset``.
 
     Domain randomization (Tobin et al., 2017; Peng et al., 2018) trains a policy on a family of
@@ -92,11 +94,15 @@ class DomainRandomization(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.u
         self._low = np.array([self.ranges[k][0] for k in self._names], dtype=np.float64)
         self._high = np.array([self.ranges[k][1] for k in self._names], dtype=np.float64)
         if self.distribution == "log-uniform" and np.any(self._low <= 0.0):
-            raise ValueError(f"ranges: distribution='log-uniform' needs low > 0 for every parameter, got {self.ranges}")
+            raise ValueError(
+                f"ranges: distribution='log-uniform' needs low > 0 for every parameter, got {self.ranges}"
+            )
         probe_reset_options(
             env,
-            [{"physics": dict(zip(self._names, self._low.tolist(), strict=True))},
-             {"physics": dict(zip(self._names, self._high.tolist(), strict=True))}],
+            [
+                {"physics": dict(zip(self._names, self._low.tolist(), strict=True))},
+                {"physics": dict(zip(self._names, self._high.tolist(), strict=True))},
+            ],
             "ranges",
         )
         self.physics: dict[str, float] = {}
@@ -105,14 +111,18 @@ class DomainRandomization(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.u
     @staticmethod
     def _check_ranges(ranges: Any, keys: tuple[str, ...]) -> dict[str, tuple[float, float]]:
         if not isinstance(ranges, Mapping) or not ranges:
-            raise ValueError(f"ranges must be a non-empty dict mapping parameters from {keys} to (low, high), got {ranges!r}")
+            raise ValueError(
+                f"ranges must be a non-empty dict mapping parameters from {keys} to (low, high), got {ranges!r}"
+            )
         checked = {}
         for name, bounds in ranges.items():
             if name not in keys:
                 raise ValueError(f"ranges: unknown physics parameter {name!r}; allowed are {keys}")
             if isinstance(bounds, tuple | list | np.ndarray):
                 if len(bounds) != 2:
-                    raise ValueError(f"ranges[{name!r}] must be a (low, high) pair or a number, got {bounds!r}")
+                    raise ValueError(
+                        f"ranges[{name!r}] must be a (low, high) pair or a number, got {bounds!r}"
+                    )
                 low = check_float(f"ranges[{name!r}] low", bounds[0])
                 high = check_float(f"ranges[{name!r}] high", bounds[1])
                 if low > high:
@@ -133,7 +143,9 @@ class DomainRandomization(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.u
         values = np.clip(values, self._low, self._high)
         return dict(zip(self._names, values.tolist(), strict=True))
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsType, dict[str, Any]]:
         """Sample physics, reset the env with them and report them in ``info``."""
         self._seed_rng(seed)
         options = options_dict(options)

@@ -182,8 +182,10 @@ class AuxDQN(DQN):
         self.latent_coef = check_nonnegative("latent_coef", latent_coef)
         self.inverse_coef = check_nonnegative("inverse_coef", inverse_coef)
         self.noise_std = check_nonnegative("noise_std", noise_std)
-        if isinstance(target_encoder_tau, bool) or not isinstance(target_encoder_tau, int | float) or not (
-            0.0 < target_encoder_tau <= 1.0
+        if (
+            isinstance(target_encoder_tau, bool)
+            or not isinstance(target_encoder_tau, int | float)
+            or not (0.0 < target_encoder_tau <= 1.0)
         ):
             raise ValueError(f"target_encoder_tau must be a float in (0, 1], got {target_encoder_tau!r}")
         self.target_encoder_tau = float(target_encoder_tau)
@@ -211,7 +213,9 @@ class AuxDQN(DQN):
             )
         super()._setup_model()
         if not isinstance(self.policy, AuxDQNPolicy):
-            raise ValueError(f"AuxDQN needs an AuxDQNPolicy (MlpPolicy or CnnPolicy), got {type(self.policy).__name__}")
+            raise ValueError(
+                f"AuxDQN needs an AuxDQNPolicy (MlpPolicy or CnnPolicy), got {type(self.policy).__name__}"
+            )
         if self.aux_coefs and len(self.policy.encoder_parameters()) == 0:
             raise ValueError(
                 "the auxiliary tasks need a shared encoder with parameters, but the features extractor has none "
@@ -241,7 +245,9 @@ class AuxDQN(DQN):
     def _sample_replay(self, batch_size: int) -> ReplayBufferSamples:
         return self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
 
-    def _td_loss(self, current_q_values: th.Tensor, target_q_values: th.Tensor, replay_data: Any) -> th.Tensor:
+    def _td_loss(
+        self, current_q_values: th.Tensor, target_q_values: th.Tensor, replay_data: Any
+    ) -> th.Tensor:
         """Huber TD loss of one batch, as in DQN."""
         return F.smooth_l1_loss(current_q_values, target_q_values)
 
@@ -285,7 +291,9 @@ class AuxDQN(DQN):
                 if task == "reward":
                     task_loss = self.policy.reward_loss(latent, replay_data.actions, replay_data.rewards)
                 elif task == "latent":
-                    task_loss = self.policy.latent_prediction_loss(latent, replay_data.actions, next_observations)
+                    task_loss = self.policy.latent_prediction_loss(
+                        latent, replay_data.actions, next_observations
+                    )
                 else:
                     next_latent = self.policy.latent(next_observations)
                     task_loss = self.policy.inverse_dynamics_loss(latent, next_latent, replay_data.actions)
@@ -344,7 +352,9 @@ class PERAuxDQN(PrioritizedReplayMixin, AuxDQN):
     def _sample_replay(self, batch_size: int) -> PrioritizedReplayBufferSamples:  # type: ignore[override]
         return self._sample_prioritized(batch_size)
 
-    def _td_loss(self, current_q_values: th.Tensor, target_q_values: th.Tensor, replay_data: Any) -> th.Tensor:
+    def _td_loss(
+        self, current_q_values: th.Tensor, target_q_values: th.Tensor, replay_data: Any
+    ) -> th.Tensor:
         huber = F.smooth_l1_loss(current_q_values, target_q_values, reduction="none")
         return weighted_mean(huber, replay_data.weights)
 

@@ -103,7 +103,9 @@ class AuxDQNPolicy(DQNPolicy):
         n_actions = int(self.action_space.n)
         arch, act = self._aux_net_arch, self.activation_fn
         self.reward_head = nn.Sequential(*create_mlp(self.latent_dim + n_actions, 1, arch, act))
-        self.transition_head = nn.Sequential(*create_mlp(self.latent_dim + n_actions, self.latent_dim, arch, act))
+        self.transition_head = nn.Sequential(
+            *create_mlp(self.latent_dim + n_actions, self.latent_dim, arch, act)
+        )
         self.inverse_head = nn.Sequential(*create_mlp(2 * self.latent_dim, n_actions, arch, act))
 
         # Target encoder for next-latent prediction: a Polyak-averaged copy of the online encoder
@@ -142,7 +144,11 @@ class AuxDQNPolicy(DQNPolicy):
 
     def aux_head_parameters(self) -> list[nn.Parameter]:
         """Parameters of the three auxiliary heads."""
-        return [*self.reward_head.parameters(), *self.transition_head.parameters(), *self.inverse_head.parameters()]
+        return [
+            *self.reward_head.parameters(),
+            *self.transition_head.parameters(),
+            *self.inverse_head.parameters(),
+        ]
 
     def latent(self, obs: PyTorchObs) -> th.Tensor:
         """Online latent ``z = torso(features_extractor(preprocess(obs)))``, shape ``(batch, latent_dim)``."""
@@ -169,7 +175,9 @@ class AuxDQNPolicy(DQNPolicy):
         prediction = self.reward_head(th.cat([latent, self._action_one_hot(actions)], dim=1))
         return F.smooth_l1_loss(prediction, rewards.reshape(-1, 1), reduction="none").reshape(-1)
 
-    def latent_prediction_loss(self, latent: th.Tensor, actions: th.Tensor, next_obs: PyTorchObs) -> th.Tensor:
+    def latent_prediction_loss(
+        self, latent: th.Tensor, actions: th.Tensor, next_obs: PyTorchObs
+    ) -> th.Tensor:
         """
         SPR-style next-latent prediction: ``2 - 2 cos(T(z_t, a_t), z'_{t+1})`` where ``z'_{t+1}`` is the
         target encoder's latent of the next observation (no gradient flows into the target).
@@ -183,7 +191,9 @@ class AuxDQNPolicy(DQNPolicy):
         target = self.target_latent(next_obs)
         return 2.0 - 2.0 * F.cosine_similarity(prediction, target, dim=1, eps=1e-6)
 
-    def inverse_dynamics_loss(self, latent: th.Tensor, next_latent: th.Tensor, actions: th.Tensor) -> th.Tensor:
+    def inverse_dynamics_loss(
+        self, latent: th.Tensor, next_latent: th.Tensor, actions: th.Tensor
+    ) -> th.Tensor:
         """
         Inverse dynamics: cross-entropy of the action predicted from ``(z_t, z_{t+1})``.
 

@@ -85,7 +85,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         eps: float = 1e-6,
     ) -> None:
         if isinstance(observation_space, spaces.Dict):
-            raise ValueError("observation_space: PrioritizedReplayBuffer does not support Dict observation spaces")
+            raise ValueError(
+                "observation_space: PrioritizedReplayBuffer does not support Dict observation spaces"
+            )
         alpha = check_nonnegative("alpha", alpha)
         eps = check_positive("eps", eps)
         beta, final_beta = check_unit_interval("beta", beta), check_unit_interval("final_beta", final_beta)
@@ -160,7 +162,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         # is several times faster than fancy indexing with a row and an env index array.
         flat = self.buffer_size * self.n_envs
         if self.optimize_memory_usage:
-            next_obs = self.observations.reshape(flat, *self.obs_shape).take((indices + self.n_envs) % flat, axis=0)
+            next_obs = self.observations.reshape(flat, *self.obs_shape).take(
+                (indices + self.n_envs) % flat, axis=0
+            )
         else:
             next_obs = self.next_observations.reshape(flat, *self.obs_shape).take(indices, axis=0)
         # Time-limit truncations are not terminal: keep bootstrapping through them.
@@ -192,7 +196,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         priorities = np.abs(np.asarray(td_errors, dtype=np.float64).reshape(-1))
         indices = np.asarray(indices).reshape(-1)
         if priorities.shape != indices.shape:
-            raise ValueError(f"td_errors must hold one value per index: got {priorities.size} for {indices.size} indices")
+            raise ValueError(
+                f"td_errors must hold one value per index: got {priorities.size} for {indices.size} indices"
+            )
         if not priorities.size:
             return
         priorities += self.eps

@@ -180,7 +180,11 @@ class ProbabilisticEnsemble(nn.Module):
         """
         if self.discrete_actions:
             idx = self._tensor(actions, th.long) - int(self.action_space.start)
-            if idx.ndim > 0 and idx.shape[-1] == 1 and (batch_shape is None or tuple(idx.shape) != tuple(batch_shape)):
+            if (
+                idx.ndim > 0
+                and idx.shape[-1] == 1
+                and (batch_shape is None or tuple(idx.shape) != tuple(batch_shape))
+            ):
                 idx = idx[..., 0]
             return F.one_hot(idx.clamp(0, self.action_dim - 1), self.action_dim).float()
         actions = self._tensor(actions)

@@ -8,7 +8,9 @@ import gymnasium as gym
 import numpy as np
 
 
-def random_policy_returns(env_id: str, n_episodes: int, seed: int = 0, env_kwargs: dict[str, Any] | None = None) -> np.ndarray:
+def random_policy_returns(
+    env_id: str, n_episodes: int, seed: int = 0, env_kwargs: dict[str, Any] | None = None
+) -> np.ndarray:
     """Undiscounted returns of a uniformly random policy: the baseline printed beside a trained agent.
 
     Episode ``i`` is reset with ``seed + i`` and actions come from the action space seeded with

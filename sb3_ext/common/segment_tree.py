@@ -49,7 +49,9 @@ def _update_range(nodes: np.ndarray, start: int, count: int, priority: float) ->
 
 
 @njit(cache=True)
-def _find_prefix_sum(nodes: np.ndarray, values: np.ndarray, top: float, leaves: np.ndarray, priorities: np.ndarray) -> None:
+def _find_prefix_sum(
+    nodes: np.ndarray, values: np.ndarray, top: float, leaves: np.ndarray, priorities: np.ndarray
+) -> None:
     """Fill ``leaves`` and ``priorities`` with the leaf holding each prefix sum in ``values`` (clipped into ``[0, top]``)."""
     n_leaves = nodes.size // 2
     remaining = np.empty(values.size)
@@ -95,7 +97,9 @@ class SumTree:
     def __getitem__(self, indices: np.ndarray | int) -> np.ndarray:
         """Priorities of the given leaves."""
         indices = np.asarray(indices)
-        if indices.dtype.kind not in "iu" or (indices.size and (indices.min() < 0 or indices.max() >= self.capacity)):
+        if indices.dtype.kind not in "iu" or (
+            indices.size and (indices.min() < 0 or indices.max() >= self.capacity)
+        ):
             raise ValueError(f"indices must be integers in [0, {self.capacity}), got {indices!r}")
         return self.nodes[self.nodes.size // 2 + indices]
 
@@ -112,10 +116,14 @@ class SumTree:
         if values.shape != indices.shape:
             values = np.broadcast_to(values, indices.shape)
         values = np.ascontiguousarray(values.reshape(-1))
-        bad = _update(self.nodes, self.capacity, np.ascontiguousarray(indices.reshape(-1), dtype=np.int64), values)
+        bad = _update(
+            self.nodes, self.capacity, np.ascontiguousarray(indices.reshape(-1), dtype=np.int64), values
+        )
         if bad >= 0:
             got = f"got index {indices.reshape(-1)[bad]} with priority {values[bad]}"
-            raise ValueError(f"indices must lie in [0, {self.capacity}) and priorities must be finite and >= 0, {got}")
+            raise ValueError(
+                f"indices must lie in [0, {self.capacity}) and priorities must be finite and >= 0, {got}"
+            )
 
     def update_range(self, start: int, count: int, priority: float) -> None:
         """Set the ``count`` consecutive leaves from ``start`` to one priority (the insertion path)."""

@@ -209,10 +209,14 @@ class Dyna(DQN):
             check_float("planning_gamma", planning_gamma, 0.0, 1.0)
         self.planning_gamma = planning_gamma
         if not (isinstance(model_class, type) and issubclass(model_class, ProbabilisticEnsemble)):
-            raise ValueError(f"model_class must be ProbabilisticEnsemble or a subclass of it, got {model_class!r}")
+            raise ValueError(
+                f"model_class must be ProbabilisticEnsemble or a subclass of it, got {model_class!r}"
+            )
         self.model_class = model_class
         if model_kwargs is not None and not isinstance(model_kwargs, dict):
-            raise ValueError(f"model_kwargs must be a dict of ProbabilisticEnsemble arguments or None, got {model_kwargs!r}")
+            raise ValueError(
+                f"model_kwargs must be a dict of ProbabilisticEnsemble arguments or None, got {model_kwargs!r}"
+            )
         # beta-NLL by default: with the plain Gaussian NLL a sparse reward (a goal bonus) is
         # explained away as noise and never imagined.
         self.model_kwargs = {"nll_beta": 0.5, **(model_kwargs or {})}
@@ -231,7 +235,11 @@ class Dyna(DQN):
             self.observation_space, self.action_space, device=self.device, **self.model_kwargs
         )
         self.model_buffer = ModelReplayBuffer(
-            self.model_buffer_size, self.observation_space, self.action_space, self.device, gamma=self._planning_gamma
+            self.model_buffer_size,
+            self.observation_space,
+            self.action_space,
+            self.device,
+            gamma=self._planning_gamma,
         )
         if getattr(self, "_model_rng", None) is None:
             self._model_rng = np.random.default_rng(self.seed)

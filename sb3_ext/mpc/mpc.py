@@ -134,7 +134,9 @@ class WorldModelMPC(OffPolicyAlgorithm):
         )
         check_int("n_model_epochs", n_model_epochs, 1)
         if max_model_steps is not None and (
-            isinstance(max_model_steps, bool) or not isinstance(max_model_steps, int | np.integer) or max_model_steps < 1
+            isinstance(max_model_steps, bool)
+            or not isinstance(max_model_steps, int | np.integer)
+            or max_model_steps < 1
         ):
             raise ValueError(f"max_model_steps must be an integer >= 1 or None, got {max_model_steps!r}")
         check_holdout_ratio(holdout_ratio)

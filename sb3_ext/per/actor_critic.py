@@ -12,7 +12,9 @@ from sb3_ext.common.td import bootstrapped_target
 from sb3_ext.per.mixin import PrioritizedReplayMixin, weighted_mean
 
 
-def weighted_critic_loss(current_q_values: tuple[th.Tensor, ...], target_q_values: th.Tensor, weights: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+def weighted_critic_loss(
+    current_q_values: tuple[th.Tensor, ...], target_q_values: th.Tensor, weights: th.Tensor
+) -> tuple[th.Tensor, th.Tensor]:
     """Sum over critics of the importance-weighted mean squared TD error, and the priorities' TD errors.
 
     :param current_q_values: One ``(batch_size, 1)`` tensor per critic.
@@ -68,11 +70,17 @@ class PERSAC(PrioritizedReplayMixin, SAC):
             with th.no_grad():
                 next_actions, next_log_prob = self.actor.action_log_prob(replay_data.next_observations)
                 next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
-                next_q_values = next_q_values.min(dim=1, keepdim=True).values - ent_coef * next_log_prob.reshape(-1, 1)
-                target_q_values = bootstrapped_target(replay_data.rewards, replay_data.dones, self.gamma, next_q_values)
+                next_q_values = next_q_values.min(
+                    dim=1, keepdim=True
+                ).values - ent_coef * next_log_prob.reshape(-1, 1)
+                target_q_values = bootstrapped_target(
+                    replay_data.rewards, replay_data.dones, self.gamma, next_q_values
+                )
 
             current_q_values = self.critic(replay_data.observations, replay_data.actions)
-            critic_loss, td_errors = weighted_critic_loss(current_q_values, target_q_values, replay_data.weights)
+            critic_loss, td_errors = weighted_critic_loss(
+                current_q_values, target_q_values, replay_data.weights
+            )
             critic_loss = 0.5 * critic_loss
             critic_losses.append(critic_loss.item())
             self.critic.optimizer.zero_grad()
@@ -80,7 +88,11 @@ class PERSAC(PrioritizedReplayMixin, SAC):
             self.critic.optimizer.step()
             self._update_priorities(replay_data, td_errors)
 
-            min_qf_pi = th.cat(self.critic(replay_data.observations, actions_pi), dim=1).min(dim=1, keepdim=True).values
+            min_qf_pi = (
+                th.cat(self.critic(replay_data.observations, actions_pi), dim=1)
+                .min(dim=1, keepdim=True)
+                .values
+            )
             actor_loss = (ent_coef * log_prob - min_qf_pi).mean()
             actor_losses.append(actor_loss.item())
             self.actor.optimizer.zero_grad()
@@ -128,10 +140,14 @@ class PERTD3(PrioritizedReplayMixin, TD3):
                 next_actions = (self.actor_target(replay_data.next_observations) + noise).clamp(-1, 1)
                 next_q_values = th.cat(self.critic_target(replay_data.next_observations, next_actions), dim=1)
                 next_q_values = next_q_values.min(dim=1, keepdim=True).values
-                target_q_values = bootstrapped_target(replay_data.rewards, replay_data.dones, self.gamma, next_q_values)
+                target_q_values = bootstrapped_target(
+                    replay_data.rewards, replay_data.dones, self.gamma, next_q_values
+                )
 
             current_q_values = self.critic(replay_data.observations, replay_data.actions)
-            critic_loss, td_errors = weighted_critic_loss(current_q_values, target_q_values, replay_data.weights)
+            critic_loss, td_errors = weighted_critic_loss(
+                current_q_values, target_q_values, replay_data.weights
+            )
             critic_losses.append(critic_loss.item())
             self.critic.optimizer.zero_grad()
             critic_loss.backward()
@@ -139,7 +155,9 @@ class PERTD3(PrioritizedReplayMixin, TD3):
             self._update_priorities(replay_data, td_errors)
 
             if self._n_updates % self.policy_delay == 0:
-                actor_loss = -self.critic.q1_forward(replay_data.observations, self.actor(replay_data.observations)).mean()
+                actor_loss = -self.critic.q1_forward(
+                    replay_data.observations, self.actor(replay_data.observations)
+                ).mean()
                 actor_losses.append(actor_loss.item())
                 self.actor.optimizer.zero_grad()
                 actor_loss.backward()

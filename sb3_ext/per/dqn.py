@@ -81,7 +81,11 @@ def quantile_huber_per_sample(current_quantiles: th.Tensor, target_quantiles: th
     tau_hat = (th.arange(n_quantiles, device=current_quantiles.device, dtype=th.float32) + 0.5) / n_quantiles
     # u[b, i, j] = T theta_j - theta_i
     u = target_quantiles.unsqueeze(1) - current_quantiles.unsqueeze(2)
-    huber = F.smooth_l1_loss(current_quantiles.unsqueeze(2).expand_as(u), target_quantiles.unsqueeze(1).expand_as(u), reduction="none")
+    huber = F.smooth_l1_loss(
+        current_quantiles.unsqueeze(2).expand_as(u),
+        target_quantiles.unsqueeze(1).expand_as(u),
+        reduction="none",
+    )
     rho = th.abs(tau_hat.view(1, -1, 1) - (u.detach() < 0).float()) * huber
     return rho.mean(dim=2).sum(dim=1)
 

@@ -54,23 +54,32 @@ class PrioritizedReplayMixin(_Base):
         # The algorithm's own signature tells which of the inherited SB3 arguments these are.
         bound = inspect.signature(super().__init__).bind(policy, env, *args, **kwargs)
         bound.apply_defaults()
-        check_algorithm_arguments(**{name: bound.arguments[name] for name in INHERITED_ARGUMENTS if name in bound.arguments})
+        check_algorithm_arguments(
+            **{name: bound.arguments[name] for name in INHERITED_ARGUMENTS if name in bound.arguments}
+        )
         super().__init__(policy, env, *args, **kwargs)
 
     def _setup_model(self) -> None:
         if self.replay_buffer_class is None:
             self.replay_buffer_class = PrioritizedReplayBuffer
-        elif not (isinstance(self.replay_buffer_class, type) and issubclass(self.replay_buffer_class, PrioritizedReplayBuffer)):
+        elif not (
+            isinstance(self.replay_buffer_class, type)
+            and issubclass(self.replay_buffer_class, PrioritizedReplayBuffer)
+        ):
             raise ValueError(
                 f"replay_buffer_class must be PrioritizedReplayBuffer or a subclass of it for "
                 f"{type(self).__name__}, got {self.replay_buffer_class!r}"
             )
         if getattr(self, "n_steps", 1) != 1:
-            raise ValueError(f"n_steps must be 1 for {type(self).__name__} (n-step prioritized replay is not supported)")
+            raise ValueError(
+                f"n_steps must be 1 for {type(self).__name__} (n-step prioritized replay is not supported)"
+            )
         super()._setup_model()
         self._per_weights: list[float] = []
 
-    def load_replay_buffer(self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True) -> None:
+    def load_replay_buffer(
+        self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True
+    ) -> None:
         """Load a pickled :class:`PrioritizedReplayBuffer`, priorities included.
 
         :param path: Path to the pickled replay buffer.

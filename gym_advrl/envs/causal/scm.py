@@ -402,7 +402,9 @@ class LinearGaussianSCM:
             low = 0.0 if positive else -MAX_WEIGHT
             return np.array(
                 [
-                    check_float(f"{name}[{v!r}]", value.get(v, 0.0), low, MAX_WEIGHT, low_inclusive=low_inclusive)
+                    check_float(
+                        f"{name}[{v!r}]", value.get(v, 0.0), low, MAX_WEIGHT, low_inclusive=low_inclusive
+                    )
                     for v in self.variables
                 ]
             )
@@ -435,7 +437,9 @@ def _as_samples(name: str, value: Any, n: int | None) -> np.ndarray | float:
     try:
         arr = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError, OverflowError):  # not numbers, ragged, or an int beyond the float range
-        raise ValueError(f"{name} must be a finite number or an array of finite numbers, got {value!r}") from None
+        raise ValueError(
+            f"{name} must be a finite number or an array of finite numbers, got {value!r}"
+        ) from None
     if not np.isfinite(arr).all():
         raise ValueError(f"{name} must be finite, got {value!r}")
     if n is not None and arr.shape not in ((), (n,)):
