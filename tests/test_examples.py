@@ -6,6 +6,7 @@ small-budget arguments or an expected output line in ``SMALL_BUDGET`` below if i
 
 from __future__ import annotations
 
+import re
 import runpy
 import sys
 import warnings
@@ -79,3 +80,24 @@ def test_example_runs(
     out = capsys.readouterr().out
     assert out.strip(), f"{script} printed nothing"
     assert expected in out
+    assert_tables_are_complete(out)
+
+
+def assert_tables_are_complete(out: str) -> None:
+    """Every markdown table the example prints has a header, a separator and rows of as many cells,
+    and every number in it is finite (a NaN or inf in a results table is a broken example)."""
+    lines = out.splitlines()
+    for index, line in enumerate(lines):
+        separator = lines[index + 1] if index + 1 < len(lines) else ""
+        if not (line.startswith("|") and separator.startswith("|-") and set(separator) <= set("|-: ")):
+            continue
+        width = line.count("|")
+        rows = []
+        for row in lines[index + 2 :]:
+            if not row.startswith("|"):
+                break
+            rows.append(row)
+        assert rows, f"table without rows: {line}"
+        for row in rows:
+            assert row.count("|") == width, f"ragged table row: {row}"
+            assert not re.search(r"\b(nan|inf)\b", row, re.IGNORECASE), f"non-finite value in: {row}"
