@@ -19,26 +19,25 @@ each ratio over the rounds:
   and again with the cache that run wrote (loading), both in subprocesses.
 
     python benchmarks/per_speed.py [--capacities 10000 100000 1000000] [--rounds 21] [--calls 200]
-                                   [--obs-dim 8] [--inserts 2000] [--save]
+                                   [--obs-dim 8] [--inserts 2000] [--from-results [JSON ...]]
 
-``--save`` also writes every round's timings to ``benchmarks/results/per_speed/``.
+Every round's timings are saved under ``benchmarks/results/per_speed/``; ``--from-results``
+reprints the tables from the latest file (or the files given) without measuring.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch as th
+from _common import Results, add_results_argument, markdown_table, measure_or_load
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 
@@ -191,6 +190,71 @@ def spread(ratios: np.ndarray) -> str:
     return f"{np.min(ratios):.2f}x / {np.median(ratios):.2f}x / {np.max(ratios):.2f}x"
 
 
+def print_tables(record: dict) -> None:
+    """The markdown tables of a results record (see :func:`main`)."""
+    args, runs = record["args"], record["runs"]
+    timings = {
+        run["capacity"]: {
+            kind: {k: np.asarray(v) for k, v in run[kind].items()} for kind in ("sample", "add")
+        }
+        for run in runs
+    }
+    print(
+        f"batch {BATCH}, obs {args['obs_dim']} float32, {record['processor'] or record['machine']}; CPU time of "
+        f"this thread; {args['rounds']} paired rounds of {args['calls']} calls (add: {args['inserts']}); "
+        "ratios: min / median / max over the rounds\n"
+    )
+    rows = []
+    for capacity, t in timings.items():
+        rows += [
+            (f"{capacity:,}", name, f"{np.median(s) * 1e6:.0f}", spread(s / t["sample"][SB3_SAMPLE]))
+            for name, s in t["sample"].items()
+        ]
+    print(
+        markdown_table(
+            ("capacity", "operation", "µs per call (median)", "vs SB3 uniform sample"), rows, "rlrr"
+        )
+    )
+    rows = []
+    for capacity, t in timings.items():
+        rows += [
+            (f"{capacity:,}", name, f"{np.median(1.0 / s):,.0f}", spread(t["add"][SB3_ADD] / s))
+            for name, s in t["add"].items()
+        ]
+    print()
+    print(markdown_table(("capacity", "insertion", "transitions/s (median)", "vs SB3 add"), rows, "rlrr"))
+    rows = []
+    for capacity, t in timings.items():
+        sample, add = t["sample"], t["add"]
+        tianshou = spread(sample[TIANSHOU] / sample[OURS]) if TIANSHOU in sample else "not installed"
+        rows.append(
+            (
+                f"{capacity:,}",
+                spread(sample[OURS] / sample[SB3_SAMPLE]),
+                tianshou,
+                spread(add[SB3_ADD] / add[OURS_ADD]),
+            )
+        )
+    header = (
+        "capacity",
+        "sample + update vs SB3 sample (target <= 1.2x)",
+        "speed-up over tianshou (target >= 1.5x)",
+        "insertion vs SB3 (target >= 0.7x)",
+    )
+    print()
+    print(markdown_table(header, rows, "rrrr"))
+    first_use = record.get("settings", {}).get("first_use_cpu_seconds", {})
+    if first_use:
+        print()
+        print(
+            markdown_table(
+                ("one-off cost of the compiled tree, per process", "CPU s"),
+                [(name, f"{seconds:.2f}") for name, seconds in first_use.items()],
+                "lr",
+            )
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -200,71 +264,16 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="calls of each sampling operation per round")
     parser.add_argument("--inserts", type=int, default=2000, help="calls of each add per round")
     parser.add_argument("--rounds", type=int, default=21)
-    parser.add_argument(
-        "--save", action="store_true", help="write every round's timings to benchmarks/results/per_speed/"
-    )
+    add_results_argument(parser)
     args = parser.parse_args()
     th.set_num_threads(1)
 
-    results = {capacity: measure(capacity, args) for capacity in args.capacities}
-    first_use = first_use_seconds()
-    have_tianshou = TIANSHOU in next(iter(results.values()))["sample"]
-    print(
-        f"batch {BATCH}, obs {args.obs_dim} float32, {platform.processor() or platform.machine()}; CPU time of this thread; "
-        f"{args.rounds} paired rounds of {args.calls} calls (add: {args.inserts}); ratios: min / median / max over the rounds\n"
-    )
-    print("| capacity | operation | µs per call (median) | vs SB3 uniform sample |")
-    print("|---:|---|---:|---:|")
-    for capacity, timings in results.items():
-        t = timings["sample"]
-        for name, seconds in t.items():
-            print(
-                f"| {capacity:,} | {name} | {np.median(seconds) * 1e6:.0f} | {spread(seconds / t[SB3_SAMPLE])} |"
-            )
-    print("\n| capacity | insertion | transitions/s (median) | vs SB3 add |")
-    print("|---:|---|---:|---:|")
-    for capacity, timings in results.items():
-        t = timings["add"]
-        for name, seconds in t.items():
-            print(
-                f"| {capacity:,} | {name} | {np.median(1.0 / seconds):,.0f} | {spread(t[SB3_ADD] / seconds)} |"
-            )
+    def run(results: Results) -> None:
+        for capacity in args.capacities:
+            results.add({"capacity": capacity, **measure(capacity, args)})
+        results.describe(first_use_cpu_seconds=first_use_seconds())
 
-    print(
-        "\n| capacity | sample + update vs SB3 sample (target <= 1.2x) | speed-up over tianshou (target >= 1.5x) | insertion vs SB3 (target >= 0.7x) |"
-    )
-    print("|---:|---:|---:|---:|")
-    for capacity, timings in results.items():
-        t, a = timings["sample"], timings["add"]
-        tianshou = spread(t[TIANSHOU] / t[OURS]) if have_tianshou else "not installed"
-        print(
-            f"| {capacity:,} | {spread(t[OURS] / t[SB3_SAMPLE])} | {tianshou} | {spread(a[SB3_ADD] / a[OURS_ADD])} |"
-        )
-
-    print("\n| one-off cost of the compiled tree, per process | CPU s |")
-    print("|---|---:|")
-    for name, seconds in first_use.items():
-        print(f"| {name} | {seconds:.2f} |")
-
-    if args.save:
-        folder = Path(__file__).resolve().parent / "results" / "per_speed"
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
-        record = {
-            "args": vars(args),
-            "machine": platform.platform(),
-            "processor": platform.processor(),
-            "first_use_cpu_seconds": first_use,
-            "seconds_per_call": {
-                str(capacity): {
-                    kind: {name: seconds.tolist() for name, seconds in t.items()}
-                    for kind, t in timings.items()
-                }
-                for capacity, timings in results.items()
-            },
-        }
-        path.write_text(json.dumps(record, indent=1))
-        print(f"\nper-round timings written to {path}")
+    print_tables(measure_or_load("per_speed", args, run))
 
 
 if __name__ == "__main__":
