@@ -3,10 +3,11 @@
 Every env is made with ``gym.make`` (so the same wrappers, time limit included, are on both sides)
 and stepped with pre-sampled actions, resetting at episode ends.
 
-    python benchmarks/env_speed.py [--steps 20000] [--repeats 5]
+    python benchmarks/env_speed.py [--steps 20000] [--repeats 5] [--plot PNG]
 
 Measurements are saved under ``benchmarks/results/env_speed/``; ``--from-results`` prints their
-table again.
+table again. The plot (``--plot``) shows each env's ratio to its Gymnasium counterpart, pass by
+pass: min / median / max over the interleaved passes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ import time
 from typing import Any
 
 import gymnasium as gym
-from _common import Results, add_results_argument, markdown_table, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    measure_or_load,
+    save_ratio_plot,
+)
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ environments)
 
@@ -37,7 +45,7 @@ class Runner:
         if env_id == "CartPole-v1":
             self.actions = [int(a) for a in self.actions]
         self.seed = seed
-        self.best = 0.0
+        self.passes: list[float] = []
 
     def time(self) -> float:
         env = self.env
@@ -48,8 +56,8 @@ class Runner:
             _, _, terminated, truncated, _ = env.step(action)
             if terminated or truncated:
                 env.reset()
-        self.best = max(self.best, len(self.actions) / (time.perf_counter() - start))
-        return self.best
+        self.passes.append(len(self.actions) / (time.perf_counter() - start))
+        return self.passes[-1]
 
 
 def main() -> None:
@@ -59,6 +67,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=5)
     add_results_argument(parser)
+    add_plot_argument(parser, "env_speed")
     args = parser.parse_args()
 
     def measure(results: Results) -> None:
@@ -69,9 +78,32 @@ def main() -> None:
             for runner in runners.values():
                 runner.time()
         for env_id, runner in runners.items():
-            results.add({"env": env_id, "steps_per_second": runner.best})
+            results.add({"env": env_id, "steps_per_second": max(runner.passes), "passes": runner.passes})
 
-    print(table(measure_or_load("env_speed", args, measure)))
+    record = measure_or_load("env_speed", args, measure)
+    print(table(record))
+    plot(record, args.plot)
+
+
+def plot(record: dict[str, Any], path) -> None:
+    """Ratio to the Gymnasium counterpart in each pass (the passes interleave, so pass r of both
+    envs ran under the same load)."""
+    passes = {run["env"]: run.get("passes", [run["steps_per_second"]]) for run in record["runs"]}
+    ratios = {
+        f"{env_id.removeprefix('AdvRL/')} / {ref_id}": [
+            ours / ref for ours, ref in zip(passes[env_id], passes[ref_id], strict=True)
+        ]
+        for env_id, ref_id in COUNTERPARTS.items()
+        if env_id in passes and ref_id in passes
+    }
+    save_ratio_plot(
+        path,
+        ratios,
+        title=f"steps/s relative to Gymnasium ({record['args']['repeats']} interleaved passes of "
+        f"{record['args']['steps']:,} steps)",
+        xlabel="steps/s ratio, ours / Gymnasium (bar: median pass, whiskers: min and max)",
+        target=0.9,
+    )
 
 
 def table(record: dict[str, Any]) -> str:

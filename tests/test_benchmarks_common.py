@@ -66,3 +66,37 @@ def test_runs_are_saved_after_each_one_and_merged_from_several_files(tmp_path, m
     assert len(latest["runs"]) == 1
     with pytest.raises(SystemExit, match="no results"):
         _common.load_results("elsewhere")
+
+
+def test_curve_band_averages_the_curves_evaluated_at_each_step():
+    steps, mean, std = _common.curve_band([[(0, 1.0), (10, 3.0)], [(0, 3.0), (10, 5.0), (20, 7.0)]])
+    assert steps.tolist() == [0, 10, 20]
+    assert mean.tolist() == [2.0, 4.0, 7.0]  # step 20: only the second curve
+    assert std.tolist() == [1.0, 1.0, 0.0]
+    assert _common.spread([3.0, 1.0, 2.0, 10.0]) == (1.0, 2.5, 10.0)
+
+
+def test_plots_are_written_as_png_files(tmp_path, capsys):
+    png = b"\x89PNG\r\n\x1a\n"
+    ratio = _common.save_ratio_plot(
+        tmp_path / "a" / "ratio.png", {"x": [0.9, 1.1, 1.0], "y": [2.0]}, title="t", xlabel="x", target=1.2
+    )
+    bars = _common.save_bar_plot(
+        tmp_path / "bars.png",
+        {"task 1": {"A": [1.0, 2.0], "B": [3.0]}, "task 2": {"B": [1.0]}},
+        title="t",
+        ylabel="y",
+        lines={"optimum": 3.0},
+    )
+    curves = _common.save_learning_curves(
+        tmp_path / "curves.png",
+        {"env": {"A": [[(0, 1.0), (10, 2.0)], [(0, 0.0), (10, 3.0)]], "B": []}},
+        ylabel="return",
+        lines={"env": {"threshold": 2.5}},
+    )
+    for path in (ratio, bars, curves):
+        assert path.read_bytes()[:8] == png and path.stat().st_size > 5_000
+    assert "plot: " in capsys.readouterr().err
+    parser = argparse.ArgumentParser()
+    _common.add_plot_argument(parser, "bench")
+    assert parser.parse_args([]).plot == _common.RESULTS_ROOT / "bench" / "bench.png"
