@@ -18,7 +18,14 @@ import time
 from typing import Any
 
 import numpy as np
-from _common import Results, add_results_argument, markdown_table, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    measure_or_load,
+    save_ratio_plot,
+)
 
 from gym_advrl.envs.causal import LinearGaussianSCM
 
@@ -49,6 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     add_results_argument(parser)
+    add_plot_argument(parser, "causal_sample_speed")
     args = parser.parse_args()
     graphs = {
         "seed graph (3 vars)": LinearGaussianSCM.seed_graph(),
@@ -72,7 +80,31 @@ def main() -> None:
                 {"graph": label, "method": "per-sample loop", "batch": 20_000, "samples_per_second": rate}
             )
 
-    print(table(measure_or_load("causal_sample_speed", args, measure)))
+    record = measure_or_load("causal_sample_speed", args, measure)
+    print(table(record))
+    plot(record, args.plot)
+
+
+def plot(record: dict[str, Any], path) -> None:
+    """Speed-up of ``scm.sample`` over the per-sample loop on the same graph, per batch size."""
+    loop = {
+        run["graph"]: run["samples_per_second"]
+        for run in record["runs"]
+        if run["method"] == "per-sample loop"
+    }
+    ratios = {
+        f"{run['graph']}, batch {run['batch']:,}": [run["samples_per_second"] / loop[run["graph"]]]
+        for run in record["runs"]
+        if run["method"] != "per-sample loop" and run["graph"] in loop
+    }
+    save_ratio_plot(
+        path,
+        ratios,
+        title=f"LinearGaussianSCM.sample: samples/s relative to a per-sample Python loop "
+        f"(best of {record['args']['repeats']})",
+        xlabel="samples/s ratio, scm.sample / per-sample loop (log scale)",
+        log=True,
+    )
 
 
 def table(record: dict[str, Any]) -> str:

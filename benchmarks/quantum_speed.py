@@ -34,7 +34,14 @@ from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
-from _common import Results, add_results_argument, markdown_table, measure_or_load  # noqa: E402
+from _common import (  # noqa: E402
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    measure_or_load,
+    save_ratio_plot,
+)
 
 from gym_advrl.envs.quantum.statevector import apply_compiled, compile_gate, dense_operator, gate_matrix  # noqa: E402
 
@@ -83,8 +90,28 @@ def main() -> None:
     parser.add_argument("--gates", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=30)
     add_results_argument(parser)
+    add_plot_argument(parser, "quantum_speed")
     args = parser.parse_args()
-    print(table(measure_or_load("quantum_speed", args, lambda results: measure(results, args))))
+    record = measure_or_load("quantum_speed", args, lambda results: measure(results, args))
+    print(table(record))
+    plot(record, args.plot)
+
+
+def plot(record: dict[str, Any], path) -> None:
+    """How many times ours is faster than the dense product and than qiskit, per gate and size."""
+    ratios = {}
+    for baseline in ("dense", "qiskit"):
+        for run in record["runs"]:
+            if run.get(baseline) is not None:
+                ratios[f"{baseline}, {run['gate']}, {run['qubits']} qubits"] = [run[baseline] / run["ours"]]
+    save_ratio_plot(
+        path,
+        ratios,
+        title=f"time per gate of the baseline / ours (best of {record['args']['repeats']} x "
+        f"{record['args']['gates']} applications)",
+        xlabel="speed-up of ours, baseline time / our time (log scale; < 1: the baseline is faster)",
+        log=True,
+    )
 
 
 def measure(results: Results, args: argparse.Namespace) -> None:
