@@ -7,7 +7,9 @@ Every env runs ``max_cycles`` (default 25, MPE's default) steps per episode with
 drawn beforehand, so the timing covers ``step`` (and the resets between episodes) only. Each
 figure is the median of ``--repeats`` runs of ``--seconds`` each. MPE2 (``pip install mpe2``) is
 skipped, and said so, when it is not installed. Measurements are saved under
-``benchmarks/results/marl_speed/``; ``--from-results`` prints their table again.
+``benchmarks/results/marl_speed/``; ``--from-results`` prints their table again. The plot
+(``--plot``) shows each env's ratio to MPE2: min / median / max over the runs (run i of both
+uses seed i).
 """
 
 from __future__ import annotations
@@ -20,7 +22,14 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from _common import Results, add_results_argument, markdown_table, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    measure_or_load,
+    save_ratio_plot,
+)
 from pettingzoo import ParallelEnv
 
 from gym_advrl.marl import competitive_v0, cooperative_v0, mixed_v0
@@ -62,6 +71,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=3)
     add_results_argument(parser)
+    add_plot_argument(parser, "marl_speed")
     args = parser.parse_args()
 
     def measure(results: Results) -> None:
@@ -79,14 +89,52 @@ def main() -> None:
                         simple_spread.parallel_env, N=n, **kwargs
                     )
                 for name, make in candidates.items():
-                    rate = statistics.median(
-                        steps_per_second(make, args.seconds, seed) for seed in range(args.repeats)
-                    )
+                    rates = [steps_per_second(make, args.seconds, seed) for seed in range(args.repeats)]
+                    rate = statistics.median(rates)
                     actions = "Box" if continuous else "Discrete"
-                    results.add({"env": name, "agents": n, "actions": actions, "steps_per_second": rate})
+                    results.add(
+                        {
+                            "env": name,
+                            "agents": n,
+                            "actions": actions,
+                            "steps_per_second": rate,
+                            "runs": rates,
+                        }
+                    )
                     print(f"  measured {name} n={n} {actions}: {rate:,.0f} steps/s", flush=True)
 
-    print(table(measure_or_load("marl_speed", args, measure)))
+    record = measure_or_load("marl_speed", args, measure)
+    print(table(record))
+    plot(record, args.plot)
+
+
+def plot(record: dict[str, Any], path) -> None:
+    """Ratio to MPE2 of each env, run by run (run i of both with seed i)."""
+    runs = record["runs"]
+    baseline = {
+        (r["agents"], r["actions"]): r.get("runs", [r["steps_per_second"]])
+        for r in runs
+        if r["env"].startswith("MPE2")
+    }
+    ratios = {
+        f"{r['env']}, {r['agents']} agents, {r['actions']}": [
+            ours / theirs
+            for ours, theirs in zip(
+                r.get("runs", [r["steps_per_second"]]), baseline[(r["agents"], r["actions"])], strict=True
+            )
+        ]
+        for r in runs
+        if not r["env"].startswith("MPE2") and (r["agents"], r["actions"]) in baseline
+    }
+    if not ratios:
+        return
+    save_ratio_plot(
+        path,
+        ratios,
+        title=f"parallel steps/s relative to MPE2 simple_spread_v3 ({record['args']['repeats']} runs of "
+        f"{record['args']['seconds']:g} s each)",
+        xlabel="steps/s ratio, ours / MPE2 (bar: median run, whiskers: min and max)",
+    )
 
 
 def table(record: dict[str, Any]) -> str:

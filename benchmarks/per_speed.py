@@ -37,7 +37,14 @@ from collections.abc import Callable
 
 import numpy as np
 import torch as th
-from _common import Results, add_results_argument, markdown_table, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    measure_or_load,
+    save_ratio_plot,
+)
 from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 
@@ -265,6 +272,7 @@ def main() -> None:
     parser.add_argument("--inserts", type=int, default=2000, help="calls of each add per round")
     parser.add_argument("--rounds", type=int, default=21)
     add_results_argument(parser)
+    add_plot_argument(parser, "per_speed")
     args = parser.parse_args()
     th.set_num_threads(1)
 
@@ -273,7 +281,28 @@ def main() -> None:
             results.add({"capacity": capacity, **measure(capacity, args)})
         results.describe(first_use_cpu_seconds=first_use_seconds())
 
-    print_tables(measure_or_load("per_speed", args, run))
+    record = measure_or_load("per_speed", args, run)
+    print_tables(record)
+    plot(record, args.plot)
+
+
+def plot(record: dict, path) -> None:
+    """The three targets' ratios, min / median / max over the paired rounds, per capacity."""
+    ratios = {}
+    for run in record["runs"]:
+        capacity = f"{run['capacity']:,}"
+        sample = {k: np.asarray(v) for k, v in run["sample"].items()}
+        add = {k: np.asarray(v) for k, v in run["add"].items()}
+        ratios[f"{capacity}: SB3 sample / ours sample + update"] = sample[SB3_SAMPLE] / sample[OURS]
+        if TIANSHOU in sample:
+            ratios[f"{capacity}: tianshou / ours, sample + update"] = sample[TIANSHOU] / sample[OURS]
+        ratios[f"{capacity}: insertion, ours / SB3 (transitions/s)"] = add[SB3_ADD] / add[OURS_ADD]
+    save_ratio_plot(
+        path,
+        ratios,
+        title=f"prioritized replay speed relative to its baselines, {record['args']['rounds']} paired rounds",
+        xlabel="speed ratio, > 1: ours faster (bar: median round, whiskers: min and max)",
+    )
 
 
 if __name__ == "__main__":
