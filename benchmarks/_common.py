@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -309,7 +310,7 @@ def save_bar_plot(
     plt = _pyplot()
     series = list(dict.fromkeys(name for group in groups.values() for name in group))
     width = 0.8 / len(series)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(groups) * max(1, len(series) / 2)), 3.8))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.5 * len(groups) * max(1, len(series) / 2)), 3.8))
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for k, name in enumerate(series):
         color = colors[k % len(colors)]
@@ -333,7 +334,7 @@ def save_bar_plot(
         ax.axhline(value, color="grey", linestyle=("--", ":", "-.")[k % 3], linewidth=1, label=label)
     if log:
         ax.set_yscale("log")
-    ax.set_xticks(range(len(groups)), list(groups), fontsize=8)
+    ax.set_xticks(range(len(groups)), [textwrap.fill(group, 18) for group in groups], fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)

@@ -14,7 +14,8 @@ For the seed graph and for ``--graphs`` seeded random graphs (``graph="random"``
 
     python benchmarks/causal_discovery.py [--graphs 10] [--steps 5000]
 
-Runs are saved under ``benchmarks/results/causal_discovery/``; ``--from-results`` prints their table again.
+Runs are saved under ``benchmarks/results/causal_discovery/``; ``--from-results`` prints their table
+again and draws the plot (``--plot``): SHD per column, mean +- std over the random graphs.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    mean_std,
+    measure_or_load,
+    save_bar_plot,
+)
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from gym_advrl.envs.causal.discovery import cpdag, pc, random_policy_data, shd
@@ -65,6 +74,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5000)
     parser.add_argument("--alpha", type=float, default=0.01)
     add_results_argument(parser)
+    add_plot_argument(parser, "causal_discovery")
     args = parser.parse_args()
 
     def measure(results: Results) -> None:
@@ -77,7 +87,27 @@ def main() -> None:
             edges, scores = evaluate(env, args.steps, seed=graph_seed, alpha=args.alpha)
             results.add({"graph": f"random, graph_seed {graph_seed}", "edges": edges, "scores": scores})
 
-    print(table(measure_or_load("causal_discovery", args, measure)))
+    record = measure_or_load("causal_discovery", args, measure)
+    print(table(record))
+    plot(record, args.plot)
+
+
+def plot(record: dict[str, Any], path) -> None:
+    runs = record["runs"]
+    random_graphs = [run["scores"] for run in runs if run["graph"] != "seed graph"]
+    seed_graph = [run["scores"] for run in runs if run["graph"] == "seed graph"]
+    groups = {}
+    for i, column in enumerate(COLUMNS):
+        groups[column] = {f"{len(random_graphs)} random graphs": [scores[i] for scores in random_graphs]}
+        if seed_graph:
+            groups[column]["seed graph"] = [seed_graph[0][i]]
+    save_bar_plot(
+        path,
+        groups,
+        title=f"PC on AdvRL/CausalSCM-v0, {record['args']['steps']:,} steps of a random policy per graph "
+        "(dots: graphs)",
+        ylabel="structural Hamming distance (lower is better)",
+    )
 
 
 if __name__ == "__main__":
