@@ -184,15 +184,18 @@ def test_prioritized_replay_weights_the_td_loss_and_writes_back_td_errors():
 
 @pytest.mark.parametrize("cls", [AuxDQN, PERAuxDQN])
 @pytest.mark.parametrize("coefs", [(0.3, 0.05, 0.7), (2.0, 0.5, 1.5)])
-def test_one_step_gradient_is_td_loss_plus_weighted_aux_losses(cls, coefs, monkeypatch):
+@pytest.mark.parametrize("noise_std", [None, 0.3])
+def test_one_step_gradient_is_td_loss_plus_weighted_aux_losses(cls, coefs, noise_std, monkeypatch):
     """The gradient of one update is that of L_TD + reward_coef L_reward + latent_coef L_latent +
     inverse_coef L_inverse, each loss written out here from the networks (the TD loss importance-
-    weighted for PERAuxDQN), for two sets of weights."""
+    weighted for PERAuxDQN), for two sets of weights; with Gaussian-noise augmentation every loss
+    sees obs + std * N(0, I) and next_obs + std * N'(0, I), two independent draws in that order."""
     reward_coef, latent_coef, inverse_coef = coefs
     model = filled_model(
         cls,
         "vector",
-        augmentation=None,
+        augmentation=None if noise_std is None else "noise",
+        **({} if noise_std is None else {"noise_std": noise_std}),
         reward_coef=reward_coef,
         latent_coef=latent_coef,
         inverse_coef=inverse_coef,
@@ -215,6 +218,10 @@ def test_one_step_gradient_is_td_loss_plus_weighted_aux_losses(cls, coefs, monke
         batch.next_observations.float(),
         batch.actions.long().reshape(-1),
     )
+    if noise_std is not None:  # the draws train() makes after th.manual_seed(7)
+        th.manual_seed(7)
+        obs = obs + noise_std * th.randn_like(obs)
+        next_obs = next_obs + noise_std * th.randn_like(next_obs)
     one_hot = th.nn.functional.one_hot(actions, 2).float()
     torso, q_head = reference.q_net.q_net[:-1], reference.q_net.q_net[-1]
     z, z_next = torso(obs), torso(next_obs)  # the vector features extractor only flattens
@@ -247,6 +254,7 @@ def test_one_step_gradient_is_td_loss_plus_weighted_aux_losses(cls, coefs, monke
 
     monkeypatch.setattr(policy.optimizer, "step", record_then_step)
     np.random.seed(4)  # noqa: NPY002
+    th.manual_seed(7)
     model.train(gradient_steps=1, batch_size=32)
     logged = model.logger.name_to_value
     for key, value in (
