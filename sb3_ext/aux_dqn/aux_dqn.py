@@ -2,29 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, ReplayBufferSamples, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, ReplayBufferSamples, Schedule
 from stable_baselines3.dqn import DQN
 from torch.nn import functional as F
 
 from sb3_ext.aux_dqn.augmentation import gaussian_noise, random_shift, resolve_augmentation
 from sb3_ext.aux_dqn.policies import AuxDQNPolicy, CnnPolicy, MlpPolicy
 from sb3_ext.common.buffers import PrioritizedReplayBuffer, PrioritizedReplayBufferSamples
+from sb3_ext.common.learn import NamedLearnMixin
 from sb3_ext.common.td import q_learning_target
 from sb3_ext.common.validation import check_algorithm_arguments, check_bool, check_nonnegative
 from sb3_ext.per.mixin import PrioritizedReplayMixin, weighted_mean
 
-SelfAuxDQN = TypeVar("SelfAuxDQN", bound="AuxDQN")
-
 AUX_TASKS = ("reward", "latent", "inverse")
 
 
-class AuxDQN(DQN):
+class AuxDQN(NamedLearnMixin, DQN):
     """
     DQN with auxiliary tasks and data augmentation.
 
@@ -100,6 +99,7 @@ class AuxDQN(DQN):
     :param _init_setup_model: Whether or not to build the network at the creation of the instance
     """
 
+    log_name: ClassVar[str] = "AuxDQN"
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
         "MlpPolicy": MlpPolicy,
         "CnnPolicy": CnnPolicy,
@@ -315,24 +315,6 @@ class AuxDQN(DQN):
         for task, values in aux_losses.items():
             self.logger.record(f"train/{task}_loss", np.mean(values))
         self._record_replay_statistics()
-
-    def learn(
-        self: SelfAuxDQN,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "AuxDQN",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfAuxDQN:
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
 
 
 class PERAuxDQN(PrioritizedReplayMixin, AuxDQN):

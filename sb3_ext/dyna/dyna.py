@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
@@ -11,7 +11,6 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import (
     GymEnv,
-    MaybeCallback,
     ReplayBufferSamples,
     Schedule,
     TrainFrequencyUnit,
@@ -22,6 +21,7 @@ from stable_baselines3.dqn.policies import DQNPolicy, MlpPolicy
 from torch.nn import functional as F
 
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
+from sb3_ext.common.learn import NamedLearnMixin
 from sb3_ext.common.td import q_learning_target
 from sb3_ext.common.transitions import Transitions, replay_transitions
 from sb3_ext.common.validation import (
@@ -33,12 +33,10 @@ from sb3_ext.common.validation import (
 )
 from sb3_ext.dyna.buffers import ModelReplayBuffer
 
-SelfDyna = TypeVar("SelfDyna", bound="Dyna")
-
 IMAGINED_ACTIONS = ("uniform", "policy", "replay")
 
 
-class Dyna(DQN):
+class Dyna(NamedLearnMixin, DQN):
     """
     Deep Dyna-Q: DQN plus a learned dynamics model whose imagined transitions it also learns from
     (Sutton 1990's Dyna architecture with function approximation, in the style of MBPO's model
@@ -104,6 +102,7 @@ class Dyna(DQN):
         ``nll_beta`` defaults to 0.5 here (beta-NLL, so that sparse rewards are learned)
     """
 
+    log_name: ClassVar[str] = "Dyna"
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy}
     dynamics_model: ProbabilisticEnsemble
     model_buffer: ModelReplayBuffer
@@ -405,19 +404,6 @@ class Dyna(DQN):
         th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
         self.policy.optimizer.step()
         return loss.item()
-
-    def learn(
-        self: SelfDyna,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "Dyna",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfDyna:
-        return super().learn(
-            total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps, progress_bar
-        )
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "model_buffer", "_obs_bounds"]
