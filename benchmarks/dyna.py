@@ -24,7 +24,10 @@
    report after every fit, or with parts of the learned model replaced by GridWorld's own.
 
 Each part saves its runs under ``benchmarks/results/dyna/<part>/``; ``--from-results`` prints the
-tables of saved runs again (several files: their runs together, e.g. seeds run as two halves).
+tables of saved runs again (several files: their runs together, e.g. seeds run as two halves) and
+draws the part's plot (``--plot``): ``tabular``, steps per episode (mean +- std over seeds) as in
+the book's Figure 8.2; ``deep``, env steps until the optimal return per agent (mean +- std over
+seeds, unsolved runs at the budget).
 """
 
 from __future__ import annotations
@@ -36,7 +39,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    mean_std,
+    measure_or_load,
+    save_bar_plot,
+    save_learning_curves,
+)
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 
@@ -152,6 +164,7 @@ def run_tabular(
                     optimal_steps=optimal_steps,
                     first=first_optimal_episode(callback.optimal),
                     stays=stays_optimal_episode(callback.optimal),
+                    episode_lengths=callback.episode_lengths,
                 )
             )
 
@@ -209,6 +222,56 @@ def tabular_tables(record: dict[str, Any]) -> str:
                         f"\nn={n}: {ratio:.1f}x fewer episodes than Q-learning (medians) until the greedy path is optimal"
                     )
     return "\n".join(lines)
+
+
+def tabular_plot(record: dict[str, Any], path) -> None:
+    """Steps per episode against episodes, one panel per reward scheme, one line per planning steps."""
+    runs = [run for run in record["runs"] if "episode_lengths" in run]
+    panels = {}
+    for reward in dict.fromkeys(run["reward"] for run in runs):
+        step_reward, goal_reward = REWARDS[reward]
+        panels[f"reward {step_reward:g} a step, {goal_reward:g} at the goal"] = {
+            ("Q-learning" if n == 0 else f"Dyna-Q, n={n}"): [
+                list(enumerate(run["episode_lengths"], start=1))
+                for run in runs
+                if run["reward"] == reward and run["planning_steps"] == n
+            ]
+            for n in dict.fromkeys(run["planning_steps"] for run in runs if run["reward"] == reward)
+        }
+    if not panels:
+        return
+    shortest = runs[0]["optimal_steps"]
+    save_learning_curves(
+        path,
+        panels,
+        xlabel="episode",
+        ylabel="steps per episode (log scale)",
+        lines={panel: {f"shortest path ({shortest} steps)": shortest} for panel in panels},
+        title="Dyna maze (Sutton & Barto, Figure 8.2): mean +- std over seeds",
+        log=True,
+    )
+
+
+def deep_plot(record: dict[str, Any], path) -> None:
+    """Env steps until the optimal return per agent; unsolved runs count as the budget."""
+    budget, runs = record["args"]["budget"], record["runs"]
+    seeds = sorted({run["seed"] for run in runs})
+    agents = dict.fromkeys(run["agent"] for run in runs)
+    save_bar_plot(
+        path,
+        {
+            f"seeds {seeds[0]}-{seeds[-1]}": {
+                agent: [
+                    run["solved_at"] if run["solved_at"] is not None else budget
+                    for run in runs
+                    if run["agent"] == agent
+                ]
+                for agent in agents
+            }
+        },
+        title="AdvRL/GridWorld-v0 size 8: Dyna vs DQN (dots: seeds)",
+        ylabel="env steps until the optimal return",
+    )
 
 
 #: Hyperparameters shared by DQN and Dyna in the deep benchmark.
@@ -475,8 +538,10 @@ def main() -> None:
     tab.add_argument("--planning", type=int, nargs="+", default=[0, 5, 50])
     tab.add_argument("--reward", choices=[*REWARDS, "both"], default="both")
     add_results_argument(tab)
+    add_plot_argument(tab, "dyna/tabular", "tabular.png")
     deep = sub.add_parser("deep", help="Dyna vs DQN on GridWorld size 8 (coordinates)")
     add_deep_arguments(deep)
+    add_plot_argument(deep, "dyna/deep", "deep.png")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.part == "tabular":
@@ -485,10 +550,14 @@ def main() -> None:
             for reward in REWARDS if args.reward == "both" else [args.reward]:
                 run_tabular(results, args.seeds, args.episodes, tuple(args.planning), reward)
 
-        print(tabular_tables(measure_or_load("dyna/tabular", args, measure)))
+        record = measure_or_load("dyna/tabular", args, measure)
+        print(tabular_tables(record))
+        tabular_plot(record, args.plot)
     else:
         check_deep_arguments(parser, args)
-        print(deep_tables(measure_or_load("dyna/deep", args, lambda results: run_deep(results, args))))
+        record = measure_or_load("dyna/deep", args, lambda results: run_deep(results, args))
+        print(deep_tables(record))
+        deep_plot(record, args.plot)
 
 
 if __name__ == "__main__":
