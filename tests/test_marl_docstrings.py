@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from gym_advrl.marl import competitive_v0, cooperative_v0, mixed_v0
+from gym_advrl.marl import _particles, competitive_v0, cooperative_v0, mixed_v0
 
 MODULES = [cooperative_v0, competitive_v0, mixed_v0]
 SECTIONS = (
@@ -37,11 +37,18 @@ def section(doc: str, title: str) -> str:
     return match.group(1)
 
 
-def arguments_table(doc: str) -> dict[str, dict[str, str]]:
-    """``{argument: {column: cell}}`` from the Arguments table."""
-    lines = [line for line in section(doc, "Arguments").splitlines() if line.startswith("|")]
+def table_rows(text: str) -> dict[str, dict[str, str]]:
+    """``{argument: {column: cell}}`` from the markdown table in ``text``."""
+    lines = [line for line in text.splitlines() if line.startswith("|")]
     header, _rule, *rows = ([cell.strip() for cell in line.strip("|").split("|")] for line in lines)
     return {row[0].strip("`"): dict(zip(header, row, strict=True)) for row in rows}
+
+
+def arguments_table(doc: str) -> dict[str, dict[str, str]]:
+    """The env's own Arguments table, then the arguments the three envs share (written once, in
+    ``gym_advrl.marl._particles``)."""
+    shared = section(inspect.getdoc(_particles), "What the three environments share")
+    return {**table_rows(section(doc, "Arguments")), **table_rows(shared)}
 
 
 def accepts(mod: object, name: str, value: object) -> bool:

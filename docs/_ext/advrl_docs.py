@@ -5,6 +5,9 @@
   in Gymnasium's format) rendered as Markdown. The argument is a registered ``AdvRL/`` id or a
   ``gym_advrl.marl`` module name such as ``cooperative_v0``.
 * ``advrl-cli``: the ``--help`` text of ``advrl`` and of each of its subcommands, from argparse.
+* ``advrl-docstring``: one ``## `` section of a module's docstring rendered as Markdown, e.g. what
+  the particle worlds share, written once in ``gym_advrl.marl._particles``. Arguments: the module
+  and the section's title.
 """
 
 from __future__ import annotations
@@ -116,6 +119,30 @@ class EnvDirective(SphinxDirective):
         return [container]
 
 
+class DocstringSectionDirective(SphinxDirective):
+    required_arguments = 2
+    final_argument_whitespace = True
+    has_content = False
+
+    def run(self) -> list[nodes.Node]:
+        module_name, title = self.arguments
+        doc = inspect.getdoc(importlib.import_module(module_name)) or ""
+        start = doc.find(f"## {title}\n")
+        if start < 0:
+            raise self.error(f"{module_name}'s docstring has no '## {title}' section")
+        end = doc.find("\n## ", start + 1)
+        text = doc[start : end if end >= 0 else len(doc)]
+        self.env.note_dependency(__file__)
+        container = nodes.container(classes=["advrl-docstring"])
+        self.state.nested_parse(
+            StringList(text.splitlines(), source=f"<docstring of {module_name}>"),
+            0,
+            container,
+            match_titles=True,
+        )
+        return [container]
+
+
 class CliDirective(SphinxDirective):
     has_content = False
 
@@ -140,4 +167,5 @@ class CliDirective(SphinxDirective):
 def setup(app):  # noqa: ANN001, ANN201  (Sphinx's extension protocol)
     app.add_directive("advrl-env", EnvDirective)
     app.add_directive("advrl-cli", CliDirective)
+    app.add_directive("advrl-docstring", DocstringSectionDirective)
     return {"parallel_read_safe": True, "version": "1"}

@@ -11,6 +11,48 @@ play for the rest of the episode (terminated), its particle stays frozen where i
 longer counts in anybody's reward. Observations for all agents are computed in one vectorized
 expression from the positions. A scenario (one module per environment) only supplies the agent
 names, the team of each agent and a batched reward function.
+
+## What the three environments share
+
+Each module's ``raw_env`` documents what is its own (agents, observations, rewards and the valid
+``n_agents``); the rest is common to the three and described here once.
+
+* **Actions**, one per agent. ``continuous_actions=True`` (default): ``Box(-1.0, 1.0, (2,),
+  float32)``, an acceleration; finite values outside the box are clipped.
+  ``continuous_actions=False``: ``Discrete(5)``: 0 no-op, 1 -x, 2 +x, 3 -y, 4 +y (MPE's order). A
+  wrong shape, NaN/inf, a non-integer or out-of-range discrete action, or (parallel API) an action
+  for an unknown or done agent raises ``ValueError`` naming the agent.
+* **Observations** are ``Box(float32)``: own position and velocity first, then the positions of
+  the other agents relative to its own. Positions are clipped to the square
+  ``[-(arena_radius + 1), arena_radius + 1]^2`` (velocity components stay within ``+-1``); an
+  agent that is out of play stays frozen where it left the arena and is still seen there. ``state()``
+  returns all positions, all velocities and the in-play flags (``state_space``, shape
+  ``(5 n_agents,)``).
+* **Rewards** are computed on the positions after the move, over the agents in play at the start
+  of the step (an agent leaving the arena still receives the reward of the step it leaves in).
+  Each module's batched ``rewards(positions, in_play)`` computes them for any positions.
+* **Start**: positions uniform in ``[-1, 1]^2``, velocities zero.
+* **Episode end**: an agent farther than ``arena_radius`` from the origin is terminated
+  (sticky: it leaves ``agents`` and never acts again). Every agent is truncated after
+  ``max_cycles`` steps.
+* **Arguments**: ``n_agents`` (first, in each module's table), then the shared ones in the table
+  below. Invalid values (and unknown arguments) raise ``ValueError`` naming the argument.
+  ``reset(seed=..., options=...)``: ``options`` is accepted for API compatibility and unused.
+  ``env.unwrapped.world.set_state(positions, velocities)`` places the agents by hand.
+* **Copies**: ``copy.deepcopy(env)``, ``pickle`` and ``cloudpickle`` copy a running env with its
+  state (positions, agents still in play, cycle count, random generator): the copy continues the
+  episode identically. The constructor arguments travel too (``EzPickle``), so the copy is built,
+  and checked, as the original was.
+* **Version history**: v0, initial version. Later within v0: ``n_agents``, ``noise_std`` and
+  ``arena_radius`` bounded, boolean discrete actions rejected, copies carry the running state.
+
+| Argument             | Default | Valid values               | Meaning                                           |
+|----------------------|---------|----------------------------|---------------------------------------------------|
+| `continuous_actions` | True    | True or False              | `Box` actions if True, else `Discrete(5)`         |
+| `max_cycles`         | 200     | integer >= 1               | steps before every agent is truncated             |
+| `render_mode`        | None    | None, "rgb_array", "human" | `"rgb_array"`: numpy, 400x400; `"human"`: pygame  |
+| `noise_std`          | 0.02    | float in [0, 100]          | standard deviation of the position noise per step |
+| `arena_radius`       | 5.0     | float in (sqrt(2), 1e4]    | agents farther from the origin are out of play    |
 """
 
 from __future__ import annotations

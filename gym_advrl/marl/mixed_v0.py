@@ -75,35 +75,21 @@ class raw_env(ParticleAECEnv):  # noqa: N801 - PettingZoo's module convention
     the origin while each team keeps together. Agents are named
     ``red_0 .. red_{ceil(n/2)-1}`` then ``blue_0 .. blue_{floor(n/2)-1}``.
 
-    Physics (all agents at once): ``vel <- 0.9 (vel + 0.1 a)``, then
-    ``pos <- pos + 0.1 vel + N(0, noise_std^2)``.
+    Physics, actions, clipping, start, episode end, the other arguments, copies and version
+    history are common to the three particle worlds and described once, under "What the three
+    environments share" (the module docstring of ``gym_advrl.marl._particles``).
 
     ## Action Space
 
-    One per agent. ``continuous_actions=True`` (default): ``Box(-1.0, 1.0, (2,), float32)``, an
-    acceleration; finite values outside the box are clipped. ``continuous_actions=False``:
-    ``Discrete(5)``: 0 no-op, 1 -x, 2 +x, 3 -y, 4 +y (MPE's order). A wrong shape, NaN/inf, a
-    non-integer or out-of-range discrete action, or (parallel API) an action for an unknown or
-    done agent raises ``ValueError`` naming the agent.
+    One per agent: ``Box(-1.0, 1.0, (2,), float32)`` accelerations (``continuous_actions=True``,
+    the default) or ``Discrete(5)`` moves.
 
     ## Observation Space
 
-    One ``Box(float32)`` per agent, of shape ``(5 + 2 (n_agents - 1),)``: shape ``(9,)`` with the
-    default 3 agents.
-
-    | Index          | Observation                                                    | Bounds                   |
-    |----------------|----------------------------------------------------------------|--------------------------|
-    | 0, 1           | own position x, y                                              | `+-(arena_radius + 1)`   |
-    | 2, 3           | own velocity x, y                                              | `+-1`                    |
-    | 4              | own team: 0 red, 1 blue                                        | `[0, 1]`                 |
-    | 5 + 2k, 6 + 2k | position of the k-th other agent relative to own (order below) | `+-2 (arena_radius + 1)` |
-
-    The other agents are ordered team-mates first, then opponents, each in index order.
-
-    Positions are clipped to the square ``[-(arena_radius + 1), arena_radius + 1]^2``. An agent
-    that is out of play stays frozen where it left the arena and is still seen there.
-    ``state()`` returns all positions, all velocities and the in-play flags (``state_space``,
-    shape ``(5 n_agents,)``).
+    Shape ``(5 + 2 (n_agents - 1),)``, shape ``(9,)`` with the default 3 agents: own position
+    (0, 1), own velocity (2, 3), own team (4: 0 red, 1 blue), then the position of each other
+    agent relative to its own (5 + 2k, 6 + 2k), team-mates first, then opponents, each in index
+    order. The global state has shape ``(5 n_agents,)``.
 
     ## Rewards
 
@@ -111,9 +97,6 @@ class raw_env(ParticleAECEnv):  # noqa: N801 - PettingZoo's module convention
     of the other team -0.1; if agents of both teams tie (within 1e-9), each team gets the
     fraction ``s`` of tied agents that are its own: ``s * 1 + (1 - s) * (-0.1)``. Each agent
     also pays ``0.05 * sum of its distances to its in-play team-mates`` (cohesion).
-    Rewards are computed on the positions after the move, over the agents in play at the start
-    of the step (an agent leaving the arena still receives the reward of the step it leaves in).
-    The module's batched ``rewards(positions, in_play)`` computes them for any positions.
 
     ## Starting State
 
@@ -121,32 +104,15 @@ class raw_env(ParticleAECEnv):  # noqa: N801 - PettingZoo's module convention
 
     ## Episode End
 
-    An agent farther than ``arena_radius`` from the origin is terminated (sticky: it leaves
-    ``agents`` and never acts again). Every agent is truncated after ``max_cycles`` steps.
+    Leaving the arena (``arena_radius``) terminates an agent; ``max_cycles`` truncates all.
 
     ## Arguments
 
     | Argument             | Default | Valid values               | Meaning                                           |
     |----------------------|---------|----------------------------|---------------------------------------------------|
     | `n_agents`           | 3       | integer in [2, 100]        | number of agents                                  |
-    | `continuous_actions` | True    | True or False              | `Box` actions if True, else `Discrete(5)`         |
-    | `max_cycles`         | 200     | integer >= 1               | steps before every agent is truncated             |
-    | `render_mode`        | None    | None, "rgb_array", "human" | `"rgb_array"`: numpy, 400x400; `"human"`: pygame  |
-    | `noise_std`          | 0.02    | float in [0, 100]          | standard deviation of the position noise per step |
-    | `arena_radius`       | 5.0     | float in (sqrt(2), 1e4]    | agents farther from the origin are out of play    |
 
-    Invalid values (and unknown arguments) raise ``ValueError`` naming the argument.
-    ``reset(seed=..., options=...)``: ``options`` is accepted for API compatibility and unused.
-    ``env.unwrapped.world.set_state(positions, velocities)`` places the agents by hand.
-    ``copy.deepcopy(env)``, ``pickle`` and ``cloudpickle`` copy a running env with its state
-    (positions, agents still in play, cycle count, random generator): the copy continues the
-    episode identically. The constructor arguments travel too (``EzPickle``), so the copy is
-    built, and checked, as the original was.
-
-    ## Version History
-
-    * v0: initial version. Later within v0: ``n_agents``, ``noise_std`` and ``arena_radius``
-      bounded, boolean discrete actions rejected, copies carry the running state.
+    The other arguments are the shared ones.
     """
 
     scenario = SCENARIO
