@@ -10,7 +10,8 @@ the budget counts as the budget. Prints a markdown table, mean +- std over seeds
 
     python benchmarks/transfer_gridworld.py [--source-timesteps 4000] [--timesteps 4000] [--seeds 0 1 2 3 4]
 
-Runs are saved under ``benchmarks/results/transfer_gridworld/``; ``--from-results`` prints their table again.
+Runs are saved under ``benchmarks/results/transfer_gridworld/``; ``--from-results`` prints their table
+again and draws the plot (``--plot``): env steps to optimal per target, mean +- std over seeds.
 """
 
 from __future__ import annotations
@@ -23,11 +24,22 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    mean_std,
+    measure_or_load,
+    save_bar_plot,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = (4, 4)
 TARGETS = [(3, 4), (2, 2), (0, 4)]
+#: Where each target lies relative to the source goal, for the table and the plot.
+WHERE = {(3, 4): "next to the source", (2, 2): "centre", (0, 4): "opposite corner"}
+AGENTS = {"fine-tuned": "fine-tuned", "scratch": "from scratch"}
 
 
 def load_example():
@@ -48,6 +60,7 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=4_000, help="budget on each target goal")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     add_results_argument(parser)
+    add_plot_argument(parser, "transfer_gridworld")
     args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.time()
@@ -81,8 +94,34 @@ def main() -> None:
                     flush=True,
                 )
 
-    print(table(measure_or_load("transfer_gridworld", args, measure)))
+    record = measure_or_load("transfer_gridworld", args, measure)
+    print(table(record))
+    plot(record, args.plot)
     print(f"total time {time.time() - start:.0f} s")
+
+
+def target_name(target: tuple[int, int]) -> str:
+    return f"{target}, {WHERE[target]}" if target in WHERE else str(target)
+
+
+def plot(record: dict[str, Any], path) -> None:
+    runs = record["runs"]
+    groups = {
+        target_name(target): {
+            AGENTS[agent]: [
+                run["steps"] for run in runs if tuple(run["target"]) == target and run["agent"] == agent
+            ]
+            for agent in AGENTS
+        }
+        for target in dict.fromkeys(tuple(run["target"]) for run in runs)
+    }
+    save_bar_plot(
+        path,
+        groups,
+        title=f"DQN on a moved grid-world goal, {len(record['args']['seeds'])} seeds (dots: seeds; "
+        f"unsolved runs count as the {record['args']['timesteps']:,}-step budget)",
+        ylabel="env steps until optimal from every start",
+    )
 
 
 def table(record: dict[str, Any]) -> str:
@@ -94,7 +133,7 @@ def table(record: dict[str, Any]) -> str:
             solved = sum(run["solved"] for run in agent_runs)
             episodes = mean_std([run["episodes"] for run in agent_runs])
             steps = mean_std([run["steps"] for run in agent_runs])
-            rows.append([target, agent, f"{solved}/{len(agent_runs)}", episodes, steps])
+            rows.append([target_name(target), AGENTS[agent], f"{solved}/{len(agent_runs)}", episodes, steps])
     return (
         f"\nDQN on AdvRL/GridWorld-v0 5x5 (random starts), source goal {SOURCE} trained to optimal "
         f"(at most {args['source_timesteps']:,} steps); budget {args['timesteps']:,} steps per target; seeds {args['seeds']}\n\n"
