@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo bench docs lint check-install clean
+.PHONY: venv test demo bench docs lint check-install mutation clean
 
 venv: $(STAMP)
 
@@ -41,5 +41,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check gym_advrl sb3_ext tests benchmarks examples docs .ci
 	$(VENV)/bin/ruff format --check gym_advrl sb3_ext tests benchmarks examples docs .ci
 
+# Mutation testing of the algorithm and env modules (hours on 2 cores; results are kept in
+# .mutation/ so a rerun re-tests only what changed). MODULES="sb3_ext/per" narrows it.
+mutation: $(STAMP)
+	$(PY) tests/mutation.py $(MODULES)
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache docs/_build docs/_generated
+	rm -rf $(VENV) build *.egg-info .pytest_cache docs/_build docs/_generated .mutation mutants

@@ -1,0 +1,207 @@
+"""Mutation testing with mutmut: ``make mutation`` (all modules below) or
+``make mutation MODULES="sb3_ext/per sb3_ext/common/td.py"``.
+
+mutmut changes one small thing at a time in the code (an operator, a constant, an argument,
+a returned value) and runs the tests that execute the changed function; a mutant the tests do
+not notice ("survived") points at behaviour no test pins down. This script:
+
+1. copies the working tree (tracked and untracked, not ignored files) into ``.mutation/``, which
+   is kept between runs so that mutmut re-tests only the functions that changed;
+2. configures mutmut (the ``[tool.mutmut]`` table of ``pyproject.toml``) to mutate the chosen
+   modules, and runs it with ``HYPOTHESIS_PROFILE=ci`` (the property tests' fixed examples, so a
+   verdict does not depend on a random draw);
+3. prints, per module, the mutants, the killed ones (a timeout counts as killed: the mutant made
+   the code loop), the survivors, those no test executes, the accepted equivalents listed in
+   ``tests/mutation_equivalents.txt`` (each with its reason) and the kill rate among the
+   non-equivalent mutants; then every survivor that is not an accepted equivalent, to be either
+   killed by a new test or added to that file with a one-line reason (``.venv/bin/mutmut show NAME``
+   in ``.mutation/`` prints its diff).
+
+Functions with decorators other than ``staticmethod``/``classmethod`` (numba kernels, properties)
+are not mutated by mutmut; ``tests/planted_bugs.py`` covers the compiled sum tree instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import filecmp
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / ".mutation"
+EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.txt"
+DEFAULT_MODULES = (
+    "sb3_ext/common",
+    "sb3_ext/per",
+    "sb3_ext/dyna",
+    "sb3_ext/option_critic",
+    "sb3_ext/aux_dqn",
+    "sb3_ext/mpc",
+    "gym_advrl/envs",
+)
+COPIED = ("gym_advrl", "sb3_ext", "tests", "examples", "benchmarks", "pyproject.toml")
+KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+
+
+def module_glob(module: str) -> str:
+    """mutmut's ``only_mutate`` pattern for a package directory or a single ``.py`` file."""
+    path = module.rstrip("/")
+    if not (ROOT / path).exists():
+        raise SystemExit(f"error: MODULES: no such file or directory: {path!r}")
+    return path if path.endswith(".py") else f"{path}/*"
+
+
+def module_prefix(module: str) -> str:
+    """Dotted prefix of the mutant names mutmut gives to the functions of ``module``."""
+    path = module.rstrip("/")
+    return path.removesuffix(".py").replace("/", ".") + "."
+
+
+def sync_tree() -> None:
+    """Mirror the tracked and untracked (not ignored) files of ``COPIED`` into ``WORK``."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", *COPIED],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\0")
+    wanted = {name for name in listed if name and (ROOT / name).is_file()}
+    for name in wanted:
+        source, target = ROOT / name, WORK / name
+        if not target.exists() or not filecmp.cmp(source, target, shallow=False):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    for top in COPIED:
+        base = WORK / top
+        if base.is_dir():
+            for path in base.rglob("*"):
+                relative = path.relative_to(WORK).as_posix()
+                if path.is_file() and "__pycache__" not in relative and relative not in wanted:
+                    path.unlink()
+
+
+def configure(modules: list[str]) -> None:
+    """Write ``only_mutate`` for ``modules`` into the copy's ``[tool.mutmut]`` table."""
+    text = (WORK / "pyproject.toml").read_text()
+    if "[tool.mutmut]" not in text:
+        raise SystemExit("error: pyproject.toml has no [tool.mutmut] table")
+    text = re.sub(r"(?m)^only_mutate\s*=.*\n", "", text)
+    patterns = json.dumps([module_glob(m) for m in modules])
+    text = text.replace("[tool.mutmut]\n", f"[tool.mutmut]\nonly_mutate = {patterns}\n", 1)
+    (WORK / "pyproject.toml").write_text(text)
+
+
+def read_equivalents() -> dict[str, str]:
+    """Accepted equivalent mutants: ``name  # reason`` per line (blank lines and ``#`` lines skipped)."""
+    accepted = {}
+    for number, line in enumerate(EQUIVALENTS.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, _, reason = line.partition("#")
+        if not reason.strip():
+            raise SystemExit(f"error: {EQUIVALENTS.name}:{number}: an equivalent needs '# reason'")
+        accepted[name.strip()] = reason.strip()
+    return accepted
+
+
+def mutant_statuses() -> dict[str, str]:
+    """Every mutant's verdict, as ``mutmut results --all true`` prints it."""
+    out = subprocess.run(
+        [sys.executable, "-m", "mutmut", "results", "--all", "true"],
+        cwd=WORK,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    statuses = {}
+    for line in out.splitlines():
+        name, sep, status = line.strip().rpartition(": ")
+        if sep and "__mutmut_" in name:
+            statuses[name] = status
+    return statuses
+
+
+def summarize(modules: list[str], statuses: dict[str, str], accepted: dict[str, str]) -> dict:
+    rows, open_survivors = [], []
+    for module in modules:
+        prefix = module_prefix(module)
+        mine = {n: s for n, s in statuses.items() if n.startswith(prefix)}
+        counts = Counter("killed" if s in KILLED else s for s in mine.values())
+        equivalent = sum(1 for n, s in mine.items() if n in accepted and s not in KILLED)
+        candidates = len(mine) - equivalent
+        rate = counts["killed"] / candidates if candidates else float("nan")
+        rows.append(
+            {
+                "module": module,
+                "mutants": len(mine),
+                "killed": counts["killed"],
+                "survived": counts["survived"],
+                "no tests": counts["no tests"],
+                "not checked": counts["not checked"],
+                "equivalent": equivalent,
+                "kill rate": rate,
+            }
+        )
+        open_survivors += sorted(n for n, s in mine.items() if s not in KILLED and n not in accepted)
+    total = {key: sum(r[key] for r in rows) for key in rows[0] if key not in ("module", "kill rate")}
+    candidates = total["mutants"] - total["equivalent"]
+    total["kill rate"] = total["killed"] / candidates if candidates else float("nan")
+    return {"rows": rows, "total": total, "open": open_survivors}
+
+
+def print_summary(summary: dict, seconds: float) -> None:
+    keys = ["mutants", "killed", "survived", "no tests", "not checked", "equivalent", "kill rate"]
+    print("| module | " + " | ".join(keys) + " |")
+    print("|---|" + "---:|" * len(keys))
+    for row in [*summary["rows"], {"module": "**all**", **summary["total"]}]:
+        cells = [f"{row[k]:.1%}" if k == "kill rate" else str(row[k]) for k in keys]
+        print(f"| {row['module']} | " + " | ".join(cells) + " |")
+    print(f"\nwall time {seconds / 60:.1f} min; details: {WORK / 'summary.json'}")
+    if summary["open"]:
+        print(f"\n{len(summary['open'])} survivors to kill or to accept in {EQUIVALENTS.name}:")
+        for name in summary["open"]:
+            print(f"  {name}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", default=list(DEFAULT_MODULES))
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants tested at once")
+    parser.add_argument("--report-only", action="store_true", help="summarize the last run, run nothing")
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    modules = args.modules
+    for module in modules:
+        module_glob(module)
+    start = time.perf_counter()
+    if not args.report_only:
+        WORK.mkdir(exist_ok=True)
+        sync_tree()
+        configure(modules)
+        env = {**os.environ, "HYPOTHESIS_PROFILE": "ci"}
+        command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
+        with open(WORK / "run.log", "w") as log:
+            run = subprocess.run(command, cwd=WORK, env=env, check=False, stdout=log, stderr=log)
+        if run.returncode != 0:
+            tail = (WORK / "run.log").read_text()[-3000:]
+            print(f"mutmut run failed (exit {run.returncode}); end of {WORK / 'run.log'}:\n{tail}")
+            return 1
+    summary = summarize(modules, mutant_statuses(), read_equivalents())
+    (WORK / "summary.json").write_text(json.dumps(summary, indent=1))
+    print_summary(summary, time.perf_counter() - start)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
