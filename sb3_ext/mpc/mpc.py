@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
@@ -18,6 +18,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
+from sb3_ext.common.learn import NamedLearnMixin
 from sb3_ext.common.planners import CEM_ARGUMENTS, check_cem_arguments
 from sb3_ext.common.transitions import Transitions, replay_transitions
 from sb3_ext.common.validation import (
@@ -28,8 +29,6 @@ from sb3_ext.common.validation import (
     check_positive_int,
 )
 from sb3_ext.mpc.policies import MPCPolicy
-
-SelfWorldModelMPC = TypeVar("SelfWorldModelMPC", bound="WorldModelMPC")
 
 
 def find_env_function(env: VecEnv, name: str) -> Callable | None:
@@ -43,7 +42,7 @@ def find_env_function(env: VecEnv, name: str) -> Callable | None:
     return fn if callable(fn) else None
 
 
-class WorldModelMPC(OffPolicyAlgorithm):
+class WorldModelMPC(NamedLearnMixin, OffPolicyAlgorithm):
     """
     Model predictive control with a probabilistic ensemble (PETS, Chua et al. 2018).
 
@@ -90,6 +89,7 @@ class WorldModelMPC(OffPolicyAlgorithm):
     :param _init_setup_model: build the networks on construction.
     """
 
+    log_name: ClassVar[str] = "WorldModelMPC"
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MPCPolicy}
     policy: MPCPolicy
 
@@ -336,24 +336,6 @@ class WorldModelMPC(OffPolicyAlgorithm):
             self.logger.record("time/planning_ms_median", float(np.median(latencies)))
             self.logger.record("time/planning_ms_p90", float(np.percentile(latencies, 90)))
         super().dump_logs()
-
-    def learn(
-        self: SelfWorldModelMPC,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "WorldModelMPC",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfWorldModelMPC:
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
 
     @property
     def planning_latency_ms(self) -> np.ndarray:
