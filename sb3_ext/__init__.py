@@ -4,6 +4,7 @@ from sb3_ext.aux_dqn import AuxDQN, AuxDQNPolicy, PERAuxDQN
 from sb3_ext.callbacks import WrapperInfoCallback
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
 from sb3_ext.dyna import Dyna, TabularDynaQ, TabularQPolicy
+from sb3_ext.mbpo import MBPO
 from sb3_ext.mpc import WorldModelMPC
 from sb3_ext.option_critic import OptionCritic, OptionCriticPolicy
 from sb3_ext.per import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayMixin
@@ -12,6 +13,7 @@ __all__ = [
     "AuxDQN",
     "AuxDQNPolicy",
     "Dyna",
+    "MBPO",
     "OptionCritic",
     "OptionCriticPolicy",
     "PERAuxDQN",

@@ -59,6 +59,7 @@ ALGORITHMS: dict[str, type] = {
         "TabularDynaQ",
         "OptionCritic",
         "WorldModelMPC",
+        "MBPO",
     )
 }
 
@@ -91,6 +92,11 @@ OPTIONS = {
     "ent_coef": ("logfloat", 1e-4, 0.05),
     **GAMMA,
 }
+MBPO_SPACE = {
+    "real_ratio": ("float", 0.05, 0.5),
+    "utd_ratio": ("choice", (5, 10, 20), None),
+    "model_train_freq": ("choice", (100, 250, 500), None),
+}
 PLANNER = {
     "learning_rate": ("logfloat", 1e-4, 3e-3),
     "horizon": ("int", 5, 30),
@@ -110,6 +116,7 @@ SEARCH_SPACES: dict[str, tuple[str | None, dict[str, Distribution]]] = {
     "tabulardynaq": (None, TABULAR),
     "optioncritic": (None, OPTIONS),
     "worldmodelmpc": (None, PLANNER),
+    "mbpo": ("sac", MBPO_SPACE),
 }
 
 

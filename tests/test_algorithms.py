@@ -47,6 +47,7 @@ import sb3_ext
 from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3
 from sb3_ext.aux_dqn import AuxDQN, PERAuxDQN
 from sb3_ext.dyna import Dyna, TabularDynaQ
+from sb3_ext.mbpo import MBPO
 from sb3_ext.mpc import WorldModelMPC
 from sb3_ext.option_critic import OptionCritic
 
@@ -153,6 +154,21 @@ ALGORITHMS: list[AlgoCase] = [
         dict(TINY_MPC, use_env_functions=False),
     ),
     AlgoCase("WorldModelMPC-discrete", WorldModelMPC, "AdvRL/SequenceTracking-v0", TINY_MPC),
+    # SAC on branched rollouts of the ensemble; the ensemble is saved and loaded with the networks.
+    AlgoCase(
+        "MBPO",
+        MBPO,
+        "AdvRL/Pendulum-v0",
+        dict(
+            TINY_AC,
+            utd_ratio=2,
+            rollout_batch_size=100,
+            model_train_freq=100,
+            model_gradient_steps=10,
+            model_kwargs=dict(n_members=2, n_elites=1, hidden_sizes=(32,)),
+        ),
+        bad_env_id="AdvRL/GridWorld-v0",
+    ),
 ]
 
 CASES = [pytest.param(case, id=case.name) for case in ALGORITHMS]

@@ -31,6 +31,17 @@ CASES: dict[str, tuple[str, list[str]]] = {
         [*TINY_DQN, "model_train_freq:100", "model_gradient_steps:5", "planning_steps:2"],
     ),
     "tabulardynaq": ("AdvRL/GridWorld-v0", []),
+    "mbpo": (
+        "AdvRL/Pendulum-v0",
+        [
+            *TINY_OFF_POLICY,
+            "utd_ratio:1",
+            "rollout_batch_size:100",
+            "model_gradient_steps:5",
+            "model_kwargs:dict(n_members=2, n_elites=1, hidden_sizes=(32,))",
+            "policy_kwargs:dict(net_arch=[32, 32])",
+        ],
+    ),
     "optioncritic": ("AdvRL/FourRooms-v0", ["n_envs:2"]),
     "worldmodelmpc": (
         "AdvRL/Pendulum-v0",

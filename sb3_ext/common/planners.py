@@ -20,11 +20,10 @@ import torch as th
 from gymnasium import spaces
 
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
+from sb3_ext.common.env_functions import RewardFn, TerminationFn, rewards_and_terminations
 from sb3_ext.common.validation import check_positive_int
 
 ScoreFn = Callable[[th.Tensor, th.Tensor], th.Tensor]
-RewardFn = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-TerminationFn = Callable[[np.ndarray], np.ndarray]
 
 
 class PlanResult(NamedTuple):
@@ -260,17 +259,6 @@ def _sanitize(returns: th.Tensor, shape: tuple[int, int]) -> th.Tensor:
     return th.nan_to_num(returns, nan=-float("inf"))
 
 
-def _call_env_fn(fn: Callable, name: str, expected: tuple[int, ...], *args: th.Tensor) -> th.Tensor:
-    """Call a batched numpy ``reward_fn``/``termination_fn`` on tensors and check its output shape."""
-    out = np.asarray(fn(*(a.cpu().numpy() for a in args)))
-    if out.shape != expected:
-        raise ValueError(
-            f"{name} must return one value per transition, i.e. an array shaped like the inputs' "
-            f"leading dims {expected}, got shape {out.shape}"
-        )
-    return th.as_tensor(out, device=args[0].device)
-
-
 @th.no_grad()
 def trajectory_sampling_returns(
     model: ProbabilisticEnsemble,
@@ -322,17 +310,15 @@ def trajectory_sampling_returns(
         model_rewards.append(reward)
         model_dones.append(done)
     trajectory = th.stack(states)  # (horizon + 1, E, rows, obs_dim)
-    expected = (horizon, n_members, rows)
-    if reward_fn is not None:
-        rewards = _call_env_fn(reward_fn, "reward_fn", expected, trajectory[:-1], actions, trajectory[1:])
-    else:
-        rewards = th.stack(model_rewards)
-    if termination_fn is not None:
-        dones = _call_env_fn(termination_fn, "termination_fn", expected, trajectory[1:]).bool()
-    elif model.learn_termination:
-        dones = th.stack(model_dones)
-    else:
-        dones = None
+    rewards, dones = rewards_and_terminations(
+        trajectory[:-1],
+        actions,
+        trajectory[1:],
+        th.stack(model_rewards) if model.learn_reward else None,
+        th.stack(model_dones) if model.learn_termination else None,
+        reward_fn,
+        termination_fn,
+    )
     weights = (discount ** th.arange(horizon, dtype=th.float32, device=obs.device)).view(horizon, 1, 1)
     if dones is not None:
         # The transition at step t counts if no earlier transition terminated.

@@ -15,9 +15,8 @@ from stable_baselines3.common.noise import ActionNoise
 from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.vec_env import VecEnv, VecNormalize
-from stable_baselines3.common.vec_env.base_vec_env import VecEnvWrapper
 
+from sb3_ext.common.env_functions import EnvFunctionsMixin
 from sb3_ext.common.learn import NamedLearnMixin
 from sb3_ext.common.planners import CEM_ARGUMENTS, check_cem_arguments
 from sb3_ext.common.transitions import Transitions, replay_transitions
@@ -31,18 +30,7 @@ from sb3_ext.common.validation import (
 from sb3_ext.mpc.policies import MPCPolicy
 
 
-def find_env_function(env: VecEnv, name: str) -> Callable | None:
-    """The callable attribute ``name`` of the first sub-environment (through wrappers), or ``None``."""
-    try:
-        if not env.has_attr(name):
-            return None
-        fn = env.get_attr(name, indices=[0])[0]
-    except AttributeError:
-        return None
-    return fn if callable(fn) else None
-
-
-class WorldModelMPC(NamedLearnMixin, OffPolicyAlgorithm):
+class WorldModelMPC(NamedLearnMixin, EnvFunctionsMixin, OffPolicyAlgorithm):
     """
     Model predictive control with a probabilistic ensemble (PETS, Chua et al. 2018).
 
@@ -185,31 +173,6 @@ class WorldModelMPC(NamedLearnMixin, OffPolicyAlgorithm):
             self._setup_model()
 
     # ------------------------------------------------------------------ setup
-    def _resolve_env_functions(self) -> None:
-        env = self.env
-        if env is not None:
-            wrapper: VecEnv = env
-            while isinstance(wrapper, VecEnvWrapper):
-                if isinstance(wrapper, VecNormalize) and wrapper.norm_obs:
-                    raise ValueError(
-                        "WorldModelMPC plans in the environment's own observation units: do not wrap the env in "
-                        "VecNormalize(norm_obs=True) (the ensemble normalizes its inputs itself)"
-                    )
-                wrapper = wrapper.venv
-        found = (None, None)
-        if env is not None and self.use_env_functions:
-            found = (find_env_function(env, "reward_fn"), find_env_function(env, "termination_fn"))
-        if self.uses_env_reward is None:  # first setup: the env decides
-            self.uses_env_reward = found[0] is not None
-            self.uses_env_termination = found[1] is not None
-        # Later setups (load, set_env) refresh the functions from a new env when it has them.
-        if self.uses_env_reward and found[0] is not None:
-            self.reward_fn = found[0]
-        if self.uses_env_termination and found[1] is not None:
-            self.termination_fn = found[1]
-        if self.uses_env_reward and self.reward_fn is None:
-            raise ValueError("this model plans with the environment's reward_fn, but none was found")
-
     def _setup_model(self) -> None:
         if not isinstance(self.observation_space, spaces.Box) or len(self.observation_space.shape) != 1:
             raise ValueError(
