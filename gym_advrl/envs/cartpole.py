@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from gym_advrl.envs._snapshot import SnapshotMixin
 from gym_advrl.utils.canvas import Canvas
-from gym_advrl.utils.rendering import RenderMixin
+from gym_advrl.utils.rendering import RenderMixin, check_frame_size
 from gym_advrl.utils.validation import (
     Interval,
     as_batch,
@@ -100,6 +100,8 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
     | `force_mag`   | 10.0    | (0, 1000]     | force for action 1.0                        |
     | `tau`         | 0.02    | (0, 0.1]      | seconds between state updates               |
     | `render_mode` | None    |               | `"rgb_array"` (numpy) or `"human"` (pygame) |
+    | `width`       | 600     | [1, 4096]     | width of the rendered frames in pixels      |
+    | `height`      | 400     | [1, 4096]     | height of the rendered frames in pixels     |
 
     Values outside their range (and NaN, inf, non-numbers, unknown arguments) raise
     ``ValueError`` naming the argument. Within the ranges every observation of an episode is
@@ -111,11 +113,21 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
     reports the values in force. ``get_state()`` / ``set_state(state)`` snapshot and restore a
     running episode exactly, see :mod:`gym_advrl.envs._snapshot`.
 
+    ``width`` and ``height`` (named as in Gymnasium's MuJoCo environments) set the size of the
+    frames drawn by ``render()``; they always show the same part of the world (the track from
+    ``-2.4`` to ``2.4``), so any size is a resampling of the default 600x400 picture (another
+    aspect ratio stretches it, as resizing would). Small frames are drawn directly at their size,
+    which is what makes pixel observations cheap: ``AddRenderObservation(gym.make(
+    "AdvRL/ContinuousCartPole-v0", render_mode="rgb_array", width=64, height=64))`` observes
+    ``(64, 64, 3)`` uint8 frames. Parts thinner than a pixel (the track, the pole of a 64-pixel
+    frame) are drawn one pixel thick so that none disappears from a small frame.
+
     ## Version History
 
     * v0: initial version. Later within v0: the valid ranges above (``ValueError`` outside),
       ``low``/``high`` checked, terminal observations clipped into the space, the state frozen
-      after termination, snapshots.
+      after termination, snapshots, ``width``/``height`` of the rendered frames (default frames
+      unchanged).
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 50}
@@ -134,8 +146,11 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
         length: float = 0.5,
         force_mag: float = 10.0,
         tau: float = 0.02,
+        width: int = 600,
+        height: int = 400,
     ) -> None:
         self._init_render(render_mode)
+        self.width, self.height = check_frame_size(width, height)
         self.default_physics = check_physics(
             {
                 "gravity": gravity,
@@ -229,14 +244,21 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
 
     # ------------------------------------------------------------------ rendering
     def _draw(self) -> np.ndarray:
-        width, height = 600, 400
         world_width = X_THRESHOLD * 2
+        # The default 600x400 frame's world box (3.2 units high), whatever the frame's size.
         canvas = Canvas(
-            width, height, (-world_width / 2, world_width / 2), (-1.0, world_width * height / width - 1.0)
+            self.width,
+            self.height,
+            (-world_width / 2, world_width / 2),
+            (-1.0, world_width * 400 / 600 - 1.0),
         )
         x, _, theta, _ = self.state
         cart_w, cart_h, track_y = 0.4, 0.24, 0.0
-        canvas.fill_rect(-world_width / 2, track_y - 0.005, world_width / 2, track_y + 0.005, (0, 0, 0))
+        # Parts thinner than a pixel (only on small frames) are widened and faded, see Canvas.thin.
+        track, track_color = canvas.thin(0.01, canvas.pixel_height, (0, 0, 0))
+        canvas.fill_rect(
+            -world_width / 2, track_y - track / 2, world_width / 2, track_y + track / 2, track_color
+        )
         canvas.fill_rect(
             x - cart_w / 2, track_y - cart_h / 2, x + cart_w / 2, track_y + cart_h / 2, (0, 0, 0)
         )
@@ -247,10 +269,11 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
             axle_y,
             x + pole_len * math.sin(theta),
             axle_y + pole_len * math.cos(theta),
-            0.08,
-            (202, 152, 101),
+            *canvas.thin(0.08, canvas.pixel, (202, 152, 101)),
         )
-        canvas.fill_circle(x, axle_y, 0.04, (129, 132, 203))
+        canvas.fill_circle(
+            x, axle_y, *canvas.thin(0.04, canvas.pixel / math.sqrt(2), (129, 132, 203), power=2)
+        )
         return np.ascontiguousarray(canvas.image)
 
     def _render_ready(self) -> bool:

@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from gym_advrl.envs._snapshot import SnapshotMixin
 from gym_advrl.utils.canvas import Canvas
-from gym_advrl.utils.rendering import RenderMixin
+from gym_advrl.utils.rendering import RenderMixin, check_frame_size
 from gym_advrl.utils.validation import (
     Interval,
     as_batch,
@@ -105,6 +105,8 @@ class PendulumEnv(SnapshotMixin, RenderMixin, gym.Env):
     | `max_speed`   | 8.0     | (0, 1000]     | angular velocity limit, sets the observation space |
     | `dt`          | 0.05    | (0, 1]        | integration time step                              |
     | `render_mode` | None    |               | `"rgb_array"` (numpy) or `"human"` (needs pygame) |
+    | `width`       | 500     | [1, 4096]     | width of the rendered frames in pixels             |
+    | `height`      | 500     | [1, 4096]     | height of the rendered frames in pixels            |
 
     Values outside their range (and NaN, inf, non-numbers, unknown arguments) raise
     ``ValueError`` naming the argument. The ranges keep every term of the dynamics finite (a
@@ -117,10 +119,19 @@ class PendulumEnv(SnapshotMixin, RenderMixin, gym.Env):
     ``reset``. ``get_state()`` / ``set_state(state)`` snapshot and restore a running episode
     exactly (random generator included), see :mod:`gym_advrl.envs._snapshot`.
 
+    ``width`` and ``height`` (named as in Gymnasium's MuJoCo environments) set the size of the
+    frames drawn by ``render()``; they always show the same square of the world, so any size is a
+    resampling of the default 500x500 picture (a non-square size stretches it, as resizing would).
+    Small frames are drawn directly at their size, which is what makes pixel observations cheap:
+    ``AddRenderObservation(gym.make("AdvRL/Pendulum-v0", render_mode="rgb_array", width=64,
+    height=64))`` observes ``(64, 64, 3)`` uint8 frames. Parts thinner than a pixel are drawn one
+    pixel thick so that no part disappears from a small frame.
+
     ## Version History
 
     * v0: initial version. Later within v0: the valid ranges above (``ValueError`` outside),
-      the starting velocity bounded by ``max_speed``, ``x_init``/``y_init`` checked, snapshots.
+      the starting velocity bounded by ``max_speed``, ``x_init``/``y_init`` checked, snapshots,
+      ``width``/``height`` of the rendered frames (default frames unchanged).
     """
 
     metadata = {"render_modes": ["human", "rgb_array"], "render_fps": 30}
@@ -141,8 +152,11 @@ class PendulumEnv(SnapshotMixin, RenderMixin, gym.Env):
         max_torque: float = 2.0,
         max_speed: float = 8.0,
         dt: float = 0.05,
+        width: int = 500,
+        height: int = 500,
     ) -> None:
         self._init_render(render_mode)
+        self.width, self.height = check_frame_size(width, height)
         self.default_physics = check_physics(
             {"g": g, "m": m, "l": l, "damping": damping, "max_torque": max_torque}, PHYSICS_RANGES
         )
@@ -216,19 +230,22 @@ class PendulumEnv(SnapshotMixin, RenderMixin, gym.Env):
 
     # ------------------------------------------------------------------ rendering
     def _draw(self) -> np.ndarray:
-        size = 500
         bound = 2.2
-        canvas = Canvas(size, size, (-bound, bound), (-bound, bound))
+        canvas = Canvas(self.width, self.height, (-bound, bound), (-bound, bound))
+        # Parts thinner than a pixel (only on small frames) are widened and faded, see Canvas.thin.
+        disc = canvas.pixel / math.sqrt(2)  # the smallest radius sure to cover a pixel centre
         theta = float(self.state[0])
         # Rod drawn with a fixed on-screen length, as Gymnasium does, pointing up at theta = 0.
         tip_x, tip_y = math.sin(theta), math.cos(theta)
-        canvas.draw_line(0.0, 0.0, tip_x, tip_y, 0.2, (204, 77, 77))
-        canvas.fill_circle(tip_x, tip_y, 0.1, (204, 77, 77))
+        canvas.draw_line(0.0, 0.0, tip_x, tip_y, *canvas.thin(0.2, canvas.pixel, (204, 77, 77)))
+        canvas.fill_circle(tip_x, tip_y, *canvas.thin(0.1, disc, (204, 77, 77), power=2))
         if self.last_u is not None and self.last_u != 0.0:
             # A bar under the pivot shows the applied torque's sign and size.
             frac = self.last_u / self.physics["max_torque"]
-            canvas.fill_rect(min(0.0, -frac), -1.75, max(0.0, -frac), -1.65, (60, 60, 200))
-        canvas.fill_circle(0.0, 0.0, 0.05, (0, 0, 0))
+            bar, bar_color = canvas.thin(0.1, canvas.pixel_height, (60, 60, 200))
+            grow = (bar - 0.1) / 2
+            canvas.fill_rect(min(0.0, -frac), -1.75 - grow, max(0.0, -frac), -1.65 + grow, bar_color)
+        canvas.fill_circle(0.0, 0.0, *canvas.thin(0.05, disc, (0, 0, 0), power=2))
         return canvas.image
 
     def _render_ready(self) -> bool:

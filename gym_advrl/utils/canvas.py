@@ -34,6 +34,7 @@ class Canvas:
         self.width, self.height = int(width), int(height)
         self.image = np.empty((self.height, self.width, 3), dtype=np.uint8)
         self.image[:] = background
+        self.background = background
         self.x0, self.x1 = x_range
         self.y0, self.y1 = y_range
         self.scale_x = self.width / (self.x1 - self.x0)
@@ -43,6 +44,36 @@ class Canvas:
         rows = self.y1 - (np.arange(self.height) + 0.5) / self.scale_y
         self._xs = cols[None, :]
         self._ys = rows[:, None]
+
+    @property
+    def pixel_width(self) -> float:
+        """Width of one pixel in world units."""
+        return 1.0 / self.scale_x
+
+    @property
+    def pixel_height(self) -> float:
+        """Height of one pixel in world units."""
+        return 1.0 / self.scale_y
+
+    @property
+    def pixel(self) -> float:
+        """The larger side of one pixel in world units."""
+        return max(self.pixel_width, self.pixel_height)
+
+    def thin(self, size: float, min_size: float, color: Color, power: int = 1) -> tuple[float, Color]:
+        """``(size, color)`` to draw a part of thickness (or radius) ``size`` on this canvas.
+
+        A part at least ``min_size`` thick (about a pixel) is drawn as it is. A thinner one would
+        hit no pixel centre and vanish from a small frame: it is drawn ``min_size`` thick in its
+        colour mixed with the background by the share of ink it really has, ``(size / min_size) **
+        power`` (``power=2`` for a disc's radius), which is about what an area-averaging downscale
+        of a large frame shows there.
+        """
+        if size >= min_size:
+            return size, color
+        share = (max(size, 0.0) / min_size) ** power
+        mixed = tuple(round(b + share * (c - b)) for c, b in zip(color, self.background, strict=True))
+        return min_size, mixed  # type: ignore[return-value]
 
     def _window(self, x_min: float, x_max: float, y_min: float, y_max: float) -> tuple[slice, slice] | None:
         """Row and column slices covering every pixel whose centre may lie in the world box."""

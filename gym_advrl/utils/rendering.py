@@ -12,7 +12,18 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from gym_advrl.utils.validation import check_choice
+from gym_advrl.utils.validation import check_choice, check_int
+
+#: Largest ``width`` or ``height`` of a rendered frame, in pixels (a frame stays below 50 MB).
+MAX_FRAME_SIDE = 4096
+
+
+def check_frame_size(width: Any, height: Any) -> tuple[int, int]:
+    """``(width, height)`` of the rendered frames as integers in ``[1, MAX_FRAME_SIDE]``, else ``ValueError``.
+
+    Named as in Gymnasium's MuJoCo environments (``gym.make(..., width=64, height=64)``).
+    """
+    return check_int("width", width, 1, MAX_FRAME_SIDE), check_int("height", height, 1, MAX_FRAME_SIDE)
 
 
 class RenderMixin:
