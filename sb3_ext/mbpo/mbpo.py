@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
@@ -19,6 +19,7 @@ from stable_baselines3.sac.policies import CnnPolicy, MlpPolicy, MultiInputPolic
 
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
 from sb3_ext.common.env_functions import EnvFunctionsMixin, rewards_and_terminations
+from sb3_ext.common.learn import NamedLearnMixin
 from sb3_ext.common.transitions import Transitions, replay_transitions
 from sb3_ext.common.validation import (
     check_algorithm_arguments,
@@ -30,8 +31,6 @@ from sb3_ext.common.validation import (
     check_unit_interval,
 )
 from sb3_ext.mbpo.buffers import ModelBuffer
-
-SelfMBPO = TypeVar("SelfMBPO", bound="MBPO")
 
 #: The ensemble of the paper (7 members, 5 elites, 4 hidden layers of 200 swish units).
 DEFAULT_MODEL_KWARGS: dict[str, Any] = {"n_members": 7, "n_elites": 5, "hidden_sizes": (200, 200, 200, 200)}
@@ -63,7 +62,7 @@ def rollout_length_at(epoch: int, schedule: tuple[int, int, int, int]) -> int:
     return int(min_length + fraction * (max_length - min_length))
 
 
-class MBPO(EnvFunctionsMixin, SAC):
+class MBPO(NamedLearnMixin, EnvFunctionsMixin, SAC):
     """
     Model-based policy optimization (Janner, Fu, Zhang & Levine 2019): SAC trained mostly on
     short branched rollouts of a learned probabilistic ensemble.
@@ -119,6 +118,7 @@ class MBPO(EnvFunctionsMixin, SAC):
         hidden layers ``(200, 200, 200, 200)``, as in the paper)
     """
 
+    log_name: ClassVar[str] = "MBPO"
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
         "MlpPolicy": MlpPolicy,
         "CnnPolicy": CnnPolicy,
@@ -455,24 +455,6 @@ class MBPO(EnvFunctionsMixin, SAC):
         # With reset_num_timesteps the step count restarts: so does the refit schedule.
         self._last_model_fit_step = min(self._last_model_fit_step, self.num_timesteps)
         return result
-
-    def learn(
-        self: SelfMBPO,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "MBPO",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfMBPO:
-        return super().learn(
-            total_timesteps=total_timesteps,
-            callback=callback,
-            log_interval=log_interval,
-            tb_log_name=tb_log_name,
-            reset_num_timesteps=reset_num_timesteps,
-            progress_bar=progress_bar,
-        )
 
 
 class _MixedSampler:
