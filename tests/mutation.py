@@ -5,8 +5,9 @@ mutmut changes one small thing at a time in the code (an operator, a constant, a
 a returned value) and runs the tests that execute the changed function; a mutant the tests do
 not notice ("survived") points at behaviour no test pins down. This script:
 
-1. copies the working tree (tracked and untracked, not ignored files) into ``.mutation/``, which
-   is kept between runs so that mutmut re-tests only the functions that changed;
+1. copies the working tree (tracked and untracked, not ignored files), or the commit given with
+   ``--ref``, into ``.mutation/``, which is kept between runs so that mutmut re-tests only the
+   functions that changed;
 2. configures mutmut (the ``[tool.mutmut]`` table of ``pyproject.toml``) to mutate the chosen
    modules, and runs it with ``HYPOTHESIS_PROFILE=ci`` (the property tests' fixed examples, so a
    verdict does not depend on a random draw);
@@ -25,12 +26,15 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -65,18 +69,29 @@ def module_prefix(module: str) -> str:
     return path.removesuffix(".py").replace("/", ".") + "."
 
 
-def sync_tree() -> None:
-    """Mirror the tracked and untracked (not ignored) files of ``COPIED`` into ``WORK``."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", *COPIED],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.split("\0")
-    wanted = {name for name in listed if name and (ROOT / name).is_file()}
+def sync_tree(ref: str | None) -> None:
+    """Mirror ``COPIED`` into ``WORK``: from the working tree (tracked and untracked files that are
+    not ignored), or from commit ``ref``."""
+    if ref is None:
+        source_root = ROOT
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z", *COPIED],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split("\0")
+        wanted = {name for name in listed if name and (ROOT / name).is_file()}
+    else:
+        source_root = Path(tempfile.mkdtemp(prefix="mutation-"))
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", ref, *COPIED], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(source_root, filter="data")
+            wanted = {member.name for member in tar.getmembers() if member.isfile()}
     for name in wanted:
-        source, target = ROOT / name, WORK / name
+        source, target = source_root / name, WORK / name
         if not target.exists() or not filecmp.cmp(source, target, shallow=False):
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
@@ -87,6 +102,8 @@ def sync_tree() -> None:
                 relative = path.relative_to(WORK).as_posix()
                 if path.is_file() and "__pycache__" not in relative and relative not in wanted:
                     path.unlink()
+    if ref is not None:
+        shutil.rmtree(source_root)
 
 
 def configure(modules: list[str]) -> None:
@@ -177,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", default=list(DEFAULT_MODULES))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants tested at once")
+    parser.add_argument("--ref", help="mutate this commit instead of the working tree")
     parser.add_argument("--report-only", action="store_true", help="summarize the last run, run nothing")
     args = parser.parse_args(argv)
     if args.jobs < 1:
@@ -187,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     if not args.report_only:
         WORK.mkdir(exist_ok=True)
-        sync_tree()
+        sync_tree(args.ref)
         configure(modules)
         env = {**os.environ, "HYPOTHESIS_PROFILE": "ci"}
         command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
