@@ -40,12 +40,24 @@ ENV_SPECS: tuple[tuple[str, str, int], ...] = (
     ("AdvRL/CausalSCM-v0", "gym_advrl.envs.causal.env:CausalSCMEnv", 50),
 )
 
+# Natively vectorized versions (gym_advrl.envs.vector), used by gym.make_vec(id, num_envs).
+VECTOR_ENTRY_POINTS: dict[str, str] = {
+    "AdvRL/Pendulum-v0": "gym_advrl.envs.vector.classic:PendulumVectorEnv",
+    "AdvRL/ContinuousCartPole-v0": "gym_advrl.envs.vector.classic:ContinuousCartPoleVectorEnv",
+}
+
 for _env_id, _entry_point, _max_steps in ENV_SPECS:
     if _env_id not in gymnasium.registry:
-        register(id=_env_id, entry_point=_entry_point, max_episode_steps=_max_steps)
+        register(
+            id=_env_id,
+            entry_point=_entry_point,
+            vector_entry_point=VECTOR_ENTRY_POINTS.get(_env_id),
+            max_episode_steps=_max_steps,
+        )
 
 __all__ = [
     "ENV_SPECS",
+    "VECTOR_ENTRY_POINTS",
     "CausalSCMEnv",
     "ContinuousCartPoleEnv",
     "FourRoomsEnv",

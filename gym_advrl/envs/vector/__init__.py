@@ -1,0 +1,12 @@
+"""Natively vectorized environments: ``gym.make_vec(id, num_envs)`` steps every instance as one array.
+
+Each class is the ``vector_entry_point`` of its ``AdvRL/`` id and reproduces the single env
+exactly: instance ``i`` reset with seed ``s`` and given the same actions yields the same
+observations, rewards, terminations and truncations as ``gym.make(id)`` reset with ``s``.
+Only numpy is used, so they work with the bare install.
+"""
+
+from gym_advrl.envs.vector._base import AdvRLVectorEnv
+from gym_advrl.envs.vector.classic import ContinuousCartPoleVectorEnv, PendulumVectorEnv
+
+__all__ = ["AdvRLVectorEnv", "ContinuousCartPoleVectorEnv", "PendulumVectorEnv"]

@@ -1,0 +1,407 @@
+"""What every natively vectorized env shares: arguments, seeding, autoreset, infos, rendering.
+
+A subclass holds the state of all instances in arrays and implements four hooks:
+
+* ``_reset_rows(rows, options) -> dict``: draw the starting state of the instances ``rows``
+  from their own generators (``self._rngs[i]``), with the single env's calls in the single
+  env's order, and return their reset infos as ``{key: array over rows}`` (nested dicts allowed);
+* ``_step_rows(actions, rows) -> (reward, terminated, info)``: advance the instances ``rows``
+  (``None`` for all) with their already checked actions;
+* ``_observations() -> array``: the batched observation of every instance;
+* ``_painter_state(i)``: copy instance ``i`` into the single env used to draw frames.
+
+The base class turns these into Gymnasium 1.x's ``reset``/``step`` with per-instance seeding
+(instance ``i`` reset with seed ``s_i`` reproduces the single env reset with ``s_i``; an int seed
+``s`` means ``s + i`` as in ``SyncVectorEnv``), time limits (truncation), the three autoreset
+modes and ``options["reset_mask"]``, and infos in Gymnasium's vector format (``info[key]`` an
+array over instances, ``info["_" + key]`` the mask of instances that have it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from gym_advrl.envs.vector._streams import _Stream
+from gym_advrl.utils.validation import Interval, check_choice, check_int
+
+#: Accepted ``autoreset_mode`` values (the enum or its string value).
+AUTORESET_MODES = tuple(AutoresetMode)
+
+
+def check_num_envs(num_envs: Any) -> int:
+    """``num_envs`` as a positive ``int``, else ``ValueError`` naming it."""
+    return check_int("num_envs", num_envs, 1)
+
+
+def check_autoreset_mode(mode: Any) -> AutoresetMode:
+    """An :class:`~gymnasium.vector.AutoresetMode` from the enum or its string value."""
+    allowed = tuple(m.value for m in AutoresetMode)
+    if isinstance(mode, AutoresetMode):
+        return mode
+    return AutoresetMode(check_choice("autoreset_mode", mode, allowed))
+
+
+def per_instance(name: str, value: Any, num_envs: int, interval: Interval | None = None) -> np.ndarray:
+    """A per-instance float argument: a number (shared) or a sequence of ``num_envs`` numbers.
+
+    Returns a float64 array of shape ``(num_envs,)``; a wrong length, a non-number, NaN, inf or
+    a value outside ``interval`` raise ``ValueError`` naming ``name``.
+    """
+    if isinstance(value, str | bytes | Mapping):
+        raise ValueError(
+            f"{name} must be a number or a sequence of num_envs={num_envs} numbers, got {value!r}"
+        )
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{name} must be a number or a sequence of num_envs={num_envs} numbers, got {value!r}"
+        ) from None
+    if array.ndim == 0:
+        if interval is not None:
+            interval.check(name, array.item())
+        elif array.dtype.kind not in "iuf" or not np.isfinite(array):
+            raise ValueError(f"{name} must be a finite real number, got {value!r}")
+        return np.full(num_envs, float(array.item()))
+    if array.ndim != 1 or len(array) != num_envs:
+        raise ValueError(
+            f"{name} must be a number or a sequence of num_envs={num_envs} numbers, got shape {array.shape}"
+        )
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    if interval is not None:
+        for i, item in enumerate(array.tolist()):
+            interval.check(f"{name}[{i}]", item)
+    elif not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be finite, got {array.tolist()}")
+    return array.astype(np.float64)
+
+
+def add_info(
+    infos: dict[str, Any], values: Mapping[str, Any], rows: np.ndarray, num_envs: int
+) -> dict[str, Any]:
+    """Merge ``{key: array over rows}`` into ``infos`` in Gymnasium's vector format, in place.
+
+    Nested dicts become nested vector infos, as ``SyncVectorEnv`` builds them; every key gets a
+    ``"_" + key`` boolean mask of the instances that report it.
+    """
+    for key, value in values.items():
+        if isinstance(value, Mapping):
+            array = add_info(infos.get(key, {}), value, rows, num_envs)
+        else:
+            value = np.asarray(value)
+            array = infos.get(key)
+            if array is None:
+                array = np.zeros((num_envs, *value.shape[1:]), dtype=value.dtype)
+            array[rows] = value
+        mask = infos.get(f"_{key}")
+        if mask is None:
+            mask = np.zeros(num_envs, dtype=bool)
+        mask[rows] = True
+        infos[key], infos[f"_{key}"] = array, mask
+    return infos
+
+
+class AdvRLVectorEnv(VectorEnv):
+    """Base class of the natively vectorized gym_advrl envs (see the module docstring).
+
+    :param num_envs: number of instances, a positive integer
+    :param max_episode_steps: time limit (truncation) of every instance; ``None`` for none
+    :param render_mode: ``None`` or one of ``metadata["render_modes"]``
+    :param autoreset_mode: ``"NextStep"`` (default, as Gymnasium), ``"SameStep"`` or ``"Disabled"``
+    :param render_envs: how many instances ``render()`` draws (the first ones); ``None`` for all
+    """
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.NEXT_STEP}
+    #: The single env that draws frames; ``None`` if the family has no frames.
+    single_env_class: type[gym.Env] | None = None
+    #: Keys of ``reset(options=...)`` besides ``reset_mask``.
+    reset_option_keys: tuple[str, ...] = ()
+    #: ``_step_rows(actions, None)`` may step instances that are about to be reset (their results
+    #: are discarded): true when a step draws no random numbers. Stepping all rows avoids
+    #: gathering and scattering every array through an index.
+    step_all_rows: bool = True
+    #: ``_reset_rows`` draws from ``self._rngs`` directly (not only through ``self._streams``),
+    #: so the streams must hand the generators back at the single env's position first.
+    reset_uses_generators: bool = True
+
+    def __init__(
+        self,
+        num_envs: int,
+        single_observation_space: spaces.Space,
+        single_action_space: spaces.Space,
+        max_episode_steps: int | None,
+        render_mode: str | None,
+        autoreset_mode: AutoresetMode | str,
+        render_envs: int | None,
+    ) -> None:
+        self.num_envs = check_num_envs(num_envs)
+        self.max_episode_steps = (
+            None if max_episode_steps is None else check_int("max_episode_steps", max_episode_steps, 1)
+        )
+        if render_mode is not None:
+            check_choice("render_mode", render_mode, type(self).metadata.get("render_modes", ()))
+        self.render_mode = render_mode
+        self.autoreset_mode = check_autoreset_mode(autoreset_mode)
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
+        self.render_envs = (
+            self.num_envs if render_envs is None else check_int("render_envs", render_envs, 1, self.num_envs)
+        )
+
+        self.single_observation_space = single_observation_space
+        self.single_action_space = single_action_space
+        self.observation_space = batch_space(single_observation_space, self.num_envs)
+        self.action_space = batch_space(single_action_space, self.num_envs)
+
+        self._rngs: list[np.random.Generator | None] = [None] * self.num_envs
+        self._rng_seeds: list[int | None] = [None] * self.num_envs
+        self._streams: list[_Stream] = []
+        self._elapsed = np.zeros(self.num_envs, dtype=np.int64)
+        self._done = np.zeros(self.num_envs, dtype=bool)
+        self._ready = False
+        self._all_rows = np.arange(self.num_envs)
+        self._painter: gym.Env | None = None
+
+    # ------------------------------------------------------------------ hooks
+    def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _step_rows(
+        self, actions: np.ndarray, rows: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        raise NotImplementedError
+
+    def _observations(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def _make_painter(self) -> gym.Env:
+        raise NotImplementedError
+
+    def _painter_state(self, painter: gym.Env, i: int) -> None:
+        raise NotImplementedError
+
+    def _check_reset_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(map(str, set(options) - set(self.reset_option_keys)))
+        if unknown:
+            raise ValueError(
+                f"unknown reset option(s) {unknown}; allowed options are {('reset_mask', *self.reset_option_keys)}"
+            )
+        return options
+
+    # ------------------------------------------------------------------ seeding
+    @property
+    def np_random_seeds(self) -> list[int | None]:
+        """The seed each instance's generator was last seeded with (``None``: fresh entropy)."""
+        return list(self._rng_seeds)
+
+    def _seed_rows(self, rows: np.ndarray, seeds: list[int | None]) -> None:
+        reseed = [i for i in rows.tolist() if seeds[i] is not None or self._rngs[i] is None]
+        if reseed:
+            reseed_rows = np.asarray(reseed)
+            for stream in self._streams:
+                stream.forget(reseed_rows)
+            for i in reseed:
+                self._rngs[i], self._rng_seeds[i] = seeding.np_random(seeds[i])
+        if self.reset_uses_generators:
+            for stream in self._streams:
+                stream.sync(rows)
+
+    def _seed_list(self, seed: Any) -> list[int | None]:
+        if seed is None:
+            return [None] * self.num_envs
+        if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+            return [int(seed) + i for i in range(self.num_envs)]
+        if isinstance(seed, str | bytes) or not hasattr(seed, "__len__") or len(seed) != self.num_envs:
+            raise ValueError(
+                f"seed must be None, an int or a list of num_envs={self.num_envs} ints or None, got {seed!r}"
+            )
+        return [None if s is None else check_int(f"seed[{i}]", s, 0) for i, s in enumerate(seed)]
+
+    # ------------------------------------------------------------------ API
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset all instances (or those of ``options["reset_mask"]``).
+
+        :param seed: ``None`` (keep each generator, fresh entropy the first time), an int ``s``
+            (instance ``i`` gets ``s + i``) or a list of ``num_envs`` ints or ``None``
+        :param options: the single env's reset options, applied to every reset instance, plus
+            ``reset_mask``: a boolean array of shape ``(num_envs,)`` choosing the instances
+        :return: the observations of all instances and the reset infos of the reset ones
+        """
+        seeds = self._seed_list(seed)
+        if options is not None and not isinstance(options, Mapping):
+            raise ValueError(f"options must be a dict or None, got {type(options).__name__}")
+        options = dict(options or {})
+        reset_mask = options.pop("reset_mask", None)
+        options = self._check_reset_options(options)
+        if reset_mask is None:
+            rows = self._all_rows
+        else:
+            reset_mask = np.asarray(reset_mask)
+            if reset_mask.dtype != np.bool_ or reset_mask.shape != (self.num_envs,):
+                raise ValueError(
+                    f"options['reset_mask'] must be a boolean array of shape ({self.num_envs},), "
+                    f"got dtype {reset_mask.dtype} and shape {reset_mask.shape}"
+                )
+            if not self._ready and not reset_mask.all():
+                raise ValueError("the first reset must reset every instance (options['reset_mask'] all True)")
+            rows = np.flatnonzero(reset_mask)
+        self._seed_rows(rows, seeds)
+        infos = add_info({}, self._reset_rows(rows, options), rows, self.num_envs) if len(rows) else {}
+        self._elapsed[rows] = 0
+        self._done[rows] = False
+        self._ready = True
+        return self._observations(), infos
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        """Step every instance; finished ones are reset as ``autoreset_mode`` says.
+
+        :param actions: one action per instance, batched as ``action_space``
+        :return: observations, rewards (float64), terminations, truncations, infos
+        """
+        if not self._ready:
+            raise gym.error.ResetNeeded("Cannot call step() before reset()")
+        actions = self._check_actions(actions)
+        mode = self.autoreset_mode
+        resetting = self._done if mode is AutoresetMode.NEXT_STEP else None
+        if mode is AutoresetMode.DISABLED and self._done.any():
+            raise ValueError(
+                "autoreset_mode is Disabled and instances "
+                f"{np.flatnonzero(self._done).tolist()} have finished; reset them with options['reset_mask']"
+            )
+        if resetting is not None and resetting.any():
+            active = np.flatnonzero(~resetting)
+            rows = np.flatnonzero(resetting)
+            infos: dict[str, Any] = {}
+            if self.step_all_rows:
+                reward, terminated, step_info = self._step_rows(actions, None)
+                reward[rows] = 0.0
+                terminated[rows] = False
+                step_info = _take_rows(step_info, active)
+            else:
+                reward = np.zeros(self.num_envs)
+                terminated = np.zeros(self.num_envs, dtype=bool)
+                step_info = {}
+                if len(active):
+                    reward[active], terminated[active], step_info = self._step_rows(actions[active], active)
+            if len(active) and step_info:
+                add_info(infos, step_info, active, self.num_envs)
+            self._elapsed += 1
+            if self.reset_uses_generators:
+                self._seed_rows(rows, [None] * self.num_envs)
+            add_info(infos, self._reset_rows(rows, {}), rows, self.num_envs)
+            self._elapsed[rows] = 0
+        else:
+            reward, terminated, step_info = self._step_rows(actions, None)
+            infos = add_info({}, step_info, self._all_rows, self.num_envs) if step_info else {}
+            self._elapsed += 1
+            active = None
+        if self.max_episode_steps is None:
+            truncated = np.zeros(self.num_envs, dtype=bool)
+        else:
+            truncated = self._elapsed >= self.max_episode_steps
+        if active is not None:
+            truncated[rows] = False
+        done = terminated | truncated
+        observations = self._observations()
+        if mode is AutoresetMode.SAME_STEP and done.any():
+            rows = np.flatnonzero(done)
+            final = {"final_obs": _object_rows(observations[rows]), "final_info": _final_info(infos, rows)}
+            if self.reset_uses_generators:
+                self._seed_rows(rows, [None] * self.num_envs)
+            reset_info = self._reset_rows(rows, {})
+            self._elapsed[rows] = 0
+            # The final info keeps the last step's entries; the reset info replaces them.
+            infos = _drop_rows(infos, rows)
+            add_info(infos, reset_info, rows, self.num_envs)
+            infos["final_obs"] = np.full(self.num_envs, None, dtype=object)
+            infos["final_obs"][rows] = final["final_obs"]
+            infos["_final_obs"] = done.copy()
+            infos["final_info"] = final["final_info"]
+            infos["_final_info"] = done.copy()
+            observations = self._observations()
+            self._done = np.zeros(self.num_envs, dtype=bool)
+        else:
+            self._done = done
+        return observations, reward, terminated, truncated, infos
+
+    # ------------------------------------------------------------------ rendering
+    def render(self) -> tuple[Any, ...] | None:
+        """Frames (or text) of the first ``render_envs`` instances, drawn by the single env's code."""
+        if self.render_mode is None:
+            gym.logger.warn("You are calling render method without specifying any render mode.")
+            return None
+        if not self._ready:
+            raise gym.error.ResetNeeded("Cannot call render() before reset()")
+        if self._painter is None:
+            self._painter = self._make_painter()
+        frames = []
+        for i in range(self.render_envs):
+            self._painter_state(self._painter, i)
+            frames.append(self._painter.render())
+        return tuple(frames)
+
+    def close_extras(self, **kwargs: Any) -> None:
+        if self._painter is not None:
+            self._painter.close()
+            self._painter = None
+
+
+def _take_rows(values: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    return {
+        k: _take_rows(v, rows) if isinstance(v, Mapping) else np.asarray(v)[rows] for k, v in values.items()
+    }
+
+
+def _object_rows(rows: np.ndarray) -> np.ndarray:
+    out = np.empty(len(rows), dtype=object)
+    for k, row in enumerate(rows):
+        out[k] = row.copy() if isinstance(row, np.ndarray) else row
+    return out
+
+
+def _final_info(infos: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    """The step infos of ``rows`` only (masks cleared elsewhere), as ``SyncVectorEnv``'s ``final_info``."""
+    out: dict[str, Any] = {}
+    for key, value in infos.items():
+        if key.startswith("_"):
+            continue
+        mask = infos[f"_{key}"]
+        keep = np.zeros_like(mask)
+        keep[rows] = mask[rows]
+        if not keep.any():
+            continue
+        if isinstance(value, dict):
+            out[key] = _final_info({k: v for k, v in value.items()}, rows)
+        else:
+            array = np.zeros_like(value)
+            array[keep] = value[keep]
+            out[key] = array
+        out[f"_{key}"] = keep
+    return out
+
+
+def _drop_rows(infos: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in infos.items():
+        if key.startswith("_"):
+            continue
+        mask = infos[f"_{key}"].copy()
+        mask[rows] = False
+        if not mask.any():
+            continue
+        out[key] = _drop_rows(value, rows) if isinstance(value, dict) else value
+        out[f"_{key}"] = mask
+    return out

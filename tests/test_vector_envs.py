@@ -1,0 +1,261 @@
+"""Native vector envs (``gym_advrl.envs.vector``) against the single envs they vectorize.
+
+Parity: ``gym.make_vec(id, n)`` and a ``SyncVectorEnv`` of ``n`` single envs, reset with the
+same seeds and given the same actions for several hundred steps across many episode ends, must
+give the same observations, rewards, terminations and truncations. Terminations and
+truncations are compared exactly, observations and rewards exactly for integer/uint8 spaces
+and to ``rtol=1e-6, atol=1e-6`` for float ones: the single envs square NumPy *scalars*, which
+NumPy computes with the C library's ``pow`` (not always the correctly rounded ``x * x`` that the
+array code computes), so a float64 result may differ in its last bit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+import gym_advrl
+from gym_advrl.envs.vector._streams import BlockStream, RawStream
+
+FLOAT_TOL = {"rtol": 1e-6, "atol": 1e-6}
+
+#: (id, shared kwargs, per-instance kwargs as a function of the instance index or None, steps)
+CASES: list[tuple[str, dict[str, Any], Any, int]] = [
+    ("AdvRL/Pendulum-v0", {}, None, 450),
+    ("AdvRL/Pendulum-v0", {"damping": 0.3}, lambda i: {"m": 0.5 + 0.25 * i, "g": 8.0 + i}, 450),
+    ("AdvRL/ContinuousCartPole-v0", {}, None, 400),
+    ("AdvRL/ContinuousCartPole-v0", {}, lambda i: {"length": 0.3 + 0.1 * i, "force_mag": 5.0 + i}, 400),
+]
+NUM_ENVS = 6
+
+
+def _per_instance_kwargs(shared: dict, per_instance: Any) -> tuple[list[dict], dict]:
+    singles = [dict(shared, **(per_instance(i) if per_instance else {})) for i in range(NUM_ENVS)]
+    vector = dict(shared)
+    if per_instance:
+        for key in per_instance(0):
+            vector[key] = np.array([kw[key] for kw in singles])
+    return singles, vector
+
+
+def _pair(
+    env_id: str, shared: dict, per_instance: Any, mode: AutoresetMode
+) -> tuple[gym.vector.VectorEnv, SyncVectorEnv]:
+    singles, vector_kwargs = _per_instance_kwargs(shared, per_instance)
+    native = gym.make_vec(
+        env_id, NUM_ENVS, vectorization_mode="vector_entry_point", autoreset_mode=mode, **vector_kwargs
+    )
+    sync = SyncVectorEnv([lambda kw=kw: gym.make(env_id, **kw) for kw in singles], autoreset_mode=mode)
+    return native, sync
+
+
+def _assert_same(native_value: np.ndarray, sync_value: np.ndarray, what: str) -> None:
+    native_value, sync_value = np.asarray(native_value), np.asarray(sync_value)
+    assert native_value.shape == sync_value.shape, what
+    if native_value.dtype.kind == "f":
+        np.testing.assert_allclose(native_value, sync_value, err_msg=what, **FLOAT_TOL)
+    else:
+        np.testing.assert_array_equal(native_value, sync_value, err_msg=what)
+
+
+def _assert_same_info(native_info: dict, sync_info: dict, what: str) -> None:
+    assert set(native_info) == set(sync_info), f"{what}: keys {set(native_info)} != {set(sync_info)}"
+    for key, value in sync_info.items():
+        if isinstance(value, dict):
+            _assert_same_info(native_info[key], value, f"{what}[{key}]")
+        elif key == "final_obs":
+            for i, obs in enumerate(value):
+                if obs is not None:
+                    _assert_same(native_info[key][i], obs, f"{what}[final_obs][{i}]")
+        elif value.dtype == object:  # tuples in the single env's info: the native env reports arrays
+            mask = sync_info[f"_{key}"] if not key.startswith("_") else np.ones(len(value), bool)
+            _assert_same(
+                native_info[key][mask], np.array([np.asarray(v) for v in value[mask]]), f"{what}[{key}]"
+            )
+        else:
+            _assert_same(native_info[key], value, f"{what}[{key}]")
+
+
+def run_parity(native: gym.vector.VectorEnv, sync: SyncVectorEnv, steps: int, seed: int = 7) -> int:
+    """Step both with the same random actions; return how many episodes ended."""
+    obs_n, info_n = native.reset(seed=seed)
+    obs_s, info_s = sync.reset(seed=seed)
+    _assert_same(obs_n, obs_s, "reset obs")
+    _assert_same_info(info_n, info_s, "reset info")
+    native.action_space.seed(seed)
+    ends = 0
+    for t in range(steps):
+        actions = native.action_space.sample()
+        result_n, result_s = native.step(actions), sync.step(actions)
+        for name, a, b in zip(
+            ("obs", "reward", "terminated", "truncated"), result_n[:4], result_s[:4], strict=True
+        ):
+            _assert_same(a, b, f"step {t} {name}")
+        _assert_same_info(result_n[4], result_s[4], f"step {t} info")
+        ends += int(np.sum(result_n[2] | result_n[3]))
+    return ends
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+@pytest.mark.parametrize(("env_id", "shared", "per_instance", "steps"), CASES)
+def test_parity_with_single_envs(
+    env_id: str, shared: dict, per_instance: Any, steps: int, mode: AutoresetMode
+) -> None:
+    native, sync = _pair(env_id, shared, per_instance, mode)
+    ends = run_parity(native, sync, steps)
+    assert ends >= NUM_ENVS, "the run must cross episode ends (autoreset) in every instance on average"
+
+
+@pytest.mark.parametrize("env_id", sorted(gym_advrl.VECTOR_ENTRY_POINTS))
+def test_make_vec_defaults_to_native_and_batches_spaces(env_id: str) -> None:
+    env = gym.make_vec(env_id, 3)
+    single = gym.make(env_id)
+    assert isinstance(env.unwrapped, gym_advrl.envs.vector.AdvRLVectorEnv)
+    assert env.metadata["autoreset_mode"] is AutoresetMode.NEXT_STEP
+    assert env.single_observation_space == single.observation_space
+    assert env.single_action_space == single.action_space
+    obs, _ = env.reset(seed=0)
+    assert env.observation_space.contains(obs)
+    for _ in range(5):
+        obs, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+        assert env.observation_space.contains(obs)
+        assert reward.shape == terminated.shape == truncated.shape == (3,)
+        assert reward.dtype == np.float64 and terminated.dtype == truncated.dtype == np.bool_
+
+
+@pytest.mark.parametrize("env_id", sorted(gym_advrl.VECTOR_ENTRY_POINTS))
+def test_seeding_is_per_instance_and_repeatable(env_id: str) -> None:
+    env = gym.make_vec(env_id, 4)
+    first, _ = env.reset(seed=[11, 12, 11, None])
+    again, _ = env.reset(seed=[11, 12, 11, None])
+    _assert_same(first[0], first[2], "same seed, same start")
+    _assert_same(first[:3], again[:3], "reseeding repeats")
+    single_obs, _ = gym.make(env_id).reset(seed=12)
+    _assert_same(first[1], single_obs, "instance 1 is the single env with seed 12")
+
+
+@pytest.mark.parametrize("env_id", sorted(gym_advrl.VECTOR_ENTRY_POINTS))
+def test_reset_mask_resets_only_the_chosen_instances(env_id: str) -> None:
+    native, sync = _pair(env_id, {}, None, AutoresetMode.DISABLED)
+    native.reset(seed=3)
+    sync.reset(seed=3)
+    native.action_space.seed(0)
+    for _ in range(4):
+        actions = native.action_space.sample()
+        native.step(actions)
+        sync.step(actions)
+    mask = np.arange(NUM_ENVS) % 2 == 0
+    obs_n, info_n = native.reset(seed=100, options={"reset_mask": mask})
+    obs_s, info_s = sync.reset(seed=100, options={"reset_mask": mask.copy()})
+    _assert_same(obs_n, obs_s, "partial reset obs")
+    _assert_same_info(info_n, info_s, "partial reset info")
+
+
+def test_disabled_autoreset_refuses_to_step_finished_instances() -> None:
+    env = gym.make_vec("AdvRL/Pendulum-v0", 2, autoreset_mode="Disabled", max_episode_steps=3)
+    env.reset(seed=0)
+    for _ in range(3):
+        _, _, _, truncated, _ = env.step(np.zeros((2, 1), dtype=np.float32))
+    assert truncated.all()
+    with pytest.raises(ValueError, match="reset_mask"):
+        env.step(np.zeros((2, 1), dtype=np.float32))
+    env.reset(options={"reset_mask": np.array([True, True])})
+    env.step(np.zeros((2, 1), dtype=np.float32))
+
+
+@pytest.mark.parametrize("num_envs", [0, -3, 2.5, "4", True, None])
+@pytest.mark.parametrize("env_id", sorted(gym_advrl.VECTOR_ENTRY_POINTS))
+def test_bad_num_envs_raises_value_error(env_id: str, num_envs: Any) -> None:
+    with pytest.raises(ValueError, match="num_envs"):
+        gym.make_vec(env_id, num_envs, vectorization_mode="vector_entry_point")
+
+
+@pytest.mark.parametrize(
+    ("env_id", "argument"),
+    [
+        ("AdvRL/Pendulum-v0", "m"),
+        ("AdvRL/Pendulum-v0", "max_torque"),
+        ("AdvRL/ContinuousCartPole-v0", "length"),
+    ],
+)
+def test_per_instance_arguments_are_checked(env_id: str, argument: str) -> None:
+    with pytest.raises(ValueError, match=f"{argument}.*num_envs=3"):
+        gym.make_vec(env_id, 3, **{argument: [1.0, 0.5]})
+    with pytest.raises(ValueError, match=rf"{argument}\[1\]"):
+        gym.make_vec(env_id, 3, **{argument: [1.0, -1.0, 0.5]})
+
+
+@pytest.mark.parametrize("env_id", sorted(gym_advrl.VECTOR_ENTRY_POINTS))
+def test_bad_actions_and_options_raise_value_error(env_id: str) -> None:
+    env = gym.make_vec(env_id, 2)
+    env.reset(seed=0)
+    bad = np.zeros(env.action_space.shape)
+    bad.flat[0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        env.step(bad)
+    with pytest.raises(ValueError, match="shape"):
+        env.step(np.zeros((5, 7)))
+    with pytest.raises(ValueError, match="unknown reset option"):
+        env.reset(options={"nope": 1})
+    with pytest.raises(ValueError, match="seed"):
+        env.reset(seed=[1, 2, 3])
+    with pytest.raises(ValueError, match="autoreset_mode"):
+        gym.make_vec(env_id, 2, autoreset_mode="sometimes")
+
+
+def test_step_before_reset_raises() -> None:
+    env = gym.make_vec("AdvRL/Pendulum-v0", 2)
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step(np.zeros((2, 1), dtype=np.float32))
+
+
+@pytest.mark.parametrize("env_id", sorted(gym_advrl.VECTOR_ENTRY_POINTS))
+def test_render_draws_the_single_env_frames(env_id: str) -> None:
+    env = gym.make_vec(env_id, 3, render_mode="rgb_array", render_envs=2)
+    env.reset(seed=5)
+    env.step(env.action_space.sample())
+    frames = env.render()
+    assert len(frames) == 2
+    single = gym.make(env_id, render_mode="rgb_array")
+    single.reset(seed=6)
+    native_state = env.unwrapped
+    native_state._painter_state(single.unwrapped, 1)
+    np.testing.assert_array_equal(frames[1], single.render())
+    assert frames[0].dtype == np.uint8 and frames[0].ndim == 3
+
+
+# ---------------------------------------------------------------------- random streams
+def test_block_stream_reproduces_step_by_step_draws_across_syncs() -> None:
+    rngs = [np.random.default_rng(s) for s in (1, 2, 3)]
+    twins = [np.random.default_rng(s) for s in (1, 2, 3)]
+    stream = BlockStream(rngs, lambda rng, k: rng.normal(size=(k, 2)), (2,), block=5)
+    for t in range(23):
+        rows = np.array([0, 2]) if t % 3 else None
+        got = stream.take(rows)
+        for k, i in enumerate([0, 1, 2] if rows is None else rows):
+            np.testing.assert_array_equal(got[k], twins[i].normal(size=2))
+        if t % 7 == 6:  # a reset: the generators must be where the twins are
+            stream.sync(np.array([0, 1, 2]))
+            for rng, twin in zip(rngs, twins, strict=True):
+                assert rng.uniform() == twin.uniform()
+
+
+def test_raw_stream_reproduces_random_and_integers() -> None:
+    rngs = [np.random.default_rng(s) for s in range(4)]
+    twins = [np.random.default_rng(s) for s in range(4)]
+    stream = RawStream(rngs, block=7)
+    rows = np.arange(4)
+    for t in range(200):
+        u = stream.random(rows)
+        assert u.tolist() == [twin.random() for twin in twins]
+        slipped = rows[u < 0.5]
+        if len(slipped):
+            n = (3, 4, 15, 1000)[t % 4]
+            assert stream.integers(slipped, n).tolist() == [int(twins[i].integers(n)) for i in slipped]
+        if t % 13 == 12:
+            stream.sync(rows)
+            assert [int(r.integers(5)) for r in rngs] == [int(twin.integers(5)) for twin in twins]
