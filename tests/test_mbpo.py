@@ -357,3 +357,25 @@ def test_model_buffer_keeps_the_newest_transitions() -> None:
     buffer.add(np.zeros((1, 1)), np.zeros((1, 1)), np.zeros((1, 1)), np.array([6.0]), np.zeros(1))
     np.testing.assert_array_equal(buffer.transitions().rewards, [4, 5, 6])
     assert buffer.size() == 3
+
+
+# ------------------------------------------------------------------ command line
+def test_the_advrl_command_line_trains_and_evaluates_mbpo(tmp_path, capsys) -> None:
+    from sb3_ext.cli import main
+
+    out = tmp_path / "run"
+    hyperparameters = [
+        "learning_starts=100",
+        "utd_ratio=1",
+        "model_train_freq=100",
+        "rollout_batch_size=100",
+        "model_gradient_steps=5",
+        "model_kwargs={'n_members': 2, 'n_elites': 1, 'hidden_sizes': (16,)}",
+        "policy_kwargs={'net_arch': [16]}",
+    ]
+    args = ["train", "MBPO", PENDULUM, "--timesteps", "200", "--out", str(out), "--no-progress-bar"]
+    assert main([*args, "--eval-points", "1", "--eval-episodes", "1", "--hp", *hyperparameters]) == 0
+    loaded = MBPO.load(out / "model.zip", device="cpu")
+    assert loaded.num_timesteps == 200 and loaded.model_fits == 2  # at 100 and at 200 steps
+    assert main(["eval", str(out), "--episodes", "1"]) == 0
+    assert "MBPO on AdvRL/Pendulum-v0: mean return" in capsys.readouterr().out
