@@ -44,6 +44,7 @@ ENV_SPECS: tuple[tuple[str, str, int], ...] = (
 VECTOR_ENTRY_POINTS: dict[str, str] = {
     "AdvRL/Pendulum-v0": "gym_advrl.envs.vector.classic:PendulumVectorEnv",
     "AdvRL/ContinuousCartPole-v0": "gym_advrl.envs.vector.classic:ContinuousCartPoleVectorEnv",
+    "AdvRL/NonlinearRegulator-v0": "gym_advrl.envs.vector.regulator:NonlinearRegulatorVectorEnv",
 }
 
 for _env_id, _entry_point, _max_steps in ENV_SPECS:

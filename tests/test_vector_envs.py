@@ -29,6 +29,8 @@ CASES: list[tuple[str, dict[str, Any], Any, int]] = [
     ("AdvRL/Pendulum-v0", {"damping": 0.3}, lambda i: {"m": 0.5 + 0.25 * i, "g": 8.0 + i}, 450),
     ("AdvRL/ContinuousCartPole-v0", {}, None, 400),
     ("AdvRL/ContinuousCartPole-v0", {}, lambda i: {"length": 0.3 + 0.1 * i, "force_mag": 5.0 + i}, 400),
+    ("AdvRL/NonlinearRegulator-v0", {}, None, 500),
+    ("AdvRL/NonlinearRegulator-v0", {}, lambda i: {"process_noise": 0.5 * i}, 300),
 ]
 NUM_ENVS = 6
 

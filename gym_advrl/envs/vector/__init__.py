@@ -8,5 +8,11 @@ Only numpy is used, so they work with the bare install.
 
 from gym_advrl.envs.vector._base import AdvRLVectorEnv
 from gym_advrl.envs.vector.classic import ContinuousCartPoleVectorEnv, PendulumVectorEnv
+from gym_advrl.envs.vector.regulator import NonlinearRegulatorVectorEnv
 
-__all__ = ["AdvRLVectorEnv", "ContinuousCartPoleVectorEnv", "PendulumVectorEnv"]
+__all__ = [
+    "AdvRLVectorEnv",
+    "ContinuousCartPoleVectorEnv",
+    "NonlinearRegulatorVectorEnv",
+    "PendulumVectorEnv",
+]
