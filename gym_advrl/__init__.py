@@ -42,6 +42,8 @@ ENV_SPECS: tuple[tuple[str, str, int], ...] = (
 
 # Natively vectorized versions (gym_advrl.envs.vector), used by gym.make_vec(id, num_envs).
 VECTOR_ENTRY_POINTS: dict[str, str] = {
+    "AdvRL/GridWorld-v0": "gym_advrl.envs.vector.grid_world:GridWorldVectorEnv",
+    "AdvRL/FourRooms-v0": "gym_advrl.envs.vector.grid_world:FourRoomsVectorEnv",
     "AdvRL/Pendulum-v0": "gym_advrl.envs.vector.classic:PendulumVectorEnv",
     "AdvRL/ContinuousCartPole-v0": "gym_advrl.envs.vector.classic:ContinuousCartPoleVectorEnv",
     "AdvRL/NonlinearRegulator-v0": "gym_advrl.envs.vector.regulator:NonlinearRegulatorVectorEnv",

@@ -30,6 +30,21 @@ CASES: list[tuple[str, dict[str, Any], Any, int]] = [
     ("AdvRL/ContinuousCartPole-v0", {}, None, 400),
     ("AdvRL/ContinuousCartPole-v0", {}, lambda i: {"length": 0.3 + 0.1 * i, "force_mag": 5.0 + i}, 400),
     ("AdvRL/NonlinearRegulator-v0", {}, None, 500),
+    ("AdvRL/GridWorld-v0", {"size": 4}, None, 400),
+    (
+        "AdvRL/GridWorld-v0",
+        {"size": 4, "obs_mode": "index", "start": None},
+        lambda i: {"slip": 0.15 * i},
+        400,
+    ),
+    (
+        "AdvRL/GridWorld-v0",
+        {"size": (3, 5), "obs_mode": "rgb", "cell_px": 2, "walls": [(1, 1)], "slip": 0.2},
+        None,
+        300,
+    ),
+    ("AdvRL/FourRooms-v0", {}, None, 1200),
+    ("AdvRL/FourRooms-v0", {"obs_mode": "coords", "goal": (2, 2)}, None, 600),
     ("AdvRL/NonlinearRegulator-v0", {}, lambda i: {"process_noise": 0.5 * i}, 300),
 ]
 NUM_ENVS = 6
@@ -146,11 +161,15 @@ def test_reset_mask_resets_only_the_chosen_instances(env_id: str) -> None:
     native.reset(seed=3)
     sync.reset(seed=3)
     native.action_space.seed(0)
+    done = np.zeros(NUM_ENVS, dtype=bool)
     for _ in range(4):
         actions = native.action_space.sample()
-        native.step(actions)
+        _, _, terminated, truncated, _ = native.step(actions)
         sync.step(actions)
-    mask = np.arange(NUM_ENVS) % 2 == 0
+        done = terminated | truncated
+        if done.any():  # Disabled: finished instances must be reset before the next step
+            break
+    mask = (np.arange(NUM_ENVS) % 2 == 0) | done
     obs_n, info_n = native.reset(seed=100, options={"reset_mask": mask})
     obs_s, info_s = sync.reset(seed=100, options={"reset_mask": mask.copy()})
     _assert_same(obs_n, obs_s, "partial reset obs")
@@ -261,3 +280,28 @@ def test_raw_stream_reproduces_random_and_integers() -> None:
         if t % 13 == 12:
             stream.sync(rows)
             assert [int(r.integers(5)) for r in rngs] == [int(twin.integers(5)) for twin in twins]
+        if t % 29 == 28:  # reseeding (reset(seed=...)): the old generators' cached halves must go
+            stream.forget(rows)
+            for i in range(4):
+                rngs[i], twins[i] = np.random.default_rng(100 + t + i), np.random.default_rng(100 + t + i)
+
+
+def test_goal_option_moves_goals_per_instance_and_persists() -> None:
+    native, sync = _pair("AdvRL/FourRooms-v0", {"obs_mode": "coords"}, None, AutoresetMode.NEXT_STEP)
+    goals = [(1, 1), (1, 2), (2, 1), (9, 9), (10, 10), (3, 3)]
+    _, info = native.reset(seed=1, options={"goal": goals})
+    np.testing.assert_array_equal(info["goal"], np.array(goals))
+    for i, env in enumerate(sync.envs):
+        env.reset(seed=1 + i, options={"goal": goals[i]})
+    sync.reset()  # goals persist across resets without options, in both
+    native.reset()
+    # Same generators from here on: the runs must agree step by step.
+    native.action_space.seed(2)
+    for t in range(300):
+        actions = native.action_space.sample()
+        for name, a, b in zip(
+            ("obs", "reward", "terminated"), native.step(actions)[:3], sync.step(actions)[:3], strict=True
+        ):
+            _assert_same(a, b, f"step {t} {name}")
+    with pytest.raises(ValueError, match="goal"):
+        native.reset(options={"goal": (0, 0)})  # a wall

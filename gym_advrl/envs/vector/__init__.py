@@ -8,11 +8,14 @@ Only numpy is used, so they work with the bare install.
 
 from gym_advrl.envs.vector._base import AdvRLVectorEnv
 from gym_advrl.envs.vector.classic import ContinuousCartPoleVectorEnv, PendulumVectorEnv
+from gym_advrl.envs.vector.grid_world import FourRoomsVectorEnv, GridWorldVectorEnv
 from gym_advrl.envs.vector.regulator import NonlinearRegulatorVectorEnv
 
 __all__ = [
     "AdvRLVectorEnv",
     "ContinuousCartPoleVectorEnv",
+    "FourRoomsVectorEnv",
+    "GridWorldVectorEnv",
     "NonlinearRegulatorVectorEnv",
     "PendulumVectorEnv",
 ]

@@ -190,6 +190,7 @@ class RawStream(_Stream):
     def _uint32(self, rows: np.ndarray) -> np.ndarray:
         # PCG64's next_uint32: the cached upper half if there is one, else a new word's lower
         # half (its upper half is cached).
+        self._ensure(rows)  # a forgotten block's cache is only known once its generator is read
         out = np.empty(len(rows), dtype=np.uint64)
         cached = self._has32[rows]
         out[cached] = self._u32[rows[cached]]

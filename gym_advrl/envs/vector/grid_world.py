@@ -1,0 +1,277 @@
+"""Natively vectorized GridWorld and FourRooms: every instance's move in one array pass, all obs modes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from gym_advrl.envs.grid_world import (
+    _AGENT,
+    _FREE,
+    _GOAL,
+    _WALL,
+    FOUR_ROOMS_GOAL,
+    MOVES,
+    FourRoomsEnv,
+    GridWorldEnv,
+)
+from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs, per_instance
+from gym_advrl.envs.vector._streams import RawStream
+from gym_advrl.utils.validation import Interval
+
+SLIP_RANGE = Interval(0.0, 1.0)
+
+
+def batched_discrete_actions(actions: Any, space: spaces.Discrete, num_envs: int) -> np.ndarray:
+    """Check a batch of Discrete actions: ``(num_envs,)`` int64 in the space, else ``ValueError``.
+
+    Integer-valued floats are accepted, as by the single envs.
+    """
+    try:
+        array = np.asarray(actions)
+    except (TypeError, ValueError):
+        raise ValueError(f"actions must be {num_envs} integers") from None
+    if array.shape != (num_envs,):
+        if array.size == num_envs and array.ndim <= 2:
+            array = array.reshape(num_envs)
+        else:
+            raise ValueError(f"actions must have shape ({num_envs},), got shape {array.shape}")
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise ValueError("actions must be finite integers (no NaN or inf)")
+        if not np.all(array == np.round(array)):
+            raise ValueError(f"actions must be integers, got {array.tolist()}")
+    elif array.dtype.kind not in "iu":
+        raise ValueError(f"actions must be integers, got dtype {array.dtype}")
+    array = array.astype(np.int64)
+    low, high = space.start, space.start + space.n - 1
+    if array.min() < low or array.max() > high:
+        raise ValueError(f"actions must be integers in [{low}, {high}], got {array.tolist()}")
+    return array
+
+
+class GridWorldVectorEnv(AdvRLVectorEnv):
+    """``num_envs`` instances of :class:`~gym_advrl.envs.grid_world.GridWorldEnv` stepped as arrays.
+
+    Instance ``i`` reproduces ``gym.make("AdvRL/GridWorld-v0", ...)`` reset with the same seed and
+    given the same actions, slips included (each instance draws from its own generator), in
+    every ``obs_mode``: ``"coords"`` ``(num_envs, 2)`` float32, ``"index"`` ``(num_envs,)`` int64,
+    ``"rgb"`` ``(num_envs, H, W, 3)`` uint8 drawn for all instances at once. All instances share
+    the layout; ``slip`` takes a number or a sequence of ``num_envs`` numbers in ``[0, 1]``.
+    ``reset(options={"goal": cell})`` moves the goal of the reset instances (a ``(row, col)``
+    cell, or ``num_envs`` cells, one per instance); as in the single env it stays until moved
+    again. ``info["position"]`` and ``info["goal"]`` are ``(num_envs, 2)`` int64 arrays.
+
+    :param num_envs: number of instances
+    :param max_episode_steps: truncation (100 when made with ``gym.make_vec``)
+    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
+    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
+    The remaining arguments are :class:`~gym_advrl.envs.grid_world.GridWorldEnv`'s.
+    """
+
+    metadata = {
+        "render_modes": ["rgb_array", "ansi"],
+        "render_fps": 8,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+    single_env_class = GridWorldEnv
+    reset_option_keys = ("goal",)
+    step_all_rows = False  # slips draw random numbers: only the instances that really step may draw
+    reset_uses_generators = False  # starts and slips come from a RawStream
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        max_episode_steps: int | None = 100,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        size: int | Sequence[int] = 5,
+        start: Sequence[int] | None = (0, 0),
+        goal: Sequence[int] | None = None,
+        walls: Sequence[Sequence[int]] = (),
+        slip: Any = 0.0,
+        layout: str | None = None,
+        obs_mode: str = "coords",
+        cell_px: int = 8,
+        step_reward: float = -0.1,
+        goal_reward: float = 10.0,
+        render_envs: int | None = None,
+    ) -> None:
+        template = GridWorldEnv(
+            size=size,
+            start=start,
+            goal=goal,
+            walls=walls,
+            layout=layout,
+            obs_mode=obs_mode,
+            cell_px=cell_px,
+            step_reward=step_reward,
+            goal_reward=goal_reward,
+        )
+        self._setup(template, num_envs, max_episode_steps, render_mode, autoreset_mode, slip, render_envs)
+
+    def _setup(
+        self,
+        template: GridWorldEnv,
+        num_envs: int,
+        max_episode_steps: int | None,
+        render_mode: str | None,
+        autoreset_mode: Any,
+        slip: Any,
+        render_envs: int | None,
+    ) -> None:
+        n = check_num_envs(num_envs)
+        self.slip = per_instance("slip", slip, n, SLIP_RANGE)
+        self.template = template
+        self.rows, self.cols, self.obs_mode, self.cell_px = (
+            template.rows,
+            template.cols,
+            template.obs_mode,
+            template.cell_px,
+        )
+        self.walls = template.walls
+        self.start = template.start
+        self.step_reward, self.goal_reward = template.step_reward, template.goal_reward
+        self.free_cells = template.free_cells
+        super().__init__(
+            n,
+            template.observation_space,
+            template.action_space,
+            max_episode_steps,
+            render_mode,
+            autoreset_mode,
+            render_envs,
+        )
+        self._draws = RawStream(self._rngs)
+        self._streams.append(self._draws)
+        self.position = np.zeros((n, 2), dtype=np.int64)
+        self.goal = np.tile(np.asarray(template.goal, dtype=np.int64), (n, 1))
+        # Index of each cell in free_cells (-1 for walls): the start draw picks among free cells.
+        self._free_index = np.full((self.rows, self.cols), -1, dtype=np.int64)
+        self._free_index[tuple(self.free_cells.T)] = np.arange(len(self.free_cells))
+        self._background = np.empty((self.rows, self.cols, 3), dtype=np.uint8)
+        self._background[:] = _FREE
+        self._background[self.walls] = _WALL
+
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        return batched_discrete_actions(actions, self.single_action_space, self.num_envs)
+
+    def _check_goals(self, value: Any, rows: np.ndarray) -> np.ndarray:
+        array = np.asarray(value, dtype=object)
+        if array.ndim == 2 and array.shape == (self.num_envs, 2):
+            cells = [value[i] for i in rows.tolist()]
+        else:
+            cells = [value] * len(rows)
+        goals = np.array(
+            [self.template._check_free_cell("goal", cell) for cell in cells], dtype=np.int64
+        ).reshape(-1, 2)
+        if self.start is not None and np.any(np.all(goals == self.start, axis=1)):
+            raise ValueError(f"goal must differ from the start cell {self.start}")
+        return goals
+
+    def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
+        if "goal" in options:
+            self.goal[rows] = self._check_goals(options["goal"], rows)
+        if self.start is None:
+            # The single env draws integers(len(candidates)) over the free cells without the goal.
+            count = len(self.free_cells) - 1
+            picks = self._draws.integers(rows, count) if count > 1 else np.zeros(len(rows), dtype=np.int64)
+            goal_index = self._free_index[self.goal[rows, 0], self.goal[rows, 1]]
+            picks += picks >= goal_index
+            self.position[rows] = self.free_cells[picks]
+        else:
+            self.position[rows] = self.start
+        return {"position": self.position[rows].copy(), "goal": self.goal[rows].copy()}
+
+    def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
+        rows = self._all_rows if rows is None else rows
+        slip = self.slip[rows]
+        may_slip = slip > 0.0
+        if may_slip.any():
+            actions = actions.copy()
+            slip_rows = np.flatnonzero(may_slip)
+            slipped = slip_rows[self._draws.random(rows[slip_rows]) < slip[slip_rows]]
+            if len(slipped):
+                # One of the three other directions, uniformly.
+                turn = self._draws.integers(rows[slipped], 3)
+                actions[slipped] = (actions[slipped] + 1 + turn) % 4
+        position = self.position[rows]
+        target = position + MOVES[actions]
+        inside = (
+            (target[:, 0] >= 0)
+            & (target[:, 0] < self.rows)
+            & (target[:, 1] >= 0)
+            & (target[:, 1] < self.cols)
+        )
+        free = inside.copy()
+        free[inside] = ~self.walls[target[inside, 0], target[inside, 1]]
+        position[free] = target[free]
+        self.position[rows] = position
+        goal = self.goal[rows]
+        terminated = (position[:, 0] == goal[:, 0]) & (position[:, 1] == goal[:, 1])
+        reward = np.where(terminated, self.goal_reward, self.step_reward)
+        return reward, terminated, {"position": position.copy(), "goal": goal}
+
+    def _observations(self) -> np.ndarray:
+        if self.obs_mode == "coords":
+            return self.position.astype(np.float32)
+        if self.obs_mode == "index":
+            return self.position[:, 0] * self.cols + self.position[:, 1]
+        return self._images(self.cell_px)
+
+    def _images(self, cell_px: int) -> np.ndarray:
+        n = self.num_envs
+        colors = np.empty((n, self.rows, self.cols, 3), dtype=np.uint8)
+        colors[:] = self._background
+        colors[self._all_rows, self.goal[:, 0], self.goal[:, 1]] = _GOAL
+        colors[self._all_rows, self.position[:, 0], self.position[:, 1]] = _AGENT
+        return np.repeat(np.repeat(colors, cell_px, axis=1), cell_px, axis=2)
+
+    # ------------------------------------------------------------------ rendering
+    def _make_painter(self) -> gym.Env:
+        painter = self.template
+        painter._init_render(self.render_mode)
+        return painter
+
+    def _painter_state(self, painter: gym.Env, i: int) -> None:
+        painter.position = (int(self.position[i, 0]), int(self.position[i, 1]))
+        painter.goal = (int(self.goal[i, 0]), int(self.goal[i, 1]))
+
+
+class FourRoomsVectorEnv(GridWorldVectorEnv):
+    """``num_envs`` instances of :class:`~gym_advrl.envs.grid_world.FourRoomsEnv` stepped as arrays.
+
+    As :class:`GridWorldVectorEnv` on the four-rooms layout (stochastic moves, random starts),
+    each instance reproducing ``gym.make("AdvRL/FourRooms-v0", ...)`` with the same seed.
+
+    :param num_envs: number of instances
+    :param max_episode_steps: truncation (500 when made with ``gym.make_vec``)
+    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
+    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
+    The remaining arguments are :class:`~gym_advrl.envs.grid_world.FourRoomsEnv`'s.
+    """
+
+    single_env_class = FourRoomsEnv
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        max_episode_steps: int | None = 500,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        goal: Sequence[int] = FOUR_ROOMS_GOAL,
+        slip: Any = 1.0 / 3.0,
+        obs_mode: str = "index",
+        cell_px: int = 8,
+        render_envs: int | None = None,
+    ) -> None:
+        template = FourRoomsEnv(goal=goal, slip=0.0, obs_mode=obs_mode, cell_px=cell_px)
+        self._setup(template, num_envs, max_episode_steps, render_mode, autoreset_mode, slip, render_envs)
+
+
+__all__ = ["FourRoomsVectorEnv", "GridWorldVectorEnv"]
