@@ -104,6 +104,9 @@ def sync_tree(ref: str | None) -> None:
                     path.unlink()
     if ref is not None:
         shutil.rmtree(source_root)
+    # mutmut copies the tests and scripts into mutants/ on every run but never deletes one there.
+    for copied in ("tests", "examples", "benchmarks"):
+        shutil.rmtree(WORK / "mutants" / copied, ignore_errors=True)
 
 
 def configure(modules: list[str]) -> None:
