@@ -47,6 +47,8 @@ VECTOR_ENTRY_POINTS: dict[str, str] = {
     "AdvRL/Pendulum-v0": "gym_advrl.envs.vector.classic:PendulumVectorEnv",
     "AdvRL/ContinuousCartPole-v0": "gym_advrl.envs.vector.classic:ContinuousCartPoleVectorEnv",
     "AdvRL/NonlinearRegulator-v0": "gym_advrl.envs.vector.regulator:NonlinearRegulatorVectorEnv",
+    "AdvRL/SequenceMemory-v0": "gym_advrl.envs.vector.sequence:SequenceMemoryVectorEnv",
+    "AdvRL/SequenceTracking-v0": "gym_advrl.envs.vector.sequence:SequenceTrackingVectorEnv",
 }
 
 for _env_id, _entry_point, _max_steps in ENV_SPECS:

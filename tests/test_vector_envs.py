@@ -44,6 +44,10 @@ CASES: list[tuple[str, dict[str, Any], Any, int]] = [
         300,
     ),
     ("AdvRL/FourRooms-v0", {}, None, 1200),
+    ("AdvRL/SequenceMemory-v0", {}, None, 100),
+    ("AdvRL/SequenceMemory-v0", {"distractors": True, "n_symbols": 3, "delay": 2}, None, 100),
+    ("AdvRL/SequenceTracking-v0", {}, None, 160),
+    ("AdvRL/SequenceTracking-v0", {"episode_length": 7}, None, 60),
     ("AdvRL/FourRooms-v0", {"obs_mode": "coords", "goal": (2, 2)}, None, 600),
     ("AdvRL/NonlinearRegulator-v0", {}, lambda i: {"process_noise": 0.5 * i}, 300),
 ]

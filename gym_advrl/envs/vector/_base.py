@@ -85,27 +85,45 @@ def per_instance(name: str, value: Any, num_envs: int, interval: Interval | None
     return array.astype(np.float64)
 
 
+class Partial:
+    """An info entry that only some rows report: ``values`` over all rows, ``present`` their mask."""
+
+    __slots__ = ("present", "values")
+
+    def __init__(self, values: np.ndarray, present: np.ndarray) -> None:
+        self.values, self.present = np.asarray(values), np.asarray(present, dtype=bool)
+
+    def take(self, rows: np.ndarray) -> Partial:
+        return Partial(self.values[rows], self.present[rows])
+
+
 def add_info(
     infos: dict[str, Any], values: Mapping[str, Any], rows: np.ndarray, num_envs: int
 ) -> dict[str, Any]:
     """Merge ``{key: array over rows}`` into ``infos`` in Gymnasium's vector format, in place.
 
     Nested dicts become nested vector infos, as ``SyncVectorEnv`` builds them; every key gets a
-    ``"_" + key`` boolean mask of the instances that report it.
+    ``"_" + key`` boolean mask of the instances that report it (a :class:`Partial` entry only
+    for its ``present`` rows).
     """
     for key, value in values.items():
+        key_rows = rows
+        if isinstance(value, Partial):
+            key_rows, value = rows[value.present], value.values[value.present]
+            if not len(key_rows):
+                continue
         if isinstance(value, Mapping):
-            array = add_info(infos.get(key, {}), value, rows, num_envs)
+            array = add_info(infos.get(key, {}), value, key_rows, num_envs)
         else:
             value = np.asarray(value)
             array = infos.get(key)
             if array is None:
                 array = np.zeros((num_envs, *value.shape[1:]), dtype=value.dtype)
-            array[rows] = value
+            array[key_rows] = value
         mask = infos.get(f"_{key}")
         if mask is None:
             mask = np.zeros(num_envs, dtype=bool)
-        mask[rows] = True
+        mask[key_rows] = True
         infos[key], infos[f"_{key}"] = array, mask
     return infos
 
@@ -361,7 +379,12 @@ class AdvRLVectorEnv(VectorEnv):
 
 def _take_rows(values: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
     return {
-        k: _take_rows(v, rows) if isinstance(v, Mapping) else np.asarray(v)[rows] for k, v in values.items()
+        k: _take_rows(v, rows)
+        if isinstance(v, Mapping)
+        else v.take(rows)
+        if isinstance(v, Partial)
+        else np.asarray(v)[rows]
+        for k, v in values.items()
     }
 
 

@@ -1,0 +1,225 @@
+"""Natively vectorized SequenceMemory and SequenceTracking."""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from gym_advrl.envs.sequence import SequenceMemoryEnv, SequenceTrackingEnv
+from gym_advrl.envs.vector._base import AdvRLVectorEnv, Partial, check_num_envs
+from gym_advrl.envs.vector._streams import RawStream
+from gym_advrl.envs.vector.grid_world import batched_discrete_actions
+
+
+class SequenceMemoryVectorEnv(AdvRLVectorEnv):
+    """``num_envs`` instances of :class:`~gym_advrl.envs.sequence.SequenceMemoryEnv` stepped as arrays.
+
+    Instance ``i`` reproduces ``gym.make("AdvRL/SequenceMemory-v0", ...)`` reset with the same
+    seed and given the same actions, cues and distractors included. Infos as the single env's:
+    ``cue`` and ``t`` every step, ``success`` (with its mask) on the judged step only.
+
+    :param num_envs: number of instances
+    :param max_episode_steps: truncation (1000 when made with ``gym.make_vec``)
+    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
+    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
+    The remaining arguments are :class:`~gym_advrl.envs.sequence.SequenceMemoryEnv`'s.
+    """
+
+    metadata = {
+        "render_modes": ["rgb_array", "ansi"],
+        "render_fps": 10,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+    single_env_class = SequenceMemoryEnv
+    step_all_rows = False  # distractors are drawn: only the instances that really step may draw
+    reset_uses_generators = False  # cues and distractors come from a RawStream
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        max_episode_steps: int | None = 1000,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        n_symbols: int = 4,
+        delay: int = 5,
+        distractors: bool = False,
+        render_envs: int | None = None,
+    ) -> None:
+        n = check_num_envs(num_envs)
+        self.template = SequenceMemoryEnv(n_symbols=n_symbols, delay=delay, distractors=distractors)
+        self.n_symbols, self.delay, self.distractors = (
+            self.template.n_symbols,
+            self.template.delay,
+            self.template.distractors,
+        )
+        self.query_step = self.template.query_step
+        super().__init__(
+            n,
+            self.template.observation_space,
+            self.template.action_space,
+            max_episode_steps,
+            render_mode,
+            autoreset_mode,
+            render_envs,
+        )
+        self._draws = RawStream(self._rngs)
+        self._streams.append(self._draws)
+        self.cue = np.zeros(n, dtype=np.int64)
+        self.t = np.zeros(n, dtype=np.int64)
+        self.shown = np.zeros(n, dtype=np.int64)  # -1: nothing shown
+        self.last_action = np.full(n, -1, dtype=np.int64)  # -1: no action yet
+
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        return batched_discrete_actions(actions, self.single_action_space, self.num_envs)
+
+    def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
+        self.cue[rows] = self._draws.integers(rows, self.n_symbols)
+        self.t[rows] = 0
+        self.shown[rows] = self.cue[rows]
+        self.last_action[rows] = -1
+        return {"cue": self.cue[rows].copy(), "t": np.zeros(len(rows), dtype=np.int64)}
+
+    def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
+        rows = self._all_rows if rows is None else rows
+        self.last_action[rows] = actions
+        cue, t = self.cue[rows], self.t[rows]
+        judged = t >= self.query_step
+        success = actions == cue
+        reward = np.where(judged, np.where(success, 1.0, -1.0), 0.0)
+        moving = rows[~judged]
+        t_next = self.t[moving] + 1
+        self.t[moving] = t_next
+        blank = np.ones(len(moving), dtype=bool) if not self.distractors else t_next == self.query_step
+        self.shown[moving[blank]] = -1
+        distracted = moving[~blank]
+        if len(distracted):
+            self.shown[distracted] = self._draws.integers(distracted, self.n_symbols)
+        info = {"cue": cue, "success": Partial(success, judged), "t": self.t[rows].copy()}
+        return reward, judged, info
+
+    def _observations(self) -> np.ndarray:
+        obs = np.zeros((self.num_envs, self.n_symbols + 2), dtype=np.float32)
+        showing = np.flatnonzero(self.shown >= 0)
+        obs[showing, self.shown[showing]] = 1.0
+        obs[self.t == 0, self.n_symbols] = 1.0
+        obs[self.t == self.query_step, self.n_symbols + 1] = 1.0
+        return obs
+
+    def _make_painter(self) -> gym.Env:
+        painter = self.template
+        painter._init_render(self.render_mode)
+        return painter
+
+    def _painter_state(self, painter: gym.Env, i: int) -> None:
+        painter.cue, painter.t = int(self.cue[i]), int(self.t[i])
+        painter._shown = None if self.shown[i] < 0 else int(self.shown[i])
+        painter._last_action = None if self.last_action[i] < 0 else int(self.last_action[i])
+
+
+class SequenceTrackingVectorEnv(AdvRLVectorEnv):
+    """``num_envs`` instances of :class:`~gym_advrl.envs.sequence.SequenceTrackingEnv` stepped as arrays.
+
+    Instance ``i`` reproduces ``gym.make("AdvRL/SequenceTracking-v0", ...)`` reset with the same
+    seed and given the same actions. The env's own ``episode_length`` truncation and
+    ``max_episode_steps`` both apply (the smaller wins, as with the single env in a ``TimeLimit``).
+
+    :param num_envs: number of instances
+    :param max_episode_steps: truncation (50 when made with ``gym.make_vec``)
+    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
+    :param episode_length: steps per episode, >= 2 (the single env's argument)
+    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
+    """
+
+    metadata = {
+        "render_modes": ["rgb_array", "ansi"],
+        "render_fps": 10,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+    single_env_class = SequenceTrackingEnv
+    reset_uses_generators = False  # starting values come from a RawStream
+    STEP_SIZE = SequenceTrackingEnv.STEP_SIZE
+
+    def __init__(
+        self,
+        num_envs: int = 1,
+        max_episode_steps: int | None = 50,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        episode_length: int = 50,
+        render_envs: int | None = None,
+    ) -> None:
+        n = check_num_envs(num_envs)
+        self.template = SequenceTrackingEnv(episode_length=episode_length)
+        self.episode_length = self.template.episode_length
+        super().__init__(
+            n,
+            self.template.observation_space,
+            self.template.action_space,
+            max_episode_steps,
+            render_mode,
+            autoreset_mode,
+            render_envs,
+        )
+        if self.max_episode_steps is None or self.max_episode_steps > self.episode_length:
+            self.max_episode_steps = self.episode_length  # the env truncates itself at episode_length
+        self._draws = RawStream(self._rngs)
+        self._streams.append(self._draws)
+        # The last three values, newest in column 2, and how many of them exist (1 to 3).
+        self.history = np.zeros((n, 3))
+        self.history_length = np.ones(n, dtype=np.int64)
+        self.t = np.zeros(n, dtype=np.int64)
+        self.last_move = np.zeros(n)
+
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        return batched_discrete_actions(actions, self.single_action_space, self.num_envs)
+
+    def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
+        self.history[rows] = 0.0
+        self.history[rows, 2] = self._draws.uniform(rows, 0.0, 1.0, 1)[:, 0]
+        self.history_length[rows] = 1
+        self.t[rows] = 0
+        self.last_move[rows] = 0.0
+        return {}
+
+    def _running_mean(self) -> np.ndarray:
+        # Python's sum over the deque, left to right, divided by its length.
+        h, count = self.history, self.history_length
+        total = np.where(
+            count == 1, h[:, 2], np.where(count == 2, h[:, 1] + h[:, 2], (h[:, 0] + h[:, 1]) + h[:, 2])
+        )
+        return total / count
+
+    def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
+        move = np.where(actions == 1, 1.0, -1.0)
+        self.last_move[:] = move
+        value = np.clip(self.history[:, 2] + self.STEP_SIZE * move, 0.0, 1.0)
+        self.history[:, :2] = self.history[:, 1:]
+        self.history[:, 2] = value
+        np.minimum(self.history_length + 1, 3, out=self.history_length)
+        self.t += 1
+        reward = 1.0 - 2.0 * np.abs(self._running_mean() - 0.5)
+        return reward, np.zeros(self.num_envs, dtype=bool), {}
+
+    def _observations(self) -> np.ndarray:
+        obs = np.empty((self.num_envs, 4), dtype=np.float32)
+        obs[:, 0] = self.history[:, 2]
+        obs[:, 1] = self._running_mean()
+        obs[:, 2] = self.last_move
+        obs[:, 3] = np.minimum(self.t / self.episode_length, 1.0)
+        return obs
+
+    def _make_painter(self) -> gym.Env:
+        painter = self.template
+        painter._init_render(self.render_mode)
+        return painter
+
+    def _painter_state(self, painter: gym.Env, i: int) -> None:
+        count = int(self.history_length[i])
+        values = self.history[i, 3 - count :].tolist()
+        painter.history = values
+        painter._drawn = deque(values, maxlen=painter.RENDER_STEPS + 1)
+        painter.t, painter.last_move = int(self.t[i]), float(self.last_move[i])
