@@ -362,7 +362,10 @@ def save_learning_curves(
                 continue
             steps, mean, std = curve_band(curves)
             (line,) = ax.plot(
-                steps, mean, marker="." if len(steps) <= 40 else None, label=f"{name}, {len(curves)} runs"
+                steps,
+                mean,
+                marker="." if len(steps) <= 40 else None,
+                label=f"{name}, {len(curves)} run{'' if len(curves) == 1 else 's'}",
             )
             ax.fill_between(steps, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         for k, (label, value) in enumerate(((lines or {}).get(panel) or {}).items()):

@@ -17,7 +17,8 @@ separate environment. Reported per algorithm, mean +- std over seeds:
 Runs are saved under ``benchmarks/results/aux_dqn/``; ``--from-results`` rebuilds the table from
 saved runs (several files: their runs together, so runs can be split across processes, e.g. by
 ``--seeds``). The table compares configurations on the seeds all of them finished. ``--budget``
-replaces every task's budget (a quick check).
+replaces every task's budget (a quick check). The plot (``--plot``) shows the evaluation returns
+of those runs, mean +- std over seeds, one panel per task.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ import numpy as np
 import torch
 from _common import (
     Results,
+    add_plot_argument,
     add_results_argument,
     markdown_table,
     mean_std,
     measure_or_load,
+    save_learning_curves,
     steps_to_threshold,
 )
 from stable_baselines3 import DQN
@@ -223,6 +226,7 @@ def main() -> None:
         "--budget", type=int, default=None, help="replace every task's budget (a quick check)"
     )
     add_results_argument(parser)
+    add_plot_argument(parser, "aux_dqn")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -239,7 +243,25 @@ def main() -> None:
                         flush=True,
                     )
 
-    print(table(paired(measure_or_load("aux_dqn", args, measure)["runs"])))
+    runs = paired(measure_or_load("aux_dqn", args, measure)["runs"])
+    print(table(runs))
+    plot(runs, args.plot)
+
+
+def plot(results: list[dict[str, Any]], path) -> None:
+    panels, lines = {}, {}
+    for task_name in dict.fromkeys(r["task"] for r in results):
+        task = TASKS[task_name]
+        panel = f"{task['env_id']}{' rgb' if task_name == 'grid_rgb' else ''}"
+        runs = [r for r in results if r["task"] == task_name]
+        panels[panel] = {
+            (algo if extra == "{}" else f"{algo} {extra}"): [
+                list(zip(r["steps"], r["returns"], strict=True)) for r in runs if config(r) == (algo, extra)
+            ]
+            for algo, extra in sorted({config(r) for r in runs})
+        }
+        lines[panel] = {f"threshold {task['threshold']:g}": task["threshold"]}
+    save_learning_curves(path, panels, ylabel="mean evaluation return (greedy)", lines=lines)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ The README's passing configuration:
     python benchmarks/causal_sac.py --timesteps 5000 --seeds 5 --workers 2 \\
         --ent-coef auto_0.1 --target-entropy -3 --gamma 0
 
-Runs are saved under ``benchmarks/results/causal_sac/``; ``--from-results`` prints their table again.
+Runs are saved under ``benchmarks/results/causal_sac/``; ``--from-results`` prints their table again
+and draws the plot (``--plot``): exact and Monte Carlo returns of the optimum, the random policy
+and SAC (mean +- std over seeds), with the return of the 0.9 goal.
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    mean_std,
+    measure_or_load,
+    save_bar_plot,
+)
 from stable_baselines3 import SAC
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.monitor import Monitor
@@ -189,9 +199,39 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="seeds trained in parallel processes")
     add_results_argument(parser)
+    add_plot_argument(parser, "causal_sac")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(table(measure_or_load("causal_sac", args, lambda results: measure(results, args))))
+    record = measure_or_load("causal_sac", args, lambda results: measure(results, args))
+    print(table(record))
+    plot(record, args.plot)
+
+
+def plot(record: dict[str, Any], path) -> None:
+    runs = record["runs"]
+    optimum, random_policy = runs[:2]
+    sac = [run for run in runs if "seconds" in run]
+    groups = {
+        run["policy"]: {
+            "expected return (exact)": [run["expected_return"]],
+            "Monte Carlo return": [run["mc_mean"]],
+        }
+        for run in (random_policy, optimum)
+    }
+    groups[f"SAC, {len(sac)} seeds"] = {
+        "expected return (exact)": [run["expected_return"] for run in sac],
+        "Monte Carlo return": [run["mc_mean"] for run in sac],
+    }
+    goal = random_policy["expected_return"] + 0.9 * (
+        optimum["expected_return"] - random_policy["expected_return"]
+    )
+    save_bar_plot(
+        path,
+        groups,
+        title=f"SAC on AdvRL/CausalSCM-v0 after {record['args']['timesteps']:,} steps (dots: seeds)",
+        ylabel="episode return (50 steps)",
+        lines={"normalized score 0.9 (the goal)": goal},
+    )
 
 
 if __name__ == "__main__":

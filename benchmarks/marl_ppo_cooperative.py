@@ -7,7 +7,8 @@ Each seed runs ``examples/marl_ppo_parameter_sharing.py`` (the same code a user 
 trains one policy shared by the 3 agents, then the trained policy (deterministic actions) and
 uniformly random actions are evaluated on the same 10 held-out episodes of 200 steps. The table
 shows the mean team return (per step: the shared team reward; summed over the episode). Runs are
-saved under ``benchmarks/results/marl_ppo_cooperative/``; ``--from-results`` prints their table again.
+saved under ``benchmarks/results/marl_ppo_cooperative/``; ``--from-results`` prints their table again
+and draws the plot (``--plot``): team return of PPO and of random actions, mean +- std over seeds.
 """
 
 from __future__ import annotations
@@ -17,7 +18,15 @@ import importlib.util
 from pathlib import Path
 from typing import Any
 
-from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    mean_std,
+    measure_or_load,
+    save_bar_plot,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "marl_ppo_parameter_sharing.py"
 
@@ -36,6 +45,7 @@ def main() -> None:
     parser.add_argument("--n-agents", type=int, default=3)
     parser.add_argument("--discrete", action="store_true")
     add_results_argument(parser)
+    add_plot_argument(parser, "marl_ppo_cooperative")
     args = parser.parse_args()
 
     def measure(results: Results) -> None:
@@ -52,7 +62,24 @@ def main() -> None:
             argv += ["--seed", str(seed), "--eval-episodes", "10"] + (["--discrete"] if args.discrete else [])
             results.add({"seed": seed, **example.main(argv)})
 
-    print(table(measure_or_load("marl_ppo_cooperative", args, measure)))
+    record = measure_or_load("marl_ppo_cooperative", args, measure)
+    print(table(record))
+    plot(record, args.plot)
+
+
+def plot(record: dict[str, Any], path) -> None:
+    args, runs = record["args"], record["runs"]
+    save_bar_plot(
+        path,
+        {
+            f"cooperative_v0, {args['n_agents']} agents": {
+                "PPO, parameter sharing (deterministic)": [r["ppo"] for r in runs],
+                "uniformly random actions": [r["random"] for r in runs],
+            }
+        },
+        title=f"{args['timesteps']:,} agent-steps per seed, {len(runs)} seeds (dots: seeds)",
+        ylabel="team return, 200-step episode (higher is better)",
+    )
 
 
 def table(record: dict[str, Any]) -> str:

@@ -7,7 +7,9 @@ episodes until then, and the final return (deterministic policy, 20 evaluation e
 
     python benchmarks/per_learning.py [--seeds 5] [--envs cartpole gridworld] [--exploration-fraction F]
 
-Runs are saved under ``benchmarks/results/per_learning/``; ``--from-results`` prints their table again.
+Runs are saved under ``benchmarks/results/per_learning/`` (every training episode's end step and
+return included); ``--from-results`` prints their table again and draws the plot (``--plot``): the
+mean of the last 10 training returns against env steps, mean +- std over seeds.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch as th
-from _common import Results, add_results_argument, first_reaching, markdown_table, mean_std, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    first_reaching,
+    markdown_table,
+    mean_std,
+    measure_or_load,
+    save_learning_curves,
+)
 from stable_baselines3 import DQN
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.evaluation import evaluate_policy
@@ -113,7 +124,25 @@ def run(task: Task, algo: type[DQN], seed: int) -> dict[str, Any]:
     eval_env = gym.make(task.env_id, **task.env_kwargs)
     eval_env.reset(seed=10_000 + seed)
     final, _ = evaluate_policy(model, eval_env, n_eval_episodes=20, deterministic=True)
-    return {"reached": steps_to_threshold(log.episodes, task.threshold), "final": float(final), "cpu": cpu}
+    return {
+        "reached": steps_to_threshold(log.episodes, task.threshold),
+        "final": float(final),
+        "cpu": cpu,
+        "episodes": log.episodes,
+    }
+
+
+def training_curve(episodes: list[tuple[int, float]], budget: int, every: int, window: int = 10):
+    """The mean of the last ``window`` training returns finished by each multiple of ``every`` steps
+    (from the first step by which ``window`` episodes have finished)."""
+    ends = np.array([step for step, _ in episodes])
+    returns = np.array([value for _, value in episodes])
+    curve = []
+    for step in range(every, budget + 1, every):
+        done = int(np.searchsorted(ends, step, side="right"))
+        if done >= window:
+            curve.append((step, float(returns[done - window : done].mean())))
+    return curve
 
 
 def main() -> None:
@@ -126,6 +155,7 @@ def main() -> None:
         "--exploration-fraction", type=float, default=None, help="override the tasks' epsilon-decay fraction"
     )
     add_results_argument(parser)
+    add_plot_argument(parser, "per_learning")
     args = parser.parse_args()
     if args.exploration_fraction is not None:
         for task in TASKS.values():
@@ -145,7 +175,30 @@ def main() -> None:
                         flush=True,
                     )
 
-    print(table(measure_or_load("per_learning", args, measure)))
+    record = measure_or_load("per_learning", args, measure)
+    print(table(record))
+    plot(record, args.plot)
+
+
+def plot(record: dict[str, Any], path) -> None:
+    runs = [run for run in record["runs"] if "episodes" in run]
+    panels, lines = {}, {}
+    for name in dict.fromkeys(run["env"] for run in runs):
+        task = TASKS[name]
+        panel = f"{task.env_id}" + (f" {task.env_kwargs}" if task.env_kwargs else "")
+        panels[panel] = {
+            algo: [
+                training_curve(run["episodes"], task.budget, task.budget // 80)
+                for run in runs
+                if run["env"] == name and run["algo"] == algo
+            ]
+            for algo in dict.fromkeys(run["algo"] for run in runs if run["env"] == name)
+        }
+        lines[panel] = {f"threshold {task.threshold:g}": task.threshold}
+    if panels:
+        save_learning_curves(
+            path, panels, ylabel="mean of the last 10 training returns", lines=lines, title="DQN vs PERDQN"
+        )
 
 
 def table(record: dict[str, Any]) -> str:

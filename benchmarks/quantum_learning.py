@@ -9,7 +9,8 @@ fidelity >= 0.99 within the 20-step limit. The table reports success rate and ci
     python benchmarks/quantum_learning.py [--seeds 0 1 2] [--episodes 100] [--tasks bell noisy-bell ghz]
         [--algos DQN PPO] [--steps N (overrides every task's budget)]
 
-Runs are saved under ``benchmarks/results/quantum_learning/``; ``--from-results`` prints their table again.
+Runs are saved under ``benchmarks/results/quantum_learning/``; ``--from-results`` prints their table
+again and draws the plot (``--plot``): greedy success rate per task and agent, mean +- std over seeds.
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    mean_std,
+    measure_or_load,
+    save_bar_plot,
+)
 from stable_baselines3 import DQN, PPO
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
@@ -71,9 +80,32 @@ def main() -> None:
     parser.add_argument("--algos", nargs="+", choices=["DQN", "PPO"], default=["DQN", "PPO"])
     parser.add_argument("--steps", type=int, default=None)
     add_results_argument(parser)
+    add_plot_argument(parser, "quantum_learning")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    print(table(measure_or_load("quantum_learning", args, lambda results: measure(results, args))))
+    record = measure_or_load("quantum_learning", args, lambda results: measure(results, args))
+    print(table(record))
+    plot(record, args.plot)
+
+
+def plot(record: dict[str, Any], path) -> None:
+    runs = record["runs"]
+    groups = {}
+    for task in dict.fromkeys(run["task"] for run in runs):
+        task_runs = [run for run in runs if run["task"] == task]
+        budgets = sorted({run["steps"] for run in task_runs if "steps" in run})
+        label = TASKS[task][0] + "".join(f", {steps:,} steps" for steps in budgets)
+        groups[label] = {
+            agent: [run["success"] for run in task_runs if run["agent"] == agent]
+            for agent in dict.fromkeys(run["agent"] for run in task_runs)
+        }
+    save_bar_plot(
+        path,
+        groups,
+        title=f"AdvRL/QuantumGate-v0: greedy success (fidelity >= 0.99), {record['args']['episodes']} episodes "
+        f"per seed, {len(record['args']['seeds'])} seeds (dots: seeds)",
+        ylabel="success rate",
+    )
 
 
 def measure(results: Results, args: argparse.Namespace) -> None:

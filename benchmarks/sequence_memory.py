@@ -6,7 +6,8 @@ deterministic actions over ``--eval-episodes`` episodes after training.
 
     python benchmarks/sequence_memory.py [--timesteps 80000] [--seeds 0 1]
 
-Runs are saved under ``benchmarks/results/sequence_memory/``; ``--from-results`` prints their table again.
+Runs are saved under ``benchmarks/results/sequence_memory/``; ``--from-results`` prints their table
+again and draws the plot (``--plot``): success rate per algorithm, mean +- std over seeds, and chance.
 """
 
 from __future__ import annotations
@@ -18,7 +19,15 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-from _common import Results, add_results_argument, markdown_table, mean_std, measure_or_load
+from _common import (
+    Results,
+    add_plot_argument,
+    add_results_argument,
+    markdown_table,
+    mean_std,
+    measure_or_load,
+    save_bar_plot,
+)
 from sb3_contrib import RecurrentPPO
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_util import make_vec_env
@@ -62,6 +71,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--eval-episodes", type=int, default=400)
     add_results_argument(parser)
+    add_plot_argument(parser, "sequence_memory")
     args = parser.parse_args()
     torch.set_num_threads(1)
 
@@ -77,7 +87,25 @@ def main() -> None:
                 results.add({"agent": name, "seed": seed, "success": rate, "seconds": seconds})
                 print(f"seed {seed} {name}: success {rate:.1%}", flush=True)
 
-    print(table(measure_or_load("sequence_memory", args, measure)))
+    record = measure_or_load("sequence_memory", args, measure)
+    print(table(record))
+    plot(record, args.plot)
+
+
+def plot(record: dict[str, Any], path) -> None:
+    runs = record["runs"]
+    groups = {
+        name: {"success rate": [run["success"] for run in runs if run["agent"] == name]}
+        for name in dict.fromkeys(run["agent"] for run in runs)
+    }
+    save_bar_plot(
+        path,
+        groups,
+        title=f"{ENV_ID} (4 cues, delay 5) after {record['args']['timesteps']:,} steps, "
+        f"{len(record['args']['seeds'])} seeds (dots: seeds)",
+        ylabel="success rate (deterministic evaluation)",
+        lines={"chance (1 / 4)": 0.25},
+    )
 
 
 def table(record: dict[str, Any]) -> str:
