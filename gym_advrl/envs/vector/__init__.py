@@ -7,6 +7,7 @@ Only numpy is used, so they work with the bare install.
 """
 
 from gym_advrl.envs.vector._base import AdvRLVectorEnv
+from gym_advrl.envs.vector.causal import CausalSCMVectorEnv
 from gym_advrl.envs.vector.classic import ContinuousCartPoleVectorEnv, PendulumVectorEnv
 from gym_advrl.envs.vector.grid_world import FourRoomsVectorEnv, GridWorldVectorEnv
 from gym_advrl.envs.vector.regulator import NonlinearRegulatorVectorEnv
@@ -14,6 +15,7 @@ from gym_advrl.envs.vector.sequence import SequenceMemoryVectorEnv, SequenceTrac
 
 __all__ = [
     "AdvRLVectorEnv",
+    "CausalSCMVectorEnv",
     "ContinuousCartPoleVectorEnv",
     "FourRoomsVectorEnv",
     "GridWorldVectorEnv",
