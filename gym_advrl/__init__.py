@@ -50,6 +50,7 @@ VECTOR_ENTRY_POINTS: dict[str, str] = {
     "AdvRL/SequenceMemory-v0": "gym_advrl.envs.vector.sequence:SequenceMemoryVectorEnv",
     "AdvRL/SequenceTracking-v0": "gym_advrl.envs.vector.sequence:SequenceTrackingVectorEnv",
     "AdvRL/CausalSCM-v0": "gym_advrl.envs.vector.causal:CausalSCMVectorEnv",
+    "AdvRL/QuantumGate-v0": "gym_advrl.envs.vector.quantum:QuantumGateVectorEnv",
 }
 
 for _env_id, _entry_point, _max_steps in ENV_SPECS:

@@ -10,6 +10,7 @@ from gym_advrl.envs.vector._base import AdvRLVectorEnv
 from gym_advrl.envs.vector.causal import CausalSCMVectorEnv
 from gym_advrl.envs.vector.classic import ContinuousCartPoleVectorEnv, PendulumVectorEnv
 from gym_advrl.envs.vector.grid_world import FourRoomsVectorEnv, GridWorldVectorEnv
+from gym_advrl.envs.vector.quantum import QuantumGateVectorEnv
 from gym_advrl.envs.vector.regulator import NonlinearRegulatorVectorEnv
 from gym_advrl.envs.vector.sequence import SequenceMemoryVectorEnv, SequenceTrackingVectorEnv
 
@@ -21,6 +22,7 @@ __all__ = [
     "GridWorldVectorEnv",
     "NonlinearRegulatorVectorEnv",
     "PendulumVectorEnv",
+    "QuantumGateVectorEnv",
     "SequenceMemoryVectorEnv",
     "SequenceTrackingVectorEnv",
 ]
