@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 
 #: Steps (or raw 64-bit words) drawn ahead per instance: one generator call per instance every
-#: ``BLOCK`` steps, a ``(num_envs, BLOCK, ...)`` buffer.
-BLOCK = 64
+#: ``BLOCK`` steps, a ``(num_envs, BLOCK, ...)`` buffer. Large blocks amortize the per-call
+#: cost (a few microseconds) over many steps; a ``sync`` redraws only what was used.
+BLOCK = 256
 _DOUBLE_SCALE = 1.0 / 9007199254740992.0  # 2 ** -53, NumPy's next_double
 _LOW32 = np.uint64(0xFFFFFFFF)
 _SHIFT32 = np.uint64(32)
@@ -38,23 +39,26 @@ _SHIFT11 = np.uint64(11)
 class _Stream:
     """Bookkeeping shared by both streams: blocks, positions, and the state before each block."""
 
-    def __init__(self, rngs: Sequence[np.random.Generator | None], block: int) -> None:
+    def __init__(self, rngs: Sequence[np.random.Generator | None], block: int, keep_states: bool) -> None:
         self._rngs = rngs
         self.block = block
+        self.keep_states = keep_states
         num_envs = len(rngs)
         self._pos = np.full(num_envs, block, dtype=np.int64)  # == block: nothing drawn ahead
+        self._fresh = np.ones(num_envs, dtype=bool)  # no block drawn since seeding, sync or forget
         self._saved: list[dict[str, Any] | None] = [None] * num_envs
 
     def _refill(self, rows: np.ndarray) -> None:
         for i in rows.tolist():
             rng = self._rngs[i]
-            self._saved[i] = self._start_block(i, rng, fresh=self._saved[i] is None)
+            self._saved[i] = self._start_block(i, rng, bool(self._fresh[i]))
             self._fill(i, rng)
         self._pos[rows] = 0
+        self._fresh[rows] = False
 
-    def _start_block(self, i: int, rng: np.random.Generator, fresh: bool) -> dict[str, Any]:
-        """The generator's state before a new block (``fresh``: no block was drawn since ``sync``)."""
-        return rng.bit_generator.state
+    def _start_block(self, i: int, rng: np.random.Generator, fresh: bool) -> dict[str, Any] | None:
+        """The generator's state before a new block, kept only if ``sync`` may need it."""
+        return rng.bit_generator.state if self.keep_states else None
 
     def _ensure(self, rows: np.ndarray | None) -> None:
         pos = self._pos if rows is None else self._pos[rows]
@@ -65,6 +69,8 @@ class _Stream:
 
     def sync(self, rows: np.ndarray) -> None:
         """Put the generators of ``rows`` where the single envs' would be; forget their blocks."""
+        if not self.keep_states:
+            raise RuntimeError("sync needs a stream made with keep_states=True")
         for i in rows.tolist():
             saved = self._saved[i]
             if saved is None:
@@ -74,12 +80,14 @@ class _Stream:
             self._advance(i, rng, int(self._pos[i]))
             self._saved[i] = None
         self._pos[rows] = self.block
+        self._fresh[rows] = True
 
     def forget(self, rows: np.ndarray) -> None:
         """Drop the blocks of ``rows`` without syncing (their generators are being replaced)."""
         for i in rows.tolist():
             self._saved[i] = None
         self._pos[rows] = self.block
+        self._fresh[rows] = True
 
     def _fill(self, i: int, rng: np.random.Generator) -> None:
         raise NotImplementedError
@@ -96,6 +104,8 @@ class BlockStream(_Stream):
     :param shape: shape of one step's draw
     :param dtype: dtype of the draws
     :param block: steps drawn ahead
+    :param keep_states: keep each generator's state before its block, for :meth:`sync` (needed
+        when the env also draws from the generators directly, e.g. at reset)
     """
 
     def __init__(
@@ -105,8 +115,9 @@ class BlockStream(_Stream):
         shape: tuple[int, ...],
         dtype: Any = np.float64,
         block: int = BLOCK,
+        keep_states: bool = True,
     ) -> None:
-        super().__init__(rngs, block)
+        super().__init__(rngs, block, keep_states)
         self._draw = draw
         self._blocks = np.zeros((len(rngs), block, *shape), dtype=dtype)
 
@@ -136,14 +147,18 @@ class RawStream(_Stream):
     upper 32 bits (``has_uint32``/``uinteger`` of its state) are part of what is emulated.
     """
 
-    def __init__(self, rngs: Sequence[np.random.Generator | None], block: int = BLOCK) -> None:
-        super().__init__(rngs, block)
+    def __init__(
+        self, rngs: Sequence[np.random.Generator | None], block: int = BLOCK, keep_states: bool = True
+    ) -> None:
+        super().__init__(rngs, block, keep_states)
         num_envs = len(rngs)
         self._blocks = np.zeros((num_envs, block), dtype=np.uint64)
         self._has32 = np.zeros(num_envs, dtype=bool)
         self._u32 = np.zeros(num_envs, dtype=np.uint64)
 
-    def _start_block(self, i: int, rng: np.random.Generator, fresh: bool) -> dict[str, Any]:
+    def _start_block(self, i: int, rng: np.random.Generator, fresh: bool) -> dict[str, Any] | None:
+        if not (fresh or self.keep_states):
+            return None  # the emulated cache carries on; nothing to read or keep
         state = rng.bit_generator.state
         if state["bit_generator"] != "PCG64":
             raise ValueError(f"RawStream needs PCG64 generators, got {state['bit_generator']}")
@@ -153,7 +168,7 @@ class RawStream(_Stream):
         else:  # a used-up block: the emulated cache is the true one
             state["has_uint32"] = int(self._has32[i])
             state["uinteger"] = int(self._u32[i])
-        return state
+        return state if self.keep_states else None
 
     def _fill(self, i: int, rng: np.random.Generator) -> None:
         self._blocks[i] = rng.bit_generator.random_raw(self.block)

@@ -77,7 +77,9 @@ class CausalSCMVectorEnv(AdvRLVectorEnv):
         self._confounded = bool(self.scm.confounded)
         width = d + int(self._confounded)
         # One context per reset or step: n_vars standard normals, then the confounder's.
-        self._contexts = BlockStream(self._rngs, lambda rng, k: rng.standard_normal((k, width)), (width,))
+        self._contexts = BlockStream(
+            self._rngs, lambda rng, k: rng.standard_normal((k, width)), (width,), keep_states=False
+        )
         self._streams.append(self._contexts)
         self.noise = np.zeros((n, d))
         self.hidden = np.zeros(n)

@@ -119,7 +119,7 @@ class PendulumVectorEnv(AdvRLVectorEnv):
             autoreset_mode,
             render_envs,
         )
-        self._start = RawStream(self._rngs)
+        self._start = RawStream(self._rngs, keep_states=False)
         self._streams.append(self._start)
         self.state = np.zeros((2, n))  # rows: theta, theta_dot
         self.last_u = np.full(n, np.nan, dtype=np.float32)  # NaN: no action yet this episode
@@ -276,7 +276,7 @@ class ContinuousCartPoleVectorEnv(AdvRLVectorEnv):
             render_envs,
         )
         self._obs_low, self._obs_high = self.single_observation_space.low, self.single_observation_space.high
-        self._start = RawStream(self._rngs)
+        self._start = RawStream(self._rngs, keep_states=False)
         self._streams.append(self._start)
         self.state = np.zeros((4, n))  # rows: x, x_dot, theta, theta_dot
         self.last_force = np.zeros(n)

@@ -147,7 +147,7 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
             autoreset_mode,
             render_envs,
         )
-        self._draws = RawStream(self._rngs)
+        self._draws = RawStream(self._rngs, keep_states=False)
         self._streams.append(self._draws)
         self.position = np.zeros((n, 2), dtype=np.int64)
         self.goal = np.tile(np.asarray(template.goal, dtype=np.int64), (n, 1))

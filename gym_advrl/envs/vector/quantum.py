@@ -79,7 +79,7 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
             autoreset_mode,
             render_envs,
         )
-        self._draws = RawStream(self._rngs)
+        self._draws = RawStream(self._rngs, keep_states=False)
         self._streams.append(self._draws)
         dim = 2**self.n_qubits
         self.states = basis_state(self.n_qubits, batch_shape=(n,))

@@ -63,7 +63,7 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
         )
         self._noise = BlockStream(self._rngs, _step_noise, (5,))
         self._streams.append(self._noise)
-        self.state = np.zeros((n, 4))
+        self.state = np.zeros((4, n))  # one contiguous row per state component
 
     def _check_actions(self, actions: Any) -> np.ndarray:
         return batched_box_actions(actions, self.single_action_space, self.num_envs)
@@ -71,33 +71,33 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         rngs = self._rngs
         for i in rows.tolist():
-            self.state[i] = rngs[i].uniform(-1.0, 1.0, size=4)
+            self.state[:, i] = rngs[i].uniform(-1.0, 1.0, size=4)
         return {}
 
     def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
-        s = self.state if rows is None else self.state[rows]
-        noise = self._noise.take(rows)
-        sigma = (self.process_noise if rows is None else self.process_noise[rows])[:, None]
+        s0, s1, s2, s3 = self.state if rows is None else self.state[:, rows]
+        noise = self._noise.take(rows).T
+        sigma = self.process_noise if rows is None else self.process_noise[rows]
         a0, a1 = actions[:, 0], actions[:, 1]
         # The single env's expressions in its order (bit-identical).
-        next_state = np.empty_like(s)
-        next_state[:, 0] = s[:, 0] + 0.1 * a0 + 0.05 * np.sin(s[:, 1])
-        next_state[:, 1] = s[:, 1] + 0.1 * a1 + 0.02 * s[:, 0] * s[:, 2]
-        next_state[:, 2] = 0.9 * s[:, 2] + 0.1 * np.tanh(a0 + a1)
-        next_state[:, 3] = 0.95 * s[:, 3] + 0.01 * noise[:, 4]
-        next_state += sigma * noise[:, :4]
+        next_state = np.empty((4, len(s0)))
+        np.add(s0 + 0.1 * a0, 0.05 * np.sin(s1), out=next_state[0])
+        np.add(s1 + 0.1 * a1, 0.02 * s0 * s2, out=next_state[1])
+        np.add(0.9 * s2, 0.1 * np.tanh(a0 + a1), out=next_state[2])
+        np.add(0.95 * s3, 0.01 * noise[4], out=next_state[3])
+        next_state += sigma * noise[:4]
         if rows is None:
             self.state = next_state
         else:
-            self.state[rows] = next_state
+            self.state[:, rows] = next_state
         sq = next_state**2
-        total = sq[:, 0] + sq[:, 1] + sq[:, 2] + sq[:, 3]
+        total = sq[0] + sq[1] + sq[2] + sq[3]
         reward = -total - 0.01 * (a0**2 + a1**2)
         terminated = np.sqrt(total) > self.STATE_LIMIT
         return reward, terminated, {}
 
     def _observations(self) -> np.ndarray:
-        return self.state.astype(np.float32)
+        return self.state.T.astype(np.float32)
 
     # ------------------------------------------------------------------ planning interface
     def reward_fn(self, obs: np.ndarray, action: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
@@ -113,5 +113,5 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
         return NonlinearRegulatorEnv(render_mode=self.render_mode)
 
     def _painter_state(self, painter: gym.Env, i: int) -> None:
-        painter.state = self.state[i].copy()
-        painter._trail = deque([self.state[i, :2].copy()], maxlen=TRAIL_LENGTH)
+        painter.state = self.state[:, i].copy()
+        painter._trail = deque([self.state[:2, i].copy()], maxlen=TRAIL_LENGTH)

@@ -66,7 +66,7 @@ class SequenceMemoryVectorEnv(AdvRLVectorEnv):
             autoreset_mode,
             render_envs,
         )
-        self._draws = RawStream(self._rngs)
+        self._draws = RawStream(self._rngs, keep_states=False)
         self._streams.append(self._draws)
         self.cue = np.zeros(n, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
@@ -166,7 +166,7 @@ class SequenceTrackingVectorEnv(AdvRLVectorEnv):
         )
         if self.max_episode_steps is None or self.max_episode_steps > self.episode_length:
             self.max_episode_steps = self.episode_length  # the env truncates itself at episode_length
-        self._draws = RawStream(self._rngs)
+        self._draws = RawStream(self._rngs, keep_states=False)
         self._streams.append(self._draws)
         # The last three values, newest in column 2, and how many of them exist (1 to 3).
         self.history = np.zeros((n, 3))
@@ -183,15 +183,15 @@ class SequenceTrackingVectorEnv(AdvRLVectorEnv):
         self.history_length[rows] = 1
         self.t[rows] = 0
         self.last_move[rows] = 0.0
+        self._mean = self._running_mean()
         return {}
 
     def _running_mean(self) -> np.ndarray:
-        # Python's sum over the deque, left to right, divided by its length.
-        h, count = self.history, self.history_length
-        total = np.where(
-            count == 1, h[:, 2], np.where(count == 2, h[:, 1] + h[:, 2], (h[:, 0] + h[:, 1]) + h[:, 2])
-        )
-        return total / count
+        # Python's sum over the deque, left to right, divided by its length: with the missing
+        # entries held at 0.0, (0 + 0) + x = x and (0 + x) + y = x + y exactly, so one formula
+        # serves every length.
+        h = self.history
+        return ((h[:, 0] + h[:, 1]) + h[:, 2]) / self.history_length
 
     def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
         move = np.where(actions == 1, 1.0, -1.0)
@@ -201,13 +201,14 @@ class SequenceTrackingVectorEnv(AdvRLVectorEnv):
         self.history[:, 2] = value
         np.minimum(self.history_length + 1, 3, out=self.history_length)
         self.t += 1
-        reward = 1.0 - 2.0 * np.abs(self._running_mean() - 0.5)
+        self._mean = self._running_mean()
+        reward = 1.0 - 2.0 * np.abs(self._mean - 0.5)
         return reward, np.zeros(self.num_envs, dtype=bool), {}
 
     def _observations(self) -> np.ndarray:
         obs = np.empty((self.num_envs, 4), dtype=np.float32)
         obs[:, 0] = self.history[:, 2]
-        obs[:, 1] = self._running_mean()
+        obs[:, 1] = self._mean
         obs[:, 2] = self.last_move
         obs[:, 3] = np.minimum(self.t / self.episode_length, 1.0)
         return obs
