@@ -3,11 +3,16 @@
 Every env is made with ``gym.make`` (so the same wrappers, time limit included, are on both sides)
 and stepped with pre-sampled actions, resetting at episode ends.
 
-    python benchmarks/env_speed.py [--steps 20000] [--repeats 5] [--plot PNG]
+    python benchmarks/env_speed.py [--steps 20000] [--pixel-steps 2000] [--repeats 5] [--plot PNG]
 
 Measurements are saved under ``benchmarks/results/env_speed/``; ``--from-results`` prints their
 table again. The plot (``--plot``) shows each env's ratio to its Gymnasium counterpart, pass by
 pass: min / median / max over the interleaved passes.
+
+A second table times 64x64 RGB observations of the continuous-control envs (Gymnasium's
+``AddRenderObservation``): frames drawn directly at 64x64 (``width=64, height=64``) against the
+default frame shrunk by Gymnasium's ``ResizeObservation`` (needs OpenCV, the ``[pixels]`` extra),
+interleaved in the same passes.
 """
 
 from __future__ import annotations
@@ -35,11 +40,29 @@ COUNTERPARTS = {
 }
 
 
+#: Pixel-observation setups: (env id, how the 64x64 frames are made).
+PIXEL_SETUPS = [
+    (env_id, way)
+    for env_id in ("AdvRL/Pendulum-v0", "AdvRL/ContinuousCartPole-v0")
+    for way in ("drawn", "resized")
+]
+PIXEL_SIZE = 64
+
+
+def make_pixel_env(env_id: str, way: str) -> gym.Env:
+    """64x64 frames as observations: drawn at that size, or the default frame resized."""
+    if way == "drawn":
+        env = gym.make(env_id, render_mode="rgb_array", width=PIXEL_SIZE, height=PIXEL_SIZE)
+        return gym.wrappers.AddRenderObservation(env, render_only=True)
+    env = gym.wrappers.AddRenderObservation(gym.make(env_id, render_mode="rgb_array"), render_only=True)
+    return gym.wrappers.ResizeObservation(env, (PIXEL_SIZE, PIXEL_SIZE))
+
+
 class Runner:
     """One env with pre-sampled actions; ``time()`` returns steps/s of one timed pass."""
 
-    def __init__(self, env_id: str, n_steps: int, seed: int = 0) -> None:
-        self.env = gym.make(env_id)
+    def __init__(self, env_id: str, n_steps: int, seed: int = 0, env: gym.Env | None = None) -> None:
+        self.env = gym.make(env_id) if env is None else env
         self.env.action_space.seed(seed)
         self.actions = [self.env.action_space.sample() for _ in range(n_steps)]
         if env_id == "CartPole-v1":
@@ -65,6 +88,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--pixel-steps", type=int, default=2_000, help="steps per pass with 64x64 pixels")
     parser.add_argument("--repeats", type=int, default=5)
     add_results_argument(parser)
     add_plot_argument(parser, "env_speed")
@@ -73,22 +97,41 @@ def main() -> None:
     def measure(results: Results) -> None:
         ids = sorted(env_id for env_id in gym.registry if env_id.startswith("AdvRL/"))
         runners = {env_id: Runner(env_id, args.steps) for env_id in [*ids, *COUNTERPARTS.values()]}
+        pixel_runners = {
+            (env_id, way): Runner(env_id, args.pixel_steps, env=make_pixel_env(env_id, way))
+            for env_id, way in PIXEL_SETUPS
+        }
         # Interleave: every repeat times every env once, so load changes hit all envs alike.
         for _ in range(args.repeats):
-            for runner in runners.values():
+            for runner in [*runners.values(), *pixel_runners.values()]:
                 runner.time()
         for env_id, runner in runners.items():
             results.add({"env": env_id, "steps_per_second": max(runner.passes), "passes": runner.passes})
+        for (env_id, way), runner in pixel_runners.items():
+            results.add(
+                {
+                    "env": env_id,
+                    "pixels": way,
+                    "steps_per_second": max(runner.passes),
+                    "passes": runner.passes,
+                }
+            )
 
     record = measure_or_load("env_speed", args, measure)
     print(table(record))
+    if any("pixels" in run for run in record["runs"]):
+        print("\n" + pixel_table(record))
     plot(record, args.plot)
 
 
 def plot(record: dict[str, Any], path) -> None:
     """Ratio to the Gymnasium counterpart in each pass (the passes interleave, so pass r of both
     envs ran under the same load)."""
-    passes = {run["env"]: run.get("passes", [run["steps_per_second"]]) for run in record["runs"]}
+    passes = {
+        run["env"]: run.get("passes", [run["steps_per_second"]])
+        for run in record["runs"]
+        if "pixels" not in run
+    }
     ratios = {
         f"{env_id.removeprefix('AdvRL/')} / {ref_id}": [
             ours / ref for ours, ref in zip(passes[env_id], passes[ref_id], strict=True)
@@ -108,7 +151,7 @@ def plot(record: dict[str, Any], path) -> None:
 
 def table(record: dict[str, Any]) -> str:
     args = record["args"]
-    best = {run["env"]: run["steps_per_second"] for run in record["runs"]}
+    best = {run["env"]: run["steps_per_second"] for run in record["runs"] if "pixels" not in run}
     rows, failures = [], []
     for env_id in (env_id for env_id in best if env_id.startswith("AdvRL/")):
         ours = best[env_id]
@@ -132,6 +175,23 @@ def table(record: dict[str, Any]) -> str:
         + markdown_table(("env", "steps/s", "Gymnasium counterpart", "its steps/s", "ratio"), rows, "lrlrr")
         + "\n\n"
         + verdict
+    )
+
+
+def pixel_table(record: dict[str, Any]) -> str:
+    """Frames per second of 64x64 observations, drawn directly against resized (same passes)."""
+    args = record["args"]
+    best = {(run["env"], run["pixels"]): run["steps_per_second"] for run in record["runs"] if "pixels" in run}
+    rows = []
+    for env_id in dict.fromkeys(env_id for env_id, _ in best):
+        drawn, resized = best[(env_id, "drawn")], best[(env_id, "resized")]
+        rows.append([f"`{env_id}`", f"{drawn:,.0f}", f"{resized:,.0f}", f"{drawn / resized:.1f}x"])
+    return (
+        f"64x64 RGB observations (AddRenderObservation), steps (= frames) per second, best of "
+        f"{args['repeats']} interleaved passes of {args['pixel_steps']} steps\n\n"
+        + markdown_table(
+            ("env", "drawn at 64x64", "default frame + ResizeObservation", "speed-up"), rows, "lrrr"
+        )
     )
 
 
