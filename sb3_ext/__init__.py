@@ -3,6 +3,7 @@
 from sb3_ext.aux_dqn import AuxDQN, AuxDQNPolicy, PERAuxDQN
 from sb3_ext.callbacks import WrapperInfoCallback
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
+from sb3_ext.dreamer import Dreamer, DreamerPolicy
 from sb3_ext.dyna import Dyna, TabularDynaQ, TabularQPolicy
 from sb3_ext.mbpo import MBPO
 from sb3_ext.mpc import WorldModelMPC
@@ -12,6 +13,8 @@ from sb3_ext.per import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayMixin
 __all__ = [
     "AuxDQN",
     "AuxDQNPolicy",
+    "Dreamer",
+    "DreamerPolicy",
     "Dyna",
     "MBPO",
     "OptionCritic",

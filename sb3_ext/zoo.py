@@ -60,6 +60,7 @@ ALGORITHMS: dict[str, type] = {
         "OptionCritic",
         "WorldModelMPC",
         "MBPO",
+        "Dreamer",
     )
 }
 
@@ -103,6 +104,14 @@ PLANNER = {
     "population_size": ("choice", (50, 100, 200), None),
     "n_iterations": ("int", 1, 5),
 }
+DREAMER = {
+    "learning_rate": ("logfloat", 1e-4, 1e-3),
+    "actor_learning_rate": ("logfloat", 3e-5, 3e-4),
+    "critic_learning_rate": ("logfloat", 3e-5, 3e-4),
+    "train_ratio": ("choice", (16, 32, 64, 128), None),
+    "imagination_horizon": ("int", 5, 20),
+    "ent_coef": ("logfloat", 1e-4, 1e-2),
+}
 
 #: rl-zoo3 name -> (rl-zoo3 algorithm whose search space it extends, or None; its own distributions).
 SEARCH_SPACES: dict[str, tuple[str | None, dict[str, Distribution]]] = {
@@ -117,6 +126,7 @@ SEARCH_SPACES: dict[str, tuple[str | None, dict[str, Distribution]]] = {
     "optioncritic": (None, OPTIONS),
     "worldmodelmpc": (None, PLANNER),
     "mbpo": ("sac", MBPO_SPACE),
+    "dreamer": (None, DREAMER),
 }
 
 

@@ -46,10 +46,12 @@ import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 import sb3_ext
 from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3
 from sb3_ext.aux_dqn import AuxDQN, PERAuxDQN
+from sb3_ext.dreamer import Dreamer
 from sb3_ext.dyna import Dyna, TabularDynaQ
 from sb3_ext.mbpo import MBPO
 from sb3_ext.mpc import WorldModelMPC
 from sb3_ext.option_critic import OptionCritic
+from tests import image_envs  # noqa: F401  (registers Test/PointImage-v0: images with Box actions)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,29 @@ TINY_MPC = dict(
     buffer_size=2_000,
     device="cpu",
     policy_kwargs=dict(net_arch=[32, 32], n_members=2),
+)
+TINY_DREAMER = dict(
+    learning_starts=100,
+    batch_size=4,
+    sequence_length=8,
+    train_ratio=4,
+    imagination_horizon=3,
+    buffer_size=2_000,
+    device="cpu",
+    policy_kwargs=dict(
+        net_arch=[16],
+        # Below the free nats the prior gets no gradient: a tiny latent's KL stays under the default 1 nat.
+        world_model_kwargs=dict(
+            deter_size=16,
+            stoch_size=4,
+            classes=4,
+            hidden_size=16,
+            mlp_layers=[16],
+            embed_dim=16,
+            cnn_depth=2,
+            free_nats=0.0,
+        ),
+    ),
 )
 
 ALGORITHMS: list[AlgoCase] = [
@@ -154,6 +179,32 @@ ALGORITHMS: list[AlgoCase] = [
         dict(TINY_MPC, use_env_functions=False),
     ),
     AlgoCase("WorldModelMPC-discrete", WorldModelMPC, "AdvRL/SequenceTracking-v0", TINY_MPC),
+    # Box + Discrete actions, flat + image observations (categorical and Gaussian latents).
+    AlgoCase("Dreamer", Dreamer, "AdvRL/Pendulum-v0", TINY_DREAMER, bad_env_id="AdvRL/FourRooms-v0"),
+    AlgoCase(
+        "Dreamer-discrete-gaussian",
+        Dreamer,
+        "AdvRL/SequenceTracking-v0",
+        dict(
+            TINY_DREAMER,
+            policy_kwargs=dict(
+                net_arch=[16],
+                world_model_kwargs=dict(
+                    TINY_DREAMER["policy_kwargs"]["world_model_kwargs"], latent="gaussian"
+                ),
+            ),
+        ),
+    ),
+    AlgoCase(
+        "Dreamer-rgb-discrete",
+        Dreamer,
+        "AdvRL/GridWorld-v0",
+        TINY_DREAMER,
+        policy="CnnPolicy",
+        env_kwargs=dict(obs_mode="rgb", size=4, cell_px=4),
+        bad_env_id="AdvRL/FourRooms-v0",
+    ),
+    AlgoCase("Dreamer-pixels-box", Dreamer, "Test/PointImage-v0", TINY_DREAMER, policy="CnnPolicy"),
     # SAC on branched rollouts of the ensemble; the ensemble is saved and loaded with the networks.
     AlgoCase(
         "MBPO",
