@@ -1,0 +1,142 @@
+"""``GymnasiumVecEnv``: a Gymnasium vector env seen by SB3 exactly as a ``DummyVecEnv`` of its single envs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+from stable_baselines3 import PPO
+from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+import gym_advrl  # noqa: F401
+from sb3_ext.common.vec_env import GymnasiumVecEnv, split_infos
+
+N = 4
+
+
+def _dummy(env_id: str, **kwargs: Any) -> DummyVecEnv:
+    return DummyVecEnv([lambda: gym.make(env_id, **kwargs) for _ in range(N)])
+
+
+def _assert_same_step(a: tuple, b: tuple, t: int) -> None:
+    obs_a, rew_a, done_a, infos_a = a
+    obs_b, rew_b, done_b, infos_b = b
+    np.testing.assert_allclose(obs_a, obs_b, rtol=1e-6, atol=1e-6, err_msg=f"step {t} obs")
+    np.testing.assert_allclose(rew_a, rew_b, rtol=1e-6, err_msg=f"step {t} reward")
+    np.testing.assert_array_equal(done_a, done_b, err_msg=f"step {t} dones")
+    for i in range(N):
+        assert ("terminal_observation" in infos_a[i]) == ("terminal_observation" in infos_b[i])
+        if "terminal_observation" in infos_b[i]:
+            np.testing.assert_allclose(
+                infos_a[i]["terminal_observation"], infos_b[i]["terminal_observation"], rtol=1e-6, atol=1e-6
+            )
+            assert infos_a[i]["TimeLimit.truncated"] == infos_b[i]["TimeLimit.truncated"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda env_id: gym.make_vec(env_id, N),
+        lambda env_id: gym.make_vec(env_id, N, autoreset_mode=AutoresetMode.SAME_STEP),
+        lambda env_id: SyncVectorEnv([lambda: gym.make(env_id) for _ in range(N)]),
+        lambda env_id: SyncVectorEnv(
+            [lambda: gym.make(env_id) for _ in range(N)], autoreset_mode=AutoresetMode.SAME_STEP
+        ),
+    ],
+    ids=["native-next-step", "native-same-step", "sync-next-step", "sync-same-step"],
+)
+@pytest.mark.parametrize("env_id", ["AdvRL/Pendulum-v0", "AdvRL/ContinuousCartPole-v0", "AdvRL/GridWorld-v0"])
+def test_adapter_steps_like_dummy_vec_env(env_id: str, make: Any) -> None:
+    adapted = GymnasiumVecEnv(make(env_id))
+    dummy = _dummy(env_id)
+    adapted.seed(3)
+    dummy.seed(3)
+    np.testing.assert_allclose(adapted.reset(), dummy.reset())
+    for i in range(N):
+        assert adapted.reset_infos[i].keys() == dummy.reset_infos[i].keys()
+    rng = np.random.default_rng(0)
+    ends = 0
+    for t in range(250):
+        if isinstance(dummy.action_space, gym.spaces.Discrete):
+            actions = rng.integers(dummy.action_space.n, size=N)
+        else:
+            actions = rng.uniform(-1, 1, size=(N, *dummy.action_space.shape)).astype(np.float32)
+        result = adapted.step(actions)
+        _assert_same_step(result, dummy.step(actions), t)
+        ends += int(result[2].sum())
+        for i in np.flatnonzero(result[2]):
+            assert adapted.reset_infos[i].keys() == dummy.reset_infos[i].keys()
+    assert ends >= N
+
+
+def test_split_infos_gives_each_instance_its_entries() -> None:
+    infos = {
+        "a": np.array([1.0, 2.0, 3.0]),
+        "_a": np.array([True, False, True]),
+        "nested": {"b": np.array([5, 6, 7]), "_b": np.array([False, True, False])},
+        "_nested": np.array([False, True, False]),
+    }
+    assert split_infos(infos, 3) == [{"a": 1.0}, {"nested": {"b": 6}}, {"a": 3.0}]
+    assert split_infos(infos, 3, rows=[2]) == [{}, {}, {"a": 3.0}]
+
+
+def test_attributes_methods_and_errors() -> None:
+    env = GymnasiumVecEnv(gym.make_vec("AdvRL/Pendulum-v0", 3, m=[1.0, 1.5, 2.0]))
+    assert env.render_mode is None
+    assert env.get_attr("max_speed") == [8.0, 8.0, 8.0]
+    # A per-instance array (leading num_envs axis) gives each instance its entry; others are shared.
+    env.env.unwrapped.last_u[:] = [0.5, 1.0, 1.5]
+    assert env.get_attr("last_u", indices=[1, 2]) == [1.0, 1.5]
+    assert env.get_attr("state", indices=[1])[0].shape == (2, 3)
+    env.set_attr("last_u", 0.0, indices=[2])
+    assert env.env.unwrapped.last_u.tolist() == [0.5, 1.0, 0.0]
+    env.set_attr("max_speed", 6.0)
+    assert env.env.unwrapped.max_speed == 6.0
+    with pytest.raises(ValueError, match="indices=None"):
+        env.set_attr("max_speed", 5.0, indices=[0])
+    assert env.env_is_wrapped(gym.Wrapper) == [False, False, False]
+    obs = np.zeros((2, 3))
+    rewards = env.env_method("reward_fn", obs, np.zeros((2, 1)), obs, indices=[0, 2])
+    assert len(rewards) == 2 and rewards[0].shape == (2,)
+    env.set_options({"x_init": 0.0, "y_init": 0.0})
+    first = env.reset()
+    np.testing.assert_allclose(first, np.tile([1.0, 0.0, 0.0], (3, 1)))
+    env.set_options([{"x_init": 0.0}, {}, {}])
+    with pytest.raises(ValueError, match="one options dict"):
+        env.reset()
+    with pytest.raises(ValueError, match="vector_env"):
+        GymnasiumVecEnv(gym.make("AdvRL/Pendulum-v0"))  # type: ignore[arg-type]
+
+
+def test_quantum_methods_with_an_instance_index_are_called_per_instance() -> None:
+    env = GymnasiumVecEnv(gym.make_vec("AdvRL/QuantumGate-v0", 2))
+    env.reset()
+    env.step(np.array([0, 1]))
+    qasm = env.env_method("to_qasm")
+    assert qasm[0] != qasm[1] and all(q.startswith("OPENQASM 2.0;") for q in qasm)
+
+
+def _trained_ppo(env: Any, seed: int = 0) -> PPO:
+    # Built and trained one after the other: PPO seeds torch's global generator at construction.
+    model = PPO("MlpPolicy", VecMonitor(env), n_steps=32, batch_size=64, n_epochs=2, seed=seed, device="cpu")
+    return model.learn(2 * 32 * N)
+
+
+def test_ppo_through_the_adapter_equals_ppo_on_dummy_vec_env() -> None:
+    """The same seeds give the same rollouts, hence the same PPO updates, through either VecEnv."""
+    native = _trained_ppo(GymnasiumVecEnv(gym.make_vec("AdvRL/Pendulum-v0", N)))
+    dummy = _trained_ppo(_dummy("AdvRL/Pendulum-v0"))
+    np.testing.assert_allclose(
+        native.rollout_buffer.observations, dummy.rollout_buffer.observations, atol=1e-6
+    )
+    for p, q in zip(native.policy.parameters(), dummy.policy.parameters(), strict=True):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-6)
+    # The comparison can fail: another seed learns other parameters.
+    other = _trained_ppo(GymnasiumVecEnv(gym.make_vec("AdvRL/Pendulum-v0", N)), seed=1)
+    assert any(
+        not np.allclose(p.detach().numpy(), q.detach().numpy())
+        for p, q in zip(other.policy.parameters(), dummy.policy.parameters(), strict=True)
+    )
