@@ -271,7 +271,7 @@ def _build_model(
     (e.g. an action space the algorithm does not support) become ValueErrors."""
     from stable_baselines3.common.env_util import make_vec_env
 
-    env = make_vec_env(env_id, n_envs=args.n_envs, seed=args.seed, monitor_dir=str(out / "monitor"))
+    env = _training_env(env_id, args.n_envs, args.seed, out / "monitor")
     eval_env = make_vec_env(env_id, n_envs=1, seed=args.seed + 10_000)
     policy = args.policy or default_policy(cls, env.observation_space)
     try:
@@ -287,6 +287,24 @@ def _build_model(
         eval_env.close()
         raise
     return model, policy, env, eval_env
+
+
+def _training_env(env_id: str, n_envs: int, seed: int, monitor_dir: Path) -> Any:
+    """``n_envs`` training envs: the env's native vector version (``gym.make_vec``, one array step
+    for all, through ``GymnasiumVecEnv``) when it has one and ``n_envs > 1``, else SB3's
+    ``make_vec_env``; monitored into ``monitor_dir`` either way."""
+    from stable_baselines3.common.env_util import make_vec_env
+
+    if n_envs > 1 and gym.spec(env_id).vector_entry_point is not None:
+        from stable_baselines3.common.vec_env import VecMonitor
+
+        from sb3_ext.common.vec_env import GymnasiumVecEnv
+
+        monitor_dir.mkdir(parents=True, exist_ok=True)
+        env = VecMonitor(GymnasiumVecEnv(gym.make_vec(env_id, n_envs)), filename=str(monitor_dir / "vector"))
+        env.seed(seed)
+        return env
+    return make_vec_env(env_id, n_envs=n_envs, seed=seed, monitor_dir=str(monitor_dir))
 
 
 def load_model(path: str) -> tuple[Any, dict]:
@@ -421,7 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--timesteps", type=_integer(1), default=10_000, help="environment steps (default 10000)"
     )
     train.add_argument("--seed", type=_integer(0), default=0)
-    train.add_argument("--n-envs", type=_integer(1), default=1, help="parallel environments (default 1)")
+    train.add_argument(
+        "--n-envs",
+        type=_integer(1),
+        default=1,
+        help="parallel environments (default 1); more than 1 uses the env's native vector version when it has one",
+    )
     train.add_argument("--out", help="run directory (default runs/<algo>-<env>-s<seed>)")
     train.add_argument("--policy", help="policy alias (default: chosen from the observation space)")
     train.add_argument(
