@@ -30,9 +30,19 @@ for env_id in env_ids:
         if terminated or truncated:
             env.reset()
     env.close()
+# The native vector envs (gym.make_vec) need numpy only: step them too, across autoresets.
+for env_id in sorted(gym_advrl.VECTOR_ENTRY_POINTS):
+    vector_env = gym.make_vec(env_id, 8, vectorization_mode="vector_entry_point")
+    vector_env.reset(seed=0)
+    vector_env.action_space.seed(0)
+    for _ in range(100):
+        vector_env.step(vector_env.action_space.sample())
+    vector_env.close()
+    assert "numba" not in sys.modules, f"gym.make_vec({env_id!r}) imported numba"
 for module in (cooperative_v0, competitive_v0, mixed_v0):
     parallel_api_test(module.parallel_env(), num_cycles=50)
 print(
-    f"gym_advrl {getattr(gym_advrl, '__version__', '')} without extras: {len(env_ids)} environments and 3 multi-agent "
-    "environments step and pass the checkers"
+    f"gym_advrl {getattr(gym_advrl, '__version__', '')} without extras: {len(env_ids)} environments, "
+    f"{len(gym_advrl.VECTOR_ENTRY_POINTS)} native vector environments and 3 multi-agent environments step "
+    "and pass the checkers"
 )
