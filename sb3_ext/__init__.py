@@ -5,6 +5,7 @@ from sb3_ext.callbacks import WrapperInfoCallback
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
 from sb3_ext.dreamer import Dreamer, DreamerPolicy
 from sb3_ext.dyna import Dyna, TabularDynaQ, TabularQPolicy
+from sb3_ext.latent_mpc import LatentMPC, LatentMPCPolicy
 from sb3_ext.mbpo import MBPO
 from sb3_ext.mpc import WorldModelMPC
 from sb3_ext.option_critic import OptionCritic, OptionCriticPolicy
@@ -16,6 +17,8 @@ __all__ = [
     "Dreamer",
     "DreamerPolicy",
     "Dyna",
+    "LatentMPC",
+    "LatentMPCPolicy",
     "MBPO",
     "OptionCritic",
     "OptionCriticPolicy",

@@ -61,6 +61,7 @@ ALGORITHMS: dict[str, type] = {
         "WorldModelMPC",
         "MBPO",
         "Dreamer",
+        "LatentMPC",
     )
 }
 
@@ -112,6 +113,13 @@ DREAMER = {
     "imagination_horizon": ("int", 5, 20),
     "ent_coef": ("logfloat", 1e-4, 1e-2),
 }
+LATENT_PLANNER = {
+    "learning_rate": ("logfloat", 1e-4, 3e-3),
+    "train_ratio": ("choice", (16, 32, 64, 128), None),
+    "horizon": ("int", 5, 20),
+    "population_size": ("choice", (100, 200, 500), None),
+    "n_iterations": ("int", 1, 8),
+}
 
 #: rl-zoo3 name -> (rl-zoo3 algorithm whose search space it extends, or None; its own distributions).
 SEARCH_SPACES: dict[str, tuple[str | None, dict[str, Distribution]]] = {
@@ -127,6 +135,7 @@ SEARCH_SPACES: dict[str, tuple[str | None, dict[str, Distribution]]] = {
     "worldmodelmpc": (None, PLANNER),
     "mbpo": ("sac", MBPO_SPACE),
     "dreamer": (None, DREAMER),
+    "latentmpc": (None, LATENT_PLANNER),
 }
 
 

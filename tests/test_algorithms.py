@@ -48,6 +48,7 @@ from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3
 from sb3_ext.aux_dqn import AuxDQN, PERAuxDQN
 from sb3_ext.dreamer import Dreamer
 from sb3_ext.dyna import Dyna, TabularDynaQ
+from sb3_ext.latent_mpc import LatentMPC
 from sb3_ext.mbpo import MBPO
 from sb3_ext.mpc import WorldModelMPC
 from sb3_ext.option_critic import OptionCritic
@@ -108,6 +109,29 @@ TINY_DREAMER = dict(
             cnn_depth=2,
             free_nats=0.0,
         ),
+    ),
+)
+TINY_LATENT_MPC = dict(
+    learning_starts=100,
+    batch_size=4,
+    sequence_length=8,
+    train_ratio=4,
+    horizon=3,
+    population_size=16,
+    n_elites=4,
+    n_iterations=2,
+    buffer_size=2_000,
+    device="cpu",
+    policy_kwargs=dict(
+        world_model_kwargs=dict(
+            deter_size=16,
+            stoch_size=4,
+            hidden_size=16,
+            mlp_layers=[16],
+            embed_dim=16,
+            cnn_depth=2,
+            free_nats=0.0,
+        )
     ),
 )
 
@@ -205,6 +229,18 @@ ALGORITHMS: list[AlgoCase] = [
         bad_env_id="AdvRL/FourRooms-v0",
     ),
     AlgoCase("Dreamer-pixels-box", Dreamer, "Test/PointImage-v0", TINY_DREAMER, policy="CnnPolicy"),
+    # Planning in latent space: Box + Discrete actions, vector + image observations, no reward_fn.
+    AlgoCase("LatentMPC", LatentMPC, "AdvRL/Pendulum-v0", TINY_LATENT_MPC, bad_env_id="AdvRL/FourRooms-v0"),
+    AlgoCase("LatentMPC-discrete", LatentMPC, "AdvRL/SequenceTracking-v0", TINY_LATENT_MPC),
+    AlgoCase(
+        "LatentMPC-rgb-discrete",
+        LatentMPC,
+        "AdvRL/GridWorld-v0",
+        TINY_LATENT_MPC,
+        policy="CnnPolicy",
+        env_kwargs=dict(obs_mode="rgb", size=4, cell_px=4),
+    ),
+    AlgoCase("LatentMPC-pixels-box", LatentMPC, "Test/PointImage-v0", TINY_LATENT_MPC, policy="CnnPolicy"),
     # SAC on branched rollouts of the ensemble; the ensemble is saved and loaded with the networks.
     AlgoCase(
         "MBPO",

@@ -43,6 +43,22 @@ CASES: dict[str, tuple[str, list[str]]] = {
         ],
     ),
     "optioncritic": ("AdvRL/FourRooms-v0", ["n_envs:2"]),
+    "latentmpc": (
+        "AdvRL/Pendulum-v0",
+        [
+            "learning_starts:100",
+            "batch_size:4",
+            "sequence_length:8",
+            "train_ratio:4",
+            "horizon:3",
+            "population_size:16",
+            "n_elites:4",
+            "n_iterations:2",
+            "buffer_size:1000",
+            "policy_kwargs:dict(world_model_kwargs=dict(deter_size=16, stoch_size=4, hidden_size=16,"
+            " mlp_layers=[16], embed_dim=16))",
+        ],
+    ),
     "dreamer": (
         "AdvRL/Pendulum-v0",
         [

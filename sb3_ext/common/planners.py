@@ -4,7 +4,9 @@ Planners search open-loop action sequences of length ``horizon`` for a batch of 
 at once. They are agnostic of the model: a *score function* maps ``obs (B, obs_dim)`` and candidate
 sequences ``(B, P, horizon, ...)`` to returns ``(B, P)``. :func:`trajectory_sampling_returns`
 builds that score from a :class:`~sb3_ext.common.dynamics.ProbabilisticEnsemble` with
-TS-infinity particles (each particle keeps one ensemble member for the whole horizon).
+TS-infinity particles (each particle keeps one ensemble member for the whole horizon);
+:func:`latent_returns` builds it from a :class:`~sb3_ext.common.world_model.LatentWorldModel`,
+whose "observation" is then the packed latent state (PlaNet's planning in latent space).
 
 Everything is batched in torch over start states, candidates, particles and ensemble members: one
 model call per planning step and CEM iteration, never a Python loop over samples.
@@ -13,7 +15,7 @@ model call per planning step and CEM iteration, never a Python loop over samples
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch as th
@@ -22,6 +24,10 @@ from gymnasium import spaces
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
 from sb3_ext.common.env_functions import RewardFn, TerminationFn, rewards_and_terminations
 from sb3_ext.common.validation import check_positive_int
+
+if TYPE_CHECKING:
+    from sb3_ext.common.rssm import RSSMState
+    from sb3_ext.common.world_model import LatentWorldModel
 
 ScoreFn = Callable[[th.Tensor, th.Tensor], th.Tensor]
 
@@ -326,3 +332,52 @@ def trajectory_sampling_returns(
         weights = weights * th.cat([th.ones_like(alive[:1]), alive[:-1]], dim=0)
     total = (weights * rewards.float()).sum(dim=0)
     return total.reshape(n_members, batch, population, repeats).mean(dim=(0, 3))
+
+
+@th.no_grad()
+def latent_returns(
+    model: LatentWorldModel,
+    start: RSSMState,
+    action_sequences: th.Tensor,
+    discount: float = 1.0,
+    use_continuation: bool = True,
+    sample: bool = False,
+    generator: th.Generator | None = None,
+) -> th.Tensor:
+    """
+    Returns of candidate action sequences imagined in the latent space of a world model (PlaNet,
+    Hafner et al. 2019, section 4: the sum of the reward head's means along the prior's rollout).
+
+    Every candidate is rolled out from its start state by the prior ``s_{t+1} ~ p(s_{t+1} | s_t,
+    a_t)`` (its mode unless ``sample``), and scored with the reward head ``r(s_{t+1})`` and, with
+    ``use_continuation``, the continuation head ``c(s_{t+1})`` (the probability that the episode
+    goes on after arriving there):
+
+    ``G = sum_t discount^t (prod_{k <= t-1} c(s_{k+1})) r(s_{t+1})``, ``t = 0 .. horizon - 1``,
+
+    so the reward of a terminating step counts and the rewards after it are weighted by the odds
+    that the episode had not ended.
+
+    :param model: the world model (its reward and continuation heads are the objective).
+    :param start: latent start states ``(B, ...)`` (usually posteriors filtered from observations).
+    :param action_sequences: ``(B, P, horizon, A)`` Box actions in the model's units (scaled to
+        ``[-1, 1]``) or ``(B, P, horizon)`` Discrete indices.
+    :param discount: discount per step.
+    :param use_continuation: weight later rewards by the predicted continuation probabilities.
+    :param sample: sample the prior at each step instead of taking its mode.
+    :param generator: torch generator of the samples.
+    :return: the returns ``(B, P)``.
+    """
+    batch, population, horizon = action_sequences.shape[:3]
+    actions = action_sequences.reshape(batch * population, horizon, *action_sequences.shape[3:])
+    state = start.map(lambda t: t.repeat_interleave(population, dim=0))
+    total = th.zeros(batch * population, device=actions.device)
+    weight = th.ones_like(total)
+    for t in range(horizon):
+        state = model.imagine_step(state, actions[:, t], generator, sample)
+        features = model.features(state)
+        total = total + weight * model.reward(features)
+        weight = weight * discount
+        if use_continuation:
+            weight = weight * model.continuation(features)
+    return total.reshape(batch, population)
