@@ -36,6 +36,10 @@ SMALL_BUDGET: dict[str, tuple[list[str], str]] = {
         "| random |",
     ),
     "per_dqn.py": (["--timesteps", "300"], "| PERDQN |"),
+    "prediction_strip.py": (
+        ["--timesteps", "60", "--updates", "2", "--size", "16", "--horizon", "5", "--context", "2"],
+        "mean absolute pixel error",
+    ),
     "aux_dqn.py": (["--timesteps", "200"], "AuxDQN (CNN, shift augmentation)"),
     "dyna.py": (["--timesteps", "300"], "imagined transitions stored"),
     "option_critic.py": (["--timesteps", "256"], "option shares"),
