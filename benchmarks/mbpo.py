@@ -59,6 +59,7 @@ DOCS_IMAGES = pathlib.Path(__file__).resolve().parent.parent / "docs" / "images"
 #: MBPO's settings, scaled to a 2-core CPU (sb3_ext/hyperparams/mbpo.yml): the paper's update-to-data
 #: ratio is 20 and its rollout batch 100,000 start states. SAC settings are shared by SAC and MBPO.
 MBPO_KWARGS: dict[str, Any] = dict(
+    learning_rate=3e-4,  # the paper's SAC learning rate (at 1e-3 the policy collapsed on 2 of 3 seeds)
     learning_starts=250,
     utd_ratio=10,
     rollout_batch_size=5_000,
@@ -155,7 +156,7 @@ def predict_latency(model: Any, env_id: str, n_calls: int = 200) -> dict[str, fl
 
 def make_model(algo: str, env_id: str, seed: int, cfg: dict[str, Any]) -> Any:
     if algo == "MBPO":
-        return MBPO("MlpPolicy", env_id, seed=seed, device="cpu", **SAC_KWARGS, **MBPO_KWARGS)
+        return MBPO("MlpPolicy", env_id, seed=seed, device="cpu", **{**SAC_KWARGS, **MBPO_KWARGS})
     if algo == "SAC":
         return SAC("MlpPolicy", env_id, seed=seed, device="cpu", **SAC_KWARGS)
     return WorldModelMPC("MlpPolicy", env_id, seed=seed, **cfg["mpc_kwargs"])
@@ -181,6 +182,7 @@ def run(env_name: str, algo: str, seed: int, budget: int | None = None) -> dict[
         "algo": algo,
         "seed": seed,
         "budget": steps,
+        "learning_rate": model.learning_rate,
         "curve": callback.curve,
         "train_seconds": time.perf_counter() - start,
         "load_average": os.getloadavg()[0],
@@ -189,8 +191,23 @@ def run(env_name: str, algo: str, seed: int, budget: int | None = None) -> dict[
     return result
 
 
-def runs_of(results: list[dict[str, Any]], env_name: str, algo: str) -> list[dict[str, Any]]:
-    return [r for r in results if r["env"] == env_name and r["algo"] == algo]
+def label(run: dict[str, Any]) -> str:
+    """The row of a run: its algorithm, MBPO with its learning rate (runs saved before the learning
+    rate was recorded used SAC_KWARGS' 1e-3)."""
+    if run["algo"] != "MBPO":
+        return run["algo"]
+    return f"MBPO (lr {run.get('learning_rate', 1e-3):g})"
+
+
+def labels(results: list[dict[str, Any]]) -> list[str]:
+    """Every row label present, MBPO's first, in the order of ALGOS."""
+    present = {label(r) for r in results}
+    return [name for algo in ALGOS for name in sorted(present) if name.split(" ")[0] == algo]
+
+
+def runs_of(results: list[dict[str, Any]], env_name: str, name: str) -> list[dict[str, Any]]:
+    """The runs on ``env_name`` of row ``name`` (``"MBPO"``: every MBPO run)."""
+    return [r for r in results if r["env"] == env_name and name in (label(r), r["algo"])]
 
 
 def sac_final_return(results: list[dict[str, Any]], env_name: str) -> tuple[float, int] | None:
@@ -206,7 +223,7 @@ def aggregate(results: list[dict[str, Any]], env_names: list[str]) -> str:
     for env_name in env_names:
         cfg = ENVS[env_name]
         target = sac_final_return(results, env_name)
-        for algo in ALGOS:
+        for algo in labels(results):
             runs = runs_of(results, env_name, algo)
             if not runs:
                 continue
@@ -255,7 +272,7 @@ def aggregate(results: list[dict[str, Any]], env_names: list[str]) -> str:
     steps_shown = [s for s in EVAL_TABLE_STEPS if s in evaluated] or evaluated
     rows = []
     for env_name in env_names:
-        for algo in ALGOS:
+        for algo in labels(results):
             runs = runs_of(results, env_name, algo)
             if runs:
                 cells = []
@@ -278,14 +295,17 @@ def _sac_target_note(results: list[dict[str, Any]], env_name: str) -> str:
 def _latency_ratio(results: list[dict[str, Any]], env_names: list[str]) -> str:
     notes = []
     for env_name in env_names:
-        mbpo, mpc = runs_of(results, env_name, "MBPO"), runs_of(results, env_name, "WorldModelMPC")
-        if mbpo and mpc:
+        mpc = runs_of(results, env_name, "WorldModelMPC")
+        for name in [n for n in labels(results) if n.startswith("MBPO")]:
+            mbpo = runs_of(results, env_name, name)
+            if not (mbpo and mpc):
+                continue
             ratios = []
             for clock in ("wall", "cpu"):
                 fast = np.median([r[f"predict_{clock}_ms"] for r in mbpo])
                 slow = np.median([r[f"predict_{clock}_ms"] for r in mpc])
                 ratios.append(f"{clock} {fast:.2f} vs {slow:.2f} ms, {slow / fast:.0f}x")
-            notes.append(f"{ENVS[env_name]['env_id']}: {'; '.join(ratios)}")
+            notes.append(f"{ENVS[env_name]['env_id']}, {name}: {'; '.join(ratios)}")
     if not notes:
         return ""
     return "MBPO vs WorldModelMPC predict latency per action (medians): " + " | ".join(notes) + "."
@@ -300,7 +320,12 @@ def plot(results: list[dict[str, Any]], env_names: list[str], path: pathlib.Path
     fig, axes = plt.subplots(1, len(env_names), figsize=(5 * len(env_names), 3.6), squeeze=False)
     for ax, env_name in zip(axes[0], env_names, strict=True):
         cfg = ENVS[env_name]
-        for algo, color in zip(ALGOS, ("tab:green", "tab:orange", "tab:blue"), strict=True):
+        palette = ("tab:green", "tab:olive", "tab:purple", "tab:orange", "tab:blue")
+        names = labels(results)
+        colors = dict(zip([n for n in names if n.startswith("MBPO")], palette, strict=False))
+        colors.update({"SAC": "tab:orange", "WorldModelMPC": "tab:blue"})
+        for algo in names:
+            color = colors[algo]
             runs = runs_of(results, env_name, algo)
             if not runs:
                 continue
