@@ -341,3 +341,28 @@ def test_quantum_circuits_and_tensor_view_match_the_single_envs() -> None:
         assert native.target_circuit(i) == infos[i]["target_circuit"]
         np.testing.assert_array_equal(native.tensor_states[i].reshape(-1), env.unwrapped.state)
     assert native.tensor_states.shape == (3, 2, 2)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "key", "values"),
+    [("AdvRL/Pendulum-v0", "m", [0.5, 2.0, 1.3]), ("AdvRL/ContinuousCartPole-v0", "length", [0.3, 0.9, 0.5])],
+)
+def test_physics_option_lasts_one_episode_per_instance(env_id: str, key: str, values: list[float]) -> None:
+    native = gym.make_vec(env_id, 3, max_episode_steps=40)
+    singles = [gym.make(env_id, max_episode_steps=40) for _ in range(3)]
+    obs, info = native.reset(seed=9, options={"physics": {key: values}})
+    np.testing.assert_array_equal(info["physics"][key], values)
+    for i, env in enumerate(singles):
+        single_obs, _ = env.reset(seed=9 + i, options={"physics": {key: values[i]}})
+        np.testing.assert_array_equal(obs[i], single_obs)
+    rng = np.random.default_rng(1)
+    for t in range(120):  # several autoresets: the physics go back to the constructor's
+        actions = rng.uniform(-1, 1, size=(3, 1)).astype(np.float32)
+        obs, reward, terminated, truncated, _ = native.step(actions)
+        for i, env in enumerate(singles):
+            if native.unwrapped._elapsed[i] == 0 and t > 0:  # autoreset this step
+                single_obs, _ = env.reset()
+            else:
+                single_obs, single_reward, *_ = env.step(actions[i])
+                assert reward[i] == pytest.approx(single_reward, rel=1e-9), f"step {t} instance {i}"
+            np.testing.assert_allclose(obs[i], single_obs, **FLOAT_TOL)

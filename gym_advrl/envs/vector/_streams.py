@@ -196,9 +196,15 @@ class RawStream(_Stream):
 
         NumPy computes ``low + (high - low) * random()`` element by element; so does this.
         """
-        u = np.empty((len(rows), size))
-        for k in range(size):
-            u[:, k] = self.random(rows)
+        pos = self._pos[rows]
+        if len(rows) and int(pos.max()) + size <= self.block:  # the common case: one gather
+            raw = self._blocks[rows[:, None], pos[:, None] + np.arange(size)]
+            self._pos[rows] = pos + size
+            u = (raw >> _SHIFT11).astype(np.float64) * _DOUBLE_SCALE
+        else:  # some block runs out within the draw: word by word, refilling on the way
+            u = np.empty((len(rows), size))
+            for k in range(size):
+                u[:, k] = self.random(rows)
         low, high = np.asarray(low, dtype=np.float64), np.asarray(high, dtype=np.float64)
         return low + (high - low) * u
 

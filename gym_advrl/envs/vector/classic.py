@@ -62,7 +62,26 @@ def episode_physics_rows(
     return physics
 
 
-class PendulumVectorEnv(AdvRLVectorEnv):
+class _EpisodePhysics:
+    """Per-instance physics of the current episodes; rewritten only where an episode changed it."""
+
+    num_envs: int
+    physics: dict[str, np.ndarray]
+    _overridden: np.ndarray
+
+    def _set_coefficients(self, rows: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _apply_physics(self, rows: np.ndarray, physics: dict[str, np.ndarray], overridden: bool) -> None:
+        # Most resets bring back the constructor's physics, already in place: skip the rewrite.
+        if overridden or self._overridden[rows].any():
+            for key, value in physics.items():
+                self.physics[key][rows] = value
+            self._set_coefficients(rows)
+            self._overridden[rows] = overridden
+
+
+class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
     """``num_envs`` instances of :class:`~gym_advrl.envs.pendulum.PendulumEnv` stepped as arrays.
 
     Instance ``i`` is step-for-step identical to ``gym.make("AdvRL/Pendulum-v0")`` reset with the
@@ -124,6 +143,7 @@ class PendulumVectorEnv(AdvRLVectorEnv):
         self.state = np.zeros((2, n))  # rows: theta, theta_dot
         self.last_u = np.full(n, np.nan, dtype=np.float32)  # NaN: no action yet this episode
         self.physics = {key: value.copy() for key, value in self.default_physics.items()}
+        self._overridden = np.zeros(n, dtype=bool)
         self._set_coefficients(self._all_rows)
 
     def _set_coefficients(self, rows: np.ndarray) -> None:
@@ -149,9 +169,7 @@ class PendulumVectorEnv(AdvRLVectorEnv):
         physics = episode_physics_rows(
             self.default_physics, options, pendulum.PHYSICS_RANGES, self.num_envs, rows
         )
-        for key, value in physics.items():
-            self.physics[key][rows] = value
-        self._set_coefficients(rows)
+        self._apply_physics(rows, physics, "physics" in options)
         x = check_float("x_init", options.get("x_init", np.pi), 0.0, np.pi)
         y = check_float("y_init", options.get("y_init", min(1.0, self.max_speed)), 0.0, self.max_speed)
         high = np.array([x, y])
@@ -215,7 +233,7 @@ class PendulumVectorEnv(AdvRLVectorEnv):
         painter.last_u = None if np.isnan(last_u) else last_u
 
 
-class ContinuousCartPoleVectorEnv(AdvRLVectorEnv):
+class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
     """``num_envs`` instances of :class:`~gym_advrl.envs.cartpole.ContinuousCartPoleEnv` stepped as arrays.
 
     Instance ``i`` is step-for-step identical to ``gym.make("AdvRL/ContinuousCartPole-v0")``
@@ -282,6 +300,7 @@ class ContinuousCartPoleVectorEnv(AdvRLVectorEnv):
         self.last_force = np.zeros(n)
         self._terminated = np.zeros(n, dtype=bool)
         self.physics = {key: value.copy() for key, value in self.default_physics.items()}
+        self._overridden = np.zeros(n, dtype=bool)
         self._set_coefficients(self._all_rows)
 
     def _set_coefficients(self, rows: np.ndarray) -> None:
@@ -300,9 +319,7 @@ class ContinuousCartPoleVectorEnv(AdvRLVectorEnv):
         physics = episode_physics_rows(
             self.default_physics, options, cartpole.PHYSICS_RANGES, self.num_envs, rows
         )
-        for key, value in physics.items():
-            self.physics[key][rows] = value
-        self._set_coefficients(rows)
+        self._apply_physics(rows, physics, "physics" in options)
         bound = cartpole.START_BOUND
         low = check_float("low", options.get("low", -0.05), -bound, bound)
         high = check_float("high", options.get("high", 0.05), -bound, bound)
