@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -36,7 +37,9 @@ def batched_box_actions(actions: Any, space: spaces.Box, num_envs: int) -> np.nd
             array = array.reshape(shape)
         else:
             raise ValueError(f"actions must have shape {shape}, got shape {array.shape}")
-    if not np.isfinite(array).all():
+    # One reduction in the common case: a finite sum means finite actions (a non-finite sum of
+    # finite actions, an overflow, is told apart by the full check).
+    if not math.isfinite(array.sum()) and not np.isfinite(array).all():
         raise ValueError("actions must be finite (no NaN or inf)")
     return np.clip(array, space.low, space.high, dtype=np.float64)
 
@@ -343,27 +346,34 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
             p["length"][sel] * (4.0 / 3.0 - p["masspole"][sel] * costheta**2 / total_mass)
         )
         xacc = temp - polemass_length * thetaacc * costheta / total_mass
-        state = np.empty((4, len(x)))
-        np.add(x, self.tau * x_dot, out=state[0])
-        np.add(x_dot, self.tau * xacc, out=state[1])
-        np.add(theta, self.tau * theta_dot, out=state[2])
-        np.add(theta_dot, self.tau * thetaacc, out=state[3])
-        self.state[:, sel] = state
-        self.last_force[sel] = force
-        terminated = (
-            (state[0] < -cartpole.X_THRESHOLD)
-            | (state[0] > cartpole.X_THRESHOLD)
-            | (state[2] < -cartpole.THETA_THRESHOLD)
-            | (state[2] > cartpole.THETA_THRESHOLD)
-        )
-        self._terminated[sel] = terminated
+        tau = self.tau
+        if rows is None:  # update in place (each line reads only rows not yet updated)
+            state = self.state
+            x += tau * x_dot
+            x_dot += tau * xacc
+            theta += tau * theta_dot
+            theta_dot += tau * thetaacc
+            self.last_force = force
+        else:
+            state = np.stack(
+                (x + tau * x_dot, x_dot + tau * xacc, theta + tau * theta_dot, theta_dot + tau * thetaacc)
+            )
+            self.state[:, rows] = state
+            self.last_force[rows] = force
+        # |v| > threshold is (v < -threshold) | (v > threshold) for every non-NaN v.
+        terminated = (np.abs(state[0]) > cartpole.X_THRESHOLD) | (np.abs(state[2]) > cartpole.THETA_THRESHOLD)
+        if rows is None:
+            self._terminated = terminated.copy()  # a reset edits it; the returned array must not change
+        else:
+            self._terminated[rows] = terminated
         return np.ones(len(terminated)), terminated, {}
 
     def _observations(self) -> np.ndarray:
         obs = self.state.T.astype(np.float32)
-        if self._terminated.any():  # only a terminating step can leave the position/angle bounds
-            rows = np.flatnonzero(self._terminated)
-            obs[rows] = np.clip(obs[rows], self._obs_low, self._obs_high)
+        if self._terminated.any():
+            # Only a terminating step can leave the position/angle bounds: clipping every row
+            # changes only those.
+            np.clip(obs, self._obs_low, self._obs_high, out=obs)
         return obs
 
     # ------------------------------------------------------------------ planning interface

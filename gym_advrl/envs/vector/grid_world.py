@@ -149,14 +149,38 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
         )
         self._draws = RawStream(self._rngs, keep_states=False)
         self._streams.append(self._draws)
-        self.position = np.zeros((n, 2), dtype=np.int64)
+        # Cells are numbered on the grid padded with a wall border, row-major: a move adds one
+        # offset, and a move into a wall or off the grid lands on a wall cell (then stays).
+        width = self.cols + 2
+        padded = np.ones((self.rows + 2, width), dtype=bool)
+        padded[1:-1, 1:-1] = self.walls
+        self._blocked = padded.ravel()
+        self._offsets = (MOVES[:, 0] * width + MOVES[:, 1]).astype(np.int64)
+        rows_of, cols_of = np.divmod(np.arange(padded.size), width)
+        self._cells = np.stack((rows_of - 1, cols_of - 1), axis=1)  # (row, col) of each number
+        self._coords32 = self._cells.astype(np.float32)
+        self._index_of = self._cells[:, 0] * self.cols + self._cells[:, 1]
+        self._width = width
+        self._free_flat = self._flat_of(self.free_cells)
+        self._flat = np.zeros(n, dtype=np.int64)
         self.goal = np.tile(np.asarray(template.goal, dtype=np.int64), (n, 1))
+        self._goal_flat = self._flat_of(self.goal)
+        self._may_slip = self.slip > 0.0
         # Index of each cell in free_cells (-1 for walls): the start draw picks among free cells.
         self._free_index = np.full((self.rows, self.cols), -1, dtype=np.int64)
         self._free_index[tuple(self.free_cells.T)] = np.arange(len(self.free_cells))
         self._background = np.empty((self.rows, self.cols, 3), dtype=np.uint8)
         self._background[:] = _FREE
         self._background[self.walls] = _WALL
+
+    def _flat_of(self, cells: np.ndarray) -> np.ndarray:
+        cells = np.asarray(cells, dtype=np.int64)
+        return (cells[..., 0] + 1) * self._width + cells[..., 1] + 1
+
+    @property
+    def position(self) -> np.ndarray:
+        """The ``(row, col)`` cell of every instance, ``(num_envs, 2)`` int64."""
+        return self._cells[self._flat]
 
     def _check_actions(self, actions: Any) -> np.ndarray:
         return batched_discrete_actions(actions, self.single_action_space, self.num_envs)
@@ -177,51 +201,49 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         if "goal" in options:
             self.goal[rows] = self._check_goals(options["goal"], rows)
+            self._goal_flat[rows] = self._flat_of(self.goal[rows])
         if self.start is None:
             # The single env draws integers(len(candidates)) over the free cells without the goal.
             count = len(self.free_cells) - 1
             picks = self._draws.integers(rows, count) if count > 1 else np.zeros(len(rows), dtype=np.int64)
             goal_index = self._free_index[self.goal[rows, 0], self.goal[rows, 1]]
             picks += picks >= goal_index
-            self.position[rows] = self.free_cells[picks]
+            self._flat[rows] = self._free_flat[picks]
         else:
-            self.position[rows] = self.start
-        return {"position": self.position[rows].copy(), "goal": self.goal[rows].copy()}
+            self._flat[rows] = self._flat_of(self.start)
+        return {"position": self._cells[self._flat[rows]], "goal": self.goal[rows]}
 
     def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
-        rows = self._all_rows if rows is None else rows
-        slip = self.slip[rows]
-        may_slip = slip > 0.0
+        every = rows is None
+        rows = self._all_rows if every else rows
+        may_slip = self._may_slip if every else self._may_slip[rows]
         if may_slip.any():
             actions = actions.copy()
             slip_rows = np.flatnonzero(may_slip)
-            slipped = slip_rows[self._draws.random(rows[slip_rows]) < slip[slip_rows]]
+            slip = self.slip[rows[slip_rows]]
+            slipped = slip_rows[self._draws.random(rows[slip_rows]) < slip]
             if len(slipped):
                 # One of the three other directions, uniformly.
                 turn = self._draws.integers(rows[slipped], 3)
                 actions[slipped] = (actions[slipped] + 1 + turn) % 4
-        position = self.position[rows]
-        target = position + MOVES[actions]
-        inside = (
-            (target[:, 0] >= 0)
-            & (target[:, 0] < self.rows)
-            & (target[:, 1] >= 0)
-            & (target[:, 1] < self.cols)
-        )
-        free = inside.copy()
-        free[inside] = ~self.walls[target[inside, 0], target[inside, 1]]
-        position[free] = target[free]
-        self.position[rows] = position
-        goal = self.goal[rows]
-        terminated = (position[:, 0] == goal[:, 0]) & (position[:, 1] == goal[:, 1])
+        flat = self._flat if every else self._flat[rows]
+        target = flat + self._offsets[actions]
+        flat = np.where(self._blocked[target], flat, target)
+        goal_flat = self._goal_flat if every else self._goal_flat[rows]
+        if every:
+            self._flat = flat
+        else:
+            self._flat[rows] = flat
+        terminated = flat == goal_flat
         reward = np.where(terminated, self.goal_reward, self.step_reward)
-        return reward, terminated, {"position": position.copy(), "goal": goal}
+        goal = self.goal if every else self.goal[rows]
+        return reward, terminated, {"position": self._cells[flat], "goal": goal}
 
     def _observations(self) -> np.ndarray:
         if self.obs_mode == "coords":
-            return self.position.astype(np.float32)
+            return self._coords32[self._flat]
         if self.obs_mode == "index":
-            return self.position[:, 0] * self.cols + self.position[:, 1]
+            return self._index_of[self._flat]
         return self._images(self.cell_px)
 
     def _images(self, cell_px: int) -> np.ndarray:
@@ -229,7 +251,8 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
         colors = np.empty((n, self.rows, self.cols, 3), dtype=np.uint8)
         colors[:] = self._background
         colors[self._all_rows, self.goal[:, 0], self.goal[:, 1]] = _GOAL
-        colors[self._all_rows, self.position[:, 0], self.position[:, 1]] = _AGENT
+        position = self.position
+        colors[self._all_rows, position[:, 0], position[:, 1]] = _AGENT
         return np.repeat(np.repeat(colors, cell_px, axis=1), cell_px, axis=2)
 
     # ------------------------------------------------------------------ rendering
@@ -239,7 +262,8 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
         return painter
 
     def _painter_state(self, painter: gym.Env, i: int) -> None:
-        painter.position = (int(self.position[i, 0]), int(self.position[i, 1]))
+        row, col = self._cells[self._flat[i]].tolist()
+        painter.position = (row, col)
         painter.goal = (int(self.goal[i, 0]), int(self.goal[i, 1]))
 
 
