@@ -91,6 +91,7 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
         self._circuits = np.zeros((n, 32), dtype=np.int64)
         self._circuit_length = np.zeros(n, dtype=np.int64)
         self._pauli_words = {width: pauli_errors(width) for width in (1, 2)}
+        self._build_gate_tables()
 
     @property
     def tensor_states(self) -> np.ndarray:
@@ -100,12 +101,32 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
     def _check_actions(self, actions: Any) -> np.ndarray:
         return batched_discrete_actions(actions, self.single_action_space, self.num_envs)
 
+    def _build_gate_tables(self) -> None:
+        """Every action's compiled terms as tables: ``(actions, terms, 2**n)`` gather indices and
+        coefficients (a missing term: coefficient 0; an identity gather or unit coefficients made
+        explicit). Memory is ``O(actions * 2**n)``, never ``O(4**n)``."""
+        dim = 2**self.n_qubits
+        terms = max(len(action.compiled.terms) for action in self.actions)
+        sources = np.tile(np.arange(dim), (len(self.actions), terms, 1))
+        coefficients = np.zeros((len(self.actions), terms, dim), dtype=np.complex128)
+        for a, action in enumerate(self.actions):
+            for t, (source, values) in enumerate(action.compiled.terms):
+                if source is not None:
+                    sources[a, t] = source
+                coefficients[a, t] = 1.0 if values is None else values
+        self._sources, self._coefficients = sources, coefficients
+
     def _apply_actions(self, states: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        """Apply action ``codes[k]`` to ``states[k]``, one gate application per distinct action."""
-        out = np.empty_like(states)
-        for code in np.unique(codes).tolist():
-            group = codes == code
-            out[group] = apply_compiled(states[group], self.actions[code].compiled)
+        """Apply action ``codes[k]`` to ``states[k]`` for every row at once.
+
+        Each row gathers its amplitudes by its gate's terms and sums the scaled gathers, the
+        products and sums of :func:`~gym_advrl.envs.quantum.statevector.apply_compiled` (a padded
+        term adds an exact zero)."""
+        gathered = np.take_along_axis(states[:, None, :], self._sources[codes], axis=2)
+        gathered *= self._coefficients[codes]
+        out = gathered[:, 0]
+        for t in range(1, gathered.shape[1]):
+            out += gathered[:, t]
         return out
 
     def _append(self, rows: np.ndarray, codes: np.ndarray) -> None:
