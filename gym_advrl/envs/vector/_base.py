@@ -98,22 +98,31 @@ class Partial:
 
 
 def add_info(
-    infos: dict[str, Any], values: Mapping[str, Any], rows: np.ndarray, num_envs: int
+    infos: dict[str, Any],
+    values: Mapping[str, Any],
+    rows: np.ndarray,
+    num_envs: int,
+    row_mask: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Merge ``{key: array over rows}`` into ``infos`` in Gymnasium's vector format, in place.
 
     Nested dicts become nested vector infos, as ``SyncVectorEnv`` builds them; every key gets a
     ``"_" + key`` boolean mask of the instances that report it (a :class:`Partial` entry only
-    for its ``present`` rows).
+    for its ``present`` rows). ``row_mask`` is ``rows`` as a mask, if the caller has it.
     """
+    if row_mask is None:
+        row_mask = np.zeros(num_envs, dtype=bool)
+        row_mask[rows] = True
     for key, value in values.items():
-        key_rows = rows
+        key_rows, key_mask = rows, row_mask
         if isinstance(value, Partial):
             key_rows, value = rows[value.present], value.values[value.present]
             if not len(key_rows):
                 continue
+            key_mask = np.zeros(num_envs, dtype=bool)
+            key_mask[key_rows] = True
         if isinstance(value, Mapping):
-            array = add_info(infos.get(key, {}), value, key_rows, num_envs)
+            array = add_info(infos.get(key, {}), value, key_rows, num_envs, key_mask)
         else:
             value = np.asarray(value)
             array = infos.get(key)
@@ -122,8 +131,9 @@ def add_info(
             array[key_rows] = value
         mask = infos.get(f"_{key}")
         if mask is None:
-            mask = np.zeros(num_envs, dtype=bool)
-        mask[key_rows] = True
+            mask = key_mask.copy()
+        else:
+            mask |= key_mask
         infos[key], infos[f"_{key}"] = array, mask
     return infos
 
