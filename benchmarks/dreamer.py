@@ -1,0 +1,351 @@
+"""Dreamer on the pendulum, from states and from 64x64 pixels, against baselines run in the same
+invocation; and the wall time of one default Dreamer update on a 64x64 image batch.
+
+Tasks (``--tasks``):
+
+- ``states``: ``AdvRL/Pendulum-v0`` observations. Dreamer, the latent MPC planner (``LatentMPC``,
+  when ``sb3_ext`` has it), ``WorldModelMPC`` (PETS, with the env's ``reward_fn``) and SB3 SAC.
+  Reported: environment steps until the mean evaluation return reaches -200 (first evaluation
+  that does; SAC and WorldModelMPC stop once past it and ``budget``) and the return at the budget.
+- ``pixels``: the same env observed as 64x64 RGB frames drawn directly at that size
+  (``gym.make(..., render_mode="rgb_array", width=64, height=64)`` wrapped in Gymnasium's
+  ``AddRenderObservation(render_only=True)``). Dreamer and LatentMPC (one frame: their recurrent
+  state carries the velocity) against SAC with SB3's ``CnnPolicy`` on a stack of the last 3 frames
+  (``VecFrameStack``: a single frame has no velocity), the same environment-step budget.
+  Reported: the final mean return, steps to -200, and wall time per 1,000 environment steps.
+
+Every ``eval_every`` steps the deterministic policy (recurrent state threaded by
+``evaluate_policy``) is evaluated on ``eval_episodes`` episodes from fixed start states.
+
+``--timing`` instead measures one default ``Dreamer.update`` on a batch of 16 sequences x 64 steps
+of 64x64x3 images (``--repeats`` times, reporting the minimum and median), with torch on
+``--threads`` threads (2: the machine of the acceptance criterion).
+
+    python benchmarks/dreamer.py [--tasks states pixels] [--algos Dreamer LatentMPC WorldModelMPC SAC]
+        [--seeds 0 1 2] [--budget N] [--plot PNG | --no-plot]
+    python benchmarks/dreamer.py --timing [--repeats 5] [--threads 2]
+
+Runs are saved under ``benchmarks/results/dreamer/`` (``--timing``: ``dreamer/timing/``);
+``--from-results`` prints the tables (and draws the plot) from saved runs. ``--budget`` replaces
+every task's budget (a quick check).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import time
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from _common import (
+    Results,
+    add_results_argument,
+    markdown_table,
+    mean_std,
+    measure_or_load,
+    save_learning_curves,
+    steps_to_threshold,
+)
+from stable_baselines3 import SAC
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.evaluation import evaluate_policy
+from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTransposeImage
+
+import gym_advrl  # noqa: F401  (registers AdvRL/ ids)
+import sb3_ext
+from sb3_ext import Dreamer, WorldModelMPC
+from sb3_ext.common.sequence_buffer import SequenceBatch
+
+ENV_ID = "AdvRL/Pendulum-v0"
+EVAL_SEED = 10_000
+THRESHOLD = -200.0
+PIXELS = 64
+DOCS_IMAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "images" / "dreamer_learning_curves.png"
+
+# Dreamer runs at its defaults except train_ratio (replayed steps per env step): 64 -> one update of
+# 16 x 64 steps every 16 env steps. SAC: SB3 defaults with the RL Zoo's Pendulum learning rate.
+TASKS: dict[str, dict[str, Any]] = {
+    "states": dict(
+        budget=20_000,
+        eval_every=1_000,
+        eval_episodes=5,
+        algos=("Dreamer", "LatentMPC", "WorldModelMPC", "SAC"),
+        kwargs=dict(
+            Dreamer=dict(train_ratio=64),
+            LatentMPC={},
+            WorldModelMPC={},
+            SAC=dict(learning_rate=1e-3),
+        ),
+        stop_at_threshold=("WorldModelMPC", "SAC"),
+    ),
+    "pixels": dict(
+        budget=20_000,
+        eval_every=2_000,
+        eval_episodes=5,
+        algos=("Dreamer", "LatentMPC", "SAC"),
+        kwargs=dict(
+            Dreamer=dict(train_ratio=64),
+            LatentMPC={},
+            SAC=dict(learning_rate=1e-3, buffer_size=100_000),
+        ),
+        stop_at_threshold=(),
+    ),
+}
+ALGOS = ("Dreamer", "LatentMPC", "WorldModelMPC", "SAC")
+
+
+def pixel_env() -> gym.Env:
+    """The pendulum observed as 64x64 RGB frames drawn at that size."""
+    env = gym.make(ENV_ID, render_mode="rgb_array", width=PIXELS, height=PIXELS)
+    return gym.wrappers.AddRenderObservation(env, render_only=True)
+
+
+def make_env(task: str, algo: str, n_envs: int = 1) -> VecEnv:
+    if task == "states":
+        return make_vec_env(ENV_ID, n_envs=n_envs)
+    env = make_vec_env(pixel_env, n_envs=n_envs)
+    if algo == "SAC":  # a single frame has no velocity: SAC sees the last 3 frames
+        env = VecTransposeImage(VecFrameStack(env, 3, channels_order="last"))
+    return env
+
+
+def make_model(task: str, algo: str, seed: int) -> Any:
+    kwargs = TASKS[task]["kwargs"][algo]
+    policy = "CnnPolicy" if task == "pixels" else "MlpPolicy"
+    env = make_env(task, algo)
+    if algo == "Dreamer":
+        return Dreamer(policy, env, seed=seed, device="cpu", **kwargs)
+    if algo == "LatentMPC":
+        if not hasattr(sb3_ext, "LatentMPC"):
+            raise SystemExit("LatentMPC is not in this version of sb3_ext: leave it out of --algos")
+        return sb3_ext.LatentMPC(policy, env, seed=seed, device="cpu", **kwargs)
+    if algo == "WorldModelMPC":
+        return WorldModelMPC(policy, env, seed=seed, **kwargs)
+    return SAC(policy, env, seed=seed, device="cpu", **kwargs)
+
+
+class EvalCallback(BaseCallback):
+    """Evaluates every ``eval_every`` steps; stops once past ``stop_after`` steps and the threshold."""
+
+    def __init__(self, task: str, algo: str, eval_every: int, stop_after: int | None) -> None:
+        super().__init__()
+        self.task, self.algo, self.cfg, self.stop_after = task, algo, TASKS[task], stop_after
+        self.eval_every = eval_every
+        self.eval_env = make_env(task, algo, n_envs=self.cfg["eval_episodes"])
+        self.curve: list[tuple[int, float]] = []
+        self.start = time.perf_counter()
+        self.eval_seconds = 0.0
+
+    def _on_step(self) -> bool:
+        if self.num_timesteps % self.eval_every != 0:
+            return True
+        start = time.perf_counter()
+        self.eval_env.seed(EVAL_SEED)  # identical start states at every evaluation
+        mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.cfg["eval_episodes"])
+        self.eval_seconds += time.perf_counter() - start
+        self.curve.append((self.num_timesteps, float(mean)))
+        print(f"  {self.task} {self.algo} step {self.num_timesteps}: {mean:.1f}", flush=True)
+        return not (
+            self.stop_after is not None and mean >= THRESHOLD and self.num_timesteps >= self.stop_after
+        )
+
+
+def run(task: str, algo: str, seed: int, budget: int) -> dict[str, Any]:
+    cfg = TASKS[task]
+    model = make_model(task, algo, seed)
+    stop_after = budget if algo in cfg["stop_at_threshold"] else None
+    callback = EvalCallback(task, algo, min(cfg["eval_every"], budget), stop_after)
+    start = time.perf_counter()
+    model.learn(budget, callback=callback)
+    seconds = time.perf_counter() - start
+    return {
+        "task": task,
+        "algo": algo,
+        "seed": seed,
+        "budget": budget,
+        "curve": callback.curve,
+        "steps": model.num_timesteps,
+        "train_seconds": seconds,
+        # Wall time of learning alone (the evaluations left out), per 1,000 environment steps.
+        "seconds_per_1000_steps": 1000 * (seconds - callback.eval_seconds) / max(model.num_timesteps, 1),
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def tables(runs: list[dict[str, Any]]) -> str:
+    out = []
+    for task in TASKS:
+        task_runs = [r for r in runs if r["task"] == task]
+        if not task_runs:
+            continue
+        rows = []
+        for algo in ALGOS:
+            algo_runs = [r for r in task_runs if r["algo"] == algo]
+            if not algo_runs:
+                continue
+            hits = [steps_to_threshold(r["curve"], THRESHOLD) for r in algo_runs]
+            reached = [h for h in hits if h is not None]
+            final = [r["curve"][-1][1] if r["curve"] else None for r in algo_runs]
+            final_steps = [r["curve"][-1][0] if r["curve"] else None for r in algo_runs]
+            budget = algo_runs[0]["budget"]
+            rows.append(
+                [
+                    algo,
+                    len(algo_runs),
+                    f"{mean_std(reached)} ({len(reached)}/{len(algo_runs)})",
+                    f"{mean_std(final, '.1f')} (at {mean_std(final_steps)})",
+                    mean_std([r["seconds_per_1000_steps"] for r in algo_runs], ".1f"),
+                    f"{budget}",
+                ]
+            )
+        header = (
+            "algorithm",
+            "seeds",
+            "steps to -200 (reached)",
+            "last evaluation (at step)",
+            "s per 1,000 steps",
+            "budget",
+        )
+        out += [f"**{ENV_ID}, {task}**", "", markdown_table(header, rows, "llrrrr"), ""]
+        out += verdicts(task, task_runs)
+    return "\n".join(out)
+
+
+def verdicts(task: str, runs: list[dict[str, Any]]) -> list[str]:
+    """The targets of the benchmark, stated as met or not from the runs."""
+    by_algo: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in runs:
+        by_algo.setdefault(r["algo"], {})[r["seed"]] = r
+    dreamer, sac = by_algo.get("Dreamer", {}), by_algo.get("SAC", {})
+    seeds = sorted(set(dreamer) & set(sac))
+    if not seeds:
+        return []
+    lines = []
+    if task == "states":
+        wins = []
+        for seed in seeds:
+            d = steps_to_threshold(dreamer[seed]["curve"], THRESHOLD)
+            s = steps_to_threshold(sac[seed]["curve"], THRESHOLD)
+            wins.append(d is not None and (s is None or d < s))
+        lines.append(
+            f"Target (Dreamer reaches -200 in fewer steps than SAC on every seed): "
+            f"{'met' if all(wins) else 'not met'} ({sum(wins)}/{len(seeds)} seeds)."
+        )
+    else:
+        margins = [dreamer[seed]["curve"][-1][1] - sac[seed]["curve"][-1][1] for seed in seeds]
+        lines.append(
+            f"Target (Dreamer's final return beats SAC-pixels' by >= 300 on every seed): "
+            f"{'met' if min(margins) >= 300 else 'not met'} (margins {', '.join(f'{m:.0f}' for m in margins)})."
+        )
+    return [*lines, ""]
+
+
+def plot(runs: list[dict[str, Any]], path: pathlib.Path) -> None:
+    panels = {}
+    for task in TASKS:
+        series = {
+            algo: [r["curve"] for r in runs if r["task"] == task and r["algo"] == algo and r["curve"]]
+            for algo in ALGOS
+        }
+        if any(series.values()):
+            panels[f"{ENV_ID}, {task}"] = series
+    lines = {panel: {"-200": THRESHOLD} for panel in panels}
+    save_learning_curves(path, panels, ylabel="mean evaluation return", lines=lines)
+
+
+# ---------------------------------------------------------------------------- timing
+def time_update(repeats: int, threads: int) -> dict[str, Any]:
+    """Wall time of one default Dreamer update on 16 x 64 steps of 64x64x3 images."""
+    torch.set_num_threads(threads)
+    model = Dreamer("CnnPolicy", pixel_env(), seed=0, device="cpu")
+    rng = np.random.default_rng(0)
+    batch, length = model.batch_size, model.sequence_length
+    is_first = torch.zeros(batch, length)
+    is_first[:, 0] = 1.0
+    data = SequenceBatch(
+        observations=torch.as_tensor(
+            rng.integers(0, 256, (batch, length, 3, PIXELS, PIXELS), dtype=np.uint8)
+        ),
+        actions=torch.as_tensor(rng.uniform(-1, 1, (batch, length, 1)), dtype=torch.float32),
+        rewards=torch.as_tensor(rng.normal(size=(batch, length)), dtype=torch.float32),
+        is_first=is_first,
+        is_terminal=torch.zeros(batch, length),
+    )
+    model.update(data)  # warm-up (allocations, first-call dispatch)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model.update(data)
+        seconds.append(time.perf_counter() - start)
+        print(f"  update: {seconds[-1]:.2f} s", flush=True)
+    return {
+        "threads": threads,
+        "batch": f"{batch} x {length} x 3 x {PIXELS} x {PIXELS}",
+        "seconds": seconds,
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def timing_table(runs: list[dict[str, Any]]) -> str:
+    rows = [
+        [
+            r["batch"],
+            r["threads"],
+            len(r["seconds"]),
+            f"{min(r['seconds']):.2f}",
+            f"{np.median(r['seconds']):.2f}",
+            f"{r['load_average']:.1f}",
+        ]
+        for r in runs
+    ]
+    header = ("batch", "torch threads", "updates", "min s", "median s", "load average")
+    return markdown_table(header, rows, "lrrrrr")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=list(ALGOS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument(
+        "--budget", type=int, default=None, help="replace every task's budget (a quick check)"
+    )
+    parser.add_argument("--plot", type=pathlib.Path, default=DOCS_IMAGE)
+    parser.add_argument("--no-plot", action="store_true", help="skip the learning-curve PNG")
+    parser.add_argument("--timing", action="store_true", help="only time one default update on 64x64 images")
+    parser.add_argument("--repeats", type=int, default=5, help="timed updates (--timing)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (--timing)")
+    add_results_argument(parser)
+    args = parser.parse_args()
+
+    if args.timing:
+        record = measure_or_load(
+            "dreamer/timing", args, lambda results: results.add(time_update(args.repeats, args.threads))
+        )
+        print(timing_table(record["runs"]))
+        return
+
+    torch.set_num_threads(1)  # small networks: intra-op threads only add overhead
+
+    def measure(results: Results) -> None:
+        for task in args.tasks:
+            for algo in (a for a in args.algos if a in TASKS[task]["algos"]):
+                for seed in args.seeds:
+                    results.add(run(task, algo, seed, args.budget or TASKS[task]["budget"]))
+
+    runs = measure_or_load("dreamer", args, measure)["runs"]
+    print(tables(runs))
+    if not args.no_plot:
+        plot(runs, args.plot)
+        print(f"learning curves: {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
