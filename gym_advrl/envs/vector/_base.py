@@ -97,6 +97,19 @@ class Partial:
         return Partial(self.values[rows], self.present[rows])
 
 
+class FullRows:
+    """An info entry given for every instance (``values`` of length ``num_envs``), of which the
+    merged rows are taken: one ``where`` instead of a gather, a fill and a scatter."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+
+    def take(self, rows: np.ndarray) -> FullRows:
+        return self
+
+
 def add_info(
     infos: dict[str, Any],
     values: Mapping[str, Any],
@@ -123,6 +136,14 @@ def add_info(
             key_mask[key_rows] = True
         if isinstance(value, Mapping):
             array = add_info(infos.get(key, {}), value, key_rows, num_envs, key_mask)
+        elif isinstance(value, FullRows):
+            full = value.values
+            array = infos.get(key)
+            if array is None:
+                where = key_mask.reshape(-1, *([1] * (full.ndim - 1)))
+                array = np.where(where, full, np.zeros((), dtype=full.dtype))
+            else:
+                array[key_rows] = full[key_rows]
         else:
             value = np.asarray(value)
             array = infos.get(key)
@@ -310,38 +331,36 @@ class AdvRLVectorEnv(VectorEnv):
                 f"{np.flatnonzero(self._done).tolist()} have finished; reset them with options['reset_mask']"
             )
         if resetting is not None and resetting.any():
-            active = np.flatnonzero(~resetting)
             rows = np.flatnonzero(resetting)
             infos: dict[str, Any] = {}
             if self.step_all_rows:
                 reward, terminated, step_info = self._step_rows(actions, None)
                 reward[rows] = 0.0
                 terminated[rows] = False
-                step_info = _take_rows(step_info, active)
+                if step_info:
+                    active = np.flatnonzero(~resetting)
+                    add_info(infos, _take_rows(step_info, active), active, self.num_envs)
             else:
+                active = np.flatnonzero(~resetting)
                 reward = np.zeros(self.num_envs)
                 terminated = np.zeros(self.num_envs, dtype=bool)
-                step_info = {}
                 if len(active):
                     reward[active], terminated[active], step_info = self._step_rows(actions[active], active)
-            if len(active) and step_info:
-                add_info(infos, step_info, active, self.num_envs)
+                    if step_info:
+                        add_info(infos, step_info, active, self.num_envs)
             self._elapsed += 1
             if self.reset_uses_generators:
                 self._seed_rows(rows, [None] * self.num_envs)
             add_info(infos, self._reset_rows(rows, {}), rows, self.num_envs)
-            self._elapsed[rows] = 0
+            self._elapsed[rows] = 0  # so their truncation below is False (max_episode_steps >= 1)
         else:
             reward, terminated, step_info = self._step_rows(actions, None)
             infos = add_info({}, step_info, self._all_rows, self.num_envs) if step_info else {}
             self._elapsed += 1
-            active = None
         if self.max_episode_steps is None:
             truncated = np.zeros(self.num_envs, dtype=bool)
         else:
             truncated = self._elapsed >= self.max_episode_steps
-        if active is not None:
-            truncated[rows] = False
         done = terminated | truncated
         observations = self._observations()
         if mode is AutoresetMode.SAME_STEP and done.any():
@@ -392,7 +411,7 @@ def _take_rows(values: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
         k: _take_rows(v, rows)
         if isinstance(v, Mapping)
         else v.take(rows)
-        if isinstance(v, Partial)
+        if isinstance(v, Partial | FullRows)
         else np.asarray(v)[rows]
         for k, v in values.items()
     }

@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode
 from gym_advrl.envs import cartpole, pendulum
 from gym_advrl.envs.cartpole import ContinuousCartPoleEnv
 from gym_advrl.envs.pendulum import PendulumEnv, angle_normalize
-from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs, per_instance
+from gym_advrl.envs.vector._base import AdvRLVectorEnv, FullRows, check_num_envs, per_instance
 from gym_advrl.envs.vector._streams import RawStream
 from gym_advrl.utils.rendering import check_frame_size
 from gym_advrl.utils.validation import check_float, check_options
@@ -75,9 +75,12 @@ class _EpisodePhysics:
     def _set_coefficients(self, rows: np.ndarray) -> None:
         raise NotImplementedError
 
-    def _apply_physics(self, rows: np.ndarray, physics: dict[str, np.ndarray], overridden: bool) -> None:
+    def _episode_physics(self, rows: np.ndarray, options: dict[str, Any], ranges: dict) -> None:
+        """Set the physics of new episodes of ``rows``: ``options["physics"]`` over the constructor's."""
+        overridden = "physics" in options
         # Most resets bring back the constructor's physics, already in place: skip the rewrite.
-        if overridden or self._overridden[rows].any():
+        if overridden or (self._overridden.any() and self._overridden[rows].any()):
+            physics = episode_physics_rows(self.default_physics, options, ranges, self.num_envs, rows)
             for key, value in physics.items():
                 self.physics[key][rows] = value
             self._set_coefficients(rows)
@@ -169,16 +172,13 @@ class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         return batched_box_actions(actions, self.single_action_space, self.num_envs)
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
-        physics = episode_physics_rows(
-            self.default_physics, options, pendulum.PHYSICS_RANGES, self.num_envs, rows
-        )
-        self._apply_physics(rows, physics, "physics" in options)
+        self._episode_physics(rows, options, pendulum.PHYSICS_RANGES)
         x = check_float("x_init", options.get("x_init", np.pi), 0.0, np.pi)
         y = check_float("y_init", options.get("y_init", min(1.0, self.max_speed)), 0.0, self.max_speed)
         high = np.array([x, y])
         self.state[:, rows] = self._start.uniform(rows, -high, high, 2).T
         self.last_u[rows] = np.nan
-        return {"physics": physics}
+        return {"physics": {key: FullRows(value) for key, value in self.physics.items()}}
 
     def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
         sel = slice(None) if rows is None else rows
@@ -319,10 +319,7 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         check_options(options, self.reset_option_keys)
-        physics = episode_physics_rows(
-            self.default_physics, options, cartpole.PHYSICS_RANGES, self.num_envs, rows
-        )
-        self._apply_physics(rows, physics, "physics" in options)
+        self._episode_physics(rows, options, cartpole.PHYSICS_RANGES)
         bound = cartpole.START_BOUND
         low = check_float("low", options.get("low", -0.05), -bound, bound)
         high = check_float("high", options.get("high", 0.05), -bound, bound)
@@ -331,7 +328,7 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         self.state[:, rows] = self._start.uniform(rows, low, high, 4).T
         self.last_force[rows] = 0.0
         self._terminated[rows] = False
-        return {"physics": physics}
+        return {"physics": {key: FullRows(value) for key, value in self.physics.items()}}
 
     def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
         sel = slice(None) if rows is None else rows
