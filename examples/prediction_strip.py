@@ -1,4 +1,4 @@
-"""Open-loop prediction strip of a latent world model on the pendulum seen through 64x64 frames.
+r"""Open-loop prediction strip of a latent world model on the pendulum seen through 64x64 frames.
 
 Learns a world model from pixels alone (``LatentMPC``'s: RSSM, CNN encoder and decoder, reward and
 continuation heads) on ``--timesteps`` steps of random actions with ``--updates`` gradient steps,
@@ -8,6 +8,8 @@ start, under the same actions, after ``--context`` observed frames) on the botto
 (real | predicted) when imageio is installed (``pip install "gym-advrl[gif]"``).
 
     python examples/prediction_strip.py [--timesteps 5000] [--updates 1500] [--out runs/strip]
+    python examples/prediction_strip.py --updates 1000 --batch-size 8 --sequence-length 32 \
+        --model-width 128 --cnn-depth 8 --out docs/images   # the docs' picture
     python examples/prediction_strip.py --load runs/dreamer_pixels.zip --algo Dreamer
 """
 
@@ -42,12 +44,19 @@ def main() -> None:
     parser.add_argument("--timesteps", type=int, default=5_000, help="random-action steps to learn from")
     parser.add_argument("--updates", type=int, default=1_500, help="world-model gradient steps")
     parser.add_argument("--size", type=int, default=64, help="frame side in pixels")
+    parser.add_argument("--batch-size", type=int, default=16, help="sequences per update")
+    parser.add_argument("--sequence-length", type=int, default=50, help="steps per sequence")
+    parser.add_argument(
+        "--model-width", type=int, default=256, help="GRU state, MLP and embedding sizes of the world model"
+    )
+    parser.add_argument("--cnn-depth", type=int, default=16, help="channels of the first convolution")
     parser.add_argument("--horizon", type=int, default=30, help="steps predicted ahead")
     parser.add_argument("--context", type=int, default=5, help="frames observed before predicting")
     parser.add_argument(
         "--load", default=None, help="a saved LatentMPC or Dreamer (.zip) instead of learning"
     )
     parser.add_argument("--algo", choices=("LatentMPC", "Dreamer"), default="LatentMPC")
+    parser.add_argument("--save", default=None, help="save the learned LatentMPC here (.zip)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/strip", help="directory of prediction_strip.png (and .gif)")
     args = parser.parse_args()
@@ -60,11 +69,20 @@ def main() -> None:
             "CnnPolicy",
             pixel_env(args.size),
             learning_starts=args.timesteps,  # random actions only: this example learns the model
-            batch_size=16,
-            sequence_length=50,
+            batch_size=args.batch_size,
+            sequence_length=args.sequence_length,
             buffer_size=max(args.timesteps, 100),
             seed=args.seed,
             device="cpu",
+            policy_kwargs=dict(
+                world_model_kwargs=dict(
+                    deter_size=args.model_width,
+                    hidden_size=args.model_width,
+                    embed_dim=args.model_width,
+                    mlp_layers=[args.model_width, args.model_width],
+                    cnn_depth=args.cnn_depth,
+                )
+            ),
         )
         start = time.perf_counter()
         model.learn(args.timesteps, progress_bar=True)
@@ -74,6 +92,8 @@ def main() -> None:
         print(
             f"learned in {time.perf_counter() - start:.0f} s ({args.timesteps} steps, {args.updates} updates)"
         )
+        if args.save is not None:
+            model.save(args.save)
 
     # A loaded agent chooses the actions; the model learned here from random actions is shown
     # random actions too (its bare world model gets them).
