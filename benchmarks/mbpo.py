@@ -59,10 +59,9 @@ DOCS_IMAGES = pathlib.Path(__file__).resolve().parent.parent / "docs" / "images"
 #: MBPO's settings, scaled to a 2-core CPU (sb3_ext/hyperparams/mbpo.yml): the paper's update-to-data
 #: ratio is 20 and its rollout batch 100,000 start states. SAC settings are shared by SAC and MBPO.
 MBPO_KWARGS: dict[str, Any] = dict(
-    learning_rate=3e-4,  # the paper's SAC learning rate (at 1e-3 the policy collapsed on 2 of 3 seeds)
     learning_starts=250,
     utd_ratio=10,
-    rollout_batch_size=5_000,
+    rollout_batch_size=50_000,
     model_gradient_steps=300,
     model_kwargs=dict(hidden_sizes=(200, 200, 200)),
 )
@@ -183,6 +182,7 @@ def run(env_name: str, algo: str, seed: int, budget: int | None = None) -> dict[
         "seed": seed,
         "budget": steps,
         "learning_rate": model.learning_rate,
+        "rollout_batch_size": getattr(model, "rollout_batch_size", None),
         "curve": callback.curve,
         "train_seconds": time.perf_counter() - start,
         "load_average": os.getloadavg()[0],
@@ -192,11 +192,11 @@ def run(env_name: str, algo: str, seed: int, budget: int | None = None) -> dict[
 
 
 def label(run: dict[str, Any]) -> str:
-    """The row of a run: its algorithm, MBPO with its learning rate (runs saved before the learning
-    rate was recorded used SAC_KWARGS' 1e-3)."""
+    """The row of a run: its algorithm, MBPO with its learning rate and rollout batch size (the
+    first runs, saved before these were recorded, used lr 1e-3 and 5,000 start states)."""
     if run["algo"] != "MBPO":
         return run["algo"]
-    return f"MBPO (lr {run.get('learning_rate', 1e-3):g})"
+    return f"MBPO (lr {run.get('learning_rate', 1e-3):g}, {run.get('rollout_batch_size') or 5000} rollouts)"
 
 
 def labels(results: list[dict[str, Any]]) -> list[str]:
