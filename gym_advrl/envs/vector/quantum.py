@@ -48,7 +48,7 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
         "autoreset_mode": AutoresetMode.NEXT_STEP,
     }
     single_env_class = QuantumGateEnv
-    step_all_rows = False  # Pauli noise draws random numbers (and circuits grow per instance)
+    step_all_rows = False  # with Pauli noise only the instances that really step may draw
     reset_uses_generators = False  # random targets and noise come from a RawStream
 
     def __init__(
@@ -79,6 +79,9 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
             autoreset_mode,
             render_envs,
         )
+        # Without Pauli noise a step draws nothing: every row may step, finished ones included
+        # (their results are discarded and their circuits restarted by the reset).
+        self.step_all_rows = self.noise_prob == 0.0
         self._draws = RawStream(self._rngs, keep_states=False)
         self._streams.append(self._draws)
         dim = 2**self.n_qubits
@@ -176,18 +179,19 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
         )
 
     def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
+        sel = slice(None) if rows is None else rows
         rows = self._all_rows if rows is None else rows
-        states = self._apply_actions(self.states[rows], actions)
+        states = self._apply_actions(self.states[sel], actions)
         self._append(rows, actions)
         error = np.full(len(rows), None, dtype=object)
         if self.noise_prob > 0.0:
             hit = np.flatnonzero(self._draws.random(rows) < self.noise_prob)
             for k in hit.tolist():  # rare when noise_prob is small: one instance at a time
                 states[k], error[k] = self._pauli_error(int(rows[k]), states[k], int(actions[k]))
-        self.states[rows] = states
-        previous = self.fidelities[rows]
-        fidelity = batched_fidelity(states, self.targets[rows])
-        self.fidelities[rows] = fidelity
+        self.states[sel] = states
+        previous = self.fidelities[sel].copy()  # a view when sel is a slice
+        fidelity = batched_fidelity(states, self.targets[sel])
+        self.fidelities[sel] = fidelity
         terminated = fidelity >= self.threshold
         reward = fidelity - previous + np.where(terminated, 1.0, 0.0)
         return reward, terminated, {"fidelity": fidelity, "is_success": terminated.copy(), "error": error}
