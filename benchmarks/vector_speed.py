@@ -263,31 +263,41 @@ def _ratio(ours: list[float], reference: list[float]) -> str:
     return f"{median:.3g}x ({low:.3g}-{high:.3g})"
 
 
+def _rate(value: float) -> str:
+    return f"{value / 1e6:.3g}M" if value >= 1e5 else f"{value / 1e3:.3g}k"
+
+
 def table(record: dict[str, Any]) -> str:
+    """Per env: the native median rate at each size with its median ratio to SyncVectorEnv, and the
+    ratio's spread over the passes at 1024 (the target size) or the largest size timed."""
     passes = _passes(record)
     sizes = sorted({size for _, _, size in passes})
     env_ids = sorted({env for kind, env, _ in passes if kind == "native"})
+    target = 1024 if 1024 in sizes else max(sizes)
     rows = []
     for env_id in env_ids:
+        cells = [f"`{env_id.removeprefix('AdvRL/')}`"]
         for size in sizes:
             native = passes.get(("native", env_id, size))
             sync = passes.get(("sync", env_id, size))
             if native is None:
+                cells.append("")
                 continue
-            rows.append(
-                [
-                    f"`{env_id.removeprefix('AdvRL/')}`",
-                    size,
-                    _fmt(native),
-                    _fmt(sync) if sync else "",
-                    _ratio(native, sync) if sync else "",
-                ]
-            )
+            ratio = f" ({spread([a / b for a, b in zip(native, sync, strict=True)])[1]:.3g}x)" if sync else ""
+            cells.append(f"{_rate(spread(native)[1])}{ratio}")
+        native, sync = passes.get(("native", env_id, target)), passes.get(("sync", env_id, target))
+        cells.append(_ratio(native, sync) if native and sync else "")
+        rows.append(cells)
     args = record["args"]
     return (
-        f"instance-steps per second, median (min-max) over {args['repeats']} interleaved passes; "
-        "ratio native / SyncVectorEnv pass by pass\n\n"
-        + markdown_table(("env", "num_envs", "native", "SyncVectorEnv", "native / sync"), rows, "lrrrr")
+        f"native instance-steps/s (median of {args['repeats']} interleaved passes) and, in brackets, the median "
+        f"ratio to SyncVectorEnv of the same env in the same passes; last column: that ratio at num_envs={target}, "
+        "median (min-max)\n\n"
+        + markdown_table(
+            ("env", *(f"num_envs={size}" for size in sizes), f"native / sync at {target}"),
+            rows,
+            "l" + "r" * (len(sizes) + 1),
+        )
     )
 
 
