@@ -366,3 +366,23 @@ def test_physics_option_lasts_one_episode_per_instance(env_id: str, key: str, va
                 single_obs, single_reward, *_ = env.step(actions[i])
                 assert reward[i] == pytest.approx(single_reward, rel=1e-9), f"step {t} instance {i}"
             np.testing.assert_allclose(obs[i], single_obs, **FLOAT_TOL)
+
+
+@pytest.mark.parametrize("env_id", sorted(gym_advrl.VECTOR_ENTRY_POINTS))
+def test_returned_arrays_are_not_reused(env_id: str) -> None:
+    """As Gymnasium's env checker asks of single envs: a later step or reset never changes what an
+    earlier one returned."""
+    env = gym.make_vec(env_id, 5, max_episode_steps=3)
+    first, _ = env.reset(seed=0)
+    kept = [np.array(first, copy=True)]
+    returned = [first]
+    env.action_space.seed(0)
+    for _ in range(7):  # crosses autoresets
+        result = env.step(env.action_space.sample())
+        returned.append(result)
+        kept.append(tuple(np.array(part, copy=True) for part in result[:4]))
+    env.reset(seed=1)
+    np.testing.assert_array_equal(returned[0], kept[0])
+    for result, copy in zip(returned[1:], kept[1:], strict=True):
+        for part, saved in zip(result[:4], copy, strict=True):
+            np.testing.assert_array_equal(part, saved)
