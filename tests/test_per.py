@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import inspect
 import os
 import pickle
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -13,11 +16,14 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sb3_contrib import QRDQN
 from sb3_contrib.common.utils import quantile_huber_loss
 from scipy import stats
+from stable_baselines3 import DQN, SAC, TD3
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.logger import configure
-from stable_baselines3.common.save_util import save_to_pkl
+from stable_baselines3.common.save_util import load_from_zip_file, save_to_pkl
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.utils import set_random_seed
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
@@ -235,6 +241,35 @@ def test_tree_rejects_bad_input_and_stays_unchanged(call, message: str) -> None:
     assert_sum_tree(tree, np.zeros(4))  # a rejected batch writes nothing, not even its valid pairs
 
 
+@pytest.mark.parametrize("bad", [5, -1, [0, 5], [-1, 2], [0.5], [1.0]])
+def test_tree_reads_only_integer_leaf_indices(bad) -> None:
+    """A leaf index outside [0, capacity) would read a padding leaf or an inner node: rejected."""
+    tree = SumTree(5)  # 8 leaves, 3 of them padding
+    tree.update(np.arange(5), np.arange(1.0, 6.0))
+    assert tree[3] == 4.0
+    np.testing.assert_array_equal(tree[np.array([[4, 0], [2, 2]])], [[5.0, 1.0], [3.0, 3.0]])
+    with pytest.raises(ValueError, match=re.escape("indices must be integers in [0, 5), got")):
+        tree[np.asarray(bad)]
+
+
+def test_prefix_search_keeps_the_shape_of_its_values_and_reads_any_real_dtype() -> None:
+    tree = SumTree(5)
+    tree.update(np.arange(5), np.arange(1.0, 6.0))  # leaf i covers [cumsum before i, cumsum through i)
+    values = np.array([[0.5, 3.5, 14.5], [1.0, 6.0, 9.5]])  # exact in float16
+    expected = np.array([[0, 2, 4], [1, 3, 3]])
+    found = tree.find_prefix_sum(values)
+    assert found.dtype == np.int64
+    np.testing.assert_array_equal(found, expected)
+    for dtype in (np.float16, np.float32, np.int64, np.uint8):
+        np.testing.assert_array_equal(
+            tree.find_prefix_sum(np.floor(values).astype(dtype)), [[0, 2, 4], [1, 3, 3]]
+        )
+        np.testing.assert_array_equal(tree.find_prefix_sum(values[0].astype(dtype)), [0, 2, 4])
+    assert tree.find_prefix_sum(np.float16(6.5)).shape == ()
+    assert tree.find_prefix_sum(6.5) == 3
+    assert tree.find_prefix_sum([[[0.0]]]).shape == (1, 1, 1)
+
+
 def test_tree_pickles_and_its_compiled_code_is_cached_on_disk() -> None:
     tree = SumTree(10)
     tree.update(np.arange(10), np.arange(10.0))
@@ -384,6 +419,22 @@ def test_beta_anneals_with_progress() -> None:
     assert buffer.beta == pytest.approx(1.0)
 
 
+def test_reset_empties_the_buffer_and_forgets_the_priorities() -> None:
+    buffer = filled_buffer(6, n_envs=2, alpha=0.5)  # 3 rows of 2 envs
+    buffer.update_priorities(np.array([1, 4]), np.array([8.0, 2.0]))
+    assert buffer.max_priority == pytest.approx(8.0 + buffer.eps)
+    buffer.reset()
+    assert buffer.size() == 0 and buffer.max_priority == 1.0
+    assert buffer.tree.capacity == 6 and buffer.tree.total == 0.0
+    with pytest.raises(ValueError, match="empty"):
+        buffer.sample(2)
+    # The next transitions enter at priority 1 again, not at the forgotten maximum.
+    obs = np.zeros((2, 3), dtype=np.float32)
+    buffer.add(obs, obs, np.zeros((2, 1)), np.zeros(2), np.zeros(2), [{}, {}])
+    np.testing.assert_array_equal(buffer.tree.priorities, [1.0, 1.0, 0.0, 0.0, 0.0, 0.0])
+    assert set(buffer.sample(20).indices.tolist()) == {0, 1}
+
+
 # ----------------------------------------------------------------------------- algorithms
 def test_weighted_losses_reduce_to_the_unweighted_ones() -> None:
     gen = th.Generator().manual_seed(0)
@@ -489,8 +540,14 @@ def test_save_load_keeps_priorities(tmp_path) -> None:
 
     uniform = ReplayBuffer(100, env.observation_space, env.action_space)
     save_to_pkl(tmp_path / "uniform.pkl", uniform)
-    with pytest.raises(ValueError, match="PrioritizedReplayBuffer"):
+    with pytest.raises(
+        ValueError, match="PERSAC needs a PrioritizedReplayBuffer, the file holds a ReplayBuffer$"
+    ):
         loaded.load_replay_buffer(tmp_path / "uniform.pkl")
+    assert loaded.replay_buffer is restored  # the rejected file replaced nothing
+    # The importance weights of the last train() are transient: not saved with the model.
+    data, _, _ = load_from_zip_file(tmp_path / "model.zip", device="cpu")
+    assert "_per_weights" not in data and "replay_buffer_kwargs" in data
 
 
 # ----------------------------------------------------------------------------- exact updates
@@ -613,12 +670,22 @@ def test_persac_update_is_the_weighted_soft_td_step() -> None:
 
 
 def test_pertd3_update_is_the_weighted_clipped_double_q_step() -> None:
-    model = per_model(PERTD3, "AdvRL/Pendulum-v0", policy_kwargs=dict(net_arch=[16]))
+    # Wide smoothing noise, so that both the noise clip and the [-1, 1] clip of the target action act.
+    model = per_model(
+        PERTD3,
+        "AdvRL/Pendulum-v0",
+        target_policy_noise=1.0,
+        target_noise_clip=1.5,
+        policy_kwargs=dict(net_arch=[16]),
+    )
     batch = batch_train_will_draw(model)
     with th.no_grad():
         th.manual_seed(5)  # target policy smoothing noise, the first draw of train()
-        noise = batch.actions.clone().normal_(0.0, model.target_policy_noise).clamp(-0.5, 0.5)
-        next_actions = (model.actor_target(batch.next_observations) + noise).clamp(-1.0, 1.0)
+        noise = batch.actions.clone().normal_(0.0, 1.0).clamp(-1.5, 1.5)
+        smoothed = model.actor_target(batch.next_observations) + noise
+        assert (noise.abs() == 1.5).any() and (smoothed > 1.0).any() and (smoothed < -1.0).any()
+        assert (smoothed.abs() < 2.0).all()
+        next_actions = smoothed.clamp(-1.0, 1.0)
         bootstrap = (
             critic_values(model.critic_target, batch.next_observations, next_actions)
             .min(dim=1, keepdim=True)
@@ -631,3 +698,109 @@ def test_pertd3_update_is_the_weighted_clipped_double_q_step() -> None:
     loss = sum((batch.weights.reshape(-1) * delta[:, k] ** 2).mean() for k in range(2))
     assert model.logger.name_to_value["train/critic_loss"] == pytest.approx(float(loss), rel=1e-5)
     assert_priorities(model, batch, delta.abs().mean(dim=1))
+
+
+@pytest.mark.parametrize(
+    "algo, base, env_id",
+    [
+        (PERDQN, DQN, "AdvRL/GridWorld-v0"),
+        (PERQRDQN, QRDQN, "AdvRL/GridWorld-v0"),
+        (PERSAC, SAC, "AdvRL/Pendulum-v0"),
+        (PERTD3, TD3, "AdvRL/Pendulum-v0"),
+    ],
+)
+def test_train_follows_the_conventions_of_the_sb3_algorithm(algo, base, env_id: str) -> None:
+    """Like the SB3 ``train()`` it replaces: switches the networks to training mode, samples SB3's
+    default batch size when called without one, and logs the update count (not to TensorBoard)."""
+    model = per_model(algo, env_id, policy_kwargs=dict(net_arch=[16]))
+    sizes = []
+    sample = model.replay_buffer.sample
+
+    def recording_sample(batch_size, env=None):
+        sizes.append(batch_size)
+        return sample(batch_size, env)
+
+    model.replay_buffer.sample = recording_sample
+    model.policy.set_training_mode(False)
+    model.train(gradient_steps=3)
+    assert sizes == [inspect.signature(base.train).parameters["batch_size"].default] * 3
+    networks = [
+        getattr(model, name) for name in ("q_net", "quantile_net", "actor", "critic") if hasattr(model, name)
+    ]
+    assert model.policy.training and networks and all(network.training for network in networks)
+    assert model.logger.name_to_value["train/n_updates"] == 3
+    assert model.logger.name_to_excluded["train/n_updates"] == ("tensorboard",)
+
+
+def test_pertd3_delays_the_actor_step() -> None:
+    """With ``policy_delay=2`` the first gradient step leaves the actor alone; the second one descends
+    ``-Q1(s, pi(s))`` (the critic already updated by that step) and logs it."""
+    model = per_model(PERTD3, "AdvRL/Pendulum-v0", policy_delay=2, policy_kwargs=dict(net_arch=[16]))
+    actor_before = copy.deepcopy(model.actor)
+    model.train(gradient_steps=1, batch_size=BATCH)
+    assert model.logger.name_to_value["train/n_updates"] == 1
+    assert "train/actor_loss" not in model.logger.name_to_value
+    for before, after in zip(actor_before.parameters(), model.actor.parameters(), strict=True):
+        assert th.equal(before, after)
+
+    batch = batch_train_will_draw(model, seed=2)
+    model.train(gradient_steps=1, batch_size=BATCH)
+    with th.no_grad():
+        actor_loss = -model.critic.q1_forward(batch.observations, actor_before(batch.observations)).mean()
+    assert model.logger.name_to_value["train/n_updates"] == 2
+    assert model.logger.name_to_excluded["train/n_updates"] == ("tensorboard",)
+    assert model.logger.name_to_value["train/actor_loss"] == pytest.approx(float(actor_loss), rel=1e-5)
+    assert any(
+        not th.equal(before, after)
+        for before, after in zip(actor_before.parameters(), model.actor.parameters(), strict=True)
+    )
+
+
+class BatchNormExtractor(BaseFeaturesExtractor):
+    """Batch-normalized observations: networks with running statistics, which SB3 copies to the targets."""
+
+    def __init__(self, observation_space: spaces.Box) -> None:
+        super().__init__(observation_space, features_dim=int(np.prod(observation_space.shape)))
+        self.norm = th.nn.BatchNorm1d(self.features_dim)
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return self.norm(observations.flatten(1))
+
+
+@pytest.mark.parametrize("algo", [PERSAC, PERTD3])
+def test_batch_norm_statistics_are_copied_to_the_targets(algo) -> None:
+    """The target networks (always in eval mode) take the online networks' running statistics as
+    they are, as SB3's SAC and TD3 do (``polyak_update(..., 1.0)``)."""
+    kwargs = dict(policy_delay=1) if algo is PERTD3 else {}
+    model = per_model(
+        algo,
+        "AdvRL/Pendulum-v0",
+        policy_kwargs=dict(net_arch=[16], features_extractor_class=BatchNormExtractor),
+        **kwargs,
+    )
+    pairs = [(model.critic, model.critic_target)]
+    if algo is PERTD3:
+        pairs.append((model.actor, model.actor_target))
+    model.train(gradient_steps=2, batch_size=BATCH)
+    for online, target in pairs:
+        online_norm, target_norm = online.features_extractor.norm, target.features_extractor.norm
+        assert not target_norm.training
+        assert not th.allclose(online_norm.running_mean, th.zeros(3))  # the statistics have moved
+        assert th.equal(target_norm.running_mean, online_norm.running_mean)
+        assert th.equal(target_norm.running_var, online_norm.running_var)
+
+
+def test_quantile_huber_loss_keeps_the_dtype_and_device_of_the_quantiles() -> None:
+    """The quantile levels tau_i = (i + 1/2) / N are made in the quantiles' dtype and on their device:
+    float64 quantiles get a float64 loss without float32 rounding of the levels."""
+    gen = th.Generator().manual_seed(3)
+    theta = th.randn(4, 5, generator=gen, dtype=th.float64)
+    target = th.randn(4, 7, generator=gen, dtype=th.float64)
+    u = target[:, None, :] - theta[:, :, None]
+    tau = np.array([0.1, 0.3, 0.5, 0.7, 0.9])
+    rho = np.abs(tau[None, :, None] - (u.numpy() < 0)) * huber(u).numpy()
+    loss = quantile_huber_per_sample(theta, target)
+    assert loss.dtype == th.float64
+    np.testing.assert_allclose(loss.numpy(), rho.mean(axis=2).sum(axis=1), rtol=1e-13)
+    on_meta = quantile_huber_per_sample(theta.to("meta"), target.to("meta"))
+    assert on_meta.device.type == "meta" and on_meta.shape == (4,)

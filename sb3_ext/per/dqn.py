@@ -78,7 +78,9 @@ def quantile_huber_per_sample(current_quantiles: th.Tensor, target_quantiles: th
     :return: Shape ``(batch_size,)``.
     """
     n_quantiles = current_quantiles.shape[1]
-    tau_hat = (th.arange(n_quantiles, device=current_quantiles.device, dtype=th.float32) + 0.5) / n_quantiles
+    tau_hat = (
+        th.arange(n_quantiles, device=current_quantiles.device, dtype=current_quantiles.dtype) + 0.5
+    ) / n_quantiles
     # u[b, i, j] = T theta_j - theta_i
     u = target_quantiles.unsqueeze(1) - current_quantiles.unsqueeze(2)
     huber = F.smooth_l1_loss(

@@ -80,17 +80,23 @@ class PrioritizedReplayMixin(_Base):
     def load_replay_buffer(
         self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True
     ) -> None:
-        """Load a pickled :class:`PrioritizedReplayBuffer`, priorities included.
+        """Load a pickled :class:`PrioritizedReplayBuffer`, priorities included. A file that
+        holds another kind of buffer raises ``ValueError`` and leaves the current buffer in place.
 
         :param path: Path to the pickled replay buffer.
         :param truncate_last_traj: Only used by SB3's ``HerReplayBuffer``.
         """
-        super().load_replay_buffer(path, truncate_last_traj)
-        if not isinstance(self.replay_buffer, PrioritizedReplayBuffer):
-            raise ValueError(
-                f"path: {type(self).__name__} needs a PrioritizedReplayBuffer, the file holds a "
-                f"{type(self.replay_buffer).__name__}"
-            )
+        previous = self.replay_buffer
+        try:
+            super().load_replay_buffer(path, truncate_last_traj)
+            if not isinstance(self.replay_buffer, PrioritizedReplayBuffer):
+                raise ValueError(
+                    f"path: {type(self).__name__} needs a PrioritizedReplayBuffer, the file holds a "
+                    f"{type(self.replay_buffer).__name__}"
+                )
+        except BaseException:
+            self.replay_buffer = previous  # a rejected file leaves the model's buffer as it was
+            raise
 
     def _sample_prioritized(self, batch_size: int) -> PrioritizedReplayBufferSamples:
         """Sample a batch with ``beta`` annealed to the current fraction of training done."""
