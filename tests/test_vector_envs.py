@@ -386,3 +386,9 @@ def test_returned_arrays_are_not_reused(env_id: str) -> None:
     for result, copy in zip(returned[1:], kept[1:], strict=True):
         for part, saved in zip(result[:4], copy, strict=True):
             np.testing.assert_array_equal(part, saved)
+
+
+def test_raw_stream_all_rows_path_matches_the_row_path() -> None:
+    streams = [RawStream([np.random.default_rng(s) for s in range(3)], block=5) for _ in range(2)]
+    for _ in range(12):
+        assert streams[0].random(None).tolist() == streams[1].random(np.arange(3)).tolist()

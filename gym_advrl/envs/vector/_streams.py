@@ -153,6 +153,7 @@ class RawStream(_Stream):
         super().__init__(rngs, block, keep_states)
         num_envs = len(rngs)
         self._blocks = np.zeros((num_envs, block), dtype=np.uint64)
+        self._every = np.arange(num_envs)
         self._has32 = np.zeros(num_envs, dtype=bool)
         self._u32 = np.zeros(num_envs, dtype=np.uint64)
 
@@ -181,14 +182,18 @@ class RawStream(_Stream):
         state["uinteger"] = int(self._u32[i])
         rng.bit_generator.state = state
 
-    def _raw(self, rows: np.ndarray) -> np.ndarray:
+    def _raw(self, rows: np.ndarray | None) -> np.ndarray:
         self._ensure(rows)
+        if rows is None:  # every instance, in order: no gather of positions
+            out = self._blocks[self._every, self._pos]
+            self._pos += 1
+            return out
         out = self._blocks[rows, self._pos[rows]]
         self._pos[rows] += 1
         return out
 
-    def random(self, rows: np.ndarray) -> np.ndarray:
-        """``rng.random()`` of each generator in ``rows`` (float64, one raw word each)."""
+    def random(self, rows: np.ndarray | None) -> np.ndarray:
+        """``rng.random()`` of each generator in ``rows`` (all if ``None``; float64, one raw word each)."""
         return (self._raw(rows) >> _SHIFT11).astype(np.float64) * _DOUBLE_SCALE
 
     def uniform(self, rows: np.ndarray, low: Any, high: Any, size: int) -> np.ndarray:

@@ -166,6 +166,7 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
         self.goal = np.tile(np.asarray(template.goal, dtype=np.int64), (n, 1))
         self._goal_flat = self._flat_of(self.goal)
         self._may_slip = self.slip > 0.0
+        self._all_slip = bool(self._may_slip.all())
         # Index of each cell in free_cells (-1 for walls): the start draw picks among free cells.
         self._free_index = np.full((self.rows, self.cols), -1, dtype=np.int64)
         self._free_index[tuple(self.free_cells.T)] = np.arange(len(self.free_cells))
@@ -217,7 +218,13 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
         every = rows is None
         rows = self._all_rows if every else rows
         may_slip = self._may_slip if every else self._may_slip[rows]
-        if may_slip.any():
+        if every and self._all_slip:  # the common FourRooms step: every instance draws
+            actions = actions.copy()
+            slipped = np.flatnonzero(self._draws.random(None) < self.slip)
+            if len(slipped):
+                turn = self._draws.integers(slipped, 3)
+                actions[slipped] = (actions[slipped] + 1 + turn) % 4
+        elif may_slip.any():
             actions = actions.copy()
             slip_rows = np.flatnonzero(may_slip)
             slip = self.slip[rows[slip_rows]]
