@@ -171,5 +171,7 @@ def test_wrong_action_shape_and_missing_targets():
     )
     with pytest.raises(ValueError, match="actions"):
         model.predict(np.zeros((3, 2)), np.zeros((3, 2)))
-    with pytest.raises(ValueError, match="rewards"):
+    with pytest.raises(ValueError, match="^rewards are required when learn_reward=True$"):
         model.fit(np.zeros((4, 2)), np.zeros((4, 1)), np.zeros((4, 2)), None, np.zeros(4))
+    with pytest.raises(ValueError, match="^terminations are required when learn_termination=True$"):
+        model.fit(np.zeros((4, 2)), np.zeros((4, 1)), np.zeros((4, 2)), np.zeros(4), None)

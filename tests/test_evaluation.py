@@ -52,3 +52,7 @@ def test_returns_sum_every_reward_of_an_episode():
         total += reward
         done = terminated or truncated
     np.testing.assert_allclose(random_policy_returns("AdvRL/Pendulum-v0", 1, seed=1), [total])
+
+
+def test_seed_defaults_to_zero():
+    assert random_policy_returns("CartPole-v1", 3).tolist() == rollout_lengths("CartPole-v1", 3, seed=0)

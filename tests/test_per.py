@@ -229,9 +229,12 @@ def test_writing_back_a_sample_matches_a_flat_reference(capacity: int) -> None:
         (lambda tree: tree.update_range(3, 2, 1.0), "leaves"),
         (lambda tree: tree.update_range(0, 0, 1.0), "leaves"),
         (lambda tree: tree.update_range(0, 1, np.nan), "priority"),
-        (lambda tree: tree.find_prefix_sum([0.5]), "total priority is 0"),
-        (lambda tree: tree.find_prefix_sum([np.nan]), "NaN"),
-        (lambda tree: tree.sample_stratified(np.full(3, 0.5)), "total priority is 0"),
+        (lambda tree: tree.find_prefix_sum([0.5]), "^cannot search a sum tree whose total priority is 0$"),
+        (lambda tree: tree.find_prefix_sum([np.nan]), "^values must not be NaN$"),
+        (
+            lambda tree: tree.sample_stratified(np.full(3, 0.5)),
+            "^cannot search a sum tree whose total priority is 0$",
+        ),
     ],
 )
 def test_tree_rejects_bad_input_and_stays_unchanged(call, message: str) -> None:
@@ -399,12 +402,20 @@ def test_buffer_rejects_bad_arguments(kwargs: dict, message: str) -> None:
         PrioritizedReplayBuffer(10, OBS, ACT, **kwargs)
 
 
+def test_buffer_rejects_dict_observation_spaces() -> None:
+    with pytest.raises(
+        ValueError,
+        match="^observation_space: PrioritizedReplayBuffer does not support Dict observation spaces$",
+    ):
+        PrioritizedReplayBuffer(10, spaces.Dict({"obs": OBS}), ACT)
+
+
 def test_buffer_rejects_bad_td_errors_and_empty_sampling() -> None:
     buffer = PrioritizedReplayBuffer(10, OBS, ACT, device="cpu")
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="^cannot sample from an empty PrioritizedReplayBuffer$"):
         buffer.sample(4)
     buffer = filled_buffer(10)
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(ValueError, match="^td_errors must be finite$"):
         buffer.update_priorities(np.arange(2), np.array([1.0, np.nan]))
     with pytest.raises(ValueError, match="one value per index"):
         buffer.update_priorities(np.arange(3), np.ones(2))

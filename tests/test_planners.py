@@ -144,7 +144,10 @@ def test_wrong_reward_and_termination_shapes_are_clear_errors(linear_ensemble):
         trajectory_sampling_returns(linear_ensemble, th.zeros(2, 1), seqs, 5, lq_reward_fn, lambda x: x)
     with pytest.raises(ValueError, match="n_particles must be a multiple of n_members=5"):
         trajectory_sampling_returns(linear_ensemble, th.zeros(2, 1), seqs, 3, lq_reward_fn)
-    with pytest.raises(ValueError, match="reward_fn is required"):
+    with pytest.raises(
+        ValueError,
+        match=r"^a reward_fn is required when the model has no reward head \(learn_reward=False\)$",
+    ):
         trajectory_sampling_returns(linear_ensemble, th.zeros(2, 1), seqs, 5)
 
 
@@ -157,6 +160,7 @@ def test_wrong_reward_and_termination_shapes_are_clear_errors(linear_ensemble):
         ({"alpha": 1.0}, "alpha"),
         ({"initial_std": 0.0}, "initial_std"),
         ({"action_space": spaces.Discrete(2)}, "Box"),
+        ({"action_space": spaces.Box(-np.inf, np.inf, (1,))}, "^CEMPlanner needs finite action bounds$"),
     ],
 )
 def test_cem_invalid_arguments(kwargs, match):
@@ -167,3 +171,55 @@ def test_cem_invalid_arguments(kwargs, match):
 def test_random_shooting_rejects_box():
     with pytest.raises(ValueError, match="Discrete"):
         RandomShootingPlanner(spaces.Box(-1, 1, (1,)))
+
+
+def test_random_shooting_samples_the_action_space_from_its_start():
+    """Discrete(3, start=5) holds the actions 5, 6, 7: cold starts, candidates and plans stay in it."""
+    seen = []
+
+    def returns(obs, seqs):
+        seen.append(seqs)
+        return -((seqs - 6.0) ** 2).sum(-1)  # best: action 6 at every step
+
+    planner = RandomShootingPlanner(spaces.Discrete(3, start=5), horizon=4, population_size=200)
+    generator = th.Generator().manual_seed(0)
+    cold = planner.initial_plan(50, generator)
+    assert cold.shape == (50, 4) and cold.dtype == th.long
+    assert set(cold.unique().tolist()) == {5, 6, 7}
+    result = planner.plan(th.zeros(2, 1), returns, planner.shift(cold[:2], generator), generator)
+    assert set(seen[0].unique().tolist()) == {5, 6, 7}
+    np.testing.assert_array_equal(result.plan.numpy(), np.full((2, 4), 6))
+    np.testing.assert_array_equal(result.action.numpy(), [6, 6])
+    np.testing.assert_array_equal(result.expected_return.numpy(), [0.0, 0.0])
+
+
+def test_random_shooting_defaults():
+    planner = RandomShootingPlanner(spaces.Discrete(2))
+    assert (planner.horizon, planner.population_size, planner.device) == (15, 200, th.device("cpu"))
+    shapes = []
+    planner.plan(th.zeros(3, 1), lambda obs, seqs: shapes.append(seqs.shape) or seqs.sum(-1).float())
+    assert shapes == [(3, 200, 15)]
+
+
+@pytest.mark.parametrize(
+    "planner",
+    [
+        RandomShootingPlanner(spaces.Discrete(4, start=2), horizon=5, population_size=7, device="meta"),
+        CEMPlanner(spaces.Box(-1, 1, (2,)), horizon=5, population_size=7, n_elites=2, device="meta"),
+    ],
+    ids=["random_shooting", "cem"],
+)
+def test_planners_create_their_tensors_on_their_device(planner):
+    """Plans live on the planner's device. The meta device (shapes without data) stands in for an
+    accelerator: a tensor made on the CPU by mistake meets a meta one and raises."""
+    assert planner.device == th.device("meta")
+    cold = planner.initial_plan(3)
+    assert cold.device.type == "meta" and tuple(cold.shape) == (3, *planner.plan_shape)
+    assert planner.shift(cold).device.type == "meta"
+    obs = th.zeros(3, 2, device="meta")
+    for warm in (None, cold):
+        result = planner.plan(obs, lambda o, seqs: seqs.reshape(*seqs.shape[:2], -1).sum(-1).float(), warm)
+        assert {result.action.device.type, result.plan.device.type, result.expected_return.device.type} == {
+            "meta"
+        }
+        assert tuple(result.plan.shape) == (3, *planner.plan_shape)
