@@ -24,12 +24,13 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.save_util import load_from_zip_file, save_to_pkl
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-from stable_baselines3.common.utils import set_random_seed
+from stable_baselines3.common.utils import polyak_update, set_random_seed
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayBuffer
 from sb3_ext.common import segment_tree
 from sb3_ext.common.segment_tree import SumTree
+from sb3_ext.per import actor_critic
 from sb3_ext.per.dqn import quantile_huber_per_sample
 from sb3_ext.per.mixin import weighted_mean
 
@@ -748,11 +749,14 @@ def test_pertd3_delays_the_actor_step() -> None:
     ``-Q1(s, pi(s))`` (the critic already updated by that step) and logs it."""
     model = per_model(PERTD3, "AdvRL/Pendulum-v0", policy_delay=2, policy_kwargs=dict(net_arch=[16]))
     actor_before = copy.deepcopy(model.actor)
+    targets_before = [copy.deepcopy(model.critic_target), copy.deepcopy(model.actor_target)]
     model.train(gradient_steps=1, batch_size=BATCH)
     assert model.logger.name_to_value["train/n_updates"] == 1
     assert "train/actor_loss" not in model.logger.name_to_value
     for before, after in zip(actor_before.parameters(), model.actor.parameters(), strict=True):
         assert th.equal(before, after)
+    for before, after in zip(targets_before, (model.critic_target, model.actor_target), strict=True):
+        assert all(th.equal(p, q) for p, q in zip(before.parameters(), after.parameters(), strict=True))
 
     batch = batch_train_will_draw(model, seed=2)
     model.train(gradient_steps=1, batch_size=BATCH)
@@ -765,6 +769,16 @@ def test_pertd3_delays_the_actor_step() -> None:
         not th.equal(before, after)
         for before, after in zip(actor_before.parameters(), model.actor.parameters(), strict=True)
     )
+    # The delayed step also moves both targets by tau = 0.005 towards the updated networks.
+    for before, online, after in zip(
+        targets_before, (model.critic, model.actor), (model.critic_target, model.actor_target), strict=True
+    ):
+        for p_before, p_online, p_after in zip(
+            before.parameters(), online.parameters(), after.parameters(), strict=True
+        ):
+            th.testing.assert_close(
+                p_after, 0.005 * p_online.detach() + 0.995 * p_before, rtol=1e-6, atol=1e-7
+            )
 
 
 class BatchNormExtractor(BaseFeaturesExtractor):
@@ -815,3 +829,65 @@ def test_quantile_huber_loss_keeps_the_dtype_and_device_of_the_quantiles() -> No
     np.testing.assert_allclose(loss.numpy(), rho.mean(axis=2).sum(axis=1), rtol=1e-13)
     on_meta = quantile_huber_per_sample(theta.to("meta"), target.to("meta"))
     assert on_meta.device.type == "meta" and on_meta.shape == (4,)
+
+
+def test_persac_update_with_a_learned_entropy_coefficient() -> None:
+    """One PERSAC step with ``ent_coef="auto_0.5"``: the critic target and the actor loss use the
+    coefficient before its own step, whose loss is ``-log(alpha) (log pi(a|s) + target_entropy)``;
+    the target critic moves by ``tau`` towards the updated critic."""
+    model = per_model(PERSAC, "AdvRL/Pendulum-v0", ent_coef="auto_0.5", policy_kwargs=dict(net_arch=[16]))
+    assert model.target_entropy == -1.0
+    batch = batch_train_will_draw(model)
+    target_before = [p.clone() for p in model.critic_target.parameters()]
+    with th.no_grad():
+        th.manual_seed(5)  # train() draws the current policy's actions, then the next actions
+        actions_pi, log_prob = model.actor.action_log_prob(batch.observations)
+        next_actions, next_log_prob = model.actor.action_log_prob(batch.next_observations)
+        soft_value = (
+            critic_values(model.critic_target, batch.next_observations, next_actions).min(dim=1).values
+        )
+        target = batch.rewards.reshape(-1) + 0.9 * (1.0 - batch.dones.reshape(-1)) * (
+            soft_value - 0.5 * next_log_prob
+        )
+        delta = target[:, None] - critic_values(model.critic, batch.observations, batch.actions)
+    th.manual_seed(5)
+    model.train(gradient_steps=1, batch_size=BATCH)
+    logged = model.logger.name_to_value
+    assert logged["train/ent_coef"] == pytest.approx(0.5, rel=1e-6)
+    ent_coef_loss = -(np.log(0.5) * (log_prob - 1.0)).mean()
+    assert logged["train/ent_coef_loss"] == pytest.approx(float(ent_coef_loss), rel=1e-5)
+    critic_loss = 0.5 * sum((batch.weights.reshape(-1) * delta[:, k] ** 2).mean() for k in range(2))
+    assert logged["train/critic_loss"] == pytest.approx(float(critic_loss), rel=1e-5)
+    assert_priorities(model, batch, delta.abs().mean(dim=1))
+    with th.no_grad():
+        min_q_pi = critic_values(model.critic, batch.observations, actions_pi).min(dim=1).values
+        actor_loss = (0.5 * log_prob - min_q_pi).mean()
+    assert logged["train/actor_loss"] == pytest.approx(float(actor_loss), rel=1e-5)
+    assert model.log_ent_coef.item() < np.log(
+        0.5
+    )  # alpha moves down: the policy's entropy is above the target
+    assert float(-(log_prob.mean())) > -1.0
+    for before, critic, after in zip(
+        target_before, model.critic.parameters(), model.critic_target.parameters(), strict=True
+    ):
+        th.testing.assert_close(after, 0.005 * critic.detach() + 0.995 * before, rtol=1e-6, atol=1e-7)
+
+
+def test_persac_updates_the_target_critic_every_target_update_interval_steps(monkeypatch) -> None:
+    """With ``target_update_interval=2``, three gradient steps move the target critic after the
+    first and the third (steps 0 and 2), by ``tau``; running statistics (none here) are copied."""
+    model = per_model(
+        PERSAC, "AdvRL/Pendulum-v0", ent_coef=0.2, target_update_interval=2, policy_kwargs=dict(net_arch=[16])
+    )
+    calls = []
+
+    def recording_polyak_update(params, target_params, tau) -> None:
+        params, target_params = list(params), list(target_params)
+        calls.append((len(params), len(target_params), tau))
+        polyak_update(params, target_params, tau)
+
+    monkeypatch.setattr(actor_critic, "polyak_update", recording_polyak_update)
+    model.train(gradient_steps=3, batch_size=BATCH)
+    n_critic = len(list(model.critic.parameters()))
+    assert n_critic > 0
+    assert calls == [(n_critic, n_critic, 0.005), (0, 0, 1.0)] * 2
