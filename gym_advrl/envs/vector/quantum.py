@@ -125,7 +125,10 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
         Each row gathers its amplitudes by its gate's terms and sums the scaled gathers, the
         products and sums of :func:`~gym_advrl.envs.quantum.statevector.apply_compiled` (a padded
         term adds an exact zero)."""
-        gathered = np.take_along_axis(states[:, None, :], self._sources[codes], axis=2)
+        dim = states.shape[1]
+        # One flat gather: row k's amplitudes start at k * dim in the flattened states.
+        flat = self._sources[codes] + (np.arange(len(codes)) * dim)[:, None, None]
+        gathered = states.reshape(-1)[flat]
         gathered *= self._coefficients[codes]
         out = gathered[:, 0]
         for t in range(1, gathered.shape[1]):
