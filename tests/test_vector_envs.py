@@ -392,3 +392,16 @@ def test_raw_stream_all_rows_path_matches_the_row_path() -> None:
     streams = [RawStream([np.random.default_rng(s) for s in range(3)], block=5) for _ in range(2)]
     for _ in range(12):
         assert streams[0].random(None).tolist() == streams[1].random(np.arange(3)).tolist()
+
+
+def test_block_stream_untake_gives_draws_back() -> None:
+    rngs, twin = [np.random.default_rng(5)], np.random.default_rng(5)
+    stream = BlockStream(rngs, lambda rng, k: rng.normal(size=(k, 1)), (1,), block=4)
+    for t in range(10):
+        got = stream.take()[0, 0]
+        if t % 3 == 2:  # not used: the same number comes again, the twin does not draw
+            stream.untake(np.array([0]))
+            assert stream.take()[0, 0] == got
+        assert got == twin.normal()
+    stream.sync(np.array([0]))  # the generator is where the twin is
+    assert rngs[0].uniform() == twin.uniform()

@@ -178,6 +178,8 @@ class AdvRLVectorEnv(VectorEnv):
     #: are discarded): true when a step draws no random numbers. Stepping all rows avoids
     #: gathering and scattering every array through an index.
     step_all_rows: bool = True
+    #: (With ``step_all_rows``, ``_discard_rows(rows)`` is called for the instances about to be
+    #: reset, before their reset: a step that drew random numbers for them gives them back.)
     #: ``_reset_rows`` draws from ``self._rngs`` directly (not only through ``self._streams``),
     #: so the streams must hand the generators back at the single env's position first.
     reset_uses_generators: bool = True
@@ -230,6 +232,9 @@ class AdvRLVectorEnv(VectorEnv):
 
     def _observations(self) -> np.ndarray:
         raise NotImplementedError
+
+    def _discard_rows(self, rows: np.ndarray) -> None:
+        """Undo what ``_step_rows(actions, None)`` drew for ``rows``, which are reset instead."""
 
     def _check_actions(self, actions: Any) -> np.ndarray:
         raise NotImplementedError
@@ -335,6 +340,7 @@ class AdvRLVectorEnv(VectorEnv):
             infos: dict[str, Any] = {}
             if self.step_all_rows:
                 reward, terminated, step_info = self._step_rows(actions, None)
+                self._discard_rows(rows)
                 reward[rows] = 0.0
                 terminated[rows] = False
                 if step_info:

@@ -120,6 +120,7 @@ class BlockStream(_Stream):
         super().__init__(rngs, block, keep_states)
         self._draw = draw
         self._blocks = np.zeros((len(rngs), block, *shape), dtype=dtype)
+        self._every = np.arange(len(rngs))
 
     def _fill(self, i: int, rng: np.random.Generator) -> None:
         self._blocks[i] = self._draw(rng, self.block)
@@ -132,12 +133,17 @@ class BlockStream(_Stream):
         """One step's draws for ``rows`` (all instances if ``None``), shape ``(len(rows), *shape)``."""
         self._ensure(rows)
         if rows is None:
-            out = self._blocks[np.arange(len(self._pos)), self._pos]
+            out = self._blocks[self._every, self._pos]
             self._pos += 1
         else:
             out = self._blocks[rows, self._pos[rows]]
             self._pos[rows] += 1
         return out
+
+    def untake(self, rows: np.ndarray) -> None:
+        """Give back the last :meth:`take` of ``rows`` (their draws were not used): the next take or
+        ``sync`` sees them as never drawn. Exact, since the block holds them."""
+        self._pos[rows] -= 1
 
 
 class RawStream(_Stream):

@@ -38,7 +38,7 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 20, "autoreset_mode": AutoresetMode.NEXT_STEP}
     single_env_class = NonlinearRegulatorEnv
-    step_all_rows = False  # a step draws noise: only the instances that really step may draw
+    # Every row steps, finished ones too: their noise is given back (untake) before their reset.
     STATE_LIMIT = NonlinearRegulatorEnv.STATE_LIMIT
 
     def __init__(
@@ -61,7 +61,7 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
             autoreset_mode,
             render_envs,
         )
-        self._noise = BlockStream(self._rngs, _step_noise, (5,))
+        self._noise = BlockStream(self._rngs, _step_noise, (5,), block=64)
         self._streams.append(self._noise)
         self.state = np.zeros((4, n))  # one contiguous row per state component
 
@@ -95,6 +95,9 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
         reward = -total - 0.01 * (a0**2 + a1**2)
         terminated = np.sqrt(total) > self.STATE_LIMIT
         return reward, terminated, {}
+
+    def _discard_rows(self, rows: np.ndarray) -> None:
+        self._noise.untake(rows)
 
     def _observations(self) -> np.ndarray:
         return self.state.T.astype(np.float32)
