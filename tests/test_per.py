@@ -723,8 +723,12 @@ def test_pertd3_update_is_the_weighted_clipped_double_q_step() -> None:
 )
 def test_train_follows_the_conventions_of_the_sb3_algorithm(algo, base, env_id: str) -> None:
     """Like the SB3 ``train()`` it replaces: switches the networks to training mode, samples SB3's
-    default batch size when called without one, and logs the update count (not to TensorBoard)."""
-    model = per_model(algo, env_id, policy_kwargs=dict(net_arch=[16]))
+    default batch size when called without one, logs the update count (not to TensorBoard) and
+    sets every optimizer (SAC's entropy coefficient's included) to the scheduled learning rate."""
+    model = per_model(
+        algo, env_id, learning_rate=lambda progress: 1e-3 * progress, policy_kwargs=dict(net_arch=[16])
+    )
+    model._current_progress_remaining = 0.25
     sizes = []
     sample = model.replay_buffer.sample
 
@@ -743,6 +747,10 @@ def test_train_follows_the_conventions_of_the_sb3_algorithm(algo, base, env_id: 
     assert model.policy.training and networks and all(network.training for network in networks)
     assert model.logger.name_to_value["train/n_updates"] == 5  # counted over both calls
     assert model.logger.name_to_excluded["train/n_updates"] == ("tensorboard",)
+    optimizers = [getattr(network, "optimizer", None) for network in (model.policy, *networks)]
+    optimizers = [o for o in [*optimizers, getattr(model, "ent_coef_optimizer", None)] if o is not None]
+    assert len(optimizers) == {PERDQN: 1, PERQRDQN: 1, PERSAC: 3, PERTD3: 2}[algo]
+    assert all(group["lr"] == pytest.approx(2.5e-4) for o in optimizers for group in o.param_groups)
 
 
 def test_pertd3_delays_the_actor_step() -> None:
