@@ -24,7 +24,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.save_util import load_from_zip_file, save_to_pkl
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-from stable_baselines3.common.utils import polyak_update, set_random_seed
+from stable_baselines3.common.utils import get_device, polyak_update, set_random_seed
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayBuffer
@@ -350,6 +350,7 @@ def test_importance_weights_formula(td_errors: list[float], progress: float, see
     beta = 0.4 + 0.6 * progress
     w = (30 * probabilities[batch.indices]) ** -beta
     np.testing.assert_allclose(batch.weights.numpy().ravel(), w / w.max(), rtol=1e-5)
+    assert {t.dtype for t in (batch.observations, batch.rewards, batch.dones, batch.weights)} == {th.float32}
     # The sampled data are the transitions at those indices.
     np.testing.assert_array_equal(batch.observations.numpy()[:, 0], batch.indices)
 
@@ -392,10 +393,10 @@ def test_optimize_memory_usage_skips_the_broken_row() -> None:
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        (dict(alpha=-0.1), "alpha"),
-        (dict(beta=1.5), "beta"),
-        (dict(final_beta=-1.0), "final_beta"),
-        (dict(eps=0.0), "eps"),
+        (dict(alpha=-0.1), r"^alpha must be a finite float >= 0, got -0.1$"),
+        (dict(beta=1.5), r"^beta must lie in \[0, 1\], got 1.5$"),
+        (dict(final_beta=-1.0), r"^final_beta must lie in \[0, 1\], got -1.0$"),
+        (dict(eps=0.0), r"^eps must be a finite number > 0, got 0.0$"),
     ],
 )
 def test_buffer_rejects_bad_arguments(kwargs: dict, message: str) -> None:
@@ -422,6 +423,22 @@ def test_buffer_rejects_bad_td_errors_and_empty_sampling() -> None:
         buffer.update_priorities(np.arange(3), np.ones(2))
 
 
+def test_buffer_defaults() -> None:
+    """The documented defaults: Schaul et al.'s alpha 0.6 and beta 0.4 annealed to 1, eps 1e-6, and
+    SB3's ReplayBuffer defaults (one env, time-outs handled, no memory optimization)."""
+    buffer = PrioritizedReplayBuffer(10, OBS, ACT)
+    assert (buffer.alpha, buffer.initial_beta, buffer.final_beta, buffer.eps) == (0.6, 0.4, 1.0, 1e-6)
+    assert (buffer.progress, buffer.beta, buffer.max_priority) == (0.0, 0.4, 1.0)
+    assert (buffer.n_envs, buffer.handle_timeout_termination, buffer.optimize_memory_usage) == (
+        1,
+        True,
+        False,
+    )
+    assert buffer.device == get_device("auto") and buffer.tree.capacity == 10 and buffer.tree.total == 0.0
+    with pytest.raises(ValueError, match="^batch_size must be >= 1, got 0$"):
+        filled_buffer(4).sample(0)
+
+
 def test_beta_anneals_with_progress() -> None:
     buffer = PrioritizedReplayBuffer(10, OBS, ACT, beta=0.4, final_beta=1.0)
     assert buffer.beta == pytest.approx(0.4)
@@ -429,6 +446,8 @@ def test_beta_anneals_with_progress() -> None:
     assert buffer.beta == pytest.approx(0.7)
     buffer.set_progress(3.0)
     assert buffer.beta == pytest.approx(1.0)
+    buffer.set_progress(-2.0)
+    assert buffer.progress == 0.0 and buffer.beta == pytest.approx(0.4)
 
 
 def test_reset_empties_the_buffer_and_forgets_the_priorities() -> None:
