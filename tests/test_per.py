@@ -919,3 +919,54 @@ def test_persac_updates_the_target_critic_every_target_update_interval_steps(mon
     n_critic = len(list(model.critic.parameters()))
     assert n_critic > 0
     assert calls == [(n_critic, n_critic, 0.005), (0, 0, 1.0)] * 2
+
+
+def test_prioritized_replay_statistics_are_logged_per_train_call() -> None:
+    """train/per_beta and train/per_max_priority are the buffer's; train/per_mean_weight averages the
+    mean importance weight of the batches of this train() call only."""
+    model = per_model(PERDQN, "AdvRL/GridWorld-v0", policy_kwargs=dict(net_arch=[16]))
+    model._current_progress_remaining = 0.5  # beta halfway from 0.4 to 1
+    batch_means = []
+    sample = model.replay_buffer.sample
+
+    def recording_sample(batch_size, env=None):
+        batch = sample(batch_size, env)
+        batch_means.append(float(batch.weights.mean()))
+        return batch
+
+    model.replay_buffer.sample = recording_sample
+    model.train(gradient_steps=1, batch_size=BATCH)
+    model.train(gradient_steps=2, batch_size=BATCH)
+    logged = model.logger.name_to_value
+    assert len(batch_means) == 3 and len(set(batch_means)) == 3
+    assert logged["train/per_mean_weight"] == pytest.approx(np.mean(batch_means[1:]), rel=1e-6)
+    assert logged["train/per_beta"] == pytest.approx(0.7) and model.replay_buffer.beta == pytest.approx(0.7)
+    assert logged["train/per_max_priority"] == model.replay_buffer.max_priority > 1.0
+
+
+def test_replay_buffer_class_and_action_space_errors_name_the_algorithm() -> None:
+    env = gym.make("AdvRL/GridWorld-v0")
+    with pytest.raises(
+        ValueError,
+        match=r"^replay_buffer_class must be PrioritizedReplayBuffer or a subclass of it for PERDQN, got 'ReplayBuffer'$",
+    ):
+        PERDQN("MlpPolicy", env, replay_buffer_class="ReplayBuffer")
+    with pytest.raises(
+        ValueError, match=r"^n_steps must be 1 for PERQRDQN \(n-step prioritized replay is not supported\)$"
+    ):
+        PERQRDQN("MlpPolicy", env, n_steps=2)
+
+    class CustomBuffer(PrioritizedReplayBuffer):
+        pass
+
+    model = PERDQN("MlpPolicy", env, replay_buffer_class=CustomBuffer, device="cpu")
+    assert type(model.replay_buffer) is CustomBuffer
+
+    class BoxOrMultiDiscrete(PERTD3):
+        _accepted_action_spaces = (spaces.Box, spaces.MultiDiscrete)
+
+    with pytest.raises(
+        ValueError,
+        match=r"^env: BoxOrMultiDiscrete supports Box or MultiDiscrete action spaces, got Discrete\(4\)$",
+    ):
+        BoxOrMultiDiscrete("MlpPolicy", env)
