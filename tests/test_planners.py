@@ -154,11 +154,14 @@ def test_wrong_reward_and_termination_shapes_are_clear_errors(linear_ensemble):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"horizon": 0}, "horizon"),
-        ({"population_size": 5, "n_elites": 6}, "n_elites"),
-        ({"n_iterations": 1.5}, "n_iterations"),
-        ({"alpha": 1.0}, "alpha"),
-        ({"initial_std": 0.0}, "initial_std"),
+        ({"horizon": 0}, "^horizon must be a positive int, got 0$"),
+        ({"population_size": 0}, "^population_size must be a positive int, got 0$"),
+        ({"n_elites": 0}, "^n_elites must be a positive int, got 0$"),
+        ({"population_size": 5, "n_elites": 6}, "^n_elites must be <= population_size=5, got 6$"),
+        ({"n_iterations": 1.5}, "^n_iterations must be a positive int, got 1.5$"),
+        ({"alpha": 1.0}, r"^alpha must be in \[0, 1\), got 1.0$"),
+        ({"alpha": -0.1}, r"^alpha must be in \[0, 1\), got -0.1$"),
+        ({"initial_std": 0.0}, "^initial_std must be > 0, got 0.0$"),
         ({"action_space": spaces.Discrete(2)}, "Box"),
         ({"action_space": spaces.Box(-np.inf, np.inf, (1,))}, "^CEMPlanner needs finite action bounds$"),
     ],
@@ -223,3 +226,40 @@ def test_planners_create_their_tensors_on_their_device(planner):
             "meta"
         }
         assert tuple(result.plan.shape) == (3, *planner.plan_shape)
+
+
+def test_cem_defaults_and_boundary_arguments():
+    planner = CEMPlanner(spaces.Box(-2, 2, (3,)))
+    assert (planner.horizon, planner.population_size, planner.n_elites, planner.n_iterations) == (
+        15,
+        100,
+        10,
+        3,
+    )
+    assert (planner.alpha, planner.initial_std, planner.device) == (0.1, 0.25, th.device("cpu"))
+    # All candidates may be elites, and alpha = 0 forgets the previous iterate.
+    edge = CEMPlanner(spaces.Box(-1, 1, (1,)), horizon=2, population_size=4, n_elites=4, alpha=0.0)
+    assert (edge.n_elites, edge.alpha) == (4, 0.0)
+
+
+def test_score_function_output_is_checked_and_nan_returns_are_never_chosen():
+    planner = RandomShootingPlanner(spaces.Discrete(2), horizon=1, population_size=20)
+    with pytest.raises(
+        ValueError, match=r"^score_fn must return shape \(3, 20\) \(batch, population\), got \(3, 20, 1\)$"
+    ):
+        planner.plan(th.zeros(3, 1), lambda obs, seqs: th.zeros(3, 20, 1))
+
+    def nan_for_action_1(obs, seqs):  # action 1 scores NaN (a diverged model), action 0 scores -100
+        return th.where(seqs[..., 0] == 1, th.tensor(float("nan")), th.tensor(-100.0))
+
+    warm = th.ones(3, 1, dtype=th.long)  # the warm start (always a candidate) is the NaN action
+    result = planner.plan(th.zeros(3, 1), nan_for_action_1, warm, th.Generator().manual_seed(0))
+    np.testing.assert_array_equal(result.plan.numpy(), np.zeros((3, 1)))
+    np.testing.assert_array_equal(result.expected_return.numpy(), [-100.0, -100.0, -100.0])
+
+
+def test_cem_moves_its_bounds_with_to():
+    planner = CEMPlanner(spaces.Box(-1, 2, (2,)), horizon=3, population_size=6, n_elites=2)
+    assert planner.to("meta") is planner and planner.device == th.device("meta")
+    assert planner.low.device.type == planner.high.device.type == "meta"
+    assert planner.initial_plan(2).device.type == "meta"
