@@ -152,11 +152,31 @@ def test_state_dict_round_trip(fitted_linear):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"observation_space": spaces.Discrete(3)}, "observation_space"),
-        ({"action_space": spaces.MultiBinary(2)}, "action_space"),
-        ({"n_members": 0}, "n_members"),
-        ({"n_elites": 6}, "n_elites"),
-        ({"hidden_sizes": ()}, "hidden_sizes"),
+        (
+            {"observation_space": spaces.Discrete(3)},
+            "^observation_space must be a flat gymnasium.spaces.Box, got Discrete",
+        ),
+        (
+            {"observation_space": spaces.Box(-1, 1, (2, 2))},
+            "^observation_space must be a flat gymnasium.spaces.Box",
+        ),
+        (
+            {"action_space": spaces.MultiBinary(2)},
+            "^action_space must be gymnasium.spaces.Box or Discrete, got MultiBinary$",
+        ),
+        (
+            {"action_space": spaces.Box(-1, 1, (2, 2))},
+            r"^action_space must be a flat Box or Discrete, got shape \(2, 2\)$",
+        ),
+        ({"n_members": 0}, "^n_members must be a positive int, got 0$"),
+        ({"n_elites": 0}, "^n_elites must be a positive int, got 0$"),
+        ({"n_elites": 6}, r"^n_elites must be in \[1, n_members=5\], got 6$"),
+        ({"hidden_sizes": ()}, r"^hidden_sizes must be a non-empty sequence of positive ints, got \(\)$"),
+        (
+            {"hidden_sizes": (8, 0)},
+            r"^hidden_sizes must be a non-empty sequence of positive ints, got \(8, 0\)$",
+        ),
+        ({"nll_beta": 1.5}, r"^nll_beta must lie in \[0, 1\], got 1.5$"),
     ],
 )
 def test_invalid_arguments(kwargs, match):
@@ -175,3 +195,55 @@ def test_wrong_action_shape_and_missing_targets():
         model.fit(np.zeros((4, 2)), np.zeros((4, 1)), np.zeros((4, 2)), None, np.zeros(4))
     with pytest.raises(ValueError, match="^terminations are required when learn_termination=True$"):
         model.fit(np.zeros((4, 2)), np.zeros((4, 1)), np.zeros((4, 2)), np.zeros(4), None)
+
+
+def test_batched_linear_initialization():
+    """PETS' initialization: truncated normal weights with std 1 / (2 sqrt(fan_in)), zero biases."""
+    th.manual_seed(0)
+    layer = BatchedLinear(3, 400, 300)
+    assert layer.weight.shape == (3, 400, 300) and layer.bias.shape == (3, 1, 300)
+    assert layer.weight.std().item() == pytest.approx(1 / (2 * 20), rel=0.02)
+    assert not layer.bias.any()
+    assert repr(layer) == "BatchedLinear(n_members=3, in_features=400, out_features=300)"
+
+
+@pytest.mark.parametrize("heads", [True, False])
+def test_defaults_and_architecture(heads: bool):
+    """Five members, all elites, three hidden layers of 200 SiLU units; the head outputs a mean and
+    a log-variance per Gaussian target (delta, reward) and a termination logit; Adam at 1e-3 with
+    weight decay 5e-5 on the weights only; log-variance bounds start at [-10, 0.5]."""
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (1,)), learn_reward=heads, learn_termination=heads
+    )
+    gauss_dim = 3 if heads else 2
+    assert (model.n_members, model.n_elites, model.obs_dim, model.action_dim, model.input_dim) == (
+        5,
+        5,
+        2,
+        1,
+        3,
+    )
+    assert (model.learn_reward, model.learn_termination, model.gauss_dim) == (heads, heads, gauss_dim)
+    assert (model.logvar_loss_coef, model.nll_beta, model.device) == (0.01, 0.0, th.device("cpu"))
+    widths = [(layer.in_features, layer.out_features) for layer in model.hidden_layers]
+    assert widths == [(3, 200), (200, 200), (200, 200)]
+    assert all(layer.n_members == 5 for layer in [*model.hidden_layers, model.head])
+    assert (model.head.in_features, model.head.out_features) == (200, 2 * gauss_dim + int(heads))
+    assert isinstance(model.activation, th.nn.SiLU)
+    assert th.equal(model.max_logvar.data, th.full((gauss_dim,), 0.5))
+    assert th.equal(model.min_logvar.data, th.full((gauss_dim,), -10.0))
+    for name, dim in (("input", 3), ("target", gauss_dim)):
+        assert th.equal(getattr(model, f"{name}_mean"), th.zeros(dim))
+        assert th.equal(getattr(model, f"{name}_std"), th.ones(dim))
+    assert th.equal(model.elite_indices, th.arange(5))
+    decayed, plain = model.optimizer.param_groups
+    assert (decayed["lr"], decayed["weight_decay"], plain["lr"], plain["weight_decay"]) == (
+        1e-3,
+        5e-5,
+        1e-3,
+        0.0,
+    )
+    named = dict(model.named_parameters())
+    assert {id(p) for p in decayed["params"]} == {id(p) for n, p in named.items() if n.endswith("weight")}
+    assert {id(p) for p in plain["params"]} == {id(p) for n, p in named.items() if not n.endswith("weight")}
+    assert len(decayed["params"]) == 4 and len(plain["params"]) == 6  # 4 biases and the 2 log-variance bounds
