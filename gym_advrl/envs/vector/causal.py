@@ -10,7 +10,8 @@ from gymnasium.vector import AutoresetMode
 
 from gym_advrl.envs.causal.env import CausalSCMEnv
 from gym_advrl.envs.causal.scm import ACTION
-from gym_advrl.envs.vector._base import AdvRLVectorEnv, Partial, check_num_envs
+from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs
+from gym_advrl.envs.vector._infos import Partial
 from gym_advrl.envs.vector._streams import BlockStream
 from gym_advrl.envs.vector.classic import batched_box_actions
 from gym_advrl.envs.vector.grid_world import batched_discrete_actions

@@ -13,7 +13,8 @@ from gymnasium.vector import AutoresetMode
 from gym_advrl.envs import cartpole, pendulum
 from gym_advrl.envs.cartpole import ContinuousCartPoleEnv
 from gym_advrl.envs.pendulum import PendulumEnv, angle_normalize
-from gym_advrl.envs.vector._base import AdvRLVectorEnv, FullRows, check_num_envs, per_instance
+from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs, per_instance
+from gym_advrl.envs.vector._infos import FullRows
 from gym_advrl.envs.vector._streams import RawStream
 from gym_advrl.utils.rendering import check_frame_size
 from gym_advrl.utils.validation import check_float, check_options

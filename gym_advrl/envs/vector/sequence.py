@@ -10,7 +10,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from gym_advrl.envs.sequence import SequenceMemoryEnv, SequenceTrackingEnv
-from gym_advrl.envs.vector._base import AdvRLVectorEnv, Partial, check_num_envs
+from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs
+from gym_advrl.envs.vector._infos import Partial
 from gym_advrl.envs.vector._streams import RawStream
 from gym_advrl.envs.vector.grid_world import batched_discrete_actions
 
