@@ -247,3 +247,50 @@ def test_defaults_and_architecture(heads: bool):
     assert {id(p) for p in decayed["params"]} == {id(p) for n, p in named.items() if n.endswith("weight")}
     assert {id(p) for p in plain["params"]} == {id(p) for n, p in named.items() if not n.endswith("weight")}
     assert len(decayed["params"]) == 4 and len(plain["params"]) == 6  # 4 biases and the 2 log-variance bounds
+
+
+def test_fit_schedule_holdout_and_elites():
+    """fit holds out 10% (default) for ranking, runs n_epochs passes of ceil(n_train / batch_size)
+    minibatches (one per member each step), averages the loss terms over the steps, and keeps the
+    n_elites members of lowest normalized hold-out MSE."""
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(-1, 1, (100, 2)).astype(np.float32)
+    act = rng.uniform(-1, 1, (100, 1)).astype(np.float32)
+    next_obs = obs + 0.1 * act
+    rewards, terminations = -np.abs(obs).sum(1), (obs[:, 0] > 0.8).astype(np.float32)
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (1,)), n_members=3, n_elites=2, hidden_sizes=(8,)
+    )
+    shapes, infos = [], []
+    train_step = model.train_step
+
+    def recording_train_step(*batch):
+        shapes.append(tuple(batch[0].shape))
+        infos.append(train_step(*batch))
+        return infos[-1]
+
+    model.train_step = recording_train_step
+    stats = model.fit(obs, act, next_obs, rewards, terminations, generator=np.random.default_rng(7))
+    assert shapes == [(3, 90, 2)] * 5  # 90 training rows < 256: one step per epoch, 5 epochs
+    assert stats["gradient_steps"] == 5.0
+    for key in ("nll", "mse", "loss", "termination_bce"):
+        assert stats[f"train_{key}"] == pytest.approx(np.mean([info[key] for info in infos]), rel=1e-6)
+    # The hold-out rows are the first 10 of the generator's first permutation.
+    hold = np.random.default_rng(7).permutation(100)[:10]
+    with th.no_grad():
+        targets = (
+            model._targets(*map(th.as_tensor, (obs[hold], next_obs[hold], rewards[hold]))) - model.target_mean
+        ) / model.target_std
+        mean, _, _ = model(model._member_inputs(th.as_tensor(obs[hold]), th.as_tensor(act[hold])))
+        mse = ((mean - targets) ** 2).mean(dim=(1, 2))
+    assert model.elite_indices.tolist() == sorted(th.argsort(mse)[:2].tolist())
+    assert stats["holdout_mse"] == pytest.approx(float(th.sort(mse).values[:2].mean()), rel=1e-5)
+
+    shapes.clear()
+    stats = model.fit(obs, act, next_obs, rewards, terminations, n_epochs=2, batch_size=32, holdout_ratio=0.0)
+    assert [s[1] for s in shapes] == [32, 32, 32, 4] * 2 and np.isnan(stats["holdout_mse"])
+    shapes.clear()
+    stats = model.fit(obs, act, next_obs, rewards, terminations, batch_size=32, max_gradient_steps=6)
+    assert [s[1] for s in shapes] == [32, 32, 26] * 2 and stats["gradient_steps"] == 6.0
+    with pytest.raises(ValueError, match="^fit needs at least 2 transitions, got 1$"):
+        model.fit(obs[:1], act[:1], next_obs[:1], rewards[:1], terminations[:1])
