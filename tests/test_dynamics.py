@@ -7,6 +7,7 @@ import io
 import numpy as np
 import pytest
 import torch as th
+import torch.nn.functional as F
 from gymnasium import spaces
 
 from sb3_ext.common.dynamics import BatchedLinear, ProbabilisticEnsemble
@@ -294,3 +295,64 @@ def test_fit_schedule_holdout_and_elites():
     assert [s[1] for s in shapes] == [32, 32, 26] * 2 and stats["gradient_steps"] == 6.0
     with pytest.raises(ValueError, match="^fit needs at least 2 transitions, got 1$"):
         model.fit(obs[:1], act[:1], next_obs[:1], rewards[:1], terminations[:1])
+
+
+def test_normalization_statistics():
+    """Inputs (obs, action) and targets (delta, reward) are standardized with the data's mean and
+    sample std; a constant column (std below 1e-6) and a single row keep std 1."""
+    model = ProbabilisticEnsemble(
+        spaces.Box(-5, 5, (2,)), spaces.Box(-1, 1, (1,)), n_members=2, hidden_sizes=(4,)
+    )
+    obs = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]], np.float32)  # the second column is constant
+    act = np.array([[1.0], [-1.0], [0.0]], np.float32)
+    next_obs, rewards = obs * 2.0, np.array([1.0, 2.0, 6.0], np.float32)
+    model.set_normalization(obs, act, next_obs, rewards)
+    np.testing.assert_allclose(model.input_mean.numpy(), [2.0, 1.0, 0.0])
+    np.testing.assert_allclose(model.input_std.numpy(), [2.0, 1.0, 1.0])
+    np.testing.assert_allclose(model.target_mean.numpy(), [2.0, 1.0, 3.0])  # delta = obs
+    np.testing.assert_allclose(model.target_std.numpy(), [2.0, 1.0, np.std([1, 2, 6], ddof=1)], rtol=1e-6)
+    model.set_normalization(obs[:1], act[:1], next_obs[:1], rewards[:1])
+    np.testing.assert_allclose(model.input_std.numpy(), [1.0, 1.0, 1.0])
+    np.testing.assert_allclose(model.input_mean.numpy(), [0.0, 1.0, 1.0])
+
+
+def test_loss_is_the_beta_nll_with_soft_bounded_log_variance():
+    """The loss written out: members' MLP on normalized inputs, log-variance soft-clipped into
+    [min_logvar, max_logvar] with softplus, beta-NLL of the normalized targets, the bound penalty and
+    the termination head's binary cross-entropy."""
+    th.manual_seed(0)
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)),
+        spaces.Box(-1, 1, (1,)),
+        n_members=2,
+        hidden_sizes=(8, 8),
+        nll_beta=0.5,
+        logvar_loss_coef=0.1,
+    )
+    rng = np.random.default_rng(1)
+    obs, act = rng.normal(size=(6, 2)).astype(np.float32), rng.normal(size=(6, 1)).astype(np.float32)
+    next_obs, rewards = rng.normal(size=(6, 2)).astype(np.float32), rng.normal(size=6).astype(np.float32)
+    terminations = np.array([0, 1, 0, 0, 1, 0], np.float32)
+    model.set_normalization(obs, act, next_obs, rewards)
+    with th.no_grad():  # tight bounds, so that both softplus clips act
+        model.max_logvar.copy_(th.tensor([0.1, -0.2, 0.3]))
+        model.min_logvar.copy_(th.tensor([-0.5, -1.0, -0.4]))
+    x = (np.concatenate([obs, act], 1) - model.input_mean.numpy()) / model.input_std.numpy()
+    x = th.as_tensor(x).expand(2, -1, -1)
+    for layer in model.hidden_layers:
+        x = F.silu(x @ layer.weight + layer.bias)
+    out = x @ model.head.weight + model.head.bias  # (2, 6, 2 * 3 + 1)
+    mean, raw = out[..., :3], out[..., 3:6]
+    logvar = model.max_logvar - F.softplus(model.max_logvar - raw)
+    logvar = model.min_logvar + F.softplus(logvar - model.min_logvar)
+    targets = np.concatenate([next_obs - obs, rewards[:, None]], 1)
+    targets = th.as_tensor((targets - model.target_mean.numpy()) / model.target_std.numpy())
+    nll = 0.5 * (((mean - targets) ** 2 * th.exp(-logvar) + logvar) * th.exp(logvar).detach() ** 0.5).mean()
+    bound = 0.1 * (model.max_logvar.sum() - model.min_logvar.sum())
+    bce = F.binary_cross_entropy_with_logits(out[..., 6], th.as_tensor(terminations).expand(2, -1))
+    loss, info = model.loss(*map(th.as_tensor, (obs, act, next_obs, rewards, terminations)))
+    assert loss.item() == pytest.approx((nll + bound + bce).item(), rel=1e-5)
+    assert info["nll"] == pytest.approx(nll.item(), rel=1e-5)
+    assert info["termination_bce"] == pytest.approx(bce.item(), rel=1e-5)
+    assert info["mse"] == pytest.approx(((mean - targets) ** 2).mean().item(), rel=1e-5)
+    assert info["loss"] == pytest.approx(loss.item(), rel=1e-6)
