@@ -48,3 +48,17 @@ def test_box_actions_keep_their_dimension_and_unhandled_timeouts_terminate():
     assert data.actions.shape == (6, 2)
     np.testing.assert_array_equal(data.actions[:, 1], [0, 0, 0.25, 0.25, 0.5, 0.5])
     np.testing.assert_array_equal(data.terminations, [0, 0, 0, 1, 1, 0])
+
+
+def test_a_full_buffer_gives_every_row_in_storage_order():
+    buffer = ReplayBuffer(4, spaces.Box(-100, 100, (1,)), spaces.Discrete(2), "cpu", n_envs=1)
+    for step in range(6):  # 4 rows: steps 4 and 5 overwrite rows 0 and 1
+        obs = np.array([[step]], dtype=np.float32)
+        buffer.add(
+            obs, obs + 0.5, np.array([[step % 2]]), np.array([step], np.float32), np.array([False]), [{}]
+        )
+    assert buffer.full and buffer.pos == 2
+    data = replay_transitions(buffer)
+    np.testing.assert_array_equal(data.observations[:, 0], [4, 5, 2, 3])
+    np.testing.assert_array_equal(data.rewards, [4, 5, 2, 3])
+    np.testing.assert_array_equal(data.actions, [0, 1, 0, 1])
