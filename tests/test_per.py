@@ -229,7 +229,9 @@ def test_writing_back_a_sample_matches_a_flat_reference(capacity: int) -> None:
         (lambda tree: tree.update([0, 1], [1.0, np.inf]), "priorities"),
         (lambda tree: tree.update_range(3, 2, 1.0), "leaves"),
         (lambda tree: tree.update_range(0, 0, 1.0), "leaves"),
-        (lambda tree: tree.update_range(0, 1, np.nan), "priority"),
+        (lambda tree: tree.update_range(0, 1, np.nan), "^priority must be finite and >= 0, got nan$"),
+        (lambda tree: tree.update_range(0, 1, -1.0), "^priority must be finite and >= 0, got -1.0$"),
+        (lambda tree: tree.update_range(-1, 2, 1.0), r"^leaves \[-1, 1\) must lie in \[0, 4\)$"),
         (lambda tree: tree.find_prefix_sum([0.5]), "^cannot search a sum tree whose total priority is 0$"),
         (lambda tree: tree.find_prefix_sum([np.nan]), "^values must not be NaN$"),
         (
