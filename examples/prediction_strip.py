@@ -57,10 +57,13 @@ def main() -> None:
     )
     parser.add_argument("--algo", choices=("LatentMPC", "Dreamer"), default="LatentMPC")
     parser.add_argument("--save", default=None, help="save the learned LatentMPC here (.zip)")
+    parser.add_argument(
+        "--torch-threads", type=int, default=1, help="torch threads (small convolutions: 1 is fastest)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default="runs/strip", help="directory of prediction_strip.png (and .gif)")
     args = parser.parse_args()
-    torch.set_num_threads(1)  # small convolutions on a CPU: intra-op threads only add overhead
+    torch.set_num_threads(args.torch_threads)
 
     if args.load is not None:
         model = {"LatentMPC": LatentMPC, "Dreamer": Dreamer}[args.algo].load(args.load, device="cpu")
