@@ -25,6 +25,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.save_util import load_from_zip_file, save_to_pkl
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.utils import get_device, polyak_update, set_random_seed
+from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayBuffer
@@ -972,3 +973,32 @@ def test_replay_buffer_class_and_action_space_errors_name_the_algorithm() -> Non
         match=r"^env: BoxOrMultiDiscrete supports Box or MultiDiscrete action spaces, got Discrete\(4\)$",
     ):
         BoxOrMultiDiscrete("MlpPolicy", env)
+
+
+def test_samples_are_normalized_by_a_vec_normalize_env_and_placed_on_the_buffer_device() -> None:
+    venv = VecNormalize(DummyVecEnv([lambda: gym.make("AdvRL/Pendulum-v0")]), clip_obs=2.0, clip_reward=5.0)
+    venv.obs_rms.mean, venv.obs_rms.var = np.array([1.0, 2.0, 3.0]), np.array([4.0, 0.25, 9.0])
+    venv.ret_rms.var = np.array(16.0)
+    buffer = filled_buffer(12, alpha=0.0)  # observation i is (i, i, i), next observation i + 0.5
+    buffer.rewards[:12, 0] = np.arange(12) * 10.0
+    np.random.seed(0)  # noqa: NPY002
+    raw = buffer.sample(16)
+    np.random.seed(0)  # noqa: NPY002
+    normalized = buffer.sample(16, env=venv)
+    np.testing.assert_array_equal(normalized.indices, raw.indices)
+    rows = raw.indices.astype(np.float64)[:, None]
+    mean, std = np.array([1.0, 2.0, 3.0]), np.sqrt(np.array([4.0, 0.25, 9.0]) + venv.epsilon)
+    np.testing.assert_allclose(
+        normalized.observations.numpy(), np.clip((rows - mean) / std, -2, 2), rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        normalized.next_observations.numpy(), np.clip((rows + 0.5 - mean) / std, -2, 2), rtol=1e-5
+    )
+    expected_rewards = np.clip(rows * 10.0 / np.sqrt(16.0 + venv.epsilon), -5, 5)
+    np.testing.assert_allclose(normalized.rewards.numpy(), expected_rewards, rtol=1e-5)
+    assert np.abs(normalized.rewards.numpy()).max() == pytest.approx(5.0)  # the clip acts
+    # On another device (meta: shapes without data) every field is moved there.
+    on_meta = PrioritizedReplayBuffer(10, OBS, ACT, device="meta")
+    on_meta.add(np.zeros((1, 3)), np.zeros((1, 3)), np.zeros((1, 1)), np.zeros(1), np.zeros(1), [{}])
+    batch = on_meta.sample(4)
+    assert {t.device.type for t in batch[:5] + (batch.weights,)} == {"meta"}
