@@ -190,8 +190,12 @@ def test_wrong_action_shape_and_missing_targets():
     model = ProbabilisticEnsemble(
         spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (1,)), n_members=2, hidden_sizes=(8,)
     )
-    with pytest.raises(ValueError, match="actions"):
+    with pytest.raises(ValueError, match=r"^actions must have trailing dim 1, got shape \(3, 2\)$"):
         model.predict(np.zeros((3, 2)), np.zeros((3, 2)))
+    with pytest.raises(ValueError, match=r"^obs must have trailing dim 2, got shape \(3, 3\)$"):
+        model.predict(np.zeros((3, 3)), np.zeros((3, 1)))
+    with pytest.raises(ValueError, match=r"^obs must be \(batch, 2\) or \(2, batch, 2\), got \(3, 4, 2\)$"):
+        model.predict(np.zeros((3, 4, 2)), np.zeros((3, 4, 1)))
     with pytest.raises(ValueError, match="^rewards are required when learn_reward=True$"):
         model.fit(np.zeros((4, 2)), np.zeros((4, 1)), np.zeros((4, 2)), None, np.zeros(4))
     with pytest.raises(ValueError, match="^terminations are required when learn_termination=True$"):
