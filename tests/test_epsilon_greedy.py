@@ -74,6 +74,11 @@ def test_episode_statistics_are_recorded_when_there_are_episodes() -> None:
     model.ep_info_buffer = deque(maxlen=100)
     model._record_episodes()
     assert model.logger.name_to_value == {"rollout/exploration_rate": 0.3}
+    model.ep_info_buffer.append({"r": 7.0, "l": 3})  # one episode is enough
+    model._record_episodes()
+    assert model.logger.name_to_value["rollout/ep_rew_mean"] == 7.0
+    assert model.logger.name_to_value["rollout/ep_len_mean"] == 3.0
+    model.ep_info_buffer.clear()
     model.ep_info_buffer.extend([{"r": 1.0, "l": 4}, {"r": -2.0, "l": 10}, {"r": 4.0, "l": 1}])
     model._record_episodes()
     assert model.logger.name_to_value == {
@@ -95,6 +100,10 @@ def test_time_statistics(monkeypatch) -> None:
     assert type(logged["time/fps"]) is int and type(logged["time/time_elapsed"]) is int
     assert excluded["time/fps"] == ("",)
     assert excluded["time/time_elapsed"] == excluded["time/total_timesteps"] == ("tensorboard",)
+    # Nanoseconds to seconds: exactly one second is 1 s elapsed.
+    monkeypatch.setattr(epsilon_greedy, "time", types.SimpleNamespace(time_ns=lambda: 2 * 10**9))
+    model._record_time()
+    assert logged["time/time_elapsed"] == 1 and logged["time/fps"] == 1000
     # No time has passed (a coarse clock): the rate stays finite instead of dividing by zero.
     monkeypatch.setattr(epsilon_greedy, "time", types.SimpleNamespace(time_ns=lambda: 10**9))
     model._record_time()
