@@ -270,9 +270,14 @@ def _build_model(
     """The model, its policy alias and its training and evaluation VecEnvs; SB3's assertions
     (e.g. an action space the algorithm does not support) become ValueErrors."""
     from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
     env = _training_env(env_id, args.n_envs, args.seed, out / "monitor")
-    eval_env = make_vec_env(env_id, n_envs=1, seed=args.seed + 10_000)
+    if isinstance(env, VecMonitor):  # the native vector path: evaluate on the same VecEnv type
+        eval_env = VecMonitor(DummyVecEnv([lambda: gym.make(env_id)]))
+        eval_env.seed(args.seed + 10_000)
+    else:
+        eval_env = make_vec_env(env_id, n_envs=1, seed=args.seed + 10_000)
     policy = args.policy or default_policy(cls, env.observation_space)
     try:
         model = cls(
