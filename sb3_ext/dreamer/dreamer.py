@@ -16,6 +16,7 @@ from stable_baselines3.common.utils import polyak_update
 from sb3_ext.common.encoders import check_observation_space
 from sb3_ext.common.rssm import RSSMState
 from sb3_ext.common.sequence_buffer import SequenceReplayBuffer, check_sequence_length
+from sb3_ext.common.sequence_learning import TrainRatioMixin
 from sb3_ext.common.validation import check_algorithm_arguments, check_choice, check_float, check_int
 from sb3_ext.common.world_model import action_vector_size
 from sb3_ext.dreamer.policies import CnnPolicy, DreamerPolicy, MlpPolicy
@@ -70,7 +71,7 @@ def update_return_range(
     return low, high, th.clamp(high - low, min=1.0)
 
 
-class Dreamer(OffPolicyAlgorithm):
+class Dreamer(TrainRatioMixin, OffPolicyAlgorithm):
     """
     Dreamer: a latent world model learned from replayed sequences, and an actor-critic learned
     purely from trajectories imagined in its latent space (DreamerV1, Hafner et al. ICLR 2020;
@@ -139,6 +140,8 @@ class Dreamer(OffPolicyAlgorithm):
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {"MlpPolicy": MlpPolicy, "CnnPolicy": CnnPolicy}
+    #: The default ``tb_log_name`` of :meth:`learn`.
+    log_name: ClassVar[str] = "Dreamer"
     policy: DreamerPolicy
     replay_buffer: SequenceReplayBuffer  # type: ignore[assignment]
 
@@ -297,63 +300,6 @@ class Dreamer(OffPolicyAlgorithm):
         self._last_state = None
 
     # ------------------------------------------------------------------ learning
-    def learn(
-        self: SelfDreamer,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str = "Dreamer",
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> SelfDreamer:
-        """
-        Collect ``total_timesteps`` environment steps (summed over environments), updating after
-        each ``train_freq`` steps as many times as ``train_ratio`` asks for.
-
-        :param log_interval: episodes between two logger dumps
-        """
-        total_timesteps, callback = self._setup_learn(
-            total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar
-        )
-        callback.on_training_start(locals(), globals())
-        assert self.env is not None
-        replayed_per_update = self.batch_size * self.sequence_length
-        while self.num_timesteps < total_timesteps:
-            rollout = self.collect_rollouts(
-                self.env,
-                train_freq=self.train_freq,
-                callback=callback,
-                learning_starts=self.learning_starts,
-                replay_buffer=self.replay_buffer,
-                log_interval=log_interval,
-            )
-            if not rollout.continue_training:
-                break
-            if self.num_timesteps > self.learning_starts and self.replay_buffer.can_sample(
-                self.sequence_length
-            ):
-                self._update_credit += rollout.episode_timesteps * self.train_ratio / replayed_per_update
-                n_updates = int(self._update_credit)
-                if n_updates > 0:
-                    self._update_credit -= n_updates
-                    self.train(gradient_steps=n_updates, batch_size=self.batch_size)
-        callback.on_training_end()
-        return self
-
-    def train(self, gradient_steps: int, batch_size: int = 16) -> None:
-        """``gradient_steps`` updates (world model, then actor and critic in imagination)."""
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-        logs: dict[str, list[float]] = {}
-        for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(batch_size, self.sequence_length)
-            for name, value in self.update(batch).items():
-                logs.setdefault(name, []).append(value)
-            self._n_updates += 1
-        for name, values in logs.items():
-            self.logger.record(f"train/{name}", float(np.mean(values)))
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-
     def update(self, batch) -> dict[str, float]:
         """One update on a :class:`~sb3_ext.common.sequence_buffer.SequenceBatch`; returns the logged values."""
         policy = self.policy

@@ -17,6 +17,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from sb3_ext.common.encoders import check_observation_space
 from sb3_ext.common.planners import CEM_ARGUMENTS, check_cem_arguments
 from sb3_ext.common.sequence_buffer import SequenceBatch, SequenceReplayBuffer, check_sequence_length
+from sb3_ext.common.sequence_learning import TrainRatioMixin
 from sb3_ext.common.validation import check_algorithm_arguments, check_bool, check_float, check_int
 from sb3_ext.common.world_model import action_vector_size
 from sb3_ext.latent_mpc.policies import CnnPolicy, LatentMPCPolicy, LatentMPCState, MlpPolicy
@@ -24,7 +25,7 @@ from sb3_ext.latent_mpc.policies import CnnPolicy, LatentMPCPolicy, LatentMPCSta
 __all__ = ["LatentMPC"]
 
 
-class LatentMPC(OffPolicyAlgorithm):
+class LatentMPC(TrainRatioMixin, OffPolicyAlgorithm):
     """
     Model predictive control in the latent space of a learned world model (PlaNet, Hafner et al.,
     *Learning Latent Dynamics for Planning from Pixels*, ICML 2019).
@@ -233,75 +234,6 @@ class LatentMPC(OffPolicyAlgorithm):
         self._plan_state = None
 
     # ------------------------------------------------------------------ learning
-    def learn(
-        self,
-        total_timesteps: int,
-        callback: MaybeCallback = None,
-        log_interval: int = 4,
-        tb_log_name: str | None = None,
-        reset_num_timesteps: bool = True,
-        progress_bar: bool = False,
-    ) -> LatentMPC:
-        """
-        Collect ``total_timesteps`` environment steps (summed over environments), updating the
-        world model after each ``train_freq`` steps as many times as ``train_ratio`` asks for.
-
-        :param total_timesteps: environment steps to train for
-        :param callback: called at every step, as in SB3
-        :param log_interval: episodes between two logger dumps
-        :param tb_log_name: the run's name in TensorBoard (default ``"LatentMPC"``)
-        :param reset_num_timesteps: start counting steps (and logging) from 0
-        :param progress_bar: show a progress bar (needs ``tqdm`` and ``rich``)
-        :return: the trained model
-        """
-        total_timesteps, callback = self._setup_learn(
-            total_timesteps,
-            callback,
-            reset_num_timesteps,
-            self.log_name if tb_log_name is None else tb_log_name,
-            progress_bar,
-        )
-        callback.on_training_start(locals(), globals())
-        assert self.env is not None
-        replayed_per_update = self.batch_size * self.sequence_length
-        while self.num_timesteps < total_timesteps:
-            rollout = self.collect_rollouts(
-                self.env,
-                train_freq=self.train_freq,
-                callback=callback,
-                action_noise=self.action_noise,
-                learning_starts=self.learning_starts,
-                replay_buffer=self.replay_buffer,
-                log_interval=log_interval,
-            )
-            if not rollout.continue_training:
-                break
-            if self.num_timesteps > self.learning_starts and self.replay_buffer.can_sample(
-                self.sequence_length
-            ):
-                self._update_credit += rollout.episode_timesteps * self.train_ratio / replayed_per_update
-                n_updates = int(self._update_credit)
-                if n_updates > 0:
-                    self._update_credit -= n_updates
-                    self.train(gradient_steps=n_updates, batch_size=self.batch_size)
-        callback.on_training_end()
-        return self
-
-    def train(self, gradient_steps: int, batch_size: int = 16) -> None:
-        """``gradient_steps`` world-model updates on replayed sequences."""
-        self.policy.set_training_mode(True)
-        self._update_learning_rate(self.policy.optimizer)
-        logs: dict[str, list[float]] = {}
-        for _ in range(gradient_steps):
-            batch = self.replay_buffer.sample(batch_size, self.sequence_length)
-            for name, value in self.update(batch).items():
-                logs.setdefault(name, []).append(value)
-            self._n_updates += 1
-        self.policy.set_training_mode(False)
-        for name, values in logs.items():
-            self.logger.record(f"train/{name}", float(np.mean(values)))
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-
     def update(self, batch: SequenceBatch) -> dict[str, float]:
         """One gradient step of the world model on a batch of sequences; returns the logged values."""
         world_model = self.policy.world_model

@@ -1,0 +1,101 @@
+"""The training loop of the algorithms that learn from replayed sequences at a ``train_ratio``.
+
+``Dreamer`` and ``LatentMPC`` collect environment steps with SB3's off-policy loop into a
+:class:`~sb3_ext.common.sequence_buffer.SequenceReplayBuffer` and, after each collection, make as
+many updates as keep ``replayed steps / environment steps`` at ``train_ratio`` (DreamerV3's knob):
+each update replays ``batch_size * sequence_length`` steps, and the fraction of an update left
+over is carried to the next collection.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+from stable_baselines3.common.type_aliases import MaybeCallback
+
+SelfTrainRatio = TypeVar("SelfTrainRatio", bound="TrainRatioMixin")
+
+
+class TrainRatioMixin:
+    """``learn`` and ``train`` for an SB3 ``OffPolicyAlgorithm`` with a sequence replay buffer.
+
+    Put it before the SB3 base class: ``class Dreamer(TrainRatioMixin, OffPolicyAlgorithm)``. The
+    algorithm defines ``train_ratio``, ``batch_size``, ``sequence_length``, :attr:`log_name`, sets
+    ``_update_credit = 0.0`` in its constructor, and implements ``update(batch)``: one gradient
+    update on a sampled batch, returning the values to log under ``train/``.
+    """
+
+    #: The default ``tb_log_name`` of :meth:`learn` (the algorithm's name).
+    log_name: ClassVar[str]
+
+    def learn(
+        self: SelfTrainRatio,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 4,
+        tb_log_name: str | None = None,
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> SelfTrainRatio:
+        """
+        Collect ``total_timesteps`` environment steps (summed over environments), updating after
+        each ``train_freq`` steps as many times as ``train_ratio`` asks for.
+
+        :param total_timesteps: environment steps to train for
+        :param callback: called at every step, as in SB3
+        :param log_interval: episodes between two logger dumps
+        :param tb_log_name: the run's name in TensorBoard (default: :attr:`log_name`)
+        :param reset_num_timesteps: start counting steps (and logging) from 0
+        :param progress_bar: show a progress bar (needs ``tqdm`` and ``rich``)
+        :return: the trained model
+        """
+        model: Any = self
+        total_timesteps, callback = model._setup_learn(
+            total_timesteps,
+            callback,
+            reset_num_timesteps,
+            self.log_name if tb_log_name is None else tb_log_name,
+            progress_bar,
+        )
+        callback.on_training_start(locals(), globals())
+        assert model.env is not None
+        replayed_per_update = model.batch_size * model.sequence_length
+        while model.num_timesteps < total_timesteps:
+            rollout = model.collect_rollouts(
+                model.env,
+                train_freq=model.train_freq,
+                callback=callback,
+                action_noise=model.action_noise,
+                learning_starts=model.learning_starts,
+                replay_buffer=model.replay_buffer,
+                log_interval=log_interval,
+            )
+            if not rollout.continue_training:
+                break
+            if model.num_timesteps > model.learning_starts and model.replay_buffer.can_sample(
+                model.sequence_length
+            ):
+                model._update_credit += rollout.episode_timesteps * model.train_ratio / replayed_per_update
+                n_updates = int(model._update_credit)
+                if n_updates > 0:
+                    model._update_credit -= n_updates
+                    model.train(gradient_steps=n_updates, batch_size=model.batch_size)
+        callback.on_training_end()
+        return self
+
+    def train(self, gradient_steps: int, batch_size: int = 16) -> None:
+        """``gradient_steps`` calls of ``update`` on replayed sequences; their mean values are logged."""
+        model: Any = self
+        model.policy.set_training_mode(True)
+        model._update_learning_rate(model.policy.optimizer)
+        logs: dict[str, list[float]] = {}
+        for _ in range(gradient_steps):
+            batch = model.replay_buffer.sample(batch_size, model.sequence_length)
+            for name, value in model.update(batch).items():
+                logs.setdefault(name, []).append(value)
+            model._n_updates += 1
+        model.policy.set_training_mode(False)
+        for name, values in logs.items():
+            model.logger.record(f"train/{name}", float(np.mean(values)))
+        model.logger.record("train/n_updates", model._n_updates, exclude="tensorboard")
