@@ -24,7 +24,9 @@ from gym_advrl.envs.vector._streams import BlockStream, RawStream
 FLOAT_TOL = {"rtol": 1e-6, "atol": 1e-6}
 #: Single-env info keys the native env leaves out (per-step Python objects per instance; the
 #: native env offers them through methods, tested below).
-OMITTED_INFO = {"gates", "target_circuit"}
+#: "TimeLimit.truncated" is not the env's: importing rl_zoo3 (rl_zoo3.gym_patches, as other tests
+#: in the same process do) patches Gymnasium's TimeLimit to add it to every single env's info.
+OMITTED_INFO = {"gates", "target_circuit", "TimeLimit.truncated"}
 
 #: (id, shared kwargs, per-instance kwargs as a function of the instance index or None, steps)
 CASES: list[tuple[str, dict[str, Any], Any, int]] = [
