@@ -12,9 +12,9 @@ not notice ("survived") points at behaviour no test pins down. This script:
    modules, and runs it with ``HYPOTHESIS_PROFILE=ci`` (the property tests' fixed examples, so a
    verdict does not depend on a random draw);
 3. prints, per module, the mutants, the killed ones (a timeout counts as killed: the mutant made
-   the code loop), the survivors, those no test executes, the accepted equivalents listed in
-   ``tests/mutation_equivalents.txt`` (each with its reason) and the kill rate among the
-   non-equivalent mutants; then every survivor that is not an accepted equivalent, to be either
+   the code loop), the survivors, those no test executes, those not checked (a run stopped early),
+   the accepted equivalents listed in ``tests/mutation_equivalents.txt`` (each with its reason)
+   and the kill rate among the checked, non-equivalent mutants; then every survivor that is not an accepted equivalent, to be either
    killed by a new test or added to that file with a one-line reason (``.venv/bin/mutmut show NAME``
    in ``.mutation/`` prints its diff).
 
@@ -53,6 +53,8 @@ DEFAULT_MODULES = (
 )
 COPIED = ("gym_advrl", "sb3_ext", "tests", "examples", "benchmarks", "pyproject.toml")
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
+# Not run (yet): a run stopped early, or mutmut's "pragma: no mutate" skips.
+UNCHECKED = {"not checked", "skipped", "check was interrupted by user"}
 
 
 def module_glob(module: str) -> str:
@@ -157,8 +159,9 @@ def summarize(modules: list[str], statuses: dict[str, str], accepted: dict[str, 
         prefix = module_prefix(module)
         mine = {n: s for n, s in statuses.items() if n.startswith(prefix)}
         counts = Counter("killed" if s in KILLED else s for s in mine.values())
-        equivalent = sum(1 for n, s in mine.items() if n in accepted and s not in KILLED)
-        candidates = len(mine) - equivalent
+        checked = {n: s for n, s in mine.items() if s not in UNCHECKED}
+        equivalent = sum(1 for n, s in checked.items() if n in accepted and s not in KILLED)
+        candidates = len(checked) - equivalent
         rate = counts["killed"] / candidates if candidates else float("nan")
         rows.append(
             {
@@ -170,11 +173,12 @@ def summarize(modules: list[str], statuses: dict[str, str], accepted: dict[str, 
                 "not checked": counts["not checked"],
                 "equivalent": equivalent,
                 "kill rate": rate,
+                "candidates": candidates,
             }
         )
-        open_survivors += sorted(n for n, s in mine.items() if s not in KILLED and n not in accepted)
+        open_survivors += sorted(n for n, s in checked.items() if s not in KILLED and n not in accepted)
     total = {key: sum(r[key] for r in rows) for key in rows[0] if key not in ("module", "kill rate")}
-    candidates = total["mutants"] - total["equivalent"]
+    candidates = total["candidates"]
     total["kill rate"] = total["killed"] / candidates if candidates else float("nan")
     return {"rows": rows, "total": total, "open": open_survivors}
 
@@ -187,6 +191,8 @@ def print_summary(summary: dict, seconds: float) -> None:
         cells = [f"{row[k]:.1%}" if k == "kill rate" else str(row[k]) for k in keys]
         print(f"| {row['module']} | " + " | ".join(cells) + " |")
     print(f"\nwall time {seconds / 60:.1f} min; details: {WORK / 'summary.json'}")
+    if summary["total"]["not checked"]:
+        print("the run did not check every mutant: the kill rate is among those it checked")
     if summary["open"]:
         print(f"\n{len(summary['open'])} survivors to kill or to accept in {EQUIVALENTS.name}:")
         for name in summary["open"]:
