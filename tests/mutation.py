@@ -112,7 +112,17 @@ def sync_tree(ref: str | None) -> None:
 
 
 def configure(modules: list[str]) -> None:
-    """Write ``only_mutate`` for ``modules`` into the copy's ``[tool.mutmut]`` table."""
+    """Write ``only_mutate`` for ``modules`` into the copy's ``[tool.mutmut]`` table.
+
+    mutmut keeps its mutants and its map of tests to functions between runs, but does not notice
+    when the set of mutated files changes: a file copied unmutated by the last run stays so, and
+    its functions stay without tests. A run of other modules than the last one therefore starts
+    from a fresh ``mutants/``.
+    """
+    record = WORK / "modules.json"
+    if record.exists() and json.loads(record.read_text()) != sorted(modules):
+        shutil.rmtree(WORK / "mutants", ignore_errors=True)
+    record.write_text(json.dumps(sorted(modules)))
     text = (WORK / "pyproject.toml").read_text()
     if "[tool.mutmut]" not in text:
         raise SystemExit("error: pyproject.toml has no [tool.mutmut] table")
