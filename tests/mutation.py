@@ -6,17 +6,18 @@ a returned value) and runs the tests that execute the changed function; a mutant
 not notice ("survived") points at behaviour no test pins down. This script:
 
 1. copies the working tree (tracked and untracked, not ignored files), or the commit given with
-   ``--ref``, into ``.mutation/``, which is kept between runs so that mutmut re-tests only the
-   functions that changed;
+   ``--ref``, into ``.mutation/`` (or ``--work DIR``, so that runs of different modules can go side
+   by side), which is kept between runs so that mutmut re-tests only the functions that changed;
 2. configures mutmut (the ``[tool.mutmut]`` table of ``pyproject.toml``) to mutate the chosen
-   modules, and runs it with ``HYPOTHESIS_PROFILE=ci`` (the property tests' fixed examples, so a
+   modules with the tests selected there (``--tests`` narrows them to some files: faster, and a
+   kill rate that can only be lower than the whole suite's), and runs it with ``HYPOTHESIS_PROFILE=ci`` (the property tests' fixed examples, so a
    verdict does not depend on a random draw);
 3. prints, per module, the mutants, the killed ones (a timeout counts as killed: the mutant made
    the code loop), the survivors, those no test executes, those not checked (a run stopped early),
-   the accepted equivalents listed in ``tests/mutation_equivalents.txt`` (each with its reason)
+   the accepted equivalents listed in ``tests/mutation_equivalents/*.txt`` (each with its reason)
    and the kill rate among the checked, non-equivalent mutants; then every survivor that is not an accepted equivalent, to be either
    killed by a new test or added to that file with a one-line reason (``.venv/bin/mutmut show NAME``
-   in ``.mutation/`` prints its diff).
+   in the working folder prints its diff).
 
 Functions with decorators other than ``staticmethod``/``classmethod`` (numba kernels, properties)
 are not mutated by mutmut; ``tests/planted_bugs.py`` covers the compiled sum tree instead.
@@ -41,7 +42,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / ".mutation"
-EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.txt"
+# One file per area (``per.txt``, ``common.txt``, ...), so that reviews of different modules do not
+# edit the same file.
+EQUIVALENTS = ROOT / "tests" / "mutation_equivalents"
 DEFAULT_MODULES = (
     "sb3_ext/common",
     "sb3_ext/per",
@@ -111,7 +114,7 @@ def sync_tree(ref: str | None) -> None:
         shutil.rmtree(WORK / "mutants" / copied, ignore_errors=True)
 
 
-def configure(modules: list[str]) -> None:
+def configure(modules: list[str], tests: list[str] | None = None) -> None:
     """Write ``only_mutate`` for ``modules`` into the copy's ``[tool.mutmut]`` table.
 
     mutmut keeps its mutants and its map of tests to functions between runs, but does not notice
@@ -120,29 +123,46 @@ def configure(modules: list[str]) -> None:
     from a fresh ``mutants/``.
     """
     record = WORK / "modules.json"
-    if record.exists() and json.loads(record.read_text()) != sorted(modules):
+    wanted = {"modules": sorted(modules), "tests": sorted(tests or [])}
+    if record.exists() and json.loads(record.read_text()) != wanted:
         shutil.rmtree(WORK / "mutants", ignore_errors=True)
-    record.write_text(json.dumps(sorted(modules)))
+    record.write_text(json.dumps(wanted))
     text = (WORK / "pyproject.toml").read_text()
     if "[tool.mutmut]" not in text:
         raise SystemExit("error: pyproject.toml has no [tool.mutmut] table")
     text = re.sub(r"(?m)^only_mutate\s*=.*\n", "", text)
     patterns = json.dumps([module_glob(m) for m in modules])
     text = text.replace("[tool.mutmut]\n", f"[tool.mutmut]\nonly_mutate = {patterns}\n", 1)
+    if tests:
+        # Replace the selection's directory ("tests") by the chosen files; keep its --ignore flags.
+        text, count = re.subn(
+            r'(pytest_add_cli_args_test_selection = \[\s*)"tests",',
+            lambda m: m.group(1) + ", ".join(json.dumps(t) for t in tests) + ",",
+            text,
+            count=1,
+        )
+        if count != 1:
+            raise SystemExit(
+                'error: [tool.mutmut] pytest_add_cli_args_test_selection must start with "tests"'
+            )
     (WORK / "pyproject.toml").write_text(text)
 
 
-def read_equivalents() -> dict[str, str]:
-    """Accepted equivalent mutants: ``name  # reason`` per line (blank lines and ``#`` lines skipped)."""
+def read_equivalents(folder: Path = EQUIVALENTS) -> dict[str, str]:
+    """Accepted equivalent mutants from every ``*.txt`` in ``folder``: ``name  # reason`` per line
+    (blank lines and ``#`` lines skipped)."""
     accepted = {}
-    for number, line in enumerate(EQUIVALENTS.read_text().splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        name, _, reason = line.partition("#")
-        if not reason.strip():
-            raise SystemExit(f"error: {EQUIVALENTS.name}:{number}: an equivalent needs '# reason'")
-        accepted[name.strip()] = reason.strip()
+    for path in sorted(folder.glob("*.txt")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, _, reason = line.partition("#")
+            if not reason.strip():
+                raise SystemExit(f"error: {path.name}:{number}: an equivalent needs '# reason'")
+            if name.strip() in accepted:
+                raise SystemExit(f"error: {path.name}:{number}: {name.strip()} is listed twice")
+            accepted[name.strip()] = reason.strip()
     return accepted
 
 
@@ -204,18 +224,25 @@ def print_summary(summary: dict, seconds: float) -> None:
     if summary["total"]["not checked"]:
         print("the run did not check every mutant: the kill rate is among those it checked")
     if summary["open"]:
-        print(f"\n{len(summary['open'])} survivors to kill or to accept in {EQUIVALENTS.name}:")
+        print(f"\n{len(summary['open'])} survivors to kill or to accept in {EQUIVALENTS.relative_to(ROOT)}/:")
         for name in summary["open"]:
             print(f"  {name}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    global WORK
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", default=list(DEFAULT_MODULES))
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants tested at once")
     parser.add_argument("--ref", help="mutate this commit instead of the working tree")
     parser.add_argument("--report-only", action="store_true", help="summarize the last run, run nothing")
+    parser.add_argument("--work", type=Path, default=WORK, help="working folder (default .mutation/)")
+    parser.add_argument("--tests", nargs="+", help="run only these test files (default: the whole selection)")
     args = parser.parse_args(argv)
+    WORK = args.work.resolve()
+    for test in args.tests or []:
+        if not (ROOT / test).exists():
+            parser.error(f"--tests: no such file or directory: {test!r}")
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
     modules = args.modules
@@ -225,8 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report_only:
         WORK.mkdir(exist_ok=True)
         sync_tree(args.ref)
-        configure(modules)
-        env = {**os.environ, "HYPOTHESIS_PROFILE": "ci"}
+        configure(modules, args.tests)
+        # One thread per test process: mutmut runs --jobs of them at once.
+        threads = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
+        env = {**os.environ, **threads, "HYPOTHESIS_PROFILE": "ci"}
         command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
         with open(WORK / "run.log", "w") as log:
             run = subprocess.run(command, cwd=WORK, env=env, check=False, stdout=log, stderr=log)
