@@ -236,6 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="mutants tested at once")
     parser.add_argument("--ref", help="mutate this commit instead of the working tree")
     parser.add_argument("--report-only", action="store_true", help="summarize the last run, run nothing")
+    parser.add_argument(
+        "--rerun-survivors",
+        action="store_true",
+        help="re-test the last run's survivors and mutants without tests (after new tests: mutmut keeps "
+        "every verdict of a function that did not change)",
+    )
     parser.add_argument("--work", type=Path, default=WORK, help="working folder (default .mutation/)")
     parser.add_argument("--tests", nargs="+", help="run only these test files (default: the whole selection)")
     args = parser.parse_args(argv)
@@ -257,6 +263,14 @@ def main(argv: list[str] | None = None) -> int:
         threads = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")}
         env = {**os.environ, **threads, "HYPOTHESIS_PROFILE": "ci"}
         command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.jobs)]
+        if args.rerun_survivors and (WORK / "mutants").is_dir():
+            accepted = read_equivalents()
+            prefixes = tuple(module_prefix(m) for m in modules)
+            command += sorted(
+                name
+                for name, status in mutant_statuses().items()
+                if name.startswith(prefixes) and status in ("survived", "no tests") and name not in accepted
+            )
         with open(WORK / "run.log", "w") as log:
             run = subprocess.run(command, cwd=WORK, env=env, check=False, stdout=log, stderr=log)
         if run.returncode != 0:
