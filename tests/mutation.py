@@ -277,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
             tail = (WORK / "run.log").read_text()[-3000:]
             print(f"mutmut run failed (exit {run.returncode}); end of {WORK / 'run.log'}:\n{tail}")
             return 1
+    if not (WORK / "mutants").is_dir():
+        parser.error(f"--report-only: no run in {WORK} yet")
     summary = summarize(modules, mutant_statuses(), read_equivalents())
     (WORK / "summary.json").write_text(json.dumps(summary, indent=1))
     print_summary(summary, time.perf_counter() - start)
