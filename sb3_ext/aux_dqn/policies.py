@@ -45,7 +45,8 @@ class AuxDQNPolicy(DQNPolicy):
         shared encoder; only the final linear layer is specific to the Q-values. Defaults as SB3's DQN:
         ``[64, 64]``, and ``[]`` with :class:`~stable_baselines3.common.torch_layers.NatureCNN`.
     :param activation_fn: Activation function
-    :param features_extractor_class: Features extractor to use
+    :param features_extractor_class: Features extractor to use; ``None`` (default) uses the class's
+        ``default_features_extractor_class``: ``FlattenExtractor`` here, ``NatureCNN`` in :class:`CnnPolicy`
     :param features_extractor_kwargs: Keyword arguments to pass to the features extractor
     :param normalize_images: Whether to normalize images or not, dividing by 255.0 (True by default)
     :param optimizer_class: The optimizer to use, ``th.optim.Adam`` by default. It optimizes the
@@ -54,6 +55,9 @@ class AuxDQNPolicy(DQNPolicy):
     :param aux_net_arch: Hidden layers of each auxiliary head (reward, transition and inverse-dynamics MLPs)
     """
 
+    #: Features extractor used when ``features_extractor_class`` is ``None``.
+    default_features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor
+
     def __init__(
         self,
         observation_space: spaces.Space,
@@ -61,7 +65,7 @@ class AuxDQNPolicy(DQNPolicy):
         lr_schedule: Schedule,
         net_arch: list[int] | None = None,
         activation_fn: type[nn.Module] = nn.ReLU,
-        features_extractor_class: type[BaseFeaturesExtractor] = FlattenExtractor,
+        features_extractor_class: type[BaseFeaturesExtractor] | None = None,
         features_extractor_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
@@ -71,6 +75,8 @@ class AuxDQNPolicy(DQNPolicy):
         aux_net_arch = [128] if aux_net_arch is None else list(aux_net_arch)
         if any(not isinstance(units, int) or units < 1 for units in aux_net_arch):
             raise ValueError(f"aux_net_arch must be a list of positive ints, got {aux_net_arch!r}")
+        if features_extractor_class is None:
+            features_extractor_class = self.default_features_extractor_class
         # Read by _build(), which DQNPolicy.__init__ calls.
         self._aux_net_arch = aux_net_arch
         super().__init__(
@@ -243,30 +249,4 @@ class CnnPolicy(AuxDQNPolicy):
     Parameters as :class:`AuxDQNPolicy`; ``features_extractor_class`` defaults to ``NatureCNN``.
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Discrete,
-        lr_schedule: Schedule,
-        net_arch: list[int] | None = None,
-        activation_fn: type[nn.Module] = nn.ReLU,
-        features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN,
-        features_extractor_kwargs: dict[str, Any] | None = None,
-        normalize_images: bool = True,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
-        aux_net_arch: list[int] | None = None,
-    ) -> None:
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            net_arch,
-            activation_fn,
-            features_extractor_class,
-            features_extractor_kwargs,
-            normalize_images,
-            optimizer_class,
-            optimizer_kwargs,
-            aux_net_arch,
-        )
+    default_features_extractor_class = NatureCNN
