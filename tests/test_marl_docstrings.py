@@ -18,9 +18,18 @@ SECTIONS = (
     "Action Space",
     "Observation Space",
     "Rewards",
-    "Starting State",
-    "Episode End",
     "Arguments",
+)
+#: What the three envs share, written once in ``gym_advrl.marl._particles`` (bullets of its section).
+SHARED_ITEMS = (
+    "Actions",
+    "Observations",
+    "Rewards",
+    "Start",
+    "Episode end",
+    "Arguments",
+    "Copies",
+    "Version history",
 )
 #: ``integer in [1, 100]``, ``float in (sqrt(2), 1e4]``, ``integer >= 1``.
 RANGE = re.compile(r"(integer|float) (?:in ([\[(])(\S+), (\S+)([\])])|>= (\S+))")
@@ -86,6 +95,13 @@ def test_docstring_is_static_and_in_gymnasium_format(mod) -> None:
     doc = inspect.getdoc(mod.raw_env)
     for title in SECTIONS:
         assert section(doc, title).strip(), f"'## {title}' is empty"
+    assert "What the three environments share" in " ".join(doc.split()), "no pointer to the shared section"
+
+
+def test_shared_docstring_has_every_common_item() -> None:
+    shared = section(inspect.getdoc(_particles), "What the three environments share")
+    for item in SHARED_ITEMS:
+        assert re.search(rf"^\* \*\*{item}\*\*", shared, re.M), f"no '* **{item}**' bullet"
 
 
 @pytest.mark.parametrize("mod", MODULES, ids=module_id)

@@ -8,6 +8,7 @@ observations and rewards. Each scenario module subclasses them and sets ``scenar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -15,6 +16,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.utils import EzPickle, seeding
 from pettingzoo import AECEnv, ParallelEnv
+from pettingzoo.utils import wrappers
 
 from gym_advrl.marl._particles import ParticleWorld, Scenario, check_continuous
 from gym_advrl.utils.rendering import RenderMixin
@@ -32,6 +34,12 @@ class _ParticleEnvCommon(RenderMixin, EzPickle):
 
     scenario: ClassVar[Scenario]
     metadata: dict[str, Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A scenario's class names its environment in ``metadata["name"]`` (PettingZoo's convention)."""
+        super().__init_subclass__(**kwargs)
+        if "scenario" in cls.__dict__:
+            cls.metadata = {**cls.metadata, "name": cls.scenario.name}
 
     @reject_unknown_kwargs
     def __init__(
@@ -272,3 +280,33 @@ class ParticleParallelEnv(_ParticleEnvCommon, ParallelEnv):
                 )
         missing = [a for a in self.agents if a not in actions]
         raise ValueError(f"missing action for agent {missing[0]!r}; every agent in {self.agents} must act")
+
+
+def parallel_and_aec(
+    raw_env: type[ParticleAECEnv],
+) -> tuple[type[ParticleParallelEnv], Callable[..., AECEnv]]:
+    """A scenario module's ``parallel_env`` class and ``env`` function, made from its ``raw_env``
+    (PettingZoo's module convention: ``env``, ``raw_env`` and ``parallel_env`` side by side).
+
+    ``parallel_env`` is a module-level class of the scenario's module (so it pickles by name);
+    ``env(**kwargs)`` is ``raw_env(**kwargs)`` inside PettingZoo's ``OrderEnforcingWrapper``.
+    """
+    name, module = raw_env.scenario.name, raw_env.__module__
+    parallel = type(
+        "parallel_env",
+        (ParticleParallelEnv,),
+        {
+            "__module__": module,
+            "__doc__": f"The parallel API of ``{name}``: the same environment as :class:`raw_env`, documented there.",
+            "scenario": raw_env.scenario,
+        },
+    )
+
+    def env(**kwargs: Any) -> AECEnv:
+        return wrappers.OrderEnforcingWrapper(raw_env(**kwargs))
+
+    env.__module__ = module
+    env.__doc__ = (
+        f"The AEC API of ``{name}`` (:class:`raw_env`), wrapped in PettingZoo's ``OrderEnforcingWrapper``."
+    )
+    return parallel, env

@@ -12,13 +12,9 @@ The environment (spaces, rewards, arguments) is documented in :class:`raw_env` b
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
-from pettingzoo import AECEnv
-from pettingzoo.utils import wrappers
 
-from gym_advrl.marl._envs import ParticleAECEnv, ParticleParallelEnv
+from gym_advrl.marl._envs import ParticleAECEnv, parallel_and_aec
 from gym_advrl.marl._particles import Scenario, broadcast_inputs, nearest_to_origin, pairwise_distances
 
 #: Reward of each member of the team holding the resource, and of each member of the other team.
@@ -98,14 +94,6 @@ class raw_env(ParticleAECEnv):  # noqa: N801 - PettingZoo's module convention
     fraction ``s`` of tied agents that are its own: ``s * 1 + (1 - s) * (-0.1)``. Each agent
     also pays ``0.05 * sum of its distances to its in-play team-mates`` (cohesion).
 
-    ## Starting State
-
-    Positions uniform in ``[-1, 1]^2``, velocities zero.
-
-    ## Episode End
-
-    Leaving the arena (``arena_radius``) terminates an agent; ``max_cycles`` truncates all.
-
     ## Arguments
 
     | Argument             | Default | Valid values               | Meaning                                           |
@@ -116,16 +104,6 @@ class raw_env(ParticleAECEnv):  # noqa: N801 - PettingZoo's module convention
     """
 
     scenario = SCENARIO
-    metadata = {**ParticleAECEnv.metadata, "name": SCENARIO.name}
 
 
-class parallel_env(ParticleParallelEnv):  # noqa: N801 - PettingZoo's module convention
-    """The parallel API of ``mixed_v0``: the same environment as :class:`raw_env`, documented there."""
-
-    scenario = SCENARIO
-    metadata = {**ParticleParallelEnv.metadata, "name": SCENARIO.name}
-
-
-def env(**kwargs: Any) -> AECEnv:
-    """The AEC environment, wrapped in PettingZoo's ``OrderEnforcingWrapper``."""
-    return wrappers.OrderEnforcingWrapper(raw_env(**kwargs))
+parallel_env, env = parallel_and_aec(raw_env)
