@@ -20,6 +20,9 @@ from torch import nn
 
 from gym_advrl.utils.validation import check_float, check_int
 
+# Index of features_extractor_class among OptionCriticPolicy's positional parameters.
+_FEATURES_EXTRACTOR_INDEX = 7
+
 
 def _batch_size(obs: PyTorchObs) -> int:
     return len(next(iter(obs.values()))) if isinstance(obs, dict) else len(obs)
@@ -329,34 +332,13 @@ MlpPolicy = OptionCriticPolicy
 
 
 class CnnPolicy(OptionCriticPolicy):
-    """:class:`OptionCriticPolicy` with SB3's ``NatureCNN`` features extractor (image observations)."""
+    """:class:`OptionCriticPolicy` with SB3's ``NatureCNN`` features extractor (image
+    observations): the same parameters in the same order, only the default of
+    ``features_extractor_class`` differs."""
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Discrete,
-        lr_schedule: Schedule,
-        n_options: int = 4,
-        net_arch: list[int] | None = None,
-        activation_fn: type[nn.Module] = nn.ReLU,
-        fixed_termination_prob: float | None = None,
-        features_extractor_class: type[BaseFeaturesExtractor] = NatureCNN,
-        features_extractor_kwargs: dict[str, Any] | None = None,
-        normalize_images: bool = True,
-        optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
-        optimizer_kwargs: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(
-            observation_space,
-            action_space,
-            lr_schedule,
-            n_options,
-            net_arch,
-            activation_fn,
-            fixed_termination_prob,
-            features_extractor_class,
-            features_extractor_kwargs,
-            normalize_images,
-            optimizer_class,
-            optimizer_kwargs,
-        )
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # features_extractor_class is the eighth parameter: default it only where it is not
+        # given, by position or by name.
+        if len(args) <= _FEATURES_EXTRACTOR_INDEX:
+            kwargs.setdefault("features_extractor_class", NatureCNN)
+        super().__init__(*args, **kwargs)
