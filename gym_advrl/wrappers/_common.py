@@ -8,6 +8,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.core import ActType
 
 
 class SeededWrapperRNG:
@@ -32,6 +33,20 @@ class SeededWrapperRNG:
         elif self._rng is None:
             self._rng = np.random.default_rng()
         return self._rng
+
+
+class SeededObservationWrapper(
+    gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.utils.RecordConstructorArgs, SeededWrapperRNG
+):
+    """An observation wrapper whose random transformation (noise, shifts) is seeded by ``reset``."""
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Reset the env (seeding the wrapper's generator when ``seed`` is given) and return the
+        transformed observation."""
+        self._seed_rng(seed)
+        return super().reset(seed=seed, options=options)
 
 
 def probe_reset_options(env: gym.Env, options_list: Iterable[dict[str, Any]], argument: str) -> None:

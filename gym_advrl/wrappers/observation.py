@@ -11,12 +11,10 @@ from gymnasium import spaces
 from gymnasium.core import ActType
 
 from gym_advrl.utils.validation import check_int, reject_unknown_kwargs
-from gym_advrl.wrappers._common import SeededWrapperRNG, env_name
+from gym_advrl.wrappers._common import SeededObservationWrapper, env_name
 
 
-class ObservationNoise(
-    gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.utils.RecordConstructorArgs, SeededWrapperRNG
-):
+class ObservationNoise(SeededObservationWrapper[ActType]):
     """Adds zero-mean Gaussian noise to every observation (sensor noise, or augmentation).
 
     Each observation (from ``reset`` and ``step``) becomes ``obs + std * N(0, I)``, clipped to
@@ -80,13 +78,6 @@ class ObservationNoise(
         self._low = np.maximum(space.low.astype(np.float64), -largest)
         self._high = np.minimum(space.high.astype(np.float64), largest)
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset the env (seeding the noise when ``seed`` is given) and return a noisy observation."""
-        self._seed_rng(seed)
-        return super().reset(seed=seed, options=options)
-
     def observation(self, observation: np.ndarray) -> np.ndarray:
         """Return ``observation`` plus clipped Gaussian noise."""
         space = self.observation_space
@@ -94,9 +85,7 @@ class ObservationNoise(
         return np.clip(noisy, self._low, self._high).astype(space.dtype)
 
 
-class RandomShift(
-    gym.ObservationWrapper[np.ndarray, ActType, np.ndarray], gym.utils.RecordConstructorArgs, SeededWrapperRNG
-):
+class RandomShift(SeededObservationWrapper[ActType]):
     """Randomly translates image observations by up to ``pad`` pixels (DrQ's augmentation).
 
     Following DrQ (Kostrikov, Yarats & Fergus, 2021), each image is padded by ``pad`` pixels on
@@ -142,13 +131,6 @@ class RandomShift(
         self.height, self.width = space.shape[:2]
         self.pad = check_int("pad", pad, 1, min(self.height, self.width) - 1)
         self._pad_width = ((self.pad, self.pad), (self.pad, self.pad)) + ((0, 0),) * (len(space.shape) - 2)
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset the env (seeding the shifts when ``seed`` is given) and return a shifted image."""
-        self._seed_rng(seed)
-        return super().reset(seed=seed, options=options)
 
     def observation(self, observation: np.ndarray) -> np.ndarray:
         """Return ``observation`` translated by a random offset, borders repeated."""
