@@ -194,6 +194,23 @@ class ProbabilisticEnsemble(nn.Module):
             )
         return actions
 
+    def _batch_tensors(
+        self,
+        obs: ArrayLike,
+        actions: ArrayLike,
+        next_obs: ArrayLike,
+        rewards: ArrayLike | None,
+        terminations: ArrayLike | None,
+    ) -> tuple[th.Tensor, th.Tensor, th.Tensor, th.Tensor | None, th.Tensor | None]:
+        """A batch of transitions as tensors on the model's device: float32, Discrete actions int64."""
+        return (
+            self._tensor(obs),
+            self._tensor(actions, th.long if self.discrete_actions else th.float32),
+            self._tensor(next_obs),
+            None if rewards is None else self._tensor(rewards),
+            None if terminations is None else self._tensor(terminations),
+        )
+
     def _inputs(self, obs: th.Tensor, actions: ArrayLike) -> th.Tensor:
         if obs.shape[-1:] != (self.obs_dim,):
             raise ValueError(f"obs must have trailing dim {self.obs_dim}, got shape {tuple(obs.shape)}")
@@ -297,13 +314,7 @@ class ProbabilisticEnsemble(nn.Module):
     ) -> dict[str, float]:
         """One Adam step on a batch (see :meth:`loss` for shapes); returns the loss terms."""
         self.train()
-        loss, info = self.loss(
-            self._tensor(obs),
-            self._tensor(actions, th.long if self.discrete_actions else th.float32),
-            self._tensor(next_obs),
-            None if rewards is None else self._tensor(rewards),
-            None if terminations is None else self._tensor(terminations),
-        )
+        loss, info = self.loss(*self._batch_tensors(obs, actions, next_obs, rewards, terminations))
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
@@ -424,10 +435,11 @@ class ProbabilisticEnsemble(nn.Module):
             ``gradient_steps``.
         """
         rng = generator if generator is not None else np.random.default_rng()
-        obs_t, next_t = self._tensor(obs), self._tensor(next_obs)
-        act_t = self._tensor(actions, th.long if self.discrete_actions else th.float32)
-        rew_t = self._tensor(rewards).reshape(-1) if rewards is not None else None
-        term_t = self._tensor(terminations).reshape(-1) if terminations is not None else None
+        obs_t, act_t, next_t, rew_t, term_t = self._batch_tensors(
+            obs, actions, next_obs, rewards, terminations
+        )
+        rew_t = rew_t.reshape(-1) if rew_t is not None else None
+        term_t = term_t.reshape(-1) if term_t is not None else None
         n = obs_t.shape[0]
         if n < 2:
             raise ValueError(f"fit needs at least 2 transitions, got {n}")
