@@ -13,7 +13,7 @@ from stable_baselines3.common.logger import configure
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from gym_advrl.envs.grid_world import DYNA_MAZE
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
-from sb3_ext.dyna import Dyna, ModelReplayBuffer, TabularDynaQ
+from sb3_ext.dyna import Dyna, ModelReplayBuffer, TabularDynaQ, TabularTransitions
 
 #: Sutton & Barto's shortcut maze (Example 8.3): the wall opens on the right half-way through.
 SHORTCUT_MAZE = """\
@@ -70,7 +70,9 @@ def test_tabular_direct_and_planning_updates_are_exact(tmp_path, planning_steps,
     # Planning can only replay that pair from the model; the synchronous sweep gives
     # 1 + 0.5 * (2 - 1) = 1.5 whatever the number of draws.
     model = tabular_agent(tmp_path, learning_rate=0.5, gamma=0.9, planning_steps=planning_steps)
-    model.train(np.array([0]), np.array([1]), np.array([2.0]), np.array([1]), np.array([False]))
+    model.train(
+        TabularTransitions(np.array([0]), np.array([1]), np.array([2.0]), np.array([1]), np.array([False]))
+    )
     q = np.zeros((9, 4))
     q[0, 1] = expected
     np.testing.assert_allclose(model.q_table, q)
@@ -83,7 +85,9 @@ def test_tabular_dyna_q_plus_bonus_is_exact(tmp_path):
     # kappa * sqrt(100) + gamma * max Q[0] = 1 + 0.9 * 1 (Q[0, 1] = 1 after the direct update).
     model = tabular_agent(tmp_path, learning_rate=0.5, gamma=0.9, planning_steps=200, kappa=0.1, seed=0)
     model.num_timesteps = 100
-    model.train(np.array([0]), np.array([1]), np.array([2.0]), np.array([1]), np.array([False]))
+    model.train(
+        TabularTransitions(np.array([0]), np.array([1]), np.array([2.0]), np.array([1]), np.array([False]))
+    )
     np.testing.assert_allclose(model.q_table[0], [0.95, 1.5, 0.95, 0.95])
     np.testing.assert_allclose(model.q_table[1:], 0.0)
 
@@ -101,7 +105,13 @@ def test_tabular_updates_of_two_envs_are_exact_q_learning_and_a_synchronous_swee
     # (s=0, a=1, r=1, s'=1) and, terminal, (s=1, a=2, r=-1, s'=4): the first bootstraps from the
     # row the second writes to.
     model.train(
-        np.array([0, 1]), np.array([1, 2]), np.array([1.0, -1.0]), np.array([1, 4]), np.array([False, True])
+        TabularTransitions(
+            np.array([0, 1]),
+            np.array([1, 2]),
+            np.array([1.0, -1.0]),
+            np.array([1, 4]),
+            np.array([False, True]),
+        )
     )
     direct = q0.copy()
     direct[0, 1] = q0[0, 1] + alpha * (1.0 + gamma * q0[1].max() - q0[0, 1])

@@ -3,6 +3,13 @@
 from sb3_ext.dyna.buffers import ModelReplayBuffer
 from sb3_ext.dyna.dyna import Dyna
 from sb3_ext.dyna.policies import TabularQPolicy
-from sb3_ext.dyna.tabular_dyna_q import TabularDynaQ, TabularModel
+from sb3_ext.dyna.tabular_dyna_q import TabularDynaQ, TabularModel, TabularTransitions
 
-__all__ = ["Dyna", "ModelReplayBuffer", "TabularDynaQ", "TabularModel", "TabularQPolicy"]
+__all__ = [
+    "Dyna",
+    "ModelReplayBuffer",
+    "TabularDynaQ",
+    "TabularModel",
+    "TabularQPolicy",
+    "TabularTransitions",
+]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import numpy as np
 import torch as th
@@ -14,6 +14,17 @@ from sb3_ext.common.validation import check_algorithm_arguments, check_float, ch
 from sb3_ext.dyna.policies import TabularQPolicy, check_tabular_spaces
 
 SelfTabularDynaQ = TypeVar("SelfTabularDynaQ", bound="TabularDynaQ")
+
+
+class TabularTransitions(NamedTuple):
+    """A batch of real transitions of a finite MDP, one per environment: 0-based state and action
+    indices (int64), rewards (float64) and terminations (bool; time-limit truncations are not)."""
+
+    states: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray
+    next_states: np.ndarray
+    terminals: np.ndarray
 
 
 class TabularModel:
@@ -43,19 +54,12 @@ class TabularModel:
         self.n_tried = 0
         self.n_visited = 0
 
-    def update(
-        self,
-        states: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_states: np.ndarray,
-        terminals: np.ndarray,
-        time_step: int,
-    ) -> None:
-        """Record a batch of real transitions (one per environment)."""
-        self.next_state[states, actions] = next_states
-        self.reward[states, actions] = rewards
-        self.terminal[states, actions] = terminals
+    def update(self, batch: TabularTransitions, time_step: int) -> None:
+        """Record a batch of real transitions (one per environment), tried at real step ``time_step``."""
+        states, actions = batch.states, batch.actions
+        self.next_state[states, actions] = batch.next_states
+        self.reward[states, actions] = batch.rewards
+        self.terminal[states, actions] = batch.terminals
         self.last_tried[states, actions] = time_step
         flat = states * self.n_actions + actions
         new_pairs = np.unique(flat[~self.tried.reshape(-1)[flat]])
@@ -217,19 +221,13 @@ class TabularDynaQ(EpsilonGreedyAlgorithm):
     def _targets(self, rewards: np.ndarray, next_states: np.ndarray, terminals: np.ndarray) -> np.ndarray:
         return rewards + self.gamma * np.where(terminals, 0.0, self.q_table[next_states].max(axis=1))
 
-    def train(
-        self,
-        states: np.ndarray,
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        next_states: np.ndarray,
-        terminals: np.ndarray,
-    ) -> None:
+    def train(self, batch: TabularTransitions) -> None:
         """Direct RL update on real transitions, model learning, then planning (Dyna-Q steps d-f)."""
         alpha = self.lr_schedule(self._current_progress_remaining)
-        td_errors = self._q_update(states, actions, self._targets(rewards, next_states, terminals), alpha)
-        self.model.update(states, actions, rewards, next_states, terminals, self.num_timesteps)
-        self._n_updates += len(states)
+        targets = self._targets(batch.rewards, batch.next_states, batch.terminals)
+        td_errors = self._q_update(batch.states, batch.actions, targets, alpha)
+        self.model.update(batch, self.num_timesteps)
+        self._n_updates += len(batch.states)
         if self.planning_steps > 0:
             plus = self.kappa > 0.0
             p_states, p_actions = self.model.sample(self.planning_steps, self._rng, include_untried=plus)
@@ -283,9 +281,8 @@ class TabularDynaQ(EpsilonGreedyAlgorithm):
             for idx in np.flatnonzero(dones):
                 # The VecEnv already reset: the transition ends in the stored terminal observation.
                 next_states[idx] = int(infos[idx]["terminal_observation"]) - start
-            self.train(
-                states, actions, np.asarray(rewards, dtype=np.float64), next_states, dones & ~truncated
-            )
+            rewards = np.asarray(rewards, dtype=np.float64)
+            self.train(TabularTransitions(states, actions, rewards, next_states, dones & ~truncated))
             self._last_obs = new_obs
             self._last_episode_starts = dones
             self._update_exploration_rate(total_timesteps)
