@@ -10,17 +10,8 @@ from __future__ import annotations
 import gymnasium
 from gymnasium.envs.registration import register
 
-from gym_advrl.envs import (
-    CausalSCMEnv,
-    ContinuousCartPoleEnv,
-    FourRoomsEnv,
-    GridWorldEnv,
-    NonlinearRegulatorEnv,
-    PendulumEnv,
-    QuantumGateEnv,
-    SequenceMemoryEnv,
-    SequenceTrackingEnv,
-)
+from gym_advrl import envs as _envs
+from gym_advrl.envs import *  # noqa: F403 - the env classes, re-exported (listed in envs.__all__)
 from gym_advrl.envs.quantum.env import MAX_EPISODE_STEPS as _QUANTUM_GATE_STEPS
 
 __version__ = "0.1.0"
@@ -62,16 +53,4 @@ for _env_id, _entry_point, _max_steps in ENV_SPECS:
             max_episode_steps=_max_steps,
         )
 
-__all__ = [
-    "ENV_SPECS",
-    "VECTOR_ENTRY_POINTS",
-    "CausalSCMEnv",
-    "ContinuousCartPoleEnv",
-    "FourRoomsEnv",
-    "GridWorldEnv",
-    "NonlinearRegulatorEnv",
-    "PendulumEnv",
-    "QuantumGateEnv",
-    "SequenceMemoryEnv",
-    "SequenceTrackingEnv",
-]
+__all__ = ["ENV_SPECS", "VECTOR_ENTRY_POINTS", *_envs.__all__]
