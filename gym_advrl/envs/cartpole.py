@@ -40,6 +40,34 @@ TAU_RANGE = Interval(0.0, 0.1, low_open=True)
 START_BOUND = 0.2
 
 
+# The dynamics as functions of numbers or arrays: the single env calls them with one instance's
+# numbers, the vector env (gym_advrl.envs.vector.classic) with arrays over instances; the same
+# operations in the same order give bit-identical results.
+def cartpole_masses(masscart: Any, masspole: Any, length: Any) -> tuple[Any, Any]:
+    """``(total_mass, polemass_length)``: ``masspole + masscart`` and ``masspole * length``."""
+    return masspole + masscart, masspole * length
+
+
+def cartpole_accelerations(
+    force: Any,
+    theta_dot: Any,
+    costheta: Any,
+    sintheta: Any,
+    gravity: Any,
+    length: Any,
+    masspole: Any,
+    total_mass: Any,
+    polemass_length: Any,
+) -> tuple[Any, Any]:
+    """``(xacc, thetaacc)``: Gymnasium CartPole-v1's equations (Florian 2007, corrected)."""
+    temp = (force + polemass_length * theta_dot**2 * sintheta) / total_mass
+    thetaacc = (gravity * sintheta - costheta * temp) / (
+        length * (4.0 / 3.0 - masspole * costheta**2 / total_mass)
+    )
+    xacc = temp - polemass_length * thetaacc * costheta / total_mass
+    return xacc, thetaacc
+
+
 class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
     """
     ## Description
@@ -174,8 +202,9 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
 
     def _set_physics(self, physics: dict[str, float]) -> None:
         self.physics = dict(physics)
-        self.total_mass = physics["masspole"] + physics["masscart"]
-        self.polemass_length = physics["masspole"] * physics["length"]
+        self.total_mass, self.polemass_length = cartpole_masses(
+            physics["masscart"], physics["masspole"], physics["length"]
+        )
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         if self.state is None:
@@ -193,11 +222,17 @@ class ContinuousCartPoleEnv(SnapshotMixin, RenderMixin, gym.Env):
         costheta, sintheta = math.cos(theta), math.sin(theta)
 
         # Gymnasium CartPole-v1 equations (Florian 2007, corrected), Euler integration.
-        temp = (force + self.polemass_length * theta_dot**2 * sintheta) / self.total_mass
-        thetaacc = (p["gravity"] * sintheta - costheta * temp) / (
-            p["length"] * (4.0 / 3.0 - p["masspole"] * costheta**2 / self.total_mass)
+        xacc, thetaacc = cartpole_accelerations(
+            force,
+            theta_dot,
+            costheta,
+            sintheta,
+            p["gravity"],
+            p["length"],
+            p["masspole"],
+            self.total_mass,
+            self.polemass_length,
         )
-        xacc = temp - self.polemass_length * thetaacc * costheta / self.total_mass
         x = x + self.tau * x_dot
         x_dot = x_dot + self.tau * xacc
         theta = theta + self.tau * theta_dot

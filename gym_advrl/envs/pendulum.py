@@ -43,6 +43,27 @@ def angle_normalize(x: np.ndarray | float) -> np.ndarray | float:
     return ((x + np.pi) % (2 * np.pi)) - np.pi
 
 
+# The dynamics as functions of numbers or arrays: the single env calls them with one instance's
+# numbers, the vector env (gym_advrl.envs.vector.classic) with arrays over instances; the same
+# operations in the same order give bit-identical results.
+def pendulum_coefficients(g: Any, m: Any, length: Any, damping: Any) -> tuple[Any, Any, Any]:
+    """``(3 g / (2 l), 3 / (m l^2), 3 damping / (m l^2))``: the gravity, torque and damping factors."""
+    inertia_inv = 3.0 / (m * length**2)
+    return 3 * g / (2 * length), inertia_inv, inertia_inv * damping
+
+
+def pendulum_costs(th: Any, thdot: Any, u: Any) -> Any:
+    """The step's cost ``angle_normalize(th)^2 + 0.1 thdot^2 + 0.001 u^2`` (the reward is its negative)."""
+    return angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2)
+
+
+def pendulum_velocity(
+    th: Any, thdot: Any, u: Any, gravity_term: Any, inertia_inv: Any, damping_term: Any, dt: float
+) -> Any:
+    """The angular velocity after one Euler step of ``dt``, before clipping to ``max_speed``."""
+    return thdot + (gravity_term * np.sin(th) + inertia_inv * u - damping_term * thdot) * dt
+
+
 class PendulumEnv(SnapshotMixin, RenderMixin, gym.Env):
     """
     ## Description
@@ -184,14 +205,11 @@ class PendulumEnv(SnapshotMixin, RenderMixin, gym.Env):
         th, thdot = self.state
         self.last_u = float(u)
 
-        costs = angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2)
+        costs = pendulum_costs(th, thdot, u)
 
-        g, m, length, dt = p["g"], p["m"], p["l"], self.dt
-        inertia_inv = 3.0 / (m * length**2)
-        newthdot = (
-            thdot
-            + (3 * g / (2 * length) * np.sin(th) + inertia_inv * u - inertia_inv * p["damping"] * thdot) * dt
-        )
+        dt = self.dt
+        coefficients = pendulum_coefficients(p["g"], p["m"], p["l"], p["damping"])
+        newthdot = pendulum_velocity(th, thdot, u, *coefficients, dt)
         newthdot = min(max(newthdot, -self.max_speed), self.max_speed)
         newth = th + newthdot * dt
         self.state = np.array([newth, newthdot])
@@ -221,7 +239,7 @@ class PendulumEnv(SnapshotMixin, RenderMixin, gym.Env):
         obs, action = as_batch("obs", obs, 3), as_batch("action", action, 1)
         theta = np.arctan2(obs[..., 1], obs[..., 0])
         u = np.clip(action[..., 0], -self.physics["max_torque"], self.physics["max_torque"])
-        return -(angle_normalize(theta) ** 2 + 0.1 * obs[..., 2] ** 2 + 0.001 * u**2)
+        return -pendulum_costs(theta, obs[..., 2], u)
 
     def termination_fn(self, next_obs: np.ndarray) -> np.ndarray:
         """Batched termination: the pendulum never terminates; returns ``False`` of shape ``(...)``."""

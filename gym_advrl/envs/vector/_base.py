@@ -20,6 +20,7 @@ array over instances, ``info["_" + key]`` the mask of instances that have it; se
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,6 +92,64 @@ def per_instance(name: str, value: Any, num_envs: int, interval: Interval | None
     elif not np.all(np.isfinite(array)):
         raise ValueError(f"{name} must be finite, got {array.tolist()}")
     return array.astype(np.float64)
+
+
+def vector_metadata(render_modes: list[str], render_fps: int) -> dict[str, Any]:
+    """A vector env's ``metadata``: its render modes and frame rate, ``NextStep`` autoreset by default."""
+    return {"render_modes": render_modes, "render_fps": render_fps, "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+
+def batched_box_actions(actions: Any, space: spaces.Box, num_envs: int) -> np.ndarray:
+    """Check a batch of Box actions: shape ``(num_envs, *space.shape)`` float64, clipped to the box.
+
+    Non-numbers and NaN/inf raise ``ValueError``, as for the single envs; a flat ``(num_envs,)``
+    batch is accepted for a ``(1,)``-shaped space.
+    """
+    try:
+        array = np.asarray(actions)
+    except (TypeError, ValueError):
+        raise ValueError(f"actions must be numeric with shape {(num_envs, *space.shape)}") from None
+    if array.dtype.kind not in "iuf":
+        raise ValueError(f"actions must be numeric (int or float), got dtype {array.dtype}")
+    shape = (num_envs, *space.shape)
+    if array.shape != shape:
+        if array.size == int(np.prod(shape)) and array.ndim <= len(shape):
+            array = array.reshape(shape)
+        else:
+            raise ValueError(f"actions must have shape {shape}, got shape {array.shape}")
+    # One reduction in the common case: a finite sum means finite actions (a non-finite sum of
+    # finite actions, an overflow, is told apart by the full check).
+    if not math.isfinite(array.sum()) and not np.isfinite(array).all():
+        raise ValueError("actions must be finite (no NaN or inf)")
+    return np.clip(array, space.low, space.high, dtype=np.float64)
+
+
+def batched_discrete_actions(actions: Any, space: spaces.Discrete, num_envs: int) -> np.ndarray:
+    """Check a batch of Discrete actions: ``(num_envs,)`` int64 in the space, else ``ValueError``.
+
+    Integer-valued floats are accepted, as by the single envs.
+    """
+    try:
+        array = np.asarray(actions)
+    except (TypeError, ValueError):
+        raise ValueError(f"actions must be {num_envs} integers") from None
+    if array.shape != (num_envs,):
+        if array.size == num_envs and array.ndim <= 2:
+            array = array.reshape(num_envs)
+        else:
+            raise ValueError(f"actions must have shape ({num_envs},), got shape {array.shape}")
+    if array.dtype.kind == "f":
+        if not np.isfinite(array).all():
+            raise ValueError("actions must be finite integers (no NaN or inf)")
+        if not np.all(array == np.round(array)):
+            raise ValueError(f"actions must be integers, got {array.tolist()}")
+    elif array.dtype.kind not in "iu":
+        raise ValueError(f"actions must be integers, got dtype {array.dtype}")
+    array = array.astype(np.int64)
+    low, high = space.start, space.start + space.n - 1
+    if array.min() < low or array.max() > high:
+        raise ValueError(f"actions must be integers in [{low}, {high}], got {array.tolist()}")
+    return array
 
 
 class AdvRLVectorEnv(VectorEnv):
@@ -171,7 +230,16 @@ class AdvRLVectorEnv(VectorEnv):
         """Undo what ``_step_rows(actions, None)`` drew for ``rows``, which are reset instead."""
 
     def _check_actions(self, actions: Any) -> np.ndarray:
-        raise NotImplementedError
+        """The batch of actions checked against ``single_action_space`` (Discrete or Box)."""
+        space = self.single_action_space
+        if isinstance(space, spaces.Discrete):
+            return batched_discrete_actions(actions, space, self.num_envs)
+        return batched_box_actions(actions, space, self.num_envs)
+
+    def _add_stream(self, stream: _Stream) -> Any:
+        """Register ``stream`` (drawing from ``self._rngs``) for seeding and syncing; return it."""
+        self._streams.append(stream)
+        return stream
 
     def _make_painter(self) -> gym.Env:
         raise NotImplementedError
@@ -344,3 +412,36 @@ class AdvRLVectorEnv(VectorEnv):
         if self._painter is not None:
             self._painter.close()
             self._painter = None
+
+
+class TemplateVectorEnv(AdvRLVectorEnv):
+    """A vector env built around one single env, ``template``: the single env checks the
+    arguments, gives the spaces and draws the frames (its state set to an instance's first).
+
+    :param template: the single env, made with the family's arguments
+    The other arguments are :class:`AdvRLVectorEnv`'s.
+    """
+
+    def __init__(
+        self,
+        template: gym.Env,
+        num_envs: int,
+        max_episode_steps: int | None,
+        render_mode: str | None,
+        autoreset_mode: AutoresetMode | str,
+        render_envs: int | None,
+    ) -> None:
+        self.template = template
+        super().__init__(
+            num_envs,
+            template.observation_space,
+            template.action_space,
+            max_episode_steps,
+            render_mode,
+            autoreset_mode,
+            render_envs,
+        )
+
+    def _make_painter(self) -> gym.Env:
+        self.template._init_render(self.render_mode)
+        return self.template

@@ -106,19 +106,21 @@ def _object_rows(rows: np.ndarray) -> np.ndarray:
     return out
 
 
+def _entries(infos: dict[str, Any]) -> Any:
+    """``(key, value, mask)`` of every entry of a vector info (its ``"_" + key`` mask)."""
+    return ((key, value, infos[f"_{key}"]) for key, value in infos.items() if not key.startswith("_"))
+
+
 def _final_info(infos: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
     """The step infos of ``rows`` only (masks cleared elsewhere), as ``SyncVectorEnv``'s ``final_info``."""
     out: dict[str, Any] = {}
-    for key, value in infos.items():
-        if key.startswith("_"):
-            continue
-        mask = infos[f"_{key}"]
+    for key, value, mask in _entries(infos):
         keep = np.zeros_like(mask)
         keep[rows] = mask[rows]
         if not keep.any():
             continue
         if isinstance(value, dict):
-            out[key] = _final_info({k: v for k, v in value.items()}, rows)
+            out[key] = _final_info(value, rows)
         else:
             array = np.zeros_like(value)
             array[keep] = value[keep]
@@ -129,10 +131,8 @@ def _final_info(infos: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
 
 def _drop_rows(infos: dict[str, Any], rows: np.ndarray) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key, value in infos.items():
-        if key.startswith("_"):
-            continue
-        mask = infos[f"_{key}"].copy()
+    for key, value, mask in _entries(infos):
+        mask = mask.copy()
         mask[rows] = False
         if not mask.any():
             continue

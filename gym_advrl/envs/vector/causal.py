@@ -10,14 +10,12 @@ from gymnasium.vector import AutoresetMode
 
 from gym_advrl.envs.causal.env import CausalSCMEnv
 from gym_advrl.envs.causal.scm import ACTION
-from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs
+from gym_advrl.envs.vector._base import TemplateVectorEnv, check_num_envs, vector_metadata
 from gym_advrl.envs.vector._infos import Partial
 from gym_advrl.envs.vector._streams import BlockStream
-from gym_advrl.envs.vector.classic import batched_box_actions
-from gym_advrl.envs.vector.grid_world import batched_discrete_actions
 
 
-class CausalSCMVectorEnv(AdvRLVectorEnv):
+class CausalSCMVectorEnv(TemplateVectorEnv):
     """``num_envs`` instances of :class:`~gym_advrl.envs.causal.env.CausalSCMEnv` stepped as arrays.
 
     All instances share the SCM (graph, weights, noise scales); each draws its exogenous noise
@@ -36,11 +34,7 @@ class CausalSCMVectorEnv(AdvRLVectorEnv):
         ``action_type``, ``confounded``, ``target``, ...), checked by it
     """
 
-    metadata = {
-        "render_modes": ["rgb_array", "ansi"],
-        "render_fps": 4,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }
+    metadata = vector_metadata(["rgb_array", "ansi"], 4)
     single_env_class = CausalSCMEnv
     step_all_rows = False  # every step draws the next context's noise
     reset_uses_generators = False  # every draw (reset and step alike) comes from a BlockStream
@@ -55,33 +49,20 @@ class CausalSCMVectorEnv(AdvRLVectorEnv):
         **env_kwargs: Any,
     ) -> None:
         n = check_num_envs(num_envs)
-        self.template = CausalSCMEnv(**env_kwargs)
-        self.scm = self.template.scm
-        self.action_type = self.template.action_type
-        self.target, self.levels, self.intervenable = (
-            self.template.target,
-            self.template.levels,
-            self.template.intervenable,
-        )
-        self._observed_idx = self.template._observed_idx
-        self._outcome_idx = self.template._outcome_idx
-        super().__init__(
-            n,
-            self.template.observation_space,
-            self.template.action_space,
-            max_episode_steps,
-            render_mode,
-            autoreset_mode,
-            render_envs,
-        )
+        template = CausalSCMEnv(**env_kwargs)
+        super().__init__(template, n, max_episode_steps, render_mode, autoreset_mode, render_envs)
+        self.scm, self.action_type = template.scm, template.action_type
+        self.target, self.levels, self.intervenable = template.target, template.levels, template.intervenable
+        self._observed_idx, self._outcome_idx = template._observed_idx, template._outcome_idx
         d = self.scm.n_vars
         self._confounded = bool(self.scm.confounded)
         width = d + int(self._confounded)
         # One context per reset or step: n_vars standard normals, then the confounder's.
-        self._contexts = BlockStream(
-            self._rngs, lambda rng, k: rng.standard_normal((k, width)), (width,), keep_states=False
+        self._contexts = self._add_stream(
+            BlockStream(
+                self._rngs, lambda rng, k: rng.standard_normal((k, width)), (width,), keep_states=False
+            )
         )
-        self._streams.append(self._contexts)
         self.noise = np.zeros((n, d))
         self.hidden = np.zeros(n)
         self.observed = np.zeros((n, len(self._observed_idx)))
@@ -92,9 +73,8 @@ class CausalSCMVectorEnv(AdvRLVectorEnv):
         self.t = np.zeros(n, dtype=np.int64)
 
     def _check_actions(self, actions: Any) -> np.ndarray:
-        if self.action_type == "additive":
-            return batched_box_actions(actions, self.single_action_space, self.num_envs)[:, 0]
-        return batched_discrete_actions(actions, self.single_action_space, self.num_envs)
+        checked = super()._check_actions(actions)
+        return checked[:, 0] if self.action_type == "additive" else checked
 
     def _draw_contexts(self, rows: np.ndarray | None) -> None:
         draws = self._contexts.take(rows)
@@ -152,11 +132,6 @@ class CausalSCMVectorEnv(AdvRLVectorEnv):
         return self.observed.astype(np.float32)
 
     # ------------------------------------------------------------------ rendering
-    def _make_painter(self) -> gym.Env:
-        painter = self.template
-        painter._init_render(self.render_mode)
-        return painter
-
     def _painter_state(self, painter: gym.Env, i: int) -> None:
         painter._noise, painter._hidden = self.noise[i : i + 1].copy(), self.hidden[i : i + 1].copy()
         painter._observed, painter._t = self.observed[i].copy(), int(self.t[i])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import gymnasium as gym
@@ -11,38 +10,13 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 from gym_advrl.envs import cartpole, pendulum
-from gym_advrl.envs.cartpole import ContinuousCartPoleEnv
-from gym_advrl.envs.pendulum import PendulumEnv, angle_normalize
-from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs, per_instance
+from gym_advrl.envs.cartpole import ContinuousCartPoleEnv, cartpole_accelerations, cartpole_masses
+from gym_advrl.envs.pendulum import PendulumEnv, pendulum_coefficients, pendulum_costs, pendulum_velocity
+from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs, per_instance, vector_metadata
 from gym_advrl.envs.vector._infos import FullRows
 from gym_advrl.envs.vector._streams import RawStream
 from gym_advrl.utils.rendering import check_frame_size
 from gym_advrl.utils.validation import check_float, check_options
-
-
-def batched_box_actions(actions: Any, space: spaces.Box, num_envs: int) -> np.ndarray:
-    """Check a batch of Box actions: shape ``(num_envs, *space.shape)`` float64, clipped to the box.
-
-    Non-numbers and NaN/inf raise ``ValueError``, as for the single envs; a flat ``(num_envs,)``
-    batch is accepted for a ``(1,)``-shaped space.
-    """
-    try:
-        array = np.asarray(actions)
-    except (TypeError, ValueError):
-        raise ValueError(f"actions must be numeric with shape {(num_envs, *space.shape)}") from None
-    if array.dtype.kind not in "iuf":
-        raise ValueError(f"actions must be numeric (int or float), got dtype {array.dtype}")
-    shape = (num_envs, *space.shape)
-    if array.shape != shape:
-        if array.size == int(np.prod(shape)) and array.ndim <= len(shape):
-            array = array.reshape(shape)
-        else:
-            raise ValueError(f"actions must have shape {shape}, got shape {array.shape}")
-    # One reduction in the common case: a finite sum means finite actions (a non-finite sum of
-    # finite actions, an overflow, is told apart by the full check).
-    if not math.isfinite(array.sum()) and not np.isfinite(array).all():
-        raise ValueError("actions must be finite (no NaN or inf)")
-    return np.clip(array, space.low, space.high, dtype=np.float64)
 
 
 def episode_physics_rows(
@@ -105,7 +79,7 @@ class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
     The remaining arguments are :class:`~gym_advrl.envs.pendulum.PendulumEnv`'s.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 30, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = vector_metadata(["rgb_array"], 30)
     single_env_class = PendulumEnv
     reset_option_keys = ("physics", "x_init", "y_init")
     reset_uses_generators = False  # the starting states come from a RawStream
@@ -145,8 +119,7 @@ class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
             autoreset_mode,
             render_envs,
         )
-        self._start = RawStream(self._rngs, keep_states=False)
-        self._streams.append(self._start)
+        self._start = self._add_stream(RawStream(self._rngs, keep_states=False))
         self.state = np.zeros((2, n))  # rows: theta, theta_dot
         self.last_u = np.full(n, np.nan, dtype=np.float32)  # NaN: no action yet this episode
         self.physics = {key: value.copy() for key, value in self.default_physics.items()}
@@ -162,15 +135,13 @@ class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
             self._inertia_inv32 = np.empty(self.num_envs, dtype=np.float32)
             self._damping_term = np.empty(self.num_envs)
             self._max_torque32 = np.empty(self.num_envs, dtype=np.float32)
-        g, m, length, damping = p["g"][rows], p["m"][rows], p["l"][rows], p["damping"][rows]
-        inertia_inv = 3.0 / (m * length**2)
-        self._gravity_term[rows] = 3 * g / (2 * length)
+        gravity_term, inertia_inv, damping_term = pendulum_coefficients(
+            p["g"][rows], p["m"][rows], p["l"][rows], p["damping"][rows]
+        )
+        self._gravity_term[rows] = gravity_term
         self._inertia_inv32[rows] = inertia_inv.astype(np.float32)
-        self._damping_term[rows] = inertia_inv * damping
+        self._damping_term[rows] = damping_term
         self._max_torque32[rows] = p["max_torque"][rows].astype(np.float32)
-
-    def _check_actions(self, actions: Any) -> np.ndarray:
-        return batched_box_actions(actions, self.single_action_space, self.num_envs)
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         self._episode_physics(rows, options, pendulum.PHYSICS_RANGES)
@@ -186,15 +157,9 @@ class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         max_torque = self._max_torque32[sel]
         u = np.clip(actions[:, 0].astype(np.float32), -max_torque, max_torque)
         th, thdot = self.state[0, sel], self.state[1, sel]
-        costs = angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2)
-        newthdot = (
-            thdot
-            + (
-                self._gravity_term[sel] * np.sin(th)
-                + self._inertia_inv32[sel] * u
-                - self._damping_term[sel] * thdot
-            )
-            * self.dt
+        costs = pendulum_costs(th, thdot, u)
+        newthdot = pendulum_velocity(
+            th, thdot, u, self._gravity_term[sel], self._inertia_inv32[sel], self._damping_term[sel], self.dt
         )
         np.clip(newthdot, -self.max_speed, self.max_speed, out=newthdot)
         self.state[0, sel] = th + newthdot * self.dt
@@ -252,7 +217,7 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
     The remaining arguments are :class:`~gym_advrl.envs.cartpole.ContinuousCartPoleEnv`'s.
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 50, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = vector_metadata(["rgb_array"], 50)
     single_env_class = ContinuousCartPoleEnv
     reset_option_keys = ("physics", "low", "high")
     reset_uses_generators = False  # the starting states come from a RawStream
@@ -298,8 +263,7 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
             render_envs,
         )
         self._obs_low, self._obs_high = self.single_observation_space.low, self.single_observation_space.high
-        self._start = RawStream(self._rngs, keep_states=False)
-        self._streams.append(self._start)
+        self._start = self._add_stream(RawStream(self._rngs, keep_states=False))
         self.state = np.zeros((4, n))  # rows: x, x_dot, theta, theta_dot
         self.last_force = np.zeros(n)
         self._terminated = np.zeros(n, dtype=bool)
@@ -312,11 +276,9 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         if rows is self._all_rows:
             self._total_mass = np.empty(self.num_envs)
             self._polemass_length = np.empty(self.num_envs)
-        self._total_mass[rows] = p["masspole"][rows] + p["masscart"][rows]
-        self._polemass_length[rows] = p["masspole"][rows] * p["length"][rows]
-
-    def _check_actions(self, actions: Any) -> np.ndarray:
-        return batched_box_actions(actions, self.single_action_space, self.num_envs)
+        self._total_mass[rows], self._polemass_length[rows] = cartpole_masses(
+            p["masscart"][rows], p["masspole"][rows], p["length"][rows]
+        )
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         check_options(options, self.reset_option_keys)
@@ -338,12 +300,17 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         total_mass, polemass_length = self._total_mass[sel], self._polemass_length[sel]
         x, x_dot, theta, theta_dot = self.state if rows is None else self.state[:, rows]
         costheta, sintheta = np.cos(theta), np.sin(theta)
-        # The single env's (Gymnasium CartPole-v1's) expressions in the same order: bit-identical.
-        temp = (force + polemass_length * theta_dot**2 * sintheta) / total_mass
-        thetaacc = (p["gravity"][sel] * sintheta - costheta * temp) / (
-            p["length"][sel] * (4.0 / 3.0 - p["masspole"][sel] * costheta**2 / total_mass)
+        xacc, thetaacc = cartpole_accelerations(
+            force,
+            theta_dot,
+            costheta,
+            sintheta,
+            p["gravity"][sel],
+            p["length"][sel],
+            p["masspole"][sel],
+            total_mass,
+            polemass_length,
         )
-        xacc = temp - polemass_length * thetaacc * costheta / total_mass
         tau = self.tau
         if rows is None:  # update in place (each line reads only rows not yet updated)
             state = self.state

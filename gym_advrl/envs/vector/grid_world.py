@@ -7,7 +7,6 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 from gym_advrl.envs.grid_world import (
@@ -20,42 +19,14 @@ from gym_advrl.envs.grid_world import (
     FourRoomsEnv,
     GridWorldEnv,
 )
-from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs, per_instance
+from gym_advrl.envs.vector._base import TemplateVectorEnv, check_num_envs, per_instance, vector_metadata
 from gym_advrl.envs.vector._streams import RawStream
 from gym_advrl.utils.validation import Interval
 
 SLIP_RANGE = Interval(0.0, 1.0)
 
 
-def batched_discrete_actions(actions: Any, space: spaces.Discrete, num_envs: int) -> np.ndarray:
-    """Check a batch of Discrete actions: ``(num_envs,)`` int64 in the space, else ``ValueError``.
-
-    Integer-valued floats are accepted, as by the single envs.
-    """
-    try:
-        array = np.asarray(actions)
-    except (TypeError, ValueError):
-        raise ValueError(f"actions must be {num_envs} integers") from None
-    if array.shape != (num_envs,):
-        if array.size == num_envs and array.ndim <= 2:
-            array = array.reshape(num_envs)
-        else:
-            raise ValueError(f"actions must have shape ({num_envs},), got shape {array.shape}")
-    if array.dtype.kind == "f":
-        if not np.isfinite(array).all():
-            raise ValueError("actions must be finite integers (no NaN or inf)")
-        if not np.all(array == np.round(array)):
-            raise ValueError(f"actions must be integers, got {array.tolist()}")
-    elif array.dtype.kind not in "iu":
-        raise ValueError(f"actions must be integers, got dtype {array.dtype}")
-    array = array.astype(np.int64)
-    low, high = space.start, space.start + space.n - 1
-    if array.min() < low or array.max() > high:
-        raise ValueError(f"actions must be integers in [{low}, {high}], got {array.tolist()}")
-    return array
-
-
-class GridWorldVectorEnv(AdvRLVectorEnv):
+class GridWorldVectorEnv(TemplateVectorEnv):
     """``num_envs`` instances of :class:`~gym_advrl.envs.grid_world.GridWorldEnv` stepped as arrays.
 
     Instance ``i`` reproduces ``gym.make("AdvRL/GridWorld-v0", ...)`` reset with the same seed and
@@ -74,11 +45,7 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
     The remaining arguments are :class:`~gym_advrl.envs.grid_world.GridWorldEnv`'s.
     """
 
-    metadata = {
-        "render_modes": ["rgb_array", "ansi"],
-        "render_fps": 8,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }
+    metadata = vector_metadata(["rgb_array", "ansi"], 8)
     single_env_class = GridWorldEnv
     reset_option_keys = ("goal",)
     step_all_rows = False  # slips draw random numbers: only the instances that really step may draw
@@ -127,7 +94,7 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
     ) -> None:
         n = check_num_envs(num_envs)
         self.slip = per_instance("slip", slip, n, SLIP_RANGE)
-        self.template = template
+        super().__init__(template, n, max_episode_steps, render_mode, autoreset_mode, render_envs)
         self.rows, self.cols, self.obs_mode, self.cell_px = (
             template.rows,
             template.cols,
@@ -138,17 +105,7 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
         self.start = template.start
         self.step_reward, self.goal_reward = template.step_reward, template.goal_reward
         self.free_cells = template.free_cells
-        super().__init__(
-            n,
-            template.observation_space,
-            template.action_space,
-            max_episode_steps,
-            render_mode,
-            autoreset_mode,
-            render_envs,
-        )
-        self._draws = RawStream(self._rngs, keep_states=False)
-        self._streams.append(self._draws)
+        self._draws = self._add_stream(RawStream(self._rngs, keep_states=False))
         # Cells are numbered on the grid padded with a wall border, row-major: a move adds one
         # offset, and a move into a wall or off the grid lands on a wall cell (then stays).
         width = self.cols + 2
@@ -182,9 +139,6 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
     def position(self) -> np.ndarray:
         """The ``(row, col)`` cell of every instance, ``(num_envs, 2)`` int64."""
         return self._cells[self._flat]
-
-    def _check_actions(self, actions: Any) -> np.ndarray:
-        return batched_discrete_actions(actions, self.single_action_space, self.num_envs)
 
     def _check_goals(self, value: Any, rows: np.ndarray) -> np.ndarray:
         array = np.asarray(value, dtype=object)
@@ -263,11 +217,6 @@ class GridWorldVectorEnv(AdvRLVectorEnv):
         return np.repeat(np.repeat(colors, cell_px, axis=1), cell_px, axis=2)
 
     # ------------------------------------------------------------------ rendering
-    def _make_painter(self) -> gym.Env:
-        painter = self.template
-        painter._init_render(self.render_mode)
-        return painter
-
     def _painter_state(self, painter: gym.Env, i: int) -> None:
         row, col = self._cells[self._flat[i]].tolist()
         painter.position = (row, col)

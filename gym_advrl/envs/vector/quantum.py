@@ -10,9 +10,8 @@ from gymnasium.vector import AutoresetMode
 
 from gym_advrl.envs.quantum.env import _MAX_TARGET_DRAWS, _PAULI_LETTERS, QuantumGateEnv
 from gym_advrl.envs.quantum.statevector import apply_compiled, basis_state, pauli_errors
-from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs
+from gym_advrl.envs.vector._base import TemplateVectorEnv, check_num_envs, vector_metadata
 from gym_advrl.envs.vector._streams import RawStream
-from gym_advrl.envs.vector.grid_world import batched_discrete_actions
 
 
 def batched_fidelity(states: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -20,7 +19,7 @@ def batched_fidelity(states: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.abs(np.einsum("ij,ij->i", np.conj(targets), states)) ** 2
 
 
-class QuantumGateVectorEnv(AdvRLVectorEnv):
+class QuantumGateVectorEnv(TemplateVectorEnv):
     """``num_envs`` instances of :class:`~gym_advrl.envs.quantum.env.QuantumGateEnv` on one batched state vector.
 
     The states of all instances are one ``(num_envs, 2**n_qubits)`` complex128 array
@@ -42,11 +41,7 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
         (``n_qubits``, ``target``, ``gates``, ``threshold``, ``noise_prob``, ...), checked by it
     """
 
-    metadata = {
-        "render_modes": ["rgb_array", "ansi"],
-        "render_fps": 4,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }
+    metadata = vector_metadata(["rgb_array", "ansi"], 4)
     single_env_class = QuantumGateEnv
     step_all_rows = False  # with Pauli noise only the instances that really step may draw
     reset_uses_generators = False  # random targets and noise come from a RawStream
@@ -61,8 +56,8 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
         **env_kwargs: Any,
     ) -> None:
         n = check_num_envs(num_envs)
-        self.template = QuantumGateEnv(**env_kwargs)
-        t = self.template
+        t = QuantumGateEnv(**env_kwargs)
+        super().__init__(t, n, max_episode_steps, render_mode, autoreset_mode, render_envs)
         self.n_qubits, self.actions, self.threshold, self.noise_prob = (
             t.n_qubits,
             t.actions,
@@ -70,20 +65,10 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
             t.noise_prob,
         )
         self.random_target, self.target_depth = t.random_target, t.target_depth
-        super().__init__(
-            n,
-            t.observation_space,
-            t.action_space,
-            max_episode_steps,
-            render_mode,
-            autoreset_mode,
-            render_envs,
-        )
         # Without Pauli noise a step draws nothing: every row may step, finished ones included
         # (their results are discarded and their circuits restarted by the reset).
         self.step_all_rows = self.noise_prob == 0.0
-        self._draws = RawStream(self._rngs, keep_states=False)
-        self._streams.append(self._draws)
+        self._draws = self._add_stream(RawStream(self._rngs, keep_states=False))
         dim = 2**self.n_qubits
         self.states = basis_state(self.n_qubits, batch_shape=(n,))
         fixed = np.zeros(dim, dtype=np.complex128) if t._target is None else t._target
@@ -100,9 +85,6 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
     def tensor_states(self) -> np.ndarray:
         """The states as a ``(num_envs, 2, ..., 2)`` view (qubit ``n - 1`` first, as ``reshape`` gives)."""
         return self.states.reshape((self.num_envs,) + (2,) * self.n_qubits)
-
-    def _check_actions(self, actions: Any) -> np.ndarray:
-        return batched_discrete_actions(actions, self.single_action_space, self.num_envs)
 
     def _build_gate_tables(self) -> None:
         """Every action's compiled terms as tables: ``(actions, terms, 2**n)`` gather indices and
@@ -252,10 +234,5 @@ class QuantumGateVectorEnv(AdvRLVectorEnv):
         return self._load(i).target_circuit if self.random_target else ()
 
     # ------------------------------------------------------------------ rendering
-    def _make_painter(self) -> gym.Env:
-        painter = self.template
-        painter._init_render(self.render_mode)
-        return painter
-
     def _painter_state(self, painter: gym.Env, i: int) -> None:
         self._load(i, painter)

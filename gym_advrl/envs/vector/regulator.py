@@ -11,9 +11,8 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 from gym_advrl.envs.regulator import PROCESS_NOISE_RANGE, TRAIL_LENGTH, NonlinearRegulatorEnv
-from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs, per_instance
+from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs, per_instance, vector_metadata
 from gym_advrl.envs.vector._streams import BlockStream
-from gym_advrl.envs.vector.classic import batched_box_actions
 
 
 def _step_noise(rng: np.random.Generator, steps: int) -> np.ndarray:
@@ -36,7 +35,7 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
     :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
     """
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 20, "autoreset_mode": AutoresetMode.NEXT_STEP}
+    metadata = vector_metadata(["rgb_array"], 20)
     single_env_class = NonlinearRegulatorEnv
     # Every row steps, finished ones too: their noise is given back (untake) before their reset.
     STATE_LIMIT = NonlinearRegulatorEnv.STATE_LIMIT
@@ -61,12 +60,8 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
             autoreset_mode,
             render_envs,
         )
-        self._noise = BlockStream(self._rngs, _step_noise, (5,), block=64)
-        self._streams.append(self._noise)
+        self._noise = self._add_stream(BlockStream(self._rngs, _step_noise, (5,), block=64))
         self.state = np.zeros((4, n))  # one contiguous row per state component
-
-    def _check_actions(self, actions: Any) -> np.ndarray:
-        return batched_box_actions(actions, self.single_action_space, self.num_envs)
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         rngs = self._rngs

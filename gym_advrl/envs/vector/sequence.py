@@ -10,13 +10,12 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from gym_advrl.envs.sequence import SequenceMemoryEnv, SequenceTrackingEnv
-from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs
+from gym_advrl.envs.vector._base import TemplateVectorEnv, check_num_envs, vector_metadata
 from gym_advrl.envs.vector._infos import Partial
 from gym_advrl.envs.vector._streams import RawStream
-from gym_advrl.envs.vector.grid_world import batched_discrete_actions
 
 
-class SequenceMemoryVectorEnv(AdvRLVectorEnv):
+class SequenceMemoryVectorEnv(TemplateVectorEnv):
     """``num_envs`` instances of :class:`~gym_advrl.envs.sequence.SequenceMemoryEnv` stepped as arrays.
 
     Instance ``i`` reproduces ``gym.make("AdvRL/SequenceMemory-v0", ...)`` reset with the same
@@ -30,11 +29,7 @@ class SequenceMemoryVectorEnv(AdvRLVectorEnv):
     The remaining arguments are :class:`~gym_advrl.envs.sequence.SequenceMemoryEnv`'s.
     """
 
-    metadata = {
-        "render_modes": ["rgb_array", "ansi"],
-        "render_fps": 10,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }
+    metadata = vector_metadata(["rgb_array", "ansi"], 10)
     single_env_class = SequenceMemoryEnv
     step_all_rows = False  # distractors are drawn: only the instances that really step may draw
     reset_uses_generators = False  # cues and distractors come from a RawStream
@@ -51,31 +46,19 @@ class SequenceMemoryVectorEnv(AdvRLVectorEnv):
         render_envs: int | None = None,
     ) -> None:
         n = check_num_envs(num_envs)
-        self.template = SequenceMemoryEnv(n_symbols=n_symbols, delay=delay, distractors=distractors)
+        template = SequenceMemoryEnv(n_symbols=n_symbols, delay=delay, distractors=distractors)
+        super().__init__(template, n, max_episode_steps, render_mode, autoreset_mode, render_envs)
         self.n_symbols, self.delay, self.distractors = (
-            self.template.n_symbols,
-            self.template.delay,
-            self.template.distractors,
+            template.n_symbols,
+            template.delay,
+            template.distractors,
         )
-        self.query_step = self.template.query_step
-        super().__init__(
-            n,
-            self.template.observation_space,
-            self.template.action_space,
-            max_episode_steps,
-            render_mode,
-            autoreset_mode,
-            render_envs,
-        )
-        self._draws = RawStream(self._rngs, keep_states=False)
-        self._streams.append(self._draws)
+        self.query_step = template.query_step
+        self._draws = self._add_stream(RawStream(self._rngs, keep_states=False))
         self.cue = np.zeros(n, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
         self.shown = np.zeros(n, dtype=np.int64)  # -1: nothing shown
         self.last_action = np.full(n, -1, dtype=np.int64)  # -1: no action yet
-
-    def _check_actions(self, actions: Any) -> np.ndarray:
-        return batched_discrete_actions(actions, self.single_action_space, self.num_envs)
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         self.cue[rows] = self._draws.integers(rows, self.n_symbols)
@@ -110,18 +93,13 @@ class SequenceMemoryVectorEnv(AdvRLVectorEnv):
         obs[self.t == self.query_step, self.n_symbols + 1] = 1.0
         return obs
 
-    def _make_painter(self) -> gym.Env:
-        painter = self.template
-        painter._init_render(self.render_mode)
-        return painter
-
     def _painter_state(self, painter: gym.Env, i: int) -> None:
         painter.cue, painter.t = int(self.cue[i]), int(self.t[i])
         painter._shown = None if self.shown[i] < 0 else int(self.shown[i])
         painter._last_action = None if self.last_action[i] < 0 else int(self.last_action[i])
 
 
-class SequenceTrackingVectorEnv(AdvRLVectorEnv):
+class SequenceTrackingVectorEnv(TemplateVectorEnv):
     """``num_envs`` instances of :class:`~gym_advrl.envs.sequence.SequenceTrackingEnv` stepped as arrays.
 
     Instance ``i`` reproduces ``gym.make("AdvRL/SequenceTracking-v0", ...)`` reset with the same
@@ -135,11 +113,7 @@ class SequenceTrackingVectorEnv(AdvRLVectorEnv):
     :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
     """
 
-    metadata = {
-        "render_modes": ["rgb_array", "ansi"],
-        "render_fps": 10,
-        "autoreset_mode": AutoresetMode.NEXT_STEP,
-    }
+    metadata = vector_metadata(["rgb_array", "ansi"], 10)
     single_env_class = SequenceTrackingEnv
     reset_uses_generators = False  # starting values come from a RawStream
     STEP_SIZE = SequenceTrackingEnv.STEP_SIZE
@@ -154,29 +128,17 @@ class SequenceTrackingVectorEnv(AdvRLVectorEnv):
         render_envs: int | None = None,
     ) -> None:
         n = check_num_envs(num_envs)
-        self.template = SequenceTrackingEnv(episode_length=episode_length)
-        self.episode_length = self.template.episode_length
-        super().__init__(
-            n,
-            self.template.observation_space,
-            self.template.action_space,
-            max_episode_steps,
-            render_mode,
-            autoreset_mode,
-            render_envs,
-        )
+        template = SequenceTrackingEnv(episode_length=episode_length)
+        super().__init__(template, n, max_episode_steps, render_mode, autoreset_mode, render_envs)
+        self.episode_length = template.episode_length
         if self.max_episode_steps is None or self.max_episode_steps > self.episode_length:
             self.max_episode_steps = self.episode_length  # the env truncates itself at episode_length
-        self._draws = RawStream(self._rngs, keep_states=False)
-        self._streams.append(self._draws)
+        self._draws = self._add_stream(RawStream(self._rngs, keep_states=False))
         # The last three values, newest in column 2, and how many of them exist (1 to 3).
         self.history = np.zeros((n, 3))
         self.history_length = np.ones(n, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
         self.last_move = np.zeros(n)
-
-    def _check_actions(self, actions: Any) -> np.ndarray:
-        return batched_discrete_actions(actions, self.single_action_space, self.num_envs)
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         self.history[rows] = 0.0
@@ -213,11 +175,6 @@ class SequenceTrackingVectorEnv(AdvRLVectorEnv):
         obs[:, 2] = self.last_move
         obs[:, 3] = np.minimum(self.t / self.episode_length, 1.0)
         return obs
-
-    def _make_painter(self) -> gym.Env:
-        painter = self.template
-        painter._init_render(self.render_mode)
-        return painter
 
     def _painter_state(self, painter: gym.Env, i: int) -> None:
         count = int(self.history_length[i])
