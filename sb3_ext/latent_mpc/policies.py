@@ -11,13 +11,10 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 
 from sb3_ext.common.planners import (
-    CEM_ARGUMENTS,
-    CEMPlanner,
     PlanResult,
-    RandomShootingPlanner,
-    SamplingPlanner,
     latent_returns,
 )
+from sb3_ext.common.planning_policy import PlanningPolicyMixin
 from sb3_ext.common.rssm import RSSMState
 from sb3_ext.common.validation import check_bool, check_float
 from sb3_ext.common.world_model import LatentWorldModel
@@ -35,7 +32,7 @@ DEFAULT_WORLD_MODEL_KWARGS: dict[str, Any] = {"latent": "gaussian"}
 LatentMPCState = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-class LatentMPCPolicy(BasePolicy):
+class LatentMPCPolicy(PlanningPolicyMixin, BasePolicy):
     """
     PlaNet-style policy: filters the observations into the posterior state of a
     :class:`~sb3_ext.common.world_model.LatentWorldModel` and plans from it in latent space with
@@ -61,6 +58,15 @@ class LatentMPCPolicy(BasePolicy):
     :param optimizer_eps: Adam's epsilon (PlaNet: 1e-4)
     """
 
+    constructor_parameter_names = (
+        "world_model_kwargs",
+        "planner_kwargs",
+        "gamma",
+        "use_continuation",
+        "sample_latents",
+        "optimizer_eps",
+    )
+
     def __init__(
         self,
         observation_space: spaces.Space,
@@ -84,35 +90,12 @@ class LatentMPCPolicy(BasePolicy):
         self.optimizer = th.optim.Adam(self.world_model.parameters(), lr=lr_schedule(1), eps=optimizer_eps)
         if isinstance(action_space, spaces.Box):
             # The world model takes Box actions scaled to [-1, 1]: so does the planner.
-            model_space = spaces.Box(-1.0, 1.0, action_space.shape, np.float32)
-            self.planner: SamplingPlanner = CEMPlanner(model_space, **self.planner_kwargs)
-        else:
-            shooting = {key: value for key, value in self.planner_kwargs.items() if key in CEM_ARGUMENTS[:2]}
-            self.planner = RandomShootingPlanner(action_space, **shooting)
-        # Seeded from torch's global generator, which SB3 seeds in set_random_seed.
-        self.generator = th.Generator().manual_seed(int(th.randint(2**62, (1,)).item()))
+            action_space = spaces.Box(-1.0, 1.0, action_space.shape, np.float32)
+        self._init_planner(action_space, self.planner_kwargs)
 
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data.update(
-            {
-                name: getattr(self, name)
-                for name in (
-                    "world_model_kwargs",
-                    "planner_kwargs",
-                    "gamma",
-                    "use_continuation",
-                    "sample_latents",
-                    "optimizer_eps",
-                )
-            }
-        )
-        return data
-
-    def _apply(self, fn, recurse: bool = True):  # keep the planner on the module's device
-        module = super()._apply(fn, recurse)
-        self.planner.to(self.world_model.device)
-        return module
+    @property
+    def planner_device(self) -> th.device:
+        return self.world_model.device
 
     # ------------------------------------------------------------------ latent states
     def _pack(self, state: RSSMState) -> th.Tensor:

@@ -14,22 +14,19 @@ from torch import nn
 
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
 from sb3_ext.common.planners import (
-    CEM_ARGUMENTS,
-    CEMPlanner,
     PlanResult,
-    RandomShootingPlanner,
     RewardFn,
-    SamplingPlanner,
     TerminationFn,
     trajectory_sampling_returns,
 )
+from sb3_ext.common.planning_policy import PlanningPolicyMixin
 
 #: Seed of the planner's random generator for ``deterministic=True`` predictions: a deterministic
 #: plan is then a pure function of the observation, the warm-start state and the model weights.
 DETERMINISTIC_PLANNING_SEED = 0
 
 
-class MPCPolicy(BasePolicy):
+class MPCPolicy(PlanningPolicyMixin, BasePolicy):
     """
     PETS policy: plans with a :class:`ProbabilisticEnsemble` by trajectory sampling and CEM
     (Box actions) or random shooting (Discrete actions).
@@ -54,6 +51,18 @@ class MPCPolicy(BasePolicy):
     :param n_particles: TS-infinity particles per candidate (a multiple of ``n_members``).
     :param gamma: discount of the planned return.
     """
+
+    constructor_parameter_names = (
+        "net_arch",
+        "activation_fn",
+        "n_members",
+        "weight_decay",
+        "learn_reward",
+        "learn_termination",
+        "planner_kwargs",
+        "n_particles",
+        "gamma",
+    )
 
     def __init__(
         self,
@@ -90,41 +99,13 @@ class MPCPolicy(BasePolicy):
             weight_decay=weight_decay,
         )
         self.optimizer = self.dynamics.optimizer
-        if isinstance(action_space, spaces.Box):
-            self.planner: SamplingPlanner = CEMPlanner(action_space, **self.planner_kwargs)
-        else:
-            # Random shooting refits no distribution: of the CEM arguments it takes the first two.
-            shooting = {key: value for key, value in self.planner_kwargs.items() if key in CEM_ARGUMENTS[:2]}
-            self.planner = RandomShootingPlanner(action_space, **shooting)
-        # Seeded from torch's global generator, which SB3 seeds in set_random_seed.
-        self.generator = th.Generator().manual_seed(int(th.randint(2**62, (1,)).item()))
+        self._init_planner(action_space, self.planner_kwargs)
         self.reward_fn: RewardFn | None = None
         self.termination_fn: TerminationFn | None = None
 
-    def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        data.update(
-            {
-                name: getattr(self, name)
-                for name in (
-                    "net_arch",
-                    "activation_fn",
-                    "n_members",
-                    "weight_decay",
-                    "learn_reward",
-                    "learn_termination",
-                    "planner_kwargs",
-                    "n_particles",
-                    "gamma",
-                )
-            }
-        )
-        return data
-
-    def _apply(self, fn, recurse: bool = True):  # keep the planner on the module's device
-        module = super()._apply(fn, recurse)
-        self.planner.to(self.dynamics.device)
-        return module
+    @property
+    def planner_device(self) -> th.device:
+        return self.dynamics.device
 
     def set_env_functions(self, reward_fn: RewardFn | None, termination_fn: TerminationFn | None) -> None:
         """Plan with the environment's batched ``reward_fn(obs, action, next_obs)`` / ``termination_fn``."""
