@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 TORCH  := torch==2.13.0
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test demo bench docs lint check-install mutation clean
+.PHONY: venv test demo bench docs lint check-install mutation clean test-ray
 
 venv: $(STAMP)
 
@@ -47,5 +47,21 @@ lint: $(STAMP)
 mutation: $(STAMP)
 	$(PY) tests/mutation.py $(MODULES) $(if $(TESTS),--tests $(TESTS))
 
+# The Ray path (RLlib, `advrl tune`) in its own venv: Ray pins an older gymnasium than .venv keeps.
+# tests/ray/ starts local Ray processes on 127.0.0.1 only and shuts them down after each test.
+RAY_VENV  := .venv-ray
+RAY_PY    := $(RAY_VENV)/bin/python
+RAY_STAMP := $(RAY_VENV)/.installed
+
+$(RAY_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(RAY_VENV)
+	$(RAY_PY) -m pip install --upgrade pip
+	$(RAY_PY) -m pip install "$(TORCH)"
+	$(RAY_PY) -m pip install -e ".[ray,sb3]" "pytest>=8" "$(TORCH)"
+	touch $(RAY_STAMP)
+
+test-ray: $(RAY_STAMP)
+	RAY_USAGE_STATS_ENABLED=0 RAY_ENABLE_UV_RUN_RUNTIME_ENV=0 $(RAY_PY) -m pytest -q -p no:cacheprovider tests/ray
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache docs/_build docs/_generated .mutation .mutation-* mutants
+	rm -rf $(VENV) $(RAY_VENV) build *.egg-info .pytest_cache docs/_build docs/_generated .mutation .mutation-* mutants
