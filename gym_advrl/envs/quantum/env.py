@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from fractions import Fraction
 from typing import Any, NamedTuple
 
 import gymnasium as gym
@@ -14,6 +13,8 @@ from gymnasium import spaces
 from gym_advrl.envs._snapshot import SnapshotMixin
 from gym_advrl.envs.quantum._circuit import GateLabels
 from gym_advrl.envs.quantum._render import circuit_text, draw_frame
+from gym_advrl.envs.quantum.qasm import ROTATIONS, qasm_program, qasm_statement
+from gym_advrl.envs.quantum.qasm import qasm_angle as qasm_angle  # re-exported: its former home
 from gym_advrl.envs.quantum.statevector import (
     PAULIS,
     CompiledGate,
@@ -60,25 +61,12 @@ class GateAction(NamedTuple):
     compiled: CompiledGate  #: prepared for :func:`~gym_advrl.envs.quantum.statevector.apply_compiled`
 
 
-def qasm_angle(angle: float) -> str:
-    """An angle as OpenQASM text: ``pi/4``, ``-3*pi/2`` for small rational multiples of pi."""
-    ratio = Fraction(angle / math.pi).limit_denominator(64)
-    if abs(float(ratio) * math.pi - angle) > 1e-12:
-        return repr(float(angle))
-    if ratio == 0:
-        return "0"
-    sign = "-" if ratio < 0 else ""
-    num, den = abs(ratio.numerator), ratio.denominator
-    text = "pi" if num == 1 else f"{num}*pi"
-    return f"{sign}{text}" if den == 1 else f"{sign}{text}/{den}"
-
-
 def build_actions(n_qubits: int, gates: Sequence[str], angle: float) -> tuple[GateAction, ...]:
     """The action table: each gate of ``gates`` on every qubit / every ordered qubit pair, in order."""
     actions = []
     for name in gates:
         matrix = gate_matrix(name, angle)
-        head = f"{name}({qasm_angle(angle)})" if name in ("rx", "ry", "rz") else name
+        rotation_angle = angle if name in ROTATIONS else None
         if gate_num_qubits(name) == 1:
             placements = [(q,) for q in range(n_qubits)]
         elif name == "cx":
@@ -89,7 +77,14 @@ def build_actions(n_qubits: int, gates: Sequence[str], angle: float) -> tuple[Ga
             operands = ",".join(f"q[{q}]" for q in qubits)
             compiled = compile_gate(matrix, qubits, n_qubits)
             actions.append(
-                GateAction(name, qubits, matrix, f"{name} {operands}", f"{head} {operands};", compiled)
+                GateAction(
+                    name,
+                    qubits,
+                    matrix,
+                    f"{name} {operands}",
+                    qasm_statement(name, qubits, rotation_angle),
+                    compiled,
+                )
             )
     return tuple(actions)
 
@@ -301,15 +296,15 @@ class QuantumGateEnv(SnapshotMixin, RenderMixin, gym.Env):
         """The episode's circuit as OpenQASM 2.0 (``include_noise``: with the sampled Pauli errors)."""
         if self._state is None:
             raise gym.error.ResetNeeded("Cannot export a circuit before reset()")
-        lines = ["OPENQASM 2.0;", 'include "qelib1.inc";', f"qreg q[{self.n_qubits}];"]
+        lines = []
         n_actions = len(self.actions)
         for code in self._circuit:
             if code < n_actions:
                 lines.append(self.actions[code].qasm)
             elif include_noise:
                 letter, qubit = self._pauli(code)
-                lines.append(f"{letter} q[{qubit}];")
-        return "\n".join(lines) + "\n"
+                lines.append(qasm_statement(letter, (qubit,)))
+        return qasm_program(self.n_qubits, lines)
 
     def _pauli(self, code: int) -> tuple[str, int]:
         """``(letter, qubit)`` of the Pauli error with circuit code ``code``."""
