@@ -152,6 +152,36 @@ def batched_discrete_actions(actions: Any, space: spaces.Discrete, num_envs: int
     return array
 
 
+class RecentValues:
+    """The last ``length`` values of instances ``0 .. count - 1`` (those ``render()`` draws): the
+    history a single env keeps only to draw it (a trail, a chart), kept only when rendering.
+
+    :param count: how many instances (the first ones) keep their history
+    :param length: how many values each keeps, the newest last
+    :param shape: shape of one value
+    """
+
+    def __init__(self, count: int, length: int, shape: tuple[int, ...] = ()) -> None:
+        self.values = np.zeros((count, length, *shape))
+        self.sizes = np.zeros(count, dtype=np.int64)
+
+    def start(self, rows: np.ndarray, values: np.ndarray) -> None:
+        """Begin the history of ``rows`` (new episodes) with ``values[k]`` for ``rows[k]``."""
+        kept = rows < len(self.sizes)
+        self.sizes[rows[kept]] = 1
+        self.values[rows[kept], -1] = values[kept]
+
+    def append(self, values: np.ndarray) -> None:
+        """Add ``values[i]`` (one per instance of the vector env) to the history of every kept instance."""
+        self.values[:, :-1] = self.values[:, 1:]
+        self.values[:, -1] = values[: len(self.sizes)]
+        np.minimum(self.sizes + 1, self.values.shape[1], out=self.sizes)
+
+    def get(self, i: int) -> np.ndarray:
+        """The history of instance ``i``, oldest first (a copy)."""
+        return self.values[i, self.values.shape[1] - self.sizes[i] :].copy()
+
+
 class AdvRLVectorEnv(VectorEnv):
     """Base class of the natively vectorized gym_advrl envs (see the module docstring).
 

@@ -11,7 +11,13 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 from gym_advrl.envs.regulator import PROCESS_NOISE_RANGE, TRAIL_LENGTH, NonlinearRegulatorEnv
-from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs, per_instance, vector_metadata
+from gym_advrl.envs.vector._base import (
+    AdvRLVectorEnv,
+    RecentValues,
+    check_num_envs,
+    per_instance,
+    vector_metadata,
+)
 from gym_advrl.envs.vector._streams import BlockStream
 
 
@@ -62,11 +68,15 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
         )
         self._noise = self._add_stream(BlockStream(self._rngs, _step_noise, (5,), block=64))
         self.state = np.zeros((4, n))  # one contiguous row per state component
+        # The trail of (s0, s1) that the single env draws, for the instances render() draws.
+        self._trails = None if render_mode is None else RecentValues(self.render_envs, TRAIL_LENGTH, (2,))
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         rngs = self._rngs
         for i in rows.tolist():
             self.state[:, i] = rngs[i].uniform(-1.0, 1.0, size=4)
+        if self._trails is not None:
+            self._trails.start(rows, self.state[:2, rows].T)
         return {}
 
     def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -83,6 +93,8 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
         next_state += sigma * noise[:4]
         if rows is None:
             self.state = next_state
+            if self._trails is not None:
+                self._trails.append(next_state[:2].T)
         else:
             self.state[:, rows] = next_state
         sq = next_state**2
@@ -112,4 +124,4 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
 
     def _painter_state(self, painter: gym.Env, i: int) -> None:
         painter.state = self.state[:, i].copy()
-        painter._trail = deque([self.state[:2, i].copy()], maxlen=TRAIL_LENGTH)
+        painter._trail = deque(self._trails.get(i), maxlen=TRAIL_LENGTH)

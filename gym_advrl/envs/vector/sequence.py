@@ -10,7 +10,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from gym_advrl.envs.sequence import SequenceMemoryEnv, SequenceTrackingEnv
-from gym_advrl.envs.vector._base import TemplateVectorEnv, check_num_envs, vector_metadata
+from gym_advrl.envs.vector._base import RecentValues, TemplateVectorEnv, check_num_envs, vector_metadata
 from gym_advrl.envs.vector._infos import Partial
 from gym_advrl.envs.vector._streams import RawStream
 
@@ -139,6 +139,10 @@ class SequenceTrackingVectorEnv(TemplateVectorEnv):
         self.history_length = np.ones(n, dtype=np.int64)
         self.t = np.zeros(n, dtype=np.int64)
         self.last_move = np.zeros(n)
+        # The values the single env charts, for the instances render() draws.
+        self._drawn = (
+            None if render_mode is None else RecentValues(self.render_envs, template.RENDER_STEPS + 1)
+        )
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         self.history[rows] = 0.0
@@ -147,6 +151,8 @@ class SequenceTrackingVectorEnv(TemplateVectorEnv):
         self.t[rows] = 0
         self.last_move[rows] = 0.0
         self._mean = self._running_mean()
+        if self._drawn is not None:
+            self._drawn.start(rows, self.history[rows, 2])
         return {}
 
     def _running_mean(self) -> np.ndarray:
@@ -162,6 +168,8 @@ class SequenceTrackingVectorEnv(TemplateVectorEnv):
         value = np.clip(self.history[:, 2] + self.STEP_SIZE * move, 0.0, 1.0)
         self.history[:, :2] = self.history[:, 1:]
         self.history[:, 2] = value
+        if self._drawn is not None:
+            self._drawn.append(value)
         np.minimum(self.history_length + 1, 3, out=self.history_length)
         self.t += 1
         self._mean = self._running_mean()
@@ -180,5 +188,5 @@ class SequenceTrackingVectorEnv(TemplateVectorEnv):
         count = int(self.history_length[i])
         values = self.history[i, 3 - count :].tolist()
         painter.history = values
-        painter._drawn = deque(values, maxlen=painter.RENDER_STEPS + 1)
+        painter._drawn = deque(self._drawn.get(i).tolist(), maxlen=painter.RENDER_STEPS + 1)
         painter.t, painter.last_move = int(self.t[i]), float(self.last_move[i])

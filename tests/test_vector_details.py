@@ -1,0 +1,412 @@
+"""Native vector envs in detail: rendering, planning functions, argument checks, info formats and
+the batched helpers, each against the single envs or an independent computation."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+import gym_advrl  # noqa: F401 - registers the envs
+from gym_advrl.envs.cartpole import ContinuousCartPoleEnv
+from gym_advrl.envs.pendulum import PendulumEnv
+from gym_advrl.envs.regulator import NonlinearRegulatorEnv
+from gym_advrl.envs.vector._base import (
+    RecentValues,
+    batched_box_actions,
+    batched_discrete_actions,
+    check_autoreset_mode,
+    per_instance,
+    vector_metadata,
+)
+from gym_advrl.envs.vector._infos import FullRows, Partial, _drop_rows, _final_info, _take_rows, add_info
+from gym_advrl.envs.vector._streams import BLOCK, BlockStream, RawStream
+from gym_advrl.utils.validation import Interval
+
+# ---------------------------------------------------------------------- rendering
+#: (id, kwargs, render modes): non-default frame sizes so that the painter's arguments matter.
+RENDER_CASES = [
+    ("AdvRL/Pendulum-v0", {"width": 40, "height": 30, "max_speed": 5.0}, ("rgb_array",)),
+    ("AdvRL/ContinuousCartPole-v0", {"width": 50, "height": 20}, ("rgb_array",)),
+    ("AdvRL/NonlinearRegulator-v0", {}, ("rgb_array",)),
+    ("AdvRL/GridWorld-v0", {"size": 4, "slip": 0.3}, ("rgb_array", "ansi")),
+    ("AdvRL/FourRooms-v0", {}, ("ansi",)),
+    ("AdvRL/SequenceMemory-v0", {"distractors": True}, ("rgb_array", "ansi")),
+    ("AdvRL/SequenceTracking-v0", {"episode_length": 9}, ("rgb_array", "ansi")),
+    ("AdvRL/CausalSCM-v0", {}, ("rgb_array", "ansi")),
+    ("AdvRL/CausalSCM-v0", {"action_type": "do"}, ("ansi",)),
+    ("AdvRL/QuantumGate-v0", {"target": "random", "noise_prob": 0.3}, ("rgb_array", "ansi")),
+]
+
+
+@pytest.mark.parametrize(("env_id", "kwargs", "modes"), RENDER_CASES)
+def test_render_matches_the_single_envs_frames_step_by_step(env_id: str, kwargs: dict, modes: tuple) -> None:
+    """Every frame (or text) of the drawn instances equals the single env's, across autoresets:
+    trails and charts of earlier steps included."""
+    for mode in modes:
+        native = gym.make_vec(env_id, 3, render_mode=mode, render_envs=2, max_episode_steps=6, **kwargs)
+        sync = SyncVectorEnv(
+            [lambda m=mode: gym.make(env_id, render_mode=m, max_episode_steps=6, **kwargs) for _ in range(2)]
+        )
+        native.reset(seed=1)
+        sync.reset(seed=1)
+        native.action_space.seed(0)
+        for t in range(14):
+            frames, expected = native.render(), sync.render()
+            assert len(frames) == 2
+            for i in range(2):
+                if mode == "ansi":
+                    assert frames[i] == expected[i], f"{mode} step {t} instance {i}"
+                else:
+                    np.testing.assert_array_equal(frames[i], expected[i], err_msg=f"step {t} instance {i}")
+            actions = native.action_space.sample()
+            native.step(actions)
+            sync.step(actions[:2])
+        native.close()
+        assert native.unwrapped._painter is None
+
+
+def test_render_without_mode_warns_and_before_reset_raises() -> None:
+    env = gym.make_vec("AdvRL/GridWorld-v0", 2)
+    env.reset(seed=0)
+    with pytest.warns(UserWarning, match="without specifying any render mode"):
+        assert env.render() is None
+    drawn = gym.make_vec("AdvRL/GridWorld-v0", 3, render_mode="ansi")
+    with pytest.raises(gym.error.ResetNeeded, match="render"):
+        drawn.render()
+    drawn.reset(seed=0)
+    assert len(drawn.render()) == 3  # render_envs=None: every instance
+
+
+def test_recent_values_keep_the_newest_values_of_the_first_instances() -> None:
+    recent = RecentValues(2, 3, (2,))
+    recent.start(np.array([0, 1, 2]), np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+    np.testing.assert_array_equal(recent.get(1), [[3.0, 4.0]])
+    for step in range(1, 5):
+        recent.append(np.full((3, 2), float(10 * step)))
+        recent.start(np.array([2]), np.zeros((1, 2)))  # an instance that is not kept: no effect
+    np.testing.assert_array_equal(recent.get(0), [[20.0, 20.0], [30.0, 30.0], [40.0, 40.0]])
+    got = recent.get(0)
+    got[:] = -1.0
+    assert recent.get(0)[0, 0] == 20.0  # a copy
+    recent.start(np.array([1]), np.array([[7.0, 8.0]]))
+    np.testing.assert_array_equal(recent.get(1), [[7.0, 8.0]])
+
+
+# ---------------------------------------------------------------------- planning functions
+def test_planning_functions_match_the_single_envs() -> None:
+    rng = np.random.default_rng(0)
+    obs3, next3 = rng.normal(size=(2, 5, 3)) * 2.0
+    action1 = rng.normal(size=(5, 1)) * 3.0
+    pendulum = gym.make_vec("AdvRL/Pendulum-v0", 2, max_torque=[1.5, 0.5], g=[9.0, 11.0]).unwrapped
+    pendulum.reset(seed=0)
+    single = PendulumEnv(max_torque=1.5, g=9.0)
+    np.testing.assert_array_equal(
+        pendulum.reward_fn(obs3, action1, next3), single.reward_fn(obs3, action1, next3)
+    )
+    # Clipped to instance 0's torque 1.5, not to the action space's 1.5 = max over instances (same) or 0.5.
+    theta = np.arctan2(obs3[:, 1], obs3[:, 0])
+    u = np.clip(action1[:, 0], -1.5, 1.5)
+    expected = -(((theta + np.pi) % (2 * np.pi) - np.pi) ** 2 + 0.1 * obs3[:, 2] ** 2 + 0.001 * u**2)
+    np.testing.assert_allclose(pendulum.reward_fn(obs3, action1, next3), expected, rtol=1e-12)
+    assert pendulum.termination_fn(next3).tolist() == [False] * 5
+    assert pendulum.termination_fn(next3[:2]).shape == (2,)
+
+    obs4, next4 = rng.normal(size=(2, 6, 4)) * 0.2
+    cartpole = gym.make_vec("AdvRL/ContinuousCartPole-v0", 2).unwrapped
+    single_cp = ContinuousCartPoleEnv()
+    np.testing.assert_array_equal(
+        cartpole.reward_fn(obs4, rng.normal(size=(6, 1)), next4), np.ones(6, dtype=np.float64)
+    )
+    np.testing.assert_array_equal(cartpole.termination_fn(next4), single_cp.termination_fn(next4))
+    assert cartpole.termination_fn(next4).any() and not cartpole.termination_fn(next4).all()
+
+    regulator = gym.make_vec("AdvRL/NonlinearRegulator-v0", 2).unwrapped
+    single_reg = NonlinearRegulatorEnv()
+    action2 = rng.normal(size=(6, 2))
+    np.testing.assert_array_equal(
+        regulator.reward_fn(obs4, action2, next4 * 10), single_reg.reward_fn(obs4, action2, next4 * 10)
+    )
+    far = np.array([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 4.0, 0.0], [2.0, 2.0, 0.0, 0.0], [3.0, 0.1, 0.0, 0.0]])
+    assert regulator.termination_fn(far).tolist() == [False, True, False, True]  # ||s|| > 3
+
+
+def test_pendulum_planning_view_follows_the_physics_option() -> None:
+    env = gym.make_vec("AdvRL/Pendulum-v0", 2).unwrapped
+    env.reset(seed=0, options={"physics": {"max_torque": [0.25, 1.0]}})
+    obs = np.array([[1.0, 0.0, 0.0]])
+    # cost 0.001 * u^2 with u clipped to instance 0's 0.25
+    assert env.reward_fn(obs, np.array([[2.0]]), obs)[0] == pytest.approx(-0.001 * 0.25**2, rel=1e-12)
+
+
+# ---------------------------------------------------------------------- constructor arguments
+def test_per_instance_values_and_errors() -> None:
+    np.testing.assert_array_equal(per_instance("x", 2, 3), [2.0, 2.0, 2.0])
+    out = per_instance("x", [1, 2, 3], 3)
+    assert out.dtype == np.float64 and out.tolist() == [1.0, 2.0, 3.0]
+    assert per_instance("x", np.float32(0.5), 2).dtype == np.float64
+    unit = Interval(0.0, 1.0)
+    assert per_instance("x", [0.0, 1.0], 2, unit).tolist() == [0.0, 1.0]
+    for bad in ("ab", b"ab", {"a": 1}, [[1.0, 2.0]], [1.0]):
+        with pytest.raises(ValueError, match=r"^x must be a number or a sequence of num_envs=2 numbers"):
+            per_instance("x", bad, 2)
+    with pytest.raises(ValueError, match=r"^x must be a finite real number, got nan"):
+        per_instance("x", float("nan"), 2)
+    with pytest.raises(ValueError, match=r"^x must be a finite real number, got np.True_"):
+        per_instance("x", np.bool_(True), 2)
+    with pytest.raises(ValueError, match=r"^x must hold real numbers, got dtype"):
+        per_instance("x", ["a", "b"], 2)
+    with pytest.raises(ValueError, match=r"^x must be finite, got \[1.0, inf\]"):
+        per_instance("x", [1.0, np.inf], 2)
+    with pytest.raises(ValueError, match=r"x\[1\]"):
+        per_instance("x", [0.5, 2.0], 2, unit)
+    with pytest.raises(ValueError, match=r"^x "):
+        per_instance("x", 2.0, 2, unit)
+    with pytest.raises(ValueError, match="must be a number or a sequence"):
+        per_instance("x", [1.0, [2.0, 3.0]], 2)
+
+
+def test_autoreset_mode_and_metadata() -> None:
+    assert check_autoreset_mode("SameStep") is AutoresetMode.SAME_STEP
+    assert check_autoreset_mode(AutoresetMode.DISABLED) is AutoresetMode.DISABLED
+    with pytest.raises(
+        ValueError, match=r"autoreset_mode must be one of \('NextStep', 'SameStep', 'Disabled'\)"
+    ):
+        check_autoreset_mode("Later")
+    assert vector_metadata(["ansi"], 7) == {
+        "render_modes": ["ansi"],
+        "render_fps": 7,
+        "autoreset_mode": AutoresetMode.NEXT_STEP,
+    }
+    env = gym.make_vec("AdvRL/SequenceMemory-v0", 2, autoreset_mode="SameStep").unwrapped
+    assert env.metadata["autoreset_mode"] is AutoresetMode.SAME_STEP
+    assert env.metadata["render_modes"] == ["rgb_array", "ansi"] and env.metadata["render_fps"] == 10
+    assert type(env).metadata["autoreset_mode"] is AutoresetMode.NEXT_STEP  # the class keeps its own
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_episode_steps": 0}, "max_episode_steps"),
+        ({"max_episode_steps": 2.5}, "max_episode_steps"),
+        ({"render_mode": "human"}, r"render_mode must be one of \('rgb_array',\)"),
+        ({"render_mode": "rgb_array", "render_envs": 0}, "render_envs"),
+        ({"render_mode": "rgb_array", "render_envs": 4}, "render_envs"),
+    ],
+)
+def test_base_arguments_are_checked(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        gym.make_vec("AdvRL/Pendulum-v0", 3, vectorization_mode="vector_entry_point", **kwargs)
+
+
+def test_spaces_and_time_limits() -> None:
+    env = gym.make_vec("AdvRL/Pendulum-v0", 3, max_episode_steps=None, max_torque=[1.0, 3.0, 2.0]).unwrapped
+    assert env.num_envs == 3 and env.render_envs == 3 and env.max_episode_steps is None
+    assert env.single_action_space == gym.spaces.Box(-3.0, 3.0, (1,), np.float32)
+    assert env.action_space.shape == (3, 1) and env.observation_space.shape == (3, 3)
+    env.reset(seed=0)
+    for _ in range(250):  # no truncation without a limit
+        _, _, terminated, truncated, _ = env.step(np.ones((3, 1)))
+        assert not truncated.any() and not terminated.any()
+    limited = gym.make_vec("AdvRL/Pendulum-v0", 2, max_episode_steps=3)
+    limited.reset(seed=0)
+    flags = [limited.step(np.zeros((2, 1)))[3].tolist() for _ in range(4)]
+    assert flags == [[False, False], [False, False], [True, True], [False, False]]
+    tracking = gym.make_vec(
+        "AdvRL/SequenceTracking-v0", 1, max_episode_steps=None, episode_length=4
+    ).unwrapped
+    assert tracking.max_episode_steps == 4
+    assert gym.make_vec("AdvRL/SequenceTracking-v0", 1, max_episode_steps=3).unwrapped.max_episode_steps == 3
+
+
+# ---------------------------------------------------------------------- reset and step arguments
+def test_seeds_and_reset_arguments() -> None:
+    env = gym.make_vec("AdvRL/GridWorld-v0", 3, start=None).unwrapped
+    assert env.np_random_seeds == [None, None, None]
+    env.reset(seed=np.int64(4))
+    assert env.np_random_seeds == [4, 5, 6]
+    env.reset(seed=[7, None, 9])
+    assert env.np_random_seeds == [7, 5, 9]  # None keeps the generator (and its seed)
+    env.reset(seed=None)
+    assert env.np_random_seeds == [7, 5, 9]
+    for bad in (True, "12", [1, 2], 1.5):
+        with pytest.raises(
+            ValueError, match=r"^seed must be None, an int or a list of num_envs=3 ints or None"
+        ):
+            env.reset(seed=bad)
+    with pytest.raises(ValueError, match=r"seed\[1\]"):
+        env.reset(seed=[1, -2, 3])
+    with pytest.raises(ValueError, match="^options must be a dict or None, got list"):
+        env.reset(options=[1])
+    with pytest.raises(ValueError, match=r"allowed options are \('reset_mask', 'goal'\)"):
+        env.reset(options={"speed": 1, "goal": (4, 4)})
+    for mask in (np.array([1, 0, 1]), np.array([True, False]), [[True, True, True]]):
+        with pytest.raises(
+            ValueError, match=r"options\['reset_mask'\] must be a boolean array of shape \(3,\)"
+        ):
+            env.reset(options={"reset_mask": mask})
+    fresh = gym.make_vec("AdvRL/GridWorld-v0", 2).unwrapped
+    with pytest.raises(ValueError, match="the first reset must reset every instance"):
+        fresh.reset(options={"reset_mask": np.array([True, False])})
+    obs, info = fresh.reset(options={"reset_mask": np.array([True, True])})
+    assert obs.shape == (2, 2) and info["_position"].tolist() == [True, True]
+    obs, info = fresh.reset(options={"reset_mask": np.array([False, False])})
+    assert info == {} and obs.shape == (2, 2)
+
+
+def test_disabled_autoreset_names_the_finished_instances() -> None:
+    env = gym.make_vec("AdvRL/SequenceTracking-v0", 3, autoreset_mode="Disabled", max_episode_steps=2)
+    env.reset(seed=0)
+    env.step(np.zeros(3, dtype=np.int64))
+    env.reset(options={"reset_mask": np.array([False, True, False])})
+    env.step(np.zeros(3, dtype=np.int64))  # instances 0 and 2 reach the limit
+    with pytest.raises(ValueError, match=r"instances \[0, 2\] have finished"):
+        env.step(np.zeros(3, dtype=np.int64))
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered")
+def test_batched_box_actions() -> None:
+    space = gym.spaces.Box(-1.0, 2.0, (1,), np.float32)
+    out = batched_box_actions([0.5, 3, -4], space, 3)  # a flat batch for a (1,) space
+    assert out.dtype == np.float64 and out.shape == (3, 1) and out[:, 0].tolist() == [0.5, 2.0, -1.0]
+    assert batched_box_actions(np.array([[1e308], [1e308], [0]]), space, 3)[:, 0].tolist() == [2.0, 2.0, 0.0]
+    with pytest.raises(ValueError, match=r"^actions must be numeric \(int or float\), got dtype <U1"):
+        batched_box_actions(["a", "b", "c"], space, 3)
+    with pytest.raises(ValueError, match=r"^actions must have shape \(3, 1\), got shape \(2, 1\)"):
+        batched_box_actions(np.zeros((2, 1)), space, 3)
+    with pytest.raises(ValueError, match=r"^actions must have shape \(3, 1\), got shape \(1, 3, 1\)"):
+        batched_box_actions(np.zeros((1, 3, 1)), space, 3)
+    with pytest.raises(ValueError, match=r"^actions must be finite \(no NaN or inf\)"):
+        batched_box_actions([0.0, -np.inf, 0.0], space, 3)
+    with pytest.raises(ValueError, match=r"^actions must be numeric with shape \(3, 1\)"):
+        batched_box_actions([[0.0], [1.0, 2.0], 0.0], space, 3)
+
+
+def test_batched_discrete_actions() -> None:
+    space = gym.spaces.Discrete(3, start=1)
+    out = batched_discrete_actions([[1], [3.0]], space, 2)
+    assert out.dtype == np.int64 and out.tolist() == [1, 3]
+    with pytest.raises(ValueError, match=r"^actions must be integers in \[1, 3\], got \[0, 1\]"):
+        batched_discrete_actions([0, 1], space, 2)
+    with pytest.raises(ValueError, match=r"^actions must be integers in \[1, 3\], got \[1, 4\]"):
+        batched_discrete_actions([1, 4], space, 2)
+    with pytest.raises(ValueError, match=r"^actions must be integers, got \[1.5, 2.0\]"):
+        batched_discrete_actions([1.5, 2.0], space, 2)
+    with pytest.raises(ValueError, match=r"^actions must be finite integers \(no NaN or inf\)"):
+        batched_discrete_actions([np.nan, 2.0], space, 2)
+    with pytest.raises(ValueError, match=r"^actions must be integers, got dtype bool"):
+        batched_discrete_actions([True, False], space, 2)
+    with pytest.raises(ValueError, match=r"^actions must have shape \(2,\), got shape \(3,\)"):
+        batched_discrete_actions([1, 2, 3], space, 2)
+    with pytest.raises(ValueError, match=r"^actions must have shape \(2,\), got shape \(1, 1, 2\)"):
+        batched_discrete_actions([[[1, 2]]], space, 2)
+    with pytest.raises(ValueError, match=r"^actions must be 2 integers"):
+        batched_discrete_actions([[1], [2, 3]], space, 2)
+
+
+# ---------------------------------------------------------------------- infos
+def test_add_info_builds_the_vector_format() -> None:
+    infos = add_info({}, {"a": np.array([1.5, 2.5]), "nested": {"b": np.array([1, 2])}}, np.array([0, 2]), 3)
+    assert infos["a"].tolist() == [1.5, 0.0, 2.5] and infos["_a"].tolist() == [True, False, True]
+    assert infos["nested"]["b"].tolist() == [1, 0, 2] and infos["nested"]["_b"].tolist() == [
+        True,
+        False,
+        True,
+    ]
+    assert infos["_nested"].tolist() == [True, False, True]
+    add_info(infos, {"a": np.array([9.0])}, np.array([1]), 3)
+    assert infos["a"].tolist() == [1.5, 9.0, 2.5] and infos["_a"].tolist() == [True, True, True]
+    partial = Partial(np.array([4, 5, 6]), np.array([False, True, True]))
+    add_info(
+        infos, {"p": partial, "none": Partial(np.zeros(3), np.zeros(3, dtype=bool))}, np.array([0, 1, 2]), 3
+    )
+    assert "none" not in infos and "_none" not in infos
+    assert infos["p"].tolist() == [0, 5, 6] and infos["_p"].tolist() == [False, True, True]
+    full = FullRows(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+    fresh = add_info({}, {"f": full}, np.array([1]), 3)
+    assert fresh["f"].tolist() == [[0.0, 0.0], [3.0, 4.0], [0.0, 0.0]] and fresh["_f"].tolist() == [
+        False,
+        True,
+        False,
+    ]
+    add_info(fresh, {"f": FullRows(full.values * 10)}, np.array([2]), 3)
+    assert fresh["f"].tolist() == [[0.0, 0.0], [3.0, 4.0], [50.0, 60.0]]
+    assert fresh["_f"].tolist() == [False, True, True]
+    masked = add_info({}, {"m": np.array([7])}, np.array([1]), 3, row_mask=np.array([False, True, False]))
+    assert masked["m"].tolist() == [0, 7, 0] and masked["_m"].tolist() == [False, True, False]
+
+
+def test_take_final_and_drop_rows() -> None:
+    values = {
+        "a": np.array([1, 2, 3]),
+        "p": Partial(np.array([4, 5, 6]), np.array([True, False, True])),
+        "f": FullRows(np.array([7, 8, 9])),
+        "n": {"b": np.array([0.5, 1.5, 2.5])},
+    }
+    taken = _take_rows(values, np.array([2, 0]))
+    assert taken["a"].tolist() == [3, 1] and taken["n"]["b"].tolist() == [2.5, 0.5]
+    assert taken["p"].values.tolist() == [6, 4] and taken["p"].present.tolist() == [True, True]
+    assert taken["f"].values.tolist() == [7, 8, 9]  # every instance's, the merge takes the rows
+    infos = add_info({}, values, np.arange(3), 3)
+    final = _final_info(infos, np.array([1]))
+    assert set(final) == {"a", "_a", "f", "_f", "n", "_n"}  # "p" has no entry for instance 1
+    assert final["a"].tolist() == [0, 2, 0] and final["_a"].tolist() == [False, True, False]
+    assert final["n"]["b"].tolist() == [0.0, 1.5, 0.0] and final["_n"].tolist() == [False, True, False]
+    dropped = _drop_rows(infos, np.array([0, 2]))
+    assert set(dropped) == {"a", "_a", "f", "_f", "n", "_n"}  # "p" only had instances 0 and 2
+    assert dropped["_a"].tolist() == [False, True, False] and dropped["a"] is infos["a"]
+    assert dropped["n"]["_b"].tolist() == [False, True, False]
+    assert infos["_a"].tolist() == [True, True, True]  # the original masks are left alone
+
+
+# ---------------------------------------------------------------------- random streams
+def test_stream_defaults_and_errors() -> None:
+    rngs = [np.random.default_rng(0)]
+    block = BlockStream(rngs, lambda rng, k: rng.normal(size=(k, 2)), (2,))
+    assert block.block == BLOCK == 256 and block.keep_states and block._blocks.dtype == np.float64
+    assert block.take().shape == (1, 2)
+    raw = RawStream(rngs)
+    assert raw.block == BLOCK and raw.keep_states
+    unsynced = RawStream(rngs, keep_states=False)
+    with pytest.raises(RuntimeError, match="keep_states=True"):
+        unsynced.sync(np.array([0]))
+    for n in (1, 2**32):
+        with pytest.raises(ValueError, match=r"n must be an integer in \[2, 2\*\*32\)"):
+            raw.integers(np.array([0]), n)
+    assert raw.integers(np.array([0]), 2**32 - 1).dtype == np.int64
+    mt = RawStream([np.random.Generator(np.random.MT19937(0))])
+    with pytest.raises(ValueError, match="RawStream needs PCG64 generators, got MT19937"):
+        mt.random(None)
+
+
+def test_raw_stream_uniform_across_block_ends() -> None:
+    rngs = [np.random.default_rng(s) for s in (3, 4)]
+    twins = [np.random.default_rng(s) for s in (3, 4)]
+    stream = RawStream(rngs, block=5)
+    rows = np.array([0, 1])
+    for t in range(9):
+        size = 1 + t % 4
+        low, high = -0.5 * t, np.arange(size) + 1.0
+        got = stream.uniform(rows, low, high, size)
+        assert got.shape == (2, size)
+        for i in rows:
+            np.testing.assert_array_equal(got[i], twins[i].uniform(low, high, size=size))
+    stream.sync(rows)
+    assert [r.random() for r in rngs] == [twin.random() for twin in twins]
+    assert stream.uniform(np.array([], dtype=np.int64), 0.0, 1.0, 3).shape == (0, 3)
+
+
+def test_block_stream_sync_after_partial_use_and_forget() -> None:
+    rngs = [np.random.default_rng(8), np.random.default_rng(9)]
+    twins = [np.random.default_rng(8), np.random.default_rng(9)]
+    stream = BlockStream(rngs, lambda rng, k: rng.standard_normal((k, 3)), (3,), block=4)
+    for _ in range(6):
+        got = stream.take(np.array([1]))
+        np.testing.assert_array_equal(got[0], twins[1].standard_normal(3))
+    stream.sync(np.array([0, 1]))  # instance 0 never drew: its generator is untouched
+    assert rngs[0].random() == twins[0].random() and rngs[1].random() == twins[1].random()
+    stream.take()
+    rngs[0] = np.random.default_rng(50)
+    stream.forget(np.array([0]))
+    np.testing.assert_array_equal(stream.take(np.array([0]))[0], np.random.default_rng(50).standard_normal(3))
