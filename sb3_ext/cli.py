@@ -4,6 +4,7 @@
     advrl train WorldModelMPC AdvRL/Pendulum-v0 --timesteps 3000 --out runs/mpc
     advrl eval runs/mpc --episodes 10 --gif pendulum.gif
     advrl plot runs/mpc-s0 runs/mpc-s1 runs/sac-s0 --out compare.png
+    advrl tune PERDQN CartPole-v1 --hp learning_rate=loguniform(1e-4,1e-2) --num-samples 8 --out runs/sweep
 
 Every user error (a bad option, an unknown algorithm, a path that cannot be written) is one line on
 stderr naming the argument, with exit status 2, before anything is written.
@@ -184,7 +185,7 @@ def cmd_envs(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     cls = resolve_algorithm(args.algo)
     env_id = resolve_env(args.env)
-    hyperparams = parse_hyperparameters(args.hp, cls)
+    hyperparams = {**_hp_file(args.hp_file, cls), **parse_hyperparameters(args.hp, cls)}
     out = Path(args.out or f"runs/{cls.__name__.lower()}-{env_id.replace('/', '_')}-s{args.seed}")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {str(out)!r} is a file; give a directory")
@@ -262,6 +263,130 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         summary += '; no curve drawn (matplotlib is missing: pip install "gym-advrl[sb3]")'
     print(f"{summary}; TensorBoard: {out / 'tb'}")
+
+
+def _hp_file(path: str | None, cls: type) -> dict[str, Any]:
+    """The hyperparameters of a ``--hp-file`` YAML mapping (e.g. ``advrl tune``'s best configuration),
+    checked as ``--hp`` checks its entries."""
+    if path is None:
+        return {}
+    from sb3_ext.tuning.space import read_space_file
+
+    try:
+        return parse_hyperparameters(read_space_file(path, "--hp-file"), cls)
+    except ValueError as err:
+        message = str(err)
+        raise ValueError(
+            message if message.startswith("--hp-file") else f"--hp-file {path!r}: {message}"
+        ) from None
+
+
+def cmd_tune(args: argparse.Namespace) -> None:
+    """A Ray Tune sweep; every check runs before Ray starts, and a local cluster is shut down at the end."""
+    if importlib.util.find_spec("ray") is None:
+        raise ValueError('advrl tune needs Ray: pip install "gym-advrl[ray]"')
+    from sb3_ext.tuning import results
+    from sb3_ext.tuning.space import parse_search_space, read_space_file
+    from sb3_ext.tuning.sweep import SweepSettings, check_address, run_sweep, start_ray
+
+    cls = resolve_algorithm(args.algo)
+    env_id = resolve_env(args.env)
+    pairs = (read_space_file(args.space, "--space") if args.space else []) + args.hp
+    fixed, searched = parse_search_space(pairs, cls)
+    out = Path(args.out or f"runs/tune-{cls.__name__.lower()}-{env_id.replace('/', '_')}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {str(out)!r} is a file; give a directory")
+    if args.address and args.cpus is not None:
+        raise ValueError("--cpus sets the CPUs of a local cluster; leave it out with --address")
+    if args.address:
+        check_address(args.address)
+    episode_steps = gym.spec(env_id).max_episode_steps or UNBOUNDED_EPISODE_STEPS
+    eval_points, eval_episodes = plan_evaluations(
+        args.timesteps, episode_steps, args.eval_fraction, args.eval_points, args.eval_episodes
+    )
+    set_torch_threads(1)
+    probe = gym.make(env_id)
+    policy = args.policy or default_policy(cls, probe.observation_space)
+    probe.close()
+    _check_buildable(cls, env_id, policy, fixed)
+    settings = SweepSettings(
+        algo=cls.__name__,
+        env_id=env_id,
+        policy=policy,
+        timesteps=args.timesteps,
+        eval_freq=max(args.timesteps // eval_points, 1),
+        eval_episodes=eval_episodes,
+        seed=args.seed,
+        fixed=fixed,
+    )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"--out {str(out)!r} cannot be created: {err.strerror}") from err
+    print(
+        f"sweeping {cls.__name__} on {env_id}: {args.num_samples} trial(s) of {args.timesteps:,} steps, "
+        f"{eval_points} evaluation(s) of {eval_episodes} episode(s) each, scheduler {args.scheduler}, "
+        f"searching {', '.join(f'{k}={v}' for k, v in searched.items()) or 'nothing (fixed hyperparameters)'}; "
+        f"Ray cluster {args.address or 'local'}; run directory {out}",
+        flush=True,
+    )
+    import ray
+
+    start_ray(args.address, args.cpus)
+    try:
+        records = run_sweep(
+            settings,
+            searched,
+            num_samples=args.num_samples,
+            scheduler=args.scheduler,
+            max_concurrent=args.max_concurrent,
+            storage=out,
+            verbose=args.verbose,
+        )
+    finally:
+        ray.shutdown()
+
+    table = results.trial_table(records, args.timesteps)
+    (out / results.TABLE_FILE).write_text(table)
+    sweep_config = {
+        "algo": cls.__name__,
+        "env": env_id,
+        "policy": policy,
+        "timesteps": args.timesteps,
+        "seed": args.seed,
+        "fixed": fixed,
+        "searched": {k: str(v) for k, v in searched.items()},
+        "num_samples": args.num_samples,
+        "scheduler": args.scheduler,
+        "address": args.address or "local",
+    }
+    results.write_records(out / results.RECORDS_FILE, records, sweep_config)
+    results.plot_trials(
+        out / results.PLOT_FILE, records, f"{cls.__name__} on {env_id}: {len(records)} trials"
+    )
+    print(table, end="")
+    best = results.best_record(records)
+    crashed = sum(1 for record in records if record.error)
+    summary = f"{len(records)} trial(s), {crashed} crashed; table {out / results.TABLE_FILE}, curves {out / results.PLOT_FILE}"
+    if best is None:
+        raise ValueError(f"no trial reached an evaluation ({summary})")
+    best_file = out / results.BEST_FILE
+    command = f"advrl train {cls.__name__} {env_id} --timesteps {args.timesteps} --seed {args.seed} --hp-file {best_file}"
+    results.write_best_hyperparameters(best_file, {**fixed, **best.hyperparameters}, command, best.score)
+    print(f"{summary}; best trial {best.trial_id} (best evaluation {best.score:.2f}): {best_file}")
+    print(f"retrain it: {command}")
+
+
+def _check_buildable(cls: type, env_id: str, policy: str, hyperparams: dict[str, Any]) -> None:
+    """Build the algorithm once with the fixed hyperparameters, so that a combination no trial could
+    train (e.g. DQN on continuous actions) is reported before Ray starts."""
+    env = gym.make(env_id)
+    try:
+        cls(policy, env, verbose=0, **hyperparams)
+    except (AssertionError, TypeError, KeyError) as err:
+        raise ValueError(f"{cls.__name__} cannot train on {env_id} with these settings: {err}") from err
+    finally:
+        env.close()
 
 
 def _build_model(
@@ -432,7 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineErrorParser(
         prog="advrl", description="gym-advrl: environments and SB3 algorithms from the command line."
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{envs,train,eval,plot}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{envs,train,eval,plot,tune}")
 
     envs = sub.add_parser("envs", help="table of every AdvRL/ and gym_advrl.marl environment")
     envs.set_defaults(func=cmd_envs)
@@ -458,6 +583,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="algorithm hyperparameters as Python literals, e.g. learning_rate=3e-4 policy_kwargs={'net_arch':[64]}",
+    )
+    train.add_argument(
+        "--hp-file",
+        metavar="YAML",
+        help="hyperparameters from a YAML mapping, e.g. the best_hyperparameters.yml of 'advrl tune' (--hp wins)",
     )
     train.add_argument(
         "--eval-fraction",
@@ -515,7 +645,79 @@ def build_parser() -> argparse.ArgumentParser:
         help="centered moving-average window over training episodes (1: none; default 10)",
     )
     plot.set_defaults(func=cmd_plot)
+    _add_tune_parser(sub)
     return parser
+
+
+def _add_tune_parser(sub: Any) -> None:
+    from sb3_ext.tuning.space import SCHEDULERS
+
+    tune = sub.add_parser(
+        "tune",
+        help="Ray Tune sweep of an algorithm's hyperparameters (needs the [ray] extra)",
+        description="Sweep hyperparameters on Ray Tune, on a local Ray cluster or one joined with --address. "
+        "One CPU per trial (torch on one thread); trials report periodic evaluations to the scheduler. The run "
+        "directory gets trials.md (trials sorted by score), best_hyperparameters.yml (for 'advrl train "
+        "--hp-file') and trial_curves.png.",
+    )
+    tune.add_argument("algo", help="algorithm, e.g. PERDQN, PPO, SAC (case-insensitive)")
+    tune.add_argument("env", help="environment id, e.g. CartPole-v1 or AdvRL/GridWorld-v0")
+    tune.add_argument(
+        "--hp",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE",
+        help="search space: literals as for 'advrl train --hp', or loguniform(low, high), uniform(low, high), "
+        "choice([v1, v2, ...]), e.g. learning_rate=loguniform(1e-4,1e-2) batch_size=choice([32,64])",
+    )
+    tune.add_argument(
+        "--space",
+        metavar="YAML",
+        help="search space from a YAML mapping of the same entries (--hp adds to it)",
+    )
+    tune.add_argument("--num-samples", type=_integer(1), default=8, help="trials to sample (default 8)")
+    tune.add_argument("--timesteps", type=_integer(1), default=10_000, help="environment steps per trial")
+    tune.add_argument(
+        "--scheduler",
+        choices=SCHEDULERS,
+        default="asha",
+        help="asha: stop weak trials early at rungs of steps (default); fifo: run every trial to the end",
+    )
+    tune.add_argument(
+        "--address",
+        help="join this Ray cluster (HOST:PORT of 'ray start --head', 'auto' or ray://...); default: start a local one",
+    )
+    tune.add_argument(
+        "--cpus",
+        type=_integer(1),
+        default=None,
+        help="CPUs of the local cluster (default: all; not with --address)",
+    )
+    tune.add_argument(
+        "--max-concurrent",
+        type=_integer(1),
+        default=None,
+        help="trials running at once (default: as many as the cluster has CPUs)",
+    )
+    tune.add_argument("--seed", type=_integer(0), default=0, help="seed of every trial (default 0)")
+    tune.add_argument("--out", help="run directory (default runs/tune-<algo>-<env>)")
+    tune.add_argument("--policy", help="policy alias (default: chosen from the observation space)")
+    tune.add_argument(
+        "--eval-fraction",
+        type=_fraction,
+        default=EVAL_FRACTION,
+        help=f"share of each trial's steps its evaluations may take (default {EVAL_FRACTION})",
+    )
+    tune.add_argument(
+        "--eval-points", type=_integer(1), default=None, help="evaluations per trial (default: up to 10)"
+    )
+    tune.add_argument(
+        "--eval-episodes", type=_integer(1), default=None, help="episodes per evaluation (default: up to 5)"
+    )
+    tune.add_argument(
+        "--verbose", type=_integer(0), default=0, help="Ray Tune's progress output (0: none, 1, 2)"
+    )
+    tune.set_defaults(func=cmd_tune)
 
 
 def main(argv: list[str] | None = None) -> int:
