@@ -8,6 +8,7 @@ from collections import deque
 
 import gymnasium as gym
 import pytest
+import torch as th
 from stable_baselines3.common.logger import configure
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
@@ -108,3 +109,54 @@ def test_time_statistics(monkeypatch) -> None:
     monkeypatch.setattr(epsilon_greedy, "time", types.SimpleNamespace(time_ns=lambda: 10**9))
     model._record_time()
     assert logged["time/time_elapsed"] == 0 and logged["time/fps"] > 10**15
+
+
+class RecordingPolicy(th.nn.Module):
+    """Records how it was built and where it was moved; its one weight is a draw of torch's RNG."""
+
+    def __init__(self, observation_space, action_space, lr_schedule, **kwargs) -> None:
+        super().__init__()
+        self.spaces, self.lr_schedule, self.kwargs = (observation_space, action_space), lr_schedule, kwargs
+        self.weight = th.nn.Parameter(th.randn(3))
+        self.moved_to: list = []
+
+    def to(self, device):
+        self.moved_to.append(device)
+        return super().to(device)
+
+
+class MinimalEpsilonGreedy(epsilon_greedy.EpsilonGreedyAlgorithm):
+    """The smallest subclass: builds its policy with one argument of its own."""
+
+    def __init__(self, env, **kwargs) -> None:
+        super().__init__(RecordingPolicy, env, **kwargs)
+        self._set_exploration(0.5, 1.0, 0.2)
+        self._setup_model()
+
+    def _setup_model(self) -> None:
+        self._setup_policy(width=7)
+
+    def learn(self, *args, **kwargs):  # pragma: no cover - not needed here
+        raise NotImplementedError
+
+
+def test_setup_policy_seeds_then_builds_the_policy_with_its_arguments_and_the_schedule() -> None:
+    env = gym.make("AdvRL/GridWorld-v0", size=3, obs_mode="index")
+    model = MinimalEpsilonGreedy(env, learning_rate=0.25, seed=3, policy_kwargs=dict(depth=2))
+    policy = model.policy
+    assert isinstance(policy, RecordingPolicy)
+    assert policy.spaces == (model.observation_space, model.action_space)
+    assert policy.kwargs == {"width": 7, "depth": 2}
+    assert policy.lr_schedule(1.0) == policy.lr_schedule(0.0) == 0.25
+    assert policy.moved_to == [th.device("cpu")] == [model.device]
+    # Seeded before the policy is built: its weights are torch's first draws after seed 3.
+    th.manual_seed(3)
+    expected = th.randn(3)
+    th.manual_seed(12345)  # whatever the global state was before, the seed decides
+    again = MinimalEpsilonGreedy(env, learning_rate=0.25, seed=3, policy_kwargs=dict(depth=2))
+    assert th.equal(policy.weight.detach(), expected) and th.equal(again.policy.weight.detach(), expected)
+    # The schedule goes from the initial to the final epsilon over the first half of learn().
+    assert model.exploration_schedule(1.0) == 1.0
+    assert model.exploration_schedule(0.75) == pytest.approx(0.6)
+    assert model.exploration_schedule(0.5) == pytest.approx(0.2)
+    assert model.exploration_schedule(0.0) == pytest.approx(0.2)

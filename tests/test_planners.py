@@ -263,3 +263,23 @@ def test_cem_moves_its_bounds_with_to():
     assert planner.to("meta") is planner and planner.device == th.device("meta")
     assert planner.low.device.type == planner.high.device.type == "meta"
     assert planner.initial_plan(2).device.type == "meta"
+
+
+def test_random_shooting_draws_its_cold_starts_and_candidates_from_the_given_generator():
+    """The generator alone decides the draws: the same seed gives torch's own draws of that seed,
+    whatever the global random state."""
+    planner = RandomShootingPlanner(spaces.Discrete(4, start=-1), horizon=3, population_size=5)
+    th.manual_seed(123)
+    cold = planner.initial_plan(2, th.Generator().manual_seed(7))
+    expected = th.randint(4, (2, 3), generator=th.Generator().manual_seed(7)) - 1
+    np.testing.assert_array_equal(cold.numpy(), expected.numpy())
+    seen = []
+    th.manual_seed(456)
+    planner.plan(
+        th.zeros(2, 1),
+        lambda obs, seqs: seen.append(seqs) or seqs.sum(-1).float(),
+        None,
+        th.Generator().manual_seed(9),
+    )
+    candidates = th.randint(4, (2, 5, 3), generator=th.Generator().manual_seed(9)) - 1
+    np.testing.assert_array_equal(seen[0].numpy(), candidates.numpy())

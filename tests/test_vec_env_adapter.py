@@ -140,3 +140,57 @@ def test_ppo_through_the_adapter_equals_ppo_on_dummy_vec_env() -> None:
         not np.allclose(p.detach().numpy(), q.detach().numpy())
         for p, q in zip(other.policy.parameters(), dummy.policy.parameters(), strict=True)
     )
+
+
+class RecordingVectorEnv(gym.vector.VectorEnv):
+    """Three instances of nothing: methods that return their arguments, and a settable frame stack."""
+
+    def __init__(self) -> None:
+        self.num_envs = 3
+        self.single_observation_space = gym.spaces.Box(-1.0, 1.0, (2,))
+        self.single_action_space = gym.spaces.Discrete(2)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, 3)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, 3)
+        self.frames: np.ndarray | None = None
+
+    def per_instance(self, i: int, factor: float, offset: float = 0.0) -> float:
+        return i * factor + offset
+
+    def shared(self, factor: float, offset: float = 0.0) -> tuple[float, float]:
+        return (factor, offset)
+
+    def render(self) -> np.ndarray | None:
+        return self.frames
+
+
+def test_env_method_passes_positional_and_keyword_arguments() -> None:
+    env = GymnasiumVecEnv(RecordingVectorEnv())
+    assert env.env_method("per_instance", 10.0, offset=0.5) == [0.5, 10.5, 20.5]
+    assert env.env_method("per_instance", 2.0, indices=[2]) == [4.0]
+    assert env.env_method("shared", 3.0, offset=1.0, indices=[0, 1]) == [(3.0, 1.0), (3.0, 1.0)]
+    assert env.env_method("shared", 3.0) == [(3.0, 0.0)] * 3
+
+
+def test_images_are_the_vector_envs_frames_or_none_per_instance() -> None:
+    vector_env = RecordingVectorEnv()
+    env = GymnasiumVecEnv(vector_env)
+    assert env.get_images() == [None, None, None]
+    vector_env.frames = np.arange(3 * 2 * 2 * 3, dtype=np.uint8).reshape(3, 2, 2, 3)
+    images = env.get_images()
+    assert isinstance(images, list) and len(images) == 3
+    for image, frame in zip(images, vector_env.frames, strict=True):
+        np.testing.assert_array_equal(image, frame)
+
+
+def test_set_attr_creates_a_shared_attribute_and_names_the_call_when_indices_are_given() -> None:
+    vector_env = RecordingVectorEnv()
+    env = GymnasiumVecEnv(vector_env)
+    env.set_attr("brand_new", 4.5)
+    assert vector_env.brand_new == 4.5 and env.get_attr("brand_new") == [4.5, 4.5, 4.5]
+    message = (
+        r"^set_attr\('brand_new'\) with indices=\[1\]: the vector env holds one value for all "
+        r"instances; pass indices=None$"
+    )
+    with pytest.raises(ValueError, match=message):
+        env.set_attr("brand_new", 1.0, indices=[1])
+    assert vector_env.brand_new == 4.5
