@@ -3,12 +3,14 @@ the batched helpers, each against the single envs or an independent computation.
 
 from __future__ import annotations
 
+import importlib
+
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
-import gym_advrl  # noqa: F401 - registers the envs
+import gym_advrl
 from gym_advrl.envs.cartpole import ContinuousCartPoleEnv
 from gym_advrl.envs.pendulum import PendulumEnv
 from gym_advrl.envs.regulator import NonlinearRegulatorEnv
@@ -410,3 +412,149 @@ def test_block_stream_sync_after_partial_use_and_forget() -> None:
     rngs[0] = np.random.default_rng(50)
     stream.forget(np.array([0]))
     np.testing.assert_array_equal(stream.take(np.array([0]))[0], np.random.default_rng(50).standard_normal(3))
+
+
+# ---------------------------------------------------------------------- defaults and options
+def _entry_class(env_id: str) -> type:
+    module, name = gym_advrl.VECTOR_ENTRY_POINTS[env_id].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+@pytest.mark.parametrize("env_id", sorted(gym_advrl.VECTOR_ENTRY_POINTS))
+def test_the_classes_defaults_are_the_registered_envs(env_id: str) -> None:
+    """Made directly with no argument, a vector env is one instance of ``gym.make(id)``."""
+    env = _entry_class(env_id)()
+    assert env.num_envs == 1 and env.render_envs == 1 and env.render_mode is None
+    assert env.max_episode_steps == gym.spec(env_id).max_episode_steps
+    assert env.autoreset_mode is AutoresetMode.NEXT_STEP
+    single = gym.make(env_id)
+    obs, _ = env.reset(seed=2)
+    single_obs, _ = single.reset(seed=2)
+    np.testing.assert_allclose(obs[0], single_obs, rtol=1e-6, atol=1e-6)
+    env.action_space.seed(3)
+    for t in range(40):
+        actions = env.action_space.sample()
+        obs, reward, terminated, truncated, _ = env.step(actions)
+        single_obs, single_reward, single_terminated, *_ = single.step(actions[0])
+        np.testing.assert_allclose(obs[0], single_obs, rtol=1e-6, atol=1e-6, err_msg=f"step {t}")
+        assert reward[0] == pytest.approx(single_reward, rel=1e-6, abs=1e-9)
+        if terminated[0] or truncated[0]:
+            break
+
+
+def test_pendulum_reset_options_and_per_instance_torque() -> None:
+    native = gym.make_vec("AdvRL/Pendulum-v0", 2, max_torque=[0.5, 2.0])
+    singles = [gym.make("AdvRL/Pendulum-v0", max_torque=t) for t in (0.5, 2.0)]
+    options = {"x_init": 0.5, "y_init": 0.25, "physics": {"g": 5.0}}
+    obs, info = native.reset(seed=3, options=options)
+    assert info["physics"]["g"].tolist() == [5.0, 5.0] and info["physics"]["max_torque"].tolist() == [
+        0.5,
+        2.0,
+    ]
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(obs[i], env.reset(seed=3 + i, options=options)[0])
+    assert np.all(np.abs(native.unwrapped.state[0]) <= 0.5) and np.all(
+        np.abs(native.unwrapped.state[1]) <= 0.25
+    )
+    for t in range(20):
+        actions = np.array([[1.5], [-1.5]], dtype=np.float32)
+        obs, reward, *_ = native.step(actions)
+        for i, env in enumerate(singles):
+            single_obs, single_reward, *_ = env.step(actions[i])
+            np.testing.assert_allclose(obs[i], single_obs, rtol=1e-6, atol=1e-6, err_msg=f"step {t}")
+            assert reward[i] == pytest.approx(single_reward, rel=1e-9)
+    assert native.unwrapped.last_u.tolist() == [0.5, -1.5]
+    with pytest.raises(ValueError, match="x_init"):
+        native.reset(options={"x_init": 4.0})
+    with pytest.raises(ValueError, match="y_init"):
+        native.reset(options={"y_init": 9.0})
+    with pytest.raises(
+        ValueError, match=r"^physics must be a dict with keys from \('g', 'm', 'l', 'damping', 'max_torque'\)"
+    ):
+        native.reset(options={"physics": [1.0]})
+    with pytest.raises(ValueError, match=r"^unknown physics parameter\(s\) \['k'\]; allowed are \('g',"):
+        native.reset(options={"physics": {"k": 1.0, "g": 2.0}})
+
+
+def test_cartpole_reset_options() -> None:
+    native = gym.make_vec("AdvRL/ContinuousCartPole-v0", 2)
+    singles = [gym.make("AdvRL/ContinuousCartPole-v0") for _ in range(2)]
+    options = {"low": -0.2, "high": 0.1, "physics": {"masspole": 0.3, "gravity": [9.0, 12.0]}}
+    obs, info = native.reset(seed=5, options=options)
+    assert info["physics"]["gravity"].tolist() == [9.0, 12.0] and info["physics"]["masspole"].tolist() == [
+        0.3,
+        0.3,
+    ]
+    for i, env in enumerate(singles):
+        single_options = dict(options, physics={"masspole": 0.3, "gravity": (9.0, 12.0)[i]})
+        np.testing.assert_array_equal(obs[i], env.reset(seed=5 + i, options=single_options)[0])
+    for t in range(15):
+        actions = np.array([[0.7], [-0.3]], dtype=np.float32)
+        obs, reward, terminated, *_ = native.step(actions)
+        for i, env in enumerate(singles):
+            single_obs, _, single_terminated, *_ = env.step(actions[i])
+            np.testing.assert_allclose(obs[i], single_obs, rtol=1e-6, atol=1e-6, err_msg=f"step {t}")
+            assert terminated[i] == single_terminated
+        if terminated.any():
+            break
+    with pytest.raises(ValueError, match=r"^reset options low must be <= high, got low=0.1, high=0.0"):
+        native.reset(options={"low": 0.1, "high": 0.0})
+    with pytest.raises(ValueError, match="high"):
+        native.reset(options={"high": 0.5})
+
+
+def test_grid_world_goals_start_and_position() -> None:
+    env = gym.make_vec("AdvRL/GridWorld-v0", 3, size=4).unwrapped
+    _, info = env.reset(seed=0, options={"goal": (2, 3)})
+    assert info["goal"].tolist() == [[2, 3]] * 3 and env.goal.tolist() == [[2, 3]] * 3
+    _, info = env.reset(
+        options={"goal": [(1, 1), (3, 0), (0, 2)], "reset_mask": np.array([True, False, True])}
+    )
+    assert env.goal.tolist() == [[1, 1], [2, 3], [0, 2]]
+    assert info["goal"][[0, 2]].tolist() == [[1, 1], [0, 2]] and info["_goal"].tolist() == [True, False, True]
+    obs, *_, step_info = env.step(np.array([1, 1, 1]))
+    np.testing.assert_array_equal(env.position, step_info["position"])
+    np.testing.assert_array_equal(env.position.astype(np.float32), obs)
+    with pytest.raises(ValueError, match=r"^goal must differ from the start cell \(0, 0\)"):
+        env.reset(options={"goal": (0, 0)})
+    # Two free cells and a random start: the start is the cell that is not the goal, no draw.
+    tiny = gym.make_vec(
+        "AdvRL/GridWorld-v0", 2, size=2, walls=[(1, 0), (1, 1)], start=None, goal=(0, 1)
+    ).unwrapped
+    obs, info = tiny.reset(seed=0)
+    assert info["position"].tolist() == [[0, 0], [0, 0]]
+    single = gym.make("AdvRL/GridWorld-v0", size=2, walls=[(1, 0), (1, 1)], start=None, goal=(0, 1))
+    assert single.reset(seed=0)[1]["position"] == (0, 0)
+
+
+def test_four_rooms_rgb_default_cell_size() -> None:
+    native = gym.make_vec("AdvRL/FourRooms-v0", 2, obs_mode="rgb")
+    single = gym.make("AdvRL/FourRooms-v0", obs_mode="rgb")
+    obs, _ = native.reset(seed=4)
+    np.testing.assert_array_equal(obs[0], single.reset(seed=4)[0])
+    assert obs.shape == (2, 13 * 8, 13 * 8, 3)  # 13 x 13 cells of 8 pixels
+
+
+def test_quantum_long_circuits_and_qasm_defaults() -> None:
+    kwargs = {"threshold": 1.0 - 1e-12, "target": [0, 0, 0, 1]}  # |11>: rarely met
+    native = gym.make_vec("AdvRL/QuantumGate-v0", 2, max_episode_steps=45, **kwargs).unwrapped
+    singles = [gym.make("AdvRL/QuantumGate-v0", max_episode_steps=45, **kwargs) for _ in range(2)]
+    native.reset(seed=0)
+    for i, env in enumerate(singles):
+        env.reset(seed=i)
+    rng = np.random.default_rng(0)
+    for _ in range(40):  # longer than the 32 codes held at first
+        actions = rng.integers(native.single_action_space.n, size=2)
+        _, _, terminated, _, _ = native.step(actions)
+        infos = [env.step(int(a))[4] for env, a in zip(singles, actions, strict=True)]
+        assert not terminated.any()
+    for i, env in enumerate(singles):
+        assert native.gate_labels(i) == tuple(infos[i]["gates"]) and len(native.gate_labels(i)) == 40
+        assert native.to_qasm(i) == env.unwrapped.to_qasm()
+        assert native.target_circuit(i) == ()
+
+
+def test_quantum_random_target_that_cannot_leave_the_start_state() -> None:
+    env = gym.make_vec("AdvRL/QuantumGate-v0", 2, target="random", gates=["z"], target_depth=2)
+    with pytest.raises(ValueError, match=r"^target='random': 100 random circuits of target_depth=2"):
+        env.reset(seed=0)
