@@ -183,5 +183,6 @@ def save_prediction_strip(
             for real, predicted in zip(strip.real, strip.predicted, strict=True)
         ]
         Path(gif_path).parent.mkdir(parents=True, exist_ok=True)
-        imageio.mimsave(gif_path, frames, duration=0.1, loop=0)
+        # imageio's GIF writer takes the frame duration in milliseconds: 0.1 s per step.
+        imageio.mimsave(gif_path, frames, duration=100, loop=0)
     return path
