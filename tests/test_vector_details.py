@@ -25,6 +25,7 @@ from gym_advrl.envs.vector._base import (
 from gym_advrl.envs.vector._infos import FullRows, Partial, _drop_rows, _final_info, _take_rows, add_info
 from gym_advrl.envs.vector._streams import BLOCK, BlockStream, RawStream
 from gym_advrl.utils.validation import Interval
+from tests.test_vector_envs import NUM_ENVS, _assert_same, _assert_same_info, _pair
 
 # ---------------------------------------------------------------------- rendering
 #: (id, kwargs, render modes): non-default frame sizes so that the painter's arguments matter.
@@ -558,3 +559,48 @@ def test_quantum_random_target_that_cannot_leave_the_start_state() -> None:
     env = gym.make_vec("AdvRL/QuantumGate-v0", 2, target="random", gates=["z"], target_depth=2)
     with pytest.raises(ValueError, match=r"^target='random': 100 random circuits of target_depth=2"):
         env.reset(seed=0)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "shared"),
+    [
+        ("AdvRL/Pendulum-v0", {"damping": 0.2}),
+        ("AdvRL/ContinuousCartPole-v0", {}),
+        ("AdvRL/NonlinearRegulator-v0", {"process_noise": 0.3}),
+        ("AdvRL/SequenceTracking-v0", {}),
+        ("AdvRL/QuantumGate-v0", {}),
+    ],
+)
+def test_stepping_only_the_active_rows_gives_the_same_episodes(env_id: str, shared: dict) -> None:
+    """The ``_step_rows(actions, rows)`` hook on some rows (what the base class calls when
+    ``step_all_rows`` is false) reproduces the single envs as stepping every row does."""
+    native, sync = _pair(env_id, {"max_episode_steps": 4, **shared}, None, AutoresetMode.NEXT_STEP)
+    native.unwrapped.step_all_rows = False
+    native.reset(seed=0)
+    sync.reset(seed=0)
+    native.step(np.stack([native.single_action_space.sample() for _ in range(NUM_ENVS)]) * 0)
+    sync.step(np.stack([native.single_action_space.sample() for _ in range(NUM_ENVS)]) * 0)
+    native.reset(seed=10, options={"reset_mask": np.arange(NUM_ENVS) % 2 == 0})
+    sync.reset(seed=10, options={"reset_mask": np.arange(NUM_ENVS) % 2 == 0})
+    # Instances 0, 2, 4 and 1, 3, 5 are a step apart: every step resets some and steps the others.
+    native.action_space.seed(1)
+    ends = 0
+    for t in range(30):
+        actions = native.action_space.sample()
+        result_n, result_s = native.step(actions), sync.step(actions)
+        for name, a, b in zip(
+            ("obs", "reward", "terminated", "truncated"), result_n[:4], result_s[:4], strict=True
+        ):
+            _assert_same(a, b, f"step {t} {name}")
+        _assert_same_info(result_n[4], result_s[4], f"step {t} info")
+        ends += int(np.sum(result_n[2] | result_n[3]))
+    assert ends >= 2 * NUM_ENVS
+
+
+def test_recent_values_append_for_some_rows() -> None:
+    recent = RecentValues(3, 2)
+    recent.start(np.arange(3), np.array([1.0, 2.0, 3.0]))
+    recent.append(np.array([10.0, 20.0, 30.0, 40.0]), np.array([1, 3]))
+    assert [recent.get(i).tolist() for i in range(3)] == [[1.0], [2.0, 20.0], [3.0]]
+    recent.append(np.array([11.0, 21.0, 31.0, 41.0]))
+    assert [recent.get(i).tolist() for i in range(3)] == [[1.0, 11.0], [20.0, 21.0], [3.0, 31.0]]

@@ -171,11 +171,13 @@ class RecentValues:
         self.sizes[rows[kept]] = 1
         self.values[rows[kept], -1] = values[kept]
 
-    def append(self, values: np.ndarray) -> None:
-        """Add ``values[i]`` (one per instance of the vector env) to the history of every kept instance."""
-        self.values[:, :-1] = self.values[:, 1:]
-        self.values[:, -1] = values[: len(self.sizes)]
-        np.minimum(self.sizes + 1, self.values.shape[1], out=self.sizes)
+    def append(self, values: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Add ``values[i]`` (``values`` over every instance of the vector env) to the history of
+        each kept instance ``i`` among ``rows`` (all if ``None``)."""
+        count = len(self.sizes)
+        kept = np.arange(count) if rows is None else rows[rows < count]
+        self.values[kept] = np.concatenate((self.values[kept, 1:], values[kept, None]), axis=1)
+        self.sizes[kept] = np.minimum(self.sizes[kept] + 1, self.values.shape[1])
 
     def get(self, i: int) -> np.ndarray:
         """The history of instance ``i``, oldest first (a copy)."""

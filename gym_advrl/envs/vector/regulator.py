@@ -93,10 +93,10 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
         next_state += sigma * noise[:4]
         if rows is None:
             self.state = next_state
-            if self._trails is not None:
-                self._trails.append(next_state[:2].T)
         else:
             self.state[:, rows] = next_state
+        if self._trails is not None:
+            self._trails.append(self.state[:2].T, rows)
         sq = next_state**2
         total = sq[0] + sq[1] + sq[2] + sq[3]
         reward = -total - 0.01 * (a0**2 + a1**2)

@@ -163,18 +163,22 @@ class SequenceTrackingVectorEnv(TemplateVectorEnv):
         return ((h[:, 0] + h[:, 1]) + h[:, 2]) / self.history_length
 
     def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
+        sel = slice(None) if rows is None else rows
         move = np.where(actions == 1, 1.0, -1.0)
-        self.last_move[:] = move
-        value = np.clip(self.history[:, 2] + self.STEP_SIZE * move, 0.0, 1.0)
-        self.history[:, :2] = self.history[:, 1:]
-        self.history[:, 2] = value
+        self.last_move[sel] = move
+        history = self.history[sel]  # a view for all rows, a copy for some
+        value = np.clip(history[:, 2] + self.STEP_SIZE * move, 0.0, 1.0)
+        history[:, :2] = history[:, 1:]
+        history[:, 2] = value
+        if rows is not None:
+            self.history[rows] = history
+        self.history_length[sel] = np.minimum(self.history_length[sel] + 1, 3)
+        self.t[sel] += 1
         if self._drawn is not None:
-            self._drawn.append(value)
-        np.minimum(self.history_length + 1, 3, out=self.history_length)
-        self.t += 1
+            self._drawn.append(self.history[:, 2], rows)
         self._mean = self._running_mean()
-        reward = 1.0 - 2.0 * np.abs(self._mean - 0.5)
-        return reward, np.zeros(self.num_envs, dtype=bool), {}
+        reward = 1.0 - 2.0 * np.abs(self._mean[sel] - 0.5)
+        return reward, np.zeros(len(reward), dtype=bool), {}
 
     def _observations(self) -> np.ndarray:
         obs = np.empty((self.num_envs, 4), dtype=np.float32)
