@@ -12,7 +12,7 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.logger import KVWriter, Logger, configure
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext.dyna import ModelReplayBuffer, TabularDynaQ, TabularModel, TabularQPolicy, TabularTransitions
@@ -480,3 +480,47 @@ def test_model_buffer_keeps_the_newest_of_an_oversized_batch():
     np.testing.assert_array_equal(buffer.actions[:, 0, 0], [0, 2, 3])
     np.testing.assert_array_equal(buffer.rewards[:, 0], [4.0, 2.0, 3.0])
     np.testing.assert_allclose(buffer.discounts[:, 0], [0.4, 0.2, 0.3])
+
+
+class RecordingWriter(KVWriter):
+    """Keeps what every logger dump writes: the values and the outputs each key is excluded from."""
+
+    def __init__(self) -> None:
+        self.dumps: list[tuple[dict, dict, int]] = []
+
+    def write(self, key_values, key_excluded, step=0) -> None:
+        self.dumps.append((dict(key_values), dict(key_excluded), step))
+
+
+def test_dump_logs_keeps_counters_out_of_tensorboard_and_ends_episodes_as_sb3_does():
+    """The counters are excluded from TensorBoard (as SB3's own), the model's size is not; the dump
+    is at the current step. ``_last_episode_starts`` marks the envs whose episode just ended (SB3's
+    convention) and log_interval=None never dumps."""
+    writer = RecordingWriter()
+    env = gym.make("AdvRL/GridWorld-v0", size=2, obs_mode="index", max_episode_steps=3)
+    model = TabularDynaQ("TabularPolicy", env, planning_steps=1, seed=0)
+    model.set_logger(Logger(folder=None, output_formats=[writer]))
+    model.learn(30, log_interval=2)
+    assert len(writer.dumps) == model._episode_num // 2 >= 5
+    values, excluded, step = writer.dumps[-1]
+    assert step == values["time/total_timesteps"]
+    for key in ("time/episodes", "train/n_updates", "train/n_planning_updates"):
+        assert excluded[key] == ("tensorboard",)
+    assert excluded["train/model_pairs"] == ("",)  # SB3's "excluded from nothing"
+    assert values["time/episodes"] == 2 * len(writer.dumps)
+    assert values["train/model_pairs"] == model.model.n_tried
+    # Episodes of one step (the goal is 4 steps away): every step ends one.
+    one_step = TabularDynaQ(
+        "TabularPolicy", gym.make("AdvRL/GridWorld-v0", size=3, obs_mode="index", max_episode_steps=1)
+    )
+    one_step.learn(2)
+    np.testing.assert_array_equal(one_step._last_episode_starts, [True])
+    assert one_step._episode_num == 2
+    long = TabularDynaQ("TabularPolicy", gym.make("AdvRL/GridWorld-v0", size=3, obs_mode="index"))
+    long.learn(2)
+    np.testing.assert_array_equal(long._last_episode_starts, [False])
+    quiet = TabularDynaQ("TabularPolicy", env, planning_steps=1, seed=0)
+    quiet_writer = RecordingWriter()
+    quiet.set_logger(Logger(folder=None, output_formats=[quiet_writer]))
+    quiet.learn(30, log_interval=None)
+    assert quiet._episode_num >= 10 and quiet_writer.dumps == []
