@@ -57,7 +57,7 @@ $(RAY_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(RAY_VENV)
 	$(RAY_PY) -m pip install --upgrade pip
 	$(RAY_PY) -m pip install "$(TORCH)"
-	$(RAY_PY) -m pip install -e ".[ray,sb3]" "pytest>=8" "$(TORCH)"
+	$(RAY_PY) -m pip install -e ".[ray,sb3]" "pytest>=8" "hypothesis>=6" "$(TORCH)"
 	touch $(RAY_STAMP)
 
 test-ray: $(RAY_STAMP)

@@ -6,6 +6,7 @@ small-budget arguments or an expected output line in ``SMALL_BUDGET`` below if i
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import runpy
 import sys
@@ -66,10 +67,19 @@ SMALL_BUDGET: dict[str, tuple[list[str], str]] = {
 }
 
 
+#: Examples that need Ray (the [ray] extra, with its own gymnasium): skipped here where Ray is not
+#: installed; ``make test-ray`` runs them in the Ray venv (tests/ray/test_ray_examples.py).
+RAY_EXAMPLES = ("rllib_marl.py", "rllib_ppo.py")
+
+
 @pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_example_runs(
     script: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, tmp_path: Path
 ) -> None:
+    if script in RAY_EXAMPLES:
+        if importlib.util.find_spec("ray") is None:
+            pytest.skip("needs Ray; make test-ray runs it in .venv-ray")
+        pytest.skip("a Ray example: tests/ray/test_ray_examples.py runs it in its own process")
     args, expected = SMALL_BUDGET.get(script, (["--timesteps", "200"], ""))
     monkeypatch.chdir(tmp_path)  # examples that write files write them here
     monkeypatch.setattr(sys, "argv", [script, *args])

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,12 +55,24 @@ class SweepSettings:
 
 
 def run_trial(config: dict[str, Any], settings: SweepSettings) -> None:
-    """One trial (a Ray Tune function trainable): train and report each evaluation."""
+    """One trial (a Ray Tune function trainable): :func:`train_trial`, reporting to Tune with the node's id."""
+    import ray
+    from ray import tune
+
+    train_trial(config, settings, tune.report, extra={"node_id": ray.get_runtime_context().get_node_id()})
+
+
+def train_trial(
+    config: dict[str, Any],
+    settings: SweepSettings,
+    report: Callable[[dict[str, Any]], Any],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Train ``settings.algo`` with the fixed and the sampled hyperparameters on one CPU thread, and
+    pass every periodic evaluation to ``report`` (Ray aside, exactly what a trial does)."""
     import torch
 
     torch.set_num_threads(1)  # one CPU per trial
-    import ray
-    from ray import tune
     from stable_baselines3.common.callbacks import EvalCallback
     from stable_baselines3.common.env_util import make_vec_env
 
@@ -72,12 +85,11 @@ def run_trial(config: dict[str, Any], settings: SweepSettings) -> None:
     eval_env = make_vec_env(settings.env_id, n_envs=1, seed=settings.seed + 10_000)
     try:
         model = cls(settings.policy, env, seed=settings.seed, verbose=0, **settings.fixed, **config)
-        report = EvalReportCallback(tune.report, extra={"node_id": ray.get_runtime_context().get_node_id()})
         evaluation = EvalCallback(
             eval_env,
             eval_freq=settings.eval_freq,
             n_eval_episodes=settings.eval_episodes,
-            callback_after_eval=report,
+            callback_after_eval=EvalReportCallback(report, extra=extra),
             verbose=0,
         )
         model.learn(total_timesteps=settings.timesteps, callback=evaluation)
@@ -145,6 +157,7 @@ def run_sweep(
 ) -> list[TrialRecord]:
     """Run the sweep on the Ray cluster this process has joined; one record per trial."""
     from ray import tune
+    from ray.tune.search.basic_variant import BasicVariantGenerator
 
     trainable = tune.with_resources(tune.with_parameters(run_trial, settings=settings), {"cpu": 1})
     tune_scheduler = None
@@ -165,7 +178,8 @@ def run_sweep(
             mode="max",
             num_samples=num_samples,
             scheduler=tune_scheduler,
-            max_concurrent_trials=max_concurrent,
+            # Samples drawn from the sweep's seed, so that the same command samples the same trials.
+            search_alg=BasicVariantGenerator(max_concurrent=max_concurrent or 0, random_state=settings.seed),
         ),
         run_config=tune.RunConfig(
             name="trials",

@@ -1,0 +1,80 @@
+"""A multi-node Ray cluster on one machine's loopback address, for tests and benchmarks of ``--address``.
+
+:func:`loopback_cluster` starts a head node (``ray start --head --port ...``) and further nodes
+(``ray start --address 127.0.0.1:...``), each with its own CPUs, waits until all have joined, yields
+the address to pass to ``advrl tune --address``, and stops them with ``ray stop`` (which stops every
+Ray node of this machine: use it where no other Ray cluster runs). The nodes are real raylets with
+their own object stores and worker processes; only the network between them is the loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+#: Seconds one ``ray start`` (or the wait for all nodes) may take.
+START_TIMEOUT_S = 180
+
+
+def ray_command(*args: str) -> subprocess.CompletedProcess:
+    """Run the ``ray`` command line of this Python environment (usage statistics off)."""
+    executable = str(Path(sys.executable).with_name("ray"))
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    return subprocess.run(
+        [executable, *args], capture_output=True, text=True, timeout=START_TIMEOUT_S, env=env
+    )
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1) -> Iterator[str]:
+    """``nodes`` Ray nodes on 127.0.0.1 with ``cpus_per_node`` CPUs each; yields ``"127.0.0.1:<port>"``.
+
+    :param nodes: number of nodes, the head included (at least 1).
+    :param cpus_per_node: CPUs each node offers to tasks.
+    :raises RuntimeError: if a node does not start or join within :data:`START_TIMEOUT_S`.
+    """
+    if nodes < 1 or cpus_per_node < 1:
+        raise ValueError(f"nodes and cpus_per_node must be >= 1, got {nodes} and {cpus_per_node}")
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    common = ["--num-cpus", str(cpus_per_node), "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
+    try:
+        head = ray_command("start", "--head", "--port", str(port), "--include-dashboard", "false", *common)
+        if head.returncode != 0:
+            raise RuntimeError(f"ray start --head failed: {head.stderr.strip()[-500:]}")
+        for _ in range(nodes - 1):
+            node = ray_command("start", "--address", address, *common)
+            if node.returncode != 0:
+                raise RuntimeError(f"ray start --address {address} failed: {node.stderr.strip()[-500:]}")
+        wait_for_nodes(address, nodes)
+        yield address
+    finally:
+        ray_command("stop", "--force")
+
+
+def wait_for_nodes(address: str, nodes: int) -> None:
+    """Block until ``nodes`` nodes of the cluster at ``address`` are alive."""
+    import ray
+
+    ray.init(address=address, log_to_driver=False)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while sum(1 for node in ray.nodes() if node["Alive"]) < nodes:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"only {sum(n['Alive'] for n in ray.nodes())} of {nodes} Ray nodes joined")
+            time.sleep(0.5)
+    finally:
+        ray.shutdown()

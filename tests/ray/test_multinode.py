@@ -1,0 +1,64 @@
+"""A real two-node Ray cluster on the loopback address (a head and a worker node, one CPU each, started
+with ``ray start``): ``advrl tune --address`` joins it, its trials run on both nodes, and both nodes are
+stopped afterwards."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("ray.tune")
+
+import ray  # noqa: E402
+
+from sb3_ext.cli import main  # noqa: E402
+from sb3_ext.tuning.cluster import loopback_cluster, ray_command  # noqa: E402
+from sb3_ext.tuning.results import RECORDS_FILE, read_records  # noqa: E402
+from tests.ray.conftest import ray_processes  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster() -> Iterator[str]:
+    """``ray start --head`` and ``ray start --address`` on 127.0.0.1, one CPU each; ``ray stop`` after."""
+    with loopback_cluster(nodes=2, cpus_per_node=1) as address:
+        yield address
+
+
+def test_tune_against_a_two_node_loopback_cluster(two_node_cluster: str, tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    args = [
+        "tune",
+        "PERDQN",
+        "CartPole-v1",
+        "--num-samples",
+        "2",
+        "--timesteps",
+        "400",
+        "--scheduler",
+        "fifo",
+    ]
+    args += ["--eval-points", "2", "--eval-episodes", "1", "--address", two_node_cluster, "--out", str(out)]
+    try:
+        code = main([*args, "--hp", "learning_rate=loguniform(1e-4, 1e-3)", "learning_starts=100"])
+    finally:
+        ray.shutdown()
+    assert code == 0
+    records, settings = read_records(out / RECORDS_FILE)
+    assert settings["address"] == two_node_cluster
+    assert len(records) == 2 and all(r.returns and not r.error for r in records)
+    # One CPU per node and one CPU per trial: the two trials ran on the two different nodes.
+    assert len({r.node_id for r in records}) == 2
+
+
+def test_stopping_the_cluster_leaves_no_ray_process(two_node_cluster: str) -> None:
+    """Runs last in this module: after ``ray stop`` no raylet or GCS server of ours is left."""
+    cluster = ray_processes()
+    assert len(cluster) >= 3  # two raylets and the head's GCS server
+    ray_command("stop", "--force")
+    deadline = time.monotonic() + 60
+    while ray_processes() & cluster and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not ray_processes() & cluster
