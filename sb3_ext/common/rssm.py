@@ -257,17 +257,14 @@ class RSSM(nn.Module):
         previous state and action are replaced by the initial state and a zero action first.
         """
         keep = (~is_first.bool()).to(embed.dtype)
-        initial = self.initial_state(len(embed), embed.device)
-        state = RSSMState(
-            keep[:, None] * state.deter + (1 - keep[:, None]) * initial.deter,
-            _blend(keep, state.stoch, initial.stoch),
-            tuple(_blend(keep, s, i) for s, i in zip(state.stats, initial.stats, strict=True)),
-        )
-        prior = self.imagine_step(state, prev_action * keep[:, None], generator, sample)
+        # The initial state is all zeros and the transition reads only ``deter`` and ``stoch``:
+        # starting an episode is zeroing them and the previous action.
+        state = RSSMState(_masked(keep, state.deter), _masked(keep, state.stoch), state.stats)
+        prior = self.imagine_step(state, _masked(keep, prev_action), generator, sample)
         stoch, stats = self._distribution(self.post_net(th.cat([prior.deter, embed], -1)), generator, sample)
         return RSSMState(prior.deter, stoch, stats), prior
 
 
-def _blend(keep: th.Tensor, value: th.Tensor, initial: th.Tensor) -> th.Tensor:
-    mask = keep.reshape(-1, *([1] * (value.dim() - 1)))
-    return mask * value + (1 - mask) * initial
+def _masked(keep: th.Tensor, value: th.Tensor) -> th.Tensor:
+    """``value (B, ...)`` with the rows where ``keep (B,)`` is 0 set to zero."""
+    return keep.reshape(-1, *([1] * (value.dim() - 1))) * value
