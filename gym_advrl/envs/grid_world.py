@@ -86,7 +86,7 @@ def parse_layout(layout: str) -> tuple[np.ndarray, tuple[int, int] | None, tuple
     if len(lines) > MAX_SIZE or width > MAX_SIZE:
         raise ValueError(f"layout may have at most {MAX_SIZE} rows and columns, got {len(lines)} x {width}")
     grid = np.array([list(line.ljust(width)) for line in lines])
-    bad = sorted(set(np.unique(grid)) - set("#. SG"))
+    bad = sorted(set(np.unique(grid).tolist()) - set("#. SG"))
     if bad:
         raise ValueError(f"layout may only contain '#', '.', ' ', 'S', 'G'; found {bad}")
     markers = {}
