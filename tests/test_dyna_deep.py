@@ -439,6 +439,8 @@ def test_train_model_fits_all_real_transitions_and_logs_the_fit():
     logged = model.logger.name_to_value
     assert {key: logged[f"model/{key}"] for key in stats} == stats
     assert logged["model/fits"] == 1 and model._model_fits == 1
+    excluded = model.logger.name_to_excluded  # counters stay out of TensorBoard, as SB3's own
+    assert excluded["model/fits"] == ("tensorboard",) and excluded["model/train_nll"] == ("",)
     model.train_model()
     assert model.logger.name_to_value["model/fits"] == 2
     # The fit is reproducible: the same seed fits the same weights (the model's own generator).
@@ -570,6 +572,8 @@ def test_train_sets_the_learning_rate_training_mode_and_logs():
     assert logged["train/learning_rate"] == pytest.approx(0.005)
     assert logged["train/imagined_fraction"] == 0.5 and logged["train/planning_updates"] == 0
     assert logged["train/model_buffer_size"] == 20 and logged["train/n_updates"] == 3
+    excluded = model.logger.name_to_excluded
+    assert excluded["train/n_updates"] == ("tensorboard",) and excluded["train/loss"] == ("",)
     # No gradient step and no planning update: no loss, no imagined fraction; the counters still.
     quiet = tiny_dyna()
     fill_replay(quiet)
