@@ -10,6 +10,7 @@ from sb3_ext.mbpo import MBPO
 from sb3_ext.mpc import WorldModelMPC
 from sb3_ext.option_critic import OptionCritic, OptionCriticPolicy
 from sb3_ext.per import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayMixin
+from sb3_ext.quantum import VariationalCircuit, VQCDQNPolicy, VQCPolicy
 
 __all__ = [
     "AuxDQN",
@@ -31,6 +32,9 @@ __all__ = [
     "PrioritizedReplayMixin",
     "TabularDynaQ",
     "TabularQPolicy",
+    "VQCDQNPolicy",
+    "VQCPolicy",
+    "VariationalCircuit",
     "WorldModelMPC",
     "WrapperInfoCallback",
 ]

@@ -148,8 +148,12 @@ def test_default_observables_split_the_qubits_into_z_products() -> None:
     assert default_observables(2, 4) == ("IIZZ", "ZZII")  # Skolik et al.: Z0 Z1 and Z2 Z3
     assert default_observables(1, 3) == ("ZZZ",)
     assert default_observables(3, 3) == ("IIZ", "IZI", "ZII")
-    with pytest.raises(ValueError, match="outputs <= n_qubits"):
-        default_observables(5, 4)
+    # More outputs than qubits: single-qubit Z, X, Y by qubit, then products by weight.
+    assert default_observables(4, 2) == ("IZ", "IX", "IY", "ZI")
+    assert default_observables(8, 2)[-2:] == ("ZZ", "XZ")
+    assert len(set(default_observables(15, 2))) == 15
+    with pytest.raises(ValueError, match="outputs <= 4\\*\\*n_qubits - 1 = 15"):
+        default_observables(16, 2)
 
 
 @pytest.mark.parametrize(
@@ -228,11 +232,13 @@ def test_ppo_with_a_vqc_policy_learns_the_bandit_above_chance() -> None:
 
 
 def test_vqc_policy_logits_are_the_scaled_expectations(tmp_path) -> None:
-    model = PPO(VQCPolicy, SignBandit(), n_steps=8, batch_size=8, seed=1, policy_kwargs={"output_scale": 3.0})
+    policy_kwargs = {"output_scale": 3.0, "output_init": 0.5}
+    model = PPO(VQCPolicy, SignBandit(), n_steps=8, batch_size=8, seed=1, policy_kwargs=policy_kwargs)
     head = model.policy.action_net
     obs = th.as_tensor([[0.2, -0.9], [1.0, 0.4]])
     with th.no_grad():
-        expected = 3.0 * head.circuit(obs)  # output weights start at 1
+        expected = 0.5 * head.circuit(obs)  # the output weights start at output_init
+        np.testing.assert_allclose(3.0 * head.output_weights.numpy(), [0.5, 0.5])
         logits = model.policy.get_distribution(obs).distribution.logits
     np.testing.assert_allclose(
         logits.numpy(), th.log_softmax(expected, dim=1).numpy().astype(np.float32), rtol=1e-5, atol=1e-6
@@ -336,6 +342,7 @@ def test_dqn_exact_update_of_the_circuit_q_network() -> None:
             "unknown circuit argument",
         ),
         (lambda: PPO(VQCPolicy, SignBandit(), policy_kwargs={"output_scale": 0.0}), "output_scale"),
+        (lambda: DQN(VQCDQNPolicy, SignBandit(), policy_kwargs={"output_init": -1.0}), "output_init"),
         (lambda: DQN(VQCDQNPolicy, SignBandit(), policy_kwargs={"net_arch": [8]}), "net_arch is not used"),
         (
             lambda: DQN(

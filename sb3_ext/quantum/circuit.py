@@ -32,6 +32,7 @@ parameters (``lambda_lj * f(x_j)``, ``theta``) is then differentiated by torch.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -92,20 +93,35 @@ def pauli_permutation(label: str, n_qubits: int) -> tuple[np.ndarray, np.ndarray
 
 
 def default_observables(n_outputs: int, n_qubits: int) -> tuple[str, ...]:
-    """One observable per output: the Z product over a contiguous group of qubits, the groups
+    """One observable per output.
+
+    With at most ``n_qubits`` outputs: the Z product over a contiguous group of qubits, the groups
     splitting the qubits as evenly as possible (Skolik et al.'s CartPole read-out on 4 qubits:
-    ``Z_0 Z_1`` and ``Z_2 Z_3``)."""
-    if not 1 <= n_outputs <= n_qubits:
+    ``Z_0 Z_1`` and ``Z_2 Z_3``). With more: the first ``n_outputs`` Pauli strings by weight, then
+    qubits, then letters (Z, X, Y): every single-qubit Z, X, Y, then the two-qubit products, ...
+    """
+    if not 1 <= n_outputs <= 4**n_qubits - 1:
         raise ValueError(
-            f"the default observables need 1 <= outputs <= n_qubits, got {n_outputs} outputs on "
-            f"{n_qubits} qubits; pass observables (Pauli strings) explicitly"
+            f"the default observables need 1 <= outputs <= 4**n_qubits - 1 = {4**n_qubits - 1} (the "
+            f"non-identity Pauli strings), got {n_outputs} outputs on {n_qubits} qubits"
         )
-    bounds = np.linspace(0, n_qubits, n_outputs + 1).round().astype(int)
     labels = []
-    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
-        letters = ["Z" if low <= qubit < high else "I" for qubit in range(n_qubits)]
-        labels.append("".join(reversed(letters)))
-    return tuple(labels)
+    if n_outputs <= n_qubits:
+        bounds = np.linspace(0, n_qubits, n_outputs + 1).round().astype(int)
+        for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+            letters = ["Z" if low <= qubit < high else "I" for qubit in range(n_qubits)]
+            labels.append("".join(reversed(letters)))
+        return tuple(labels)
+    for weight in range(1, n_qubits + 1):
+        for qubits in itertools.combinations(range(n_qubits), weight):
+            for word in itertools.product("ZXY", repeat=weight):
+                letters = ["I"] * n_qubits
+                for qubit, letter in zip(qubits, word, strict=True):
+                    letters[qubit] = letter
+                labels.append("".join(reversed(letters)))
+                if len(labels) == n_outputs:
+                    return tuple(labels)
+    raise AssertionError("unreachable: the bound above counts every string")
 
 
 class _ParameterShift(th.autograd.Function):

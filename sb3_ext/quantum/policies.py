@@ -35,20 +35,27 @@ class ScaledExpectations(nn.Module):
     The policy head of the quantum RL papers: ``w_k * <O_k>_x``, one trainable weight per
     observable (Jerbi et al.'s ``softmax(beta w <O>)`` logits, Skolik et al.'s Q-values).
 
-    The weight is ``output_scale * v`` with ``v`` trainable and initialized to 1: with Adam the
-    effective step size of the weight is ``output_scale`` times the learning rate, which lets the
-    head reach the size of the returns (Q-values) or of confident logits while the circuit's
-    angles take small steps.
+    The weight is ``output_scale * v`` with ``v`` trainable and initialized to
+    ``output_init / output_scale``: with Adam the effective step size of the weight is
+    ``output_scale`` times the learning rate, which lets the head grow to the size of the returns
+    (Q-values) or of confident logits while the circuit's angles take small steps.
 
     :param circuit: the variational circuit, one output per action
-    :param output_scale: initial value (and step-size multiplier) of the output weights
+    :param output_scale: step-size multiplier of the output weights
+    :param output_init: initial value of the output weights (default: ``output_scale``)
     """
 
-    def __init__(self, circuit: VariationalCircuit, output_scale: float = 1.0) -> None:
+    def __init__(
+        self, circuit: VariationalCircuit, output_scale: float = 1.0, output_init: float | None = None
+    ) -> None:
         super().__init__()
         self.circuit = circuit
         self.output_scale = check_positive("output_scale", output_scale)
-        self.output_weights = nn.Parameter(th.ones(circuit.n_outputs, dtype=th.float64))
+        self.output_init = (
+            self.output_scale if output_init is None else check_positive("output_init", output_init)
+        )
+        initial = th.full((circuit.n_outputs,), self.output_init / self.output_scale, dtype=th.float64)
+        self.output_weights = nn.Parameter(initial)
 
     def forward(self, features: th.Tensor) -> th.Tensor:
         weights = self.output_scale * self.output_weights
@@ -84,6 +91,7 @@ class VQCPolicy(ActorCriticPolicy):
     :param lr_schedule: learning-rate schedule
     :param vf_net_arch: hidden layers of the critic
     :param output_scale: see :class:`ScaledExpectations`
+    :param output_init: see :class:`ScaledExpectations`
     :param circuit_kwargs: :class:`VariationalCircuit`'s arguments (``n_qubits``, ``n_layers``,
         ``observables``, ``reuploading``, ``entangler``, ``entangling_gate``,
         ``input_transform``, ``gradient``, ``init_std``)
@@ -97,6 +105,7 @@ class VQCPolicy(ActorCriticPolicy):
         lr_schedule: Schedule,
         vf_net_arch: Sequence[int] = (64, 64),
         output_scale: float = 1.0,
+        output_init: float | None = None,
         circuit_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -105,9 +114,12 @@ class VQCPolicy(ActorCriticPolicy):
                 "VQCPolicy: the actor is the circuit; give the critic's layers as vf_net_arch, not net_arch"
             )
         self.vf_net_arch = [int(size) for size in vf_net_arch]
-        self.output_scale = check_positive("output_scale", output_scale)
+        self.output_scale, self.output_init = output_scale, output_init
         self.circuit_kwargs = dict(circuit_kwargs or {})
-        _circuit_for(observation_space, action_space, self.circuit_kwargs)  # fail before SB3 builds anything
+        # Fail before SB3 builds anything.
+        ScaledExpectations(
+            _circuit_for(observation_space, action_space, self.circuit_kwargs), output_scale, output_init
+        )
         super().__init__(
             observation_space,
             action_space,
@@ -119,14 +131,17 @@ class VQCPolicy(ActorCriticPolicy):
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
         circuit = _circuit_for(self.observation_space, self.action_space, self.circuit_kwargs)
-        self.action_net = ScaledExpectations(circuit, self.output_scale).to(self.device)
+        self.action_net = ScaledExpectations(circuit, self.output_scale, self.output_init).to(self.device)
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         del data["net_arch"]
         data.update(
-            vf_net_arch=self.vf_net_arch, output_scale=self.output_scale, circuit_kwargs=self.circuit_kwargs
+            vf_net_arch=self.vf_net_arch,
+            output_scale=self.output_scale,
+            output_init=self.output_init,
+            circuit_kwargs=self.circuit_kwargs,
         )
         return data
 
@@ -142,6 +157,7 @@ class VQCQNetwork(QNetwork):
         features_extractor: BaseFeaturesExtractor,
         features_dim: int,
         output_scale: float = 1.0,
+        output_init: float | None = None,
         circuit_kwargs: dict[str, Any] | None = None,
         normalize_images: bool = True,
         **_: Any,
@@ -161,7 +177,9 @@ class VQCQNetwork(QNetwork):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(output_scale=self.output_scale, circuit_kwargs=self.circuit_kwargs)
+        data.update(
+            output_scale=self.output_scale, output_init=self.output_init, circuit_kwargs=self.circuit_kwargs
+        )
         return data
 
 
@@ -174,6 +192,7 @@ class VQCDQNPolicy(DQNPolicy):
     :param lr_schedule: learning-rate schedule
     :param output_scale: see :class:`ScaledExpectations` (Q-values need a large one: returns are
         far outside the ``[-1, 1]`` of an expectation value)
+    :param output_init: see :class:`ScaledExpectations`
     :param circuit_kwargs: :class:`VariationalCircuit`'s arguments
     :param kwargs: the other arguments of SB3's ``DQNPolicy`` (not ``net_arch``)
     """
@@ -184,25 +203,33 @@ class VQCDQNPolicy(DQNPolicy):
         action_space: spaces.Space,
         lr_schedule: Schedule,
         output_scale: float = 1.0,
+        output_init: float | None = None,
         circuit_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("net_arch"):
             raise ValueError("VQCDQNPolicy: the Q-network is the circuit; net_arch is not used")
         kwargs.pop("net_arch", None)
-        self.output_scale = check_positive("output_scale", output_scale)
+        self.output_scale, self.output_init = output_scale, output_init
         self.circuit_kwargs = dict(circuit_kwargs or {})
-        _circuit_for(observation_space, action_space, self.circuit_kwargs)
+        ScaledExpectations(
+            _circuit_for(observation_space, action_space, self.circuit_kwargs), output_scale, output_init
+        )
         super().__init__(observation_space, action_space, lr_schedule, net_arch=[], **kwargs)
 
     def make_q_net(self) -> QNetwork:
         net_args = self._update_features_extractor(self.net_args, features_extractor=None)
-        return VQCQNetwork(**net_args, output_scale=self.output_scale, circuit_kwargs=self.circuit_kwargs).to(
-            self.device
-        )
+        return VQCQNetwork(
+            **net_args,
+            output_scale=self.output_scale,
+            output_init=self.output_init,
+            circuit_kwargs=self.circuit_kwargs,
+        ).to(self.device)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
         del data["net_arch"]
-        data.update(output_scale=self.output_scale, circuit_kwargs=self.circuit_kwargs)
+        data.update(
+            output_scale=self.output_scale, output_init=self.output_init, circuit_kwargs=self.circuit_kwargs
+        )
         return data
