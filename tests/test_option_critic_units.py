@@ -8,9 +8,12 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.torch_layers import FlattenExtractor, NatureCNN
+from stable_baselines3.common.utils import get_device
 
-from sb3_ext.option_critic import CnnPolicy, OptionCriticPolicy
+import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
+from sb3_ext.option_critic import CnnPolicy, OptionCritic, OptionCriticPolicy, OptionRolloutBuffer
 
 
 def image_spaces() -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
@@ -33,3 +36,237 @@ def test_cnn_policy_defaults_to_nature_cnn_and_accepts_every_argument_by_positio
         assert type(policy.net.features_extractor) is FlattenExtractor
     assert flat.net_arch == [8] and named.net_arch == [64, 64]
     assert issubclass(CnnPolicy, OptionCriticPolicy)
+
+
+# --------------------------------------------------------------------------- rollout buffer
+def test_rollout_buffer_layout_returns_and_errors() -> None:
+    """Storage dtypes and shapes, the n-step returns G_t = r_t + gamma (1 - done_t) G_{t+1} by hand,
+    the time-major flattening of get(), and the errors of a misused buffer."""
+    obs_space = gym.spaces.Box(0, 255, (2,), dtype=np.uint8)
+    buffer = OptionRolloutBuffer(3, obs_space, 2, n_options=4)
+    assert (buffer.n_steps, buffer.n_envs, buffer.n_options) == (3, 2, 4)
+    assert buffer.obs_shape == (2,) and buffer.obs_dtype == np.uint8
+    assert buffer.observations.shape == (4, 2, 2) and buffer.observations.dtype == np.uint8
+    for name, dtype in [("actions", np.int64), ("options", np.int64)] + [
+        (name, np.float32) for name in ("rewards", "dones", "returns")
+    ]:
+        assert getattr(buffer, name).shape == (3, 2) and getattr(buffer, name).dtype == dtype, name
+    assert buffer.pos == 0 and buffer.full is False
+    with pytest.raises(
+        ValueError, match=r"^the rollout is not complete: call finish\(\) after n_steps add\(\) calls$"
+    ):
+        buffer.get()
+    with pytest.raises(ValueError, match=r"^finish\(\) needs 3 stored steps, got 0$"):
+        buffer.finish(np.zeros((2, 2)), np.zeros(2), 0.5)
+
+    obs = np.array([[[1, 2], [3, 4]], [[5, 6], [7, 8]], [[9, 10], [11, 12]], [[13, 14], [15, 16]]])
+    rewards = np.array([[1.0, 2.0], [0.5, -1.0], [0.25, 4.0]])
+    dones = np.array([[0, 1], [0, 0], [1, 0]])
+    for t in range(3):
+        # Flat observations and (n_envs, 1) actions are reshaped to the buffer's layout.
+        buffer.add(obs[t].reshape(-1), np.array([[t], [t + 1]]), np.array([t, 3 - t]), rewards[t], dones[t])
+    assert buffer.pos == 3 and buffer.full is False
+    with pytest.raises(ValueError, match=r"^the rollout buffer holds 3 steps; call reset\(\) first$"):
+        buffer.add(obs[0], np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2))
+    with pytest.raises(ValueError, match="^the rollout is not complete"):
+        buffer.get()
+    buffer.finish(obs[3].tolist(), [8.0, -2.0], 0.5)
+    assert buffer.full is True
+    # env 0: G_2 = 0.25 (episode ends), G_1 = 0.5 + 0.5 * 0.25, G_0 = 1 + 0.5 * G_1;
+    # env 1: G_2 = 4 + 0.5 * (-2), G_1 = -1 + 0.5 * G_2, G_0 = 2 (episode ends).
+    expected = np.array([[1.3125, 2.0], [0.625, 0.5], [0.25, 3.0]], dtype=np.float32)
+    np.testing.assert_array_equal(buffer.returns, expected)
+    np.testing.assert_array_equal(buffer.observations, obs)
+
+    data = buffer.get()
+    np.testing.assert_array_equal(data.observations.numpy(), obs.reshape(8, 2))
+    assert data.observations.dtype == th.uint8
+    np.testing.assert_array_equal(data.actions.numpy(), [0, 1, 1, 2, 2, 3])
+    np.testing.assert_array_equal(data.options.numpy(), [0, 3, 1, 2, 2, 1])
+    np.testing.assert_array_equal(data.returns.numpy(), expected.reshape(-1))
+    np.testing.assert_array_equal(data.dones.numpy(), [0, 1, 0, 0, 1, 0])
+    assert data.actions.dtype == data.options.dtype == th.int64
+    assert data.returns.dtype == data.dones.dtype == th.float32
+    on_meta = buffer.get("meta")  # every tensor on the requested device
+    assert all(tensor.device.type == "meta" for tensor in on_meta)
+
+    buffer.reset()
+    assert buffer.pos == 0 and buffer.full is False
+    with pytest.raises(ValueError, match="^the rollout is not complete"):
+        buffer.get()
+    buffer.add(obs[0], np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2))  # room again after reset()
+    assert buffer.pos == 1
+
+
+def test_rollout_returns_are_accumulated_in_float32() -> None:
+    """Bootstrap values given in float64 are converted first: the recursion runs in float32."""
+    buffer = OptionRolloutBuffer(4, gym.spaces.Discrete(3), 1, n_options=2)
+    rewards = [0.1, -0.1, 0.6, 0.1]
+    for t in range(4):
+        buffer.add(np.array([t % 3]), np.zeros(1), np.zeros(1), np.array([rewards[t]]), np.zeros(1))
+    buffer.finish(np.array([0]), np.array([-0.536]), 0.99)
+    ret = np.float32(-0.536)
+    expected = []
+    for r in reversed(rewards):
+        ret = np.float32(r) + np.float32(0.99) * np.float32(1.0) * ret
+        expected.append(ret)
+    np.testing.assert_array_equal(buffer.returns[:, 0], np.array(expected[::-1], dtype=np.float32))
+
+
+# --------------------------------------------------------------------------- arguments
+def four_rooms(n_envs: int = 1):
+    return make_vec_env("AdvRL/FourRooms-v0", n_envs=n_envs, seed=0)
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    model = OptionCritic("MlpPolicy", four_rooms())
+    expected = dict(
+        learning_rate=7e-4,
+        n_options=4,
+        n_steps=5,
+        gamma=0.99,
+        ent_coef=0.01,
+        vf_coef=0.5,
+        termination_reg=0.01,
+        max_grad_norm=0.5,
+        exploration_fraction=0.1,
+        exploration_initial_eps=1.0,
+        exploration_final_eps=0.05,
+        exploration_rate=1.0,
+        target_update_interval=1000,
+        tau=1.0,
+        verbose=0,
+        seed=None,
+        tensorboard_log=None,
+        n_envs=1,
+    )
+    for name, value in expected.items():
+        assert getattr(model, name) == value, name
+        assert type(getattr(model, name)) is type(value), name
+    assert model.device == get_device("auto")
+    assert model._stats_window_size == 100 and model.option_durations.maxlen == 100
+    assert model.policy_kwargs == {} and model.policy.n_options == 4
+    assert model.policy.net_arch == [64, 64] and model.policy.fixed_termination_prob is None
+    assert model._last_options is None and model._last_target_update == 0
+    assert model.rollout_buffer.observations.shape == (6, 1)
+    # A plain policy: 64-unit hidden layers, learned terminations, Adam at the initial rate.
+    assert isinstance(model.policy.optimizer, th.optim.Adam)
+    assert model.policy.optimizer.param_groups[0]["lr"] == 7e-4
+    # The model is built at creation, with the policy over the options.
+    assert isinstance(model.policy, OptionCriticPolicy) and model.policy.net.q_head.out_features == 4
+
+
+def test_arguments_are_kept_as_given() -> None:
+    model = OptionCritic(
+        "MlpPolicy",
+        four_rooms(2),
+        learning_rate=lambda progress: 0.01 * progress,
+        n_options=2,
+        n_steps=3,
+        gamma=0.0,
+        ent_coef=0,
+        vf_coef=0,
+        termination_reg=-0.5,
+        max_grad_norm=2,
+        exploration_fraction=0.5,
+        exploration_initial_eps=0.7,
+        exploration_final_eps=0.2,
+        target_update_interval=1,
+        tau=0.25,
+        stats_window_size=7,
+        policy_kwargs=dict(net_arch=[8], optimizer_kwargs=dict(eps=0.125)),
+        verbose=1,
+        seed=3,
+        device="cpu",
+    )
+    for name, value in dict(
+        n_options=2,
+        n_steps=3,
+        gamma=0.0,
+        ent_coef=0.0,
+        vf_coef=0.0,
+        termination_reg=-0.5,
+        max_grad_norm=2.0,
+        exploration_fraction=0.5,
+        exploration_initial_eps=0.7,
+        exploration_final_eps=0.2,
+        exploration_rate=0.7,
+        target_update_interval=1,
+        tau=0.25,
+        verbose=1,
+        seed=3,
+        n_envs=2,
+    ).items():
+        assert getattr(model, name) == value, name
+    for name in ("ent_coef", "vf_coef", "max_grad_norm", "gamma"):
+        assert type(getattr(model, name)) is float, name
+    assert model.option_durations.maxlen == 7 and model._stats_window_size == 7
+    assert model.policy.net_arch == [8] and model.policy.n_options == 2
+    # The optimizer starts at lr_schedule(1) = 0.01, with the given keyword arguments.
+    group = model.policy.optimizer.param_groups[0]
+    assert group["lr"] == pytest.approx(0.01) and group["eps"] == 0.125
+    assert model.rollout_buffer.actions.shape == (3, 2) and model._running_durations.shape == (2,)
+    assert model._option_steps.shape == (2,) and model._option_steps.dtype == np.int64
+    assert model._running_durations.dtype == np.int64
+
+
+def test_an_unbuilt_model_checks_its_arguments() -> None:
+    """_init_setup_model=False builds no policy, and every argument is still checked."""
+    model = OptionCritic("MlpPolicy", None, n_options=3, _init_setup_model=False)
+    assert not hasattr(model, "policy") and model.env is None and model.n_options == 3
+    env = four_rooms()
+    with pytest.raises(ValueError, match="^n_options must be"):
+        OptionCritic("MlpPolicy", env, n_options=0, _init_setup_model=False)
+    model = OptionCritic("MlpPolicy", env, _init_setup_model=False)
+    assert not hasattr(model, "policy") and not hasattr(model, "rollout_buffer")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(n_options=0), r"^n_options must be an? integer in \[1, inf\), got 0$"),
+        (dict(n_options=1.0), "^n_options must be an integer"),
+        (dict(n_steps=0), r"^n_steps must be an? integer in \[1, inf\), got 0$"),
+        (dict(gamma=1.5), r"^gamma must be a number in \[0, 1\], got 1.5$"),
+        (dict(gamma=-0.1), "^gamma must"),
+        (dict(learning_rate=0.0), "^learning_rate must be a finite number > 0"),
+        (dict(ent_coef=-0.01), r"^ent_coef must be a number in \[0, inf\), got -0.01$"),
+        (dict(vf_coef=-0.01), r"^vf_coef must be a number in \[0, inf\), got -0.01$"),
+        (dict(termination_reg=float("nan")), "^termination_reg must be finite"),
+        (dict(termination_reg="0.1"), "^termination_reg must be a real number"),
+        (dict(max_grad_norm=0.0), r"^max_grad_norm must be a number in \(0, inf\), got 0.0$"),
+        (dict(exploration_fraction=0.0), "^exploration_fraction must"),
+        (dict(exploration_initial_eps=1.5), "^exploration_initial_eps must"),
+        (dict(exploration_final_eps=-0.5), "^exploration_final_eps must"),
+        (
+            dict(target_update_interval=0),
+            r"^target_update_interval must be an? integer in \[1, inf\), got 0$",
+        ),
+        (dict(tau=0.0), r"^tau must be a number in \(0, 1\], got 0.0$"),
+        (dict(tau=1.5), r"^tau must be a number in \(0, 1\], got 1.5$"),
+        (dict(policy_kwargs=dict(n_options=2)), r"^pass n_options to OptionCritic, not in policy_kwargs$"),
+    ],
+)
+def test_bad_arguments_name_the_argument(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        OptionCritic("MlpPolicy", four_rooms(), _init_setup_model=False, **kwargs)
+
+
+class DictObservations(gym.Env):
+    observation_space = gym.spaces.Dict({"cell": gym.spaces.Discrete(3)})
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        return {"cell": 0}, {}
+
+    def step(self, action):
+        return {"cell": 0}, 0.0, True, False, {}
+
+
+def test_unsupported_spaces_are_refused() -> None:
+    with pytest.raises(ValueError, match="^OptionCritic supports only a Discrete action space"):
+        OptionCritic("MlpPolicy", gym.make("AdvRL/Pendulum-v0"))
+    with pytest.raises(ValueError, match="^OptionCritic does not support a Dict observation space"):
+        OptionCritic(OptionCriticPolicy, DictObservations())
+    with pytest.raises(ValueError, match="^OptionCriticPolicy supports only a Discrete action space"):
+        OptionCriticPolicy(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Box(-1, 1, (1,)), lambda _: 1e-3)
