@@ -1330,3 +1330,42 @@ def plt_imread(path: Path) -> np.ndarray:
     import matplotlib.pyplot as plt
 
     return plt.imread(path)
+
+
+# =========================================================================== device placement
+@pytest.mark.parametrize("latent", ["gaussian", "categorical"])
+def test_every_tensor_the_model_makes_is_on_its_device(latent: str) -> None:
+    """On PyTorch's "meta" device (shapes only) a tensor left on the CPU fails any operation with it."""
+    model = LatentWorldModel(VECTOR, spaces.Discrete(3), latent=latent, **SMALL).to("meta")
+    state = model.initial_state(2)
+    assert {t.device.type for t in (state.deter, state.stoch, *state.stats)} == {"meta"}
+    for is_first in (np.array([1.0, 0.0]), th.tensor([True, False], device="meta"), [True, False]):
+        post, prior = model.observe_step(state, np.array([1, 2]), np.zeros((2, 3), np.float32), is_first)
+        assert post.stoch.device.type == prior.deter.device.type == "meta"
+    for is_first in (np.zeros((2, 4)), th.zeros(2, 4, device="meta")):
+        posts, _ = model.observe(np.zeros((2, 4, 3), np.float32), np.zeros((2, 4), np.int64), is_first)
+        assert posts.deter.shape == (2, 4, 5) and posts.deter.device.type == "meta"
+    assert model.rollout(post, np.zeros((2, 3), np.int64)).deter.device.type == "meta"
+    assert model.imagine_step(post, th.ones(2, device="meta")).stoch.device.type == "meta"
+    for context_actions, context in ((None, 1), (np.zeros((2, 2), np.int64), 3)):
+        out = model.imagine(
+            np.zeros((2, context, 3), np.float32), np.zeros((2, 4), np.int64), context_actions
+        )
+        assert {v.device.type for v in out.values()} == {"meta"}
+    assert model.action_vector([0, 2]).device.type == model.obs_tensor([[0.0] * 3]).device.type == "meta"
+    zeros = th.zeros(2, 4, device="meta")
+    batch = SequenceBatch(th.zeros(2, 4, 3, device="meta"), zeros[..., None], zeros, zeros, zeros)
+    assert model.loss(batch)[0].device.type == "meta"
+    image = LatentWorldModel(spaces.Box(0, 255, (8, 8, 1), np.uint8), BOX_ACTION, latent=latent, **SMALL).to(
+        "meta"
+    )
+    out = image.imagine(np.zeros((2, 1, 8, 8, 1), np.uint8), np.zeros((2, 2, 2), np.float32))
+    assert out["obs"].shape == (2, 2, 8, 8, 1) and out["obs"].device.type == "meta"
+    assert RSSM(1, 1, latent=latent).initial_state(3, "meta").deter.device.type == "meta"
+
+
+def test_sampled_sequences_are_on_the_buffers_device() -> None:
+    buffer = SequenceReplayBuffer(10, VECTOR, spaces.Discrete(3), device="meta")
+    buffer.add(np.zeros(3), np.ones(3), np.array([1]), np.array([0.5]), np.array([False]), [{}])
+    batch = buffer.sample(2, 2)
+    assert {t.device.type for t in batch} == {"meta"}
