@@ -604,3 +604,41 @@ def test_recent_values_append_for_some_rows() -> None:
     assert [recent.get(i).tolist() for i in range(3)] == [[1.0], [2.0, 20.0], [3.0]]
     recent.append(np.array([11.0, 21.0, 31.0, 41.0]))
     assert [recent.get(i).tolist() for i in range(3)] == [[1.0, 11.0], [20.0, 21.0], [3.0, 31.0]]
+
+
+def test_goal_option_errors_name_the_goal() -> None:
+    env = gym.make_vec("AdvRL/FourRooms-v0", 3).unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^goal \(0, 0\) is a wall"):
+        env.reset(options={"goal": (0, 0)})
+    # Two cells for three instances, or cells of uneven lengths: one (bad) cell, not per instance.
+    for bad in ([(1, 1), (2, 2)], [(1, 1), (2,), (3, 3)]):
+        with pytest.raises(ValueError, match=r"^goal "):
+            env.reset(options={"goal": bad})
+    assert env.goal.tolist() == [list(gym_advrl.envs.grid_world.FOUR_ROOMS_GOAL)] * 3  # unchanged
+
+
+def test_physics_option_ranges_name_the_parameter() -> None:
+    env = gym.make_vec("AdvRL/Pendulum-v0", 2)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^m must be"):
+        env.reset(options={"physics": {"m": -1.0}})
+    with pytest.raises(ValueError, match=r"^l\[1\] must be"):
+        env.reset(options={"physics": {"l": [1.0, 0.0]}})
+
+
+def test_quantum_qasm_leaves_the_noise_out_by_default() -> None:
+    kwargs = {"noise_prob": 0.5}
+    native = gym.make_vec("AdvRL/QuantumGate-v0", 2, **kwargs).unwrapped
+    singles = [gym.make("AdvRL/QuantumGate-v0", **kwargs) for _ in range(2)]
+    native.reset(seed=1)
+    for i, env in enumerate(singles):
+        env.reset(seed=1 + i)
+    for _ in range(6):
+        native.step(np.array([0, 1]))
+        for env, action in zip(singles, (0, 1), strict=True):
+            env.step(action)
+    for i, env in enumerate(singles):
+        assert native.to_qasm(i) == env.unwrapped.to_qasm()
+        assert native.to_qasm(i, include_noise=True) == env.unwrapped.to_qasm(include_noise=True)
+        assert native.to_qasm(i) != native.to_qasm(i, include_noise=True)  # noise was drawn
