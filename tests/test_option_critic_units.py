@@ -8,7 +8,9 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.torch_layers import FlattenExtractor, NatureCNN
 from stable_baselines3.common.utils import get_device
 
@@ -270,3 +272,204 @@ def test_unsupported_spaces_are_refused() -> None:
         OptionCritic(OptionCriticPolicy, DictObservations())
     with pytest.raises(ValueError, match="^OptionCriticPolicy supports only a Discrete action space"):
         OptionCriticPolicy(gym.spaces.Box(-1, 1, (2,)), gym.spaces.Box(-1, 1, (1,)), lambda _: 1e-3)
+
+
+# --------------------------------------------------------------------------- statistics and logs
+class Capture(KVWriter):
+    """Keeps every dump: (values, exclusions, step)."""
+
+    def __init__(self) -> None:
+        self.dumps: list[tuple[dict, dict, int]] = []
+
+    def write(self, key_values, key_excluded, step=0) -> None:
+        self.dumps.append((dict(key_values), dict(key_excluded), step))
+
+
+def capture_logs(model: OptionCritic) -> Capture:
+    capture = Capture()
+    model.set_logger(Logger(folder=None, output_formats=[capture]))
+    model._setup_learn(10)
+    return capture
+
+
+def test_option_statistics_count_steps_and_durations() -> None:
+    """An option ends when a new one is selected in its environment or its episode ends; the
+    shares are the steps spent in each option since the last dump."""
+    model = OptionCritic("MlpPolicy", four_rooms(2), n_options=3, stats_window_size=3, device="cpu")
+    capture = capture_logs(model)
+    model.dump_logs()  # nothing tracked yet: shares of 0, no duration, no iteration count
+    values, excluded, step = capture.dumps[-1]
+    assert {key: values[key] for key in values if key.startswith("rollout/option")} == {
+        "rollout/option_share_0": 0.0,
+        "rollout/option_share_1": 0.0,
+        "rollout/option_share_2": 0.0,
+    }
+    assert "time/iterations" not in values and step == 0
+
+    model._running_durations[:] = 0
+    model._track_options(np.array([2, 2]), np.array([True, True]))  # first options: nothing ends
+    assert list(model.option_durations) == [] and model._running_durations.tolist() == [1, 1]
+    model.num_timesteps = 1
+    model.dump_logs(iteration=1)  # one step counted per env: 2 steps in option 2
+    values, excluded, step = capture.dumps[-1]
+    assert values["rollout/option_share_2"] == 1.0 and values["rollout/option_share_0"] == 0.0
+    assert values["time/iterations"] == 1 and excluded["time/iterations"] == ("tensorboard",)
+    assert "rollout/option_duration_mean" not in values and step == 1
+    assert model._option_steps.tolist() == [0, 0, 0]  # reset by the dump
+
+    model._track_options(np.array([2, 0]), np.array([False, True]))  # env 1 switches after 1 step
+    assert list(model.option_durations) == [1] and model._running_durations.tolist() == [2, 1]
+    model._track_options(np.array([2, 0]), np.array([False, False]))
+    model._finish_options(np.array([True, False]))  # env 0's episode ends: its option lasted 3 steps
+    assert list(model.option_durations) == [1, 3] and model._running_durations.tolist() == [0, 2]
+    model._track_options(np.array([1, 1]), np.array([True, True]))  # env 0 had ended: no extra duration
+    assert list(model.option_durations) == [1, 3, 2] and model._running_durations.tolist() == [1, 1]
+    model._track_options(np.array([1, 0]), np.array([False, True]))
+    assert list(model.option_durations) == [3, 2, 1]  # a window of stats_window_size durations
+    model.num_timesteps = 9
+    model.dump_logs(iteration=4)
+    values, excluded, step = capture.dumps[-1]
+    assert values["rollout/option_duration_mean"] == 2.0 and step == 9
+    # steps since the last dump (8): option 0 in 3, option 1 in 3, option 2 in 2
+    assert [values[f"rollout/option_share_{w}"] for w in range(3)] == [3 / 8, 3 / 8, 2 / 8]
+    assert values["time/iterations"] == 4
+
+
+def test_a_single_counted_step_has_a_share_of_one() -> None:
+    model = OptionCritic("MlpPolicy", four_rooms(), n_options=2, device="cpu")
+    capture = capture_logs(model)
+    model._track_options(np.array([1]), np.array([True]))
+    model.dump_logs()
+    values, _, _ = capture.dumps[-1]
+    assert values["rollout/option_share_1"] == 1.0 and values["rollout/option_share_0"] == 0.0
+
+
+def test_train_logs_the_losses_it_descends() -> None:
+    model = OptionCritic("MlpPolicy", four_rooms(2), n_options=3, n_steps=2, device="cpu", seed=0)
+    capture = capture_logs(model)
+    _, callback = model._setup_learn(100)
+    assert model.logger.output_formats == [capture]
+    assert model.collect_rollouts(model.env, callback, model.n_steps)
+    expected = {f"train/{name}": value.item() for name, value in model.compute_losses().items()}
+    assert set(expected) == {
+        "train/loss",
+        "train/policy_loss",
+        "train/critic_loss",
+        "train/entropy_loss",
+        "train/termination_loss",
+        "train/termination_prob",
+    }
+    model.train()
+    model.logger.dump(step=4)
+    values, excluded, step = capture.dumps[-1]
+    for key, value in expected.items():
+        assert values[key] == pytest.approx(value, rel=1e-6) and excluded[key] == ("",), key
+    assert values["train/n_updates"] == 1 and excluded["train/n_updates"] == ("tensorboard",)
+    model.train()
+    model.logger.dump(step=5)
+    values, _, _ = capture.dumps[-1]
+    assert values["train/n_updates"] == 2 and model._n_updates == 2
+    model._n_updates = 0
+    model.train()
+    model.logger.dump(step=6)
+    values, _, _ = capture.dumps[-1]
+    assert values["train/n_updates"] == 1
+
+
+# --------------------------------------------------------------------------- learn
+def tiny_model(n_envs: int = 1, **kwargs) -> OptionCritic:
+    kwargs.setdefault("policy_kwargs", dict(net_arch=[8]))
+    return OptionCritic(
+        "MlpPolicy", four_rooms(n_envs), n_steps=1, n_options=2, device="cpu", seed=0, **kwargs
+    )
+
+
+def test_learn_counts_iterations_and_dumps_every_log_interval() -> None:
+    model = tiny_model()
+    capture = Capture()
+    model.set_logger(Logger(folder=None, output_formats=[capture]))
+    assert model.learn(6, log_interval=2) is model
+    assert model.num_timesteps == 6 and model._n_updates == 6
+    assert [values["time/iterations"] for values, _, _ in capture.dumps] == [2, 4, 6]
+    assert [step for _, _, step in capture.dumps] == [2, 4, 6]
+    capture.dumps.clear()
+    model.learn(6, log_interval=None)  # no dumps; the steps start again from 0
+    assert capture.dumps == [] and model.num_timesteps == 6 and model._n_updates == 12
+    model.learn(4, log_interval=1, reset_num_timesteps=False)  # 4 more steps: from 6 to 10
+    assert model.num_timesteps == 10 and [values["time/iterations"] for values, _, _ in capture.dumps] == [
+        1,
+        2,
+        3,
+        4,
+    ]
+
+
+def test_learn_defaults_dump_every_hundred_iterations_into_an_option_critic_run(tmp_path, capsys) -> None:
+    model = tiny_model(tensorboard_log=str(tmp_path))
+    model.learn(100)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["OptionCritic_1"]
+    model.learn(100)  # reset_num_timesteps=True by default: a new run, counted from 0
+    assert model.num_timesteps == 100
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["OptionCritic_1", "OptionCritic_2"]
+    logged = sorted(path.name for path in (tmp_path / "OptionCritic_2").iterdir())
+    assert len(logged) == 1 and logged[0].startswith("events.out.tfevents")
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""  # verbose=0, no progress bar
+    model._setup_learn(10)  # the defaults of _setup_learn: a run named "run"
+    assert "run_1" in [path.name for path in tmp_path.iterdir()]
+
+
+class StopAt(BaseCallback):
+    """Stops the training at the ``stop``-th environment step."""
+
+    def __init__(self, stop: int) -> None:
+        super().__init__()
+        self.stop, self.ended = stop, False
+
+    def _on_step(self) -> bool:
+        assert "new_obs" in self.locals and "acting" in self.locals
+        return self.n_calls < self.stop
+
+    def _on_training_end(self) -> None:
+        self.ended = True
+
+
+def test_a_callback_stops_the_rollout_and_the_training() -> None:
+    model = tiny_model(n_envs=2)
+    model.n_steps = 5
+    model.rollout_buffer = OptionRolloutBuffer(5, model.observation_space, 2, 2)
+    callback = StopAt(3)
+    assert model.learn(100, callback=callback) is model
+    assert callback.ended and callback.n_calls == 3
+    assert model.num_timesteps == 6 and model._n_updates == 0
+    assert model.rollout_buffer.pos == 2 and not model.rollout_buffer.full
+
+
+def test_continued_training_keeps_the_running_options(tmp_path) -> None:
+    model = tiny_model(n_envs=2)
+    model.learn(4)
+    model._last_options = np.array([1, 0])
+    model._last_episode_starts = np.array([False, True])
+    model._running_durations = np.array([3, 5])
+    model._last_target_update = 3
+    model._setup_learn(10, reset_num_timesteps=False)
+    assert model._last_options.tolist() == [1, 0] and model._last_episode_starts.tolist() == [False, True]
+    assert model._running_durations.tolist() == [3, 5] and model._last_target_update == 3
+    assert model.num_timesteps == 4
+    model._setup_learn(10)  # a new run: new options everywhere
+    assert model._last_options.tolist() == [0, 0] and model._last_options.dtype == np.int64
+    assert model._last_episode_starts.tolist() == [True, True] and model._last_episode_starts.dtype == bool
+    assert model._running_durations.tolist() == [0, 0] and model._running_durations.dtype == np.int64
+    assert model._last_target_update == 0 and model.num_timesteps == 0
+    # A first run that does not reset the step count still starts every environment afresh,
+    first = tiny_model(n_envs=2)
+    first.learn(2, reset_num_timesteps=False)
+    assert first.num_timesteps == 2
+    # and so does continued training with a different number of environments.
+    model.num_timesteps = 7
+    model.save(tmp_path / "model.zip")
+    model = OptionCritic.load(tmp_path / "model.zip", env=four_rooms(3), device="cpu")
+    assert model._last_options.tolist() == [0, 0]
+    model._setup_learn(10, reset_num_timesteps=False)
+    assert model._last_options.tolist() == [0, 0, 0] and model._last_episode_starts.tolist() == [True] * 3
+    assert model._running_durations.tolist() == [0, 0, 0] and model._last_target_update == 7
