@@ -202,6 +202,8 @@ def plot_trials(path: Path, records: Sequence[TrialRecord], title: str) -> Path:
 
 
 def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
     text = value if isinstance(value, str) else repr(value)
     text = text.replace("|", "/").replace("\n", " ")
     return text if len(text) <= 120 else text[:117] + "..."
