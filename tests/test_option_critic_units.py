@@ -11,7 +11,8 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import KVWriter, Logger
-from stable_baselines3.common.torch_layers import FlattenExtractor, NatureCNN
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, NatureCNN
 from stable_baselines3.common.utils import get_device
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
@@ -473,3 +474,114 @@ def test_continued_training_keeps_the_running_options(tmp_path) -> None:
     model._setup_learn(10, reset_num_timesteps=False)
     assert model._last_options.tolist() == [0, 0, 0] and model._last_episode_starts.tolist() == [True] * 3
     assert model._running_durations.tolist() == [0, 0, 0] and model._last_target_update == 7
+
+
+# --------------------------------------------------------------------------- target network, training modes
+class BatchNormExtractor(BaseFeaturesExtractor):
+    """Linear features with batch normalization: running statistics (buffers) that move only in
+    training mode."""
+
+    def __init__(self, observation_space: gym.spaces.Space, features_dim: int = 6) -> None:
+        super().__init__(observation_space, features_dim)
+        self.linear = th.nn.Linear(get_flattened_obs_dim(observation_space), features_dim)
+        self.norm = th.nn.BatchNorm1d(features_dim)
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return self.norm(self.linear(observations.flatten(1)))
+
+
+def batch_norm_model(**kwargs) -> OptionCritic:
+    policy_kwargs = dict(net_arch=[4], features_extractor_class=BatchNormExtractor)
+    return tiny_model(n_envs=2, policy_kwargs=policy_kwargs, **kwargs)
+
+
+def norm_stats(net) -> list[th.Tensor]:
+    return [buffer.detach().clone() for buffer in net.buffers()]
+
+
+def test_rollouts_and_predictions_run_in_evaluation_mode_and_updates_in_training_mode() -> None:
+    model = batch_norm_model(target_update_interval=10**6)
+    policy = model.policy
+    assert not policy.net_target.training  # the target network is always evaluated
+    before = norm_stats(policy.net)
+    _, callback = model._setup_learn(100)
+    assert model.collect_rollouts(model.env, callback, 1)
+    model.predict(np.array([3, 4]))
+    assert not policy.training and not policy.net.training
+    for old, new in zip(before, norm_stats(policy.net), strict=True):
+        assert th.equal(old, new)  # evaluation mode: running statistics untouched
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    model.train()
+    assert policy.training and policy.net.training and not policy.net_target.training
+    assert int(policy.net.features_extractor.norm.num_batches_tracked) == 1
+    assert not th.equal(before[0], norm_stats(policy.net)[0])
+    model.predict(np.array([3, 4]))
+    assert not policy.training and not policy.net.training
+
+
+def test_target_network_updates_every_target_update_interval_steps() -> None:
+    """tau-soft update of the parameters, a copy of the buffers (batch-norm statistics), once
+    ``num_timesteps - last update >= target_update_interval``."""
+    model = batch_norm_model(target_update_interval=10, tau=0.25)
+    model.set_logger(Logger(folder=None, output_formats=[]))
+    _, callback = model._setup_learn(100)
+    assert model.collect_rollouts(model.env, callback, 1)
+    policy = model.policy
+    target_before = [param.detach().clone() for param in policy.net_target.parameters()]
+    model._last_target_update, model.num_timesteps = 5, 14  # 9 steps since the last update
+    model.train()
+    for old, param in zip(target_before, policy.net_target.parameters(), strict=True):
+        assert th.equal(old, param)
+    assert model._last_target_update == 5
+    model.num_timesteps = 15  # 10 steps since the last update
+    model.train()
+    assert model._last_target_update == 15
+    for old, online, param in zip(
+        target_before, policy.net.parameters(), policy.net_target.parameters(), strict=True
+    ):
+        th.testing.assert_close(param, 0.75 * old + 0.25 * online.detach(), rtol=1e-6, atol=1e-7)
+    for online, target in zip(policy.net.buffers(), policy.net_target.buffers(), strict=True):
+        assert th.equal(online, target)
+    assert int(policy.net_target.features_extractor.norm.num_batches_tracked) == 2
+
+
+def test_policy_save_and_load_restore_the_constructor_arguments(tmp_path) -> None:
+    obs_space, act_space = gym.spaces.Box(-1, 1, (3,)), gym.spaces.Discrete(2)
+    policy = OptionCriticPolicy(
+        obs_space,
+        act_space,
+        lambda _: 1e-3,
+        n_options=3,
+        net_arch=[5],
+        activation_fn=th.nn.Tanh,
+        fixed_termination_prob=0.25,
+        features_extractor_class=BatchNormExtractor,
+        features_extractor_kwargs=dict(features_dim=7),
+        optimizer_class=th.optim.SGD,
+        optimizer_kwargs=dict(momentum=0.5),
+    )
+    policy.save(tmp_path / "policy.pt")
+    loaded = OptionCriticPolicy.load(tmp_path / "policy.pt")
+    assert loaded.n_options == 3 and loaded.net_arch == [5] and loaded.activation_fn is th.nn.Tanh
+    assert loaded.fixed_termination_prob == 0.25 and loaded.net.termination_head is None
+    assert loaded.features_extractor_kwargs == dict(features_dim=7)
+    assert isinstance(loaded.optimizer, th.optim.SGD) and loaded.optimizer_kwargs == dict(momentum=0.5)
+    assert loaded.optimizer.param_groups[0]["momentum"] == 0.5
+    obs = th.tensor([[0.1, -0.5, 0.9], [0.3, 0.2, -0.7]])
+    for net, loaded_net in ((policy.net, loaded.net), (policy.net_target, loaded.net_target)):
+        net.set_training_mode(False)
+        loaded_net.set_training_mode(False)
+        for got, expected in zip(loaded_net(obs), net(obs), strict=True):
+            assert th.equal(got, expected)
+    # The network alone round-trips too.
+    policy.net.save(tmp_path / "net.pt")
+    net = type(policy.net).load(tmp_path / "net.pt")
+    assert (net.n_options, net.net_arch, net.activation_fn, net.fixed_termination_prob) == (
+        3,
+        [5],
+        th.nn.Tanh,
+        0.25,
+    )
+    assert net.features_dim == 7
+    net.set_training_mode(False)
+    assert th.equal(net(obs).q_values, policy.net(obs).q_values)

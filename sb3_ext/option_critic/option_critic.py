@@ -310,7 +310,12 @@ class OptionCritic(EpsilonGreedyAlgorithm):
         self._n_updates += 1
         if self.num_timesteps - self._last_target_update >= self.target_update_interval:
             polyak_update(self.policy.net.parameters(), self.policy.net_target.parameters(), self.tau)
-            polyak_update(self.policy.net.buffers(), self.policy.net_target.buffers(), 1.0)
+            # Buffers (batch-norm statistics, integer step counts included) are copied as they are.
+            with th.no_grad():
+                for buffer, target_buffer in zip(
+                    self.policy.net.buffers(), self.policy.net_target.buffers(), strict=True
+                ):
+                    target_buffer.copy_(buffer)
             self._last_target_update = self.num_timesteps
         for name, value in losses.items():
             self.logger.record(f"train/{name}", value.item())
