@@ -29,3 +29,38 @@ def test_runs_are_logged_under_the_algorithm_name_unless_told_otherwise(cls, env
     assert model.learn(8) is model
     model.learn(8, tb_log_name="custom", reset_num_timesteps=True)
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted([f"{name}_1", "custom_1"])
+
+
+class RecordingBase:
+    """Stands in for an SB3 algorithm: its ``learn`` returns what it was given."""
+
+    def learn(self, **kwargs):
+        return kwargs
+
+
+class Named(NamedLearnMixin, RecordingBase):
+    log_name = "Named"
+
+
+def test_learn_hands_sb3_defaults_and_the_log_name_to_the_base_learn() -> None:
+    assert Named().learn(100) == {
+        "total_timesteps": 100,
+        "callback": None,
+        "log_interval": 4,
+        "tb_log_name": "Named",
+        "reset_num_timesteps": True,
+        "progress_bar": False,
+    }
+
+    def callback(locals_, globals_):
+        return True
+
+    given = Named().learn(7, callback, 2, "run", False, True)
+    assert given == {
+        "total_timesteps": 7,
+        "callback": callback,
+        "log_interval": 2,
+        "tb_log_name": "run",
+        "reset_num_timesteps": False,
+        "progress_bar": True,
+    }

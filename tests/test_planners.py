@@ -283,3 +283,74 @@ def test_random_shooting_draws_its_cold_starts_and_candidates_from_the_given_gen
     )
     candidates = th.randint(4, (2, 5, 3), generator=th.Generator().manual_seed(9)) - 1
     np.testing.assert_array_equal(seen[0].numpy(), candidates.numpy())
+
+
+def test_cem_iterations_are_the_exact_elite_mean_and_variance_updates():
+    """Two CEM iterations written out: candidates mean + std * noise (the generator's draws, the
+    mean itself first), clipped to the box; the n_elites best refit mean and variance with
+    smoothing alpha: mean <- alpha mean + (1 - alpha) elite_mean, var <- alpha var + (1 - alpha) elite_var."""
+    low, high = np.array([-2.0, -1.0], np.float32), np.array([1.0, 3.0], np.float32)
+    batch, population, elites, horizon, alpha = 2, 6, 3, 3, 0.3
+    planner = CEMPlanner(
+        spaces.Box(low, high), horizon, population, elites, n_iterations=2, alpha=alpha, initial_std=0.4
+    )
+    target = th.tensor([[0.4, 2.0], [-1.5, 0.0]])
+
+    def score(obs, seqs):  # (B, P, H, 2) -> (B, P): closeness of every step to the row's target
+        return -((seqs - target[:, None, None, :]) ** 2).sum((-1, -2)) + obs
+
+    obs = th.tensor([[1.0], [-2.0]])
+    result = planner.plan(obs, score, generator=th.Generator().manual_seed(4))
+
+    low_t, high_t = th.as_tensor(low), th.as_tensor(high)
+    mean = ((low_t + high_t) / 2).expand(batch, horizon, 2)  # the box's middle: (-0.5, 1.0)
+    np.testing.assert_allclose(mean[0, 0].numpy(), [-0.5, 1.0])
+    var = (0.4 * (high_t - low_t)).expand(batch, horizon, 2) ** 2
+    generator = th.Generator().manual_seed(4)
+    for _ in range(2):
+        noise = th.randn((batch, population - 1, horizon, 2), generator=generator)
+        candidates = th.cat([mean[:, None], mean[:, None] + var.sqrt()[:, None] * noise], dim=1)
+        candidates = th.minimum(th.maximum(candidates, low_t), high_t)
+        returns = score(obs, candidates)
+        best = th.argsort(returns, dim=1, descending=True)[:, :elites]
+        chosen = th.stack([candidates[b, best[b]] for b in range(batch)])  # (B, elites, H, 2)
+        elite_returns = th.stack([returns[b, best[b]] for b in range(batch)])
+        elite_mean = chosen.mean(dim=1)
+        elite_var = ((chosen - elite_mean[:, None]) ** 2).mean(dim=1)
+        mean = alpha * mean + (1 - alpha) * elite_mean
+        var = alpha * var + (1 - alpha) * elite_var
+    np.testing.assert_allclose(result.plan.numpy(), mean.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.action.numpy(), mean[:, 0].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(result.action_std.numpy(), var[:, 0].sqrt().numpy(), rtol=1e-5, atol=1e-6)
+    assert result.expected_return.shape == (batch,)
+    np.testing.assert_allclose(result.expected_return.numpy(), elite_returns.mean(dim=1).numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("planner", "warm", "dtype"),
+    [
+        (
+            CEMPlanner(spaces.Box(-1, 1, (2,)), 3, 5, 2, device="meta"),
+            th.zeros(2, 3, 2, dtype=th.float64),
+            th.float32,
+        ),
+        (
+            RandomShootingPlanner(spaces.Discrete(3), 3, 5, device="meta"),
+            th.ones(2, 3, dtype=th.int32),
+            th.long,
+        ),
+    ],
+    ids=["cem", "random_shooting"],
+)
+def test_a_warm_start_is_moved_to_the_planners_device_and_dtype(planner, warm, dtype):
+    """A warm start made on the CPU, in another dtype, is converted: the plan is on the planner's
+    (meta) device, in its plan dtype."""
+    seen = []
+
+    def score(obs, seqs):
+        seen.append(seqs)
+        return seqs.reshape(*seqs.shape[:2], -1).float().sum(-1)
+
+    result = planner.plan(th.zeros(2, 1, device="meta"), score, warm)
+    assert seen[0].device.type == "meta" and seen[0].dtype == dtype
+    assert result.plan.device.type == "meta" and result.plan.dtype == dtype
