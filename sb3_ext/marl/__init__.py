@@ -1,0 +1,15 @@
+"""Multi-agent algorithms for PettingZoo parallel environments, with the SB3 contract."""
+
+from sb3_ext.marl.common.base import MultiAgentAlgorithm
+from sb3_ext.marl.common.buffers import MultiAgentReplayBuffer, MultiAgentSamples
+from sb3_ext.marl.common.evaluation import evaluate_marl_policy
+from sb3_ext.marl.qmix import QMIX, VDN
+
+__all__ = [
+    "QMIX",
+    "VDN",
+    "MultiAgentAlgorithm",
+    "MultiAgentReplayBuffer",
+    "MultiAgentSamples",
+    "evaluate_marl_policy",
+]

@@ -1,0 +1,222 @@
+"""QMIX and VDN: value decomposition for cooperative teams with Discrete actions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.utils import polyak_update
+from torch import nn
+from torch.nn import functional as F
+
+from sb3_ext.common.validation import check_positive, check_positive_int, check_unit_interval
+from sb3_ext.marl.common.base import MultiAgentAlgorithm
+from sb3_ext.marl.qmix.networks import AgentQNetwork, QMixer, VDNMixer
+
+MIXERS = ("qmix", "vdn")
+
+
+class QMIX(MultiAgentAlgorithm):
+    """
+    QMIX (Rashid et al. 2018), and VDN (Sunehag et al. 2017) with ``mixer="vdn"``: per-agent
+    Q-networks on local observations, mixed into a team value ``Q_tot(s, a)`` that is trained on
+    the team reward and is monotonic in every agent's Q-value, so each agent acting greedily on
+    its own Q maximizes ``Q_tot`` (decentralized execution).
+
+    - Agent networks: one MLP shared by all agents, with the agent's one-hot id appended to its
+      observation (parameter sharing, as in both papers' implementations).
+    - Mixer: ``"qmix"``: a two-layer network whose non-negative weights and biases are produced by
+      hypernetworks of the global state (``env.state()``; the concatenated observations when the
+      env has none); ``"vdn"``: the sum of the agents' Q-values.
+    - Target: double Q-learning, ``y = r_team + gamma (1 - done_team) Q_tot^-(s', argmax_a Q(o', a))``
+      with the greedy actions of the online agent network evaluated by the target networks;
+      ``r_team`` is the mean reward of the agents that acted (the shared reward of a cooperative
+      env). Agents out of play (left the arena) are masked out of the mix.
+    - Loss: squared TD error on ``Q_tot``, gradient norm clipped to ``max_grad_norm``, Adam.
+    - Exploration: epsilon-greedy per agent, linearly annealed from ``exploration_initial_eps`` to
+      ``exploration_final_eps`` over ``exploration_fraction`` of the timesteps (SB3's DQN schedule).
+
+    :param env: a PettingZoo ``ParallelEnv`` with ``Discrete`` actions (every agent the same spaces)
+    :param mixer: ``"qmix"`` or ``"vdn"``
+    :param net_arch: hidden layers of the agent network
+    :param mixing_embed_dim: width of the mixing network's hidden layer (QMIX)
+    :param hypernet_embed_dim: width of the hypernetworks' hidden layer (QMIX)
+    :param target_update_interval: env steps between target-network updates
+    :param tau: soft update coefficient of the target networks (1: hard copy)
+    :param exploration_fraction: fraction of the timesteps over which epsilon is annealed
+    :param exploration_initial_eps: initial epsilon
+    :param exploration_final_eps: final epsilon
+    :param max_grad_norm: gradient clipping norm
+    :param double_q: use double Q-learning targets (else the target network's own max)
+    :param kwargs: :class:`~sb3_ext.marl.common.base.MultiAgentAlgorithm`'s arguments (learning
+        rate, buffer, batch, gamma, train frequency, logging, seed, device)
+    """
+
+    hyperparameters: ClassVar[tuple[str, ...]] = (
+        "mixer",
+        "net_arch",
+        "mixing_embed_dim",
+        "hypernet_embed_dim",
+        "target_update_interval",
+        "tau",
+        "exploration_fraction",
+        "exploration_initial_eps",
+        "exploration_final_eps",
+        "max_grad_norm",
+        "double_q",
+    )
+    saved_modules: ClassVar[tuple[str, ...]] = (
+        "q_net",
+        "q_net_target",
+        "mixer_net",
+        "mixer_net_target",
+        "optimizer",
+    )
+
+    def __init__(
+        self,
+        env: Any,
+        mixer: str = "qmix",
+        net_arch: Sequence[int] = (64, 64),
+        mixing_embed_dim: int = 32,
+        hypernet_embed_dim: int = 64,
+        target_update_interval: int = 200,
+        tau: float = 1.0,
+        exploration_fraction: float = 0.5,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.05,
+        max_grad_norm: float = 10.0,
+        double_q: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if mixer not in MIXERS:
+            raise ValueError(f"mixer must be one of {MIXERS}, got {mixer!r}")
+        self.mixer = mixer
+        self.net_arch = [check_positive_int("net_arch", width) for width in net_arch]
+        self.mixing_embed_dim = check_positive_int("mixing_embed_dim", mixing_embed_dim)
+        self.hypernet_embed_dim = check_positive_int("hypernet_embed_dim", hypernet_embed_dim)
+        self.target_update_interval = check_positive_int("target_update_interval", target_update_interval)
+        self.tau = check_unit_interval("tau", tau)
+        self.exploration_fraction = check_unit_interval("exploration_fraction", exploration_fraction)
+        self.exploration_initial_eps = check_unit_interval("exploration_initial_eps", exploration_initial_eps)
+        self.exploration_final_eps = check_unit_interval("exploration_final_eps", exploration_final_eps)
+        self.max_grad_norm = check_positive("max_grad_norm", max_grad_norm)
+        if not isinstance(double_q, bool):
+            raise ValueError(f"double_q must be True or False, got {double_q!r}")
+        self.double_q = double_q
+        self.exploration_rate = self.exploration_initial_eps
+        super().__init__(env, **kwargs)
+
+    def _check_spaces(self) -> None:
+        if not isinstance(self.action_space, spaces.Discrete):
+            raise ValueError(
+                f"action_space: {type(self).__name__} needs Discrete actions, got {self.action_space} "
+                "(MADDPG takes Box actions; the particle envs have continuous_actions=False)"
+            )
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        n_actions = int(self.action_space.n)
+        self.q_net = AgentQNetwork(self.obs_dim, self.n_agents, n_actions, self.net_arch).to(self.device)
+        self.q_net_target = AgentQNetwork(self.obs_dim, self.n_agents, n_actions, self.net_arch).to(
+            self.device
+        )
+        self.mixer_net, self.mixer_net_target = self._make_mixer(), self._make_mixer()
+        self.q_net_target.load_state_dict(self.q_net.state_dict())
+        self.mixer_net_target.load_state_dict(self.mixer_net.state_dict())
+        self.q_net_target.requires_grad_(False)
+        self.mixer_net_target.requires_grad_(False)
+        self.optimizer = th.optim.Adam(
+            [*self.q_net.parameters(), *self.mixer_net.parameters()], lr=self.learning_rate
+        )
+
+    def _make_mixer(self) -> nn.Module:
+        if self.mixer == "vdn":
+            return VDNMixer().to(self.device)
+        return QMixer(self.n_agents, self.state_dim, self.mixing_embed_dim, self.hypernet_embed_dim).to(
+            self.device
+        )
+
+    # ------------------------------------------------------------------ acting
+    def _on_step(self) -> None:
+        progress = self.num_timesteps / max(self._total_timesteps, 1)
+        fraction = min(progress / self.exploration_fraction, 1.0) if self.exploration_fraction > 0 else 1.0
+        start, end = self.exploration_initial_eps, self.exploration_final_eps
+        self.exploration_rate = start + fraction * (end - start)
+        if self.num_timesteps % self.target_update_interval == 0:
+            polyak_update(self.q_net.parameters(), self.q_net_target.parameters(), self.tau)
+            polyak_update(self.mixer_net.parameters(), self.mixer_net_target.parameters(), self.tau)
+        self.logger.record("rollout/exploration_rate", self.exploration_rate)
+
+    def _greedy(self, observations: th.Tensor, columns: list[int]) -> np.ndarray:
+        agent_ids = th.as_tensor(columns, device=self.device)
+        return self.q_net.forward_agents(observations, agent_ids).argmax(dim=-1).cpu().numpy()
+
+    def _epsilon_greedy(self, greedy: np.ndarray, epsilon: float) -> np.ndarray:
+        explore = self.rng.random(len(greedy)) < epsilon
+        random_actions = self.rng.integers(0, int(self.action_space.n), size=len(greedy))
+        return np.where(explore, random_actions, greedy)
+
+    def _explore(self, observations: dict[str, np.ndarray]) -> dict[str, Any]:
+        names = [name for name in self.agents if name in observations]
+        columns = [self.agent_index[name] for name in names]
+        with th.no_grad():
+            greedy = self._greedy(self._obs_tensor(observations, names), columns)
+        actions = self._epsilon_greedy(greedy, self.exploration_rate)
+        return {name: int(action) for name, action in zip(names, actions, strict=True)}
+
+    def _predict(self, observations: th.Tensor, deterministic: bool) -> np.ndarray:
+        greedy = self._greedy(observations, self._predict_index)
+        return greedy if deterministic else self._epsilon_greedy(greedy, self.exploration_rate)
+
+    # ------------------------------------------------------------------ training
+    def td_targets(self, batch: Any) -> th.Tensor:
+        """``r_team + gamma (1 - done_team) Q_tot^-(s', a')``, ``a'`` the online network's greedy
+        next actions (double Q) or the target network's, masked to the agents still in play."""
+        with th.no_grad():
+            next_target_q = self.q_net_target(batch.next_observations)  # (B, N, A)
+            if self.double_q:
+                next_actions = self.q_net(batch.next_observations).argmax(dim=-1, keepdim=True)
+                next_q = next_target_q.gather(-1, next_actions).squeeze(-1)
+            else:
+                next_q = next_target_q.max(dim=-1).values
+            next_total = self.mixer_net_target(next_q * batch.next_active, batch.next_states)
+            return batch.team_rewards + self.gamma * (1.0 - batch.team_terminations) * next_total
+
+    def chosen_total(self, batch: Any) -> th.Tensor:
+        """``Q_tot(s, a)`` of the stored joint actions (inactive agents masked out)."""
+        q = self.q_net(batch.observations).gather(-1, batch.actions.long().unsqueeze(-1)).squeeze(-1)
+        return self.mixer_net(q * batch.active, batch.states)
+
+    def train(self, gradient_steps: int, batch_size: int) -> None:
+        losses = []
+        for _ in range(gradient_steps):
+            batch = self.replay_buffer.sample(batch_size, self.rng)
+            loss = F.mse_loss(self.chosen_total(batch), self.td_targets(batch))
+            self.optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(
+                [*self.q_net.parameters(), *self.mixer_net.parameters()], self.max_grad_norm
+            )
+            self.optimizer.step()
+            losses.append(loss.item())
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", float(np.mean(losses)))
+
+
+class VDN(QMIX):
+    """VDN (Sunehag et al. 2017): :class:`QMIX` with the sum of the agents' Q-values as the mixer.
+
+    :param env: a PettingZoo ``ParallelEnv`` with ``Discrete`` actions
+    :param kwargs: :class:`QMIX`'s arguments except ``mixer``
+    """
+
+    def __init__(self, env: Any, **kwargs: Any) -> None:
+        mixer = kwargs.pop("mixer", "vdn")
+        if mixer != "vdn":
+            raise ValueError(f"mixer: VDN always sums the agents' Q-values (use QMIX for {mixer!r})")
+        super().__init__(env, mixer="vdn", **kwargs)
