@@ -419,6 +419,13 @@ def test_model_fits_and_imagination_follow_the_schedule_with_two_envs():
     late.train_model = lambda: (fits.append(late.num_timesteps), original_late())[1]
     late.learn(15)
     assert fits == [9, 12, 15] and late.model_buffer.size() == 7
+    # model_train_freq 3 with 2 envs: 3 // 2 = 1 call between fits, every call.
+    env = make_vec_env("AdvRL/GridWorld-v0", n_envs=2, seed=0, env_kwargs=dict(size=4))
+    often = tiny_dyna(env, learning_starts=0, model_train_freq=3, planning_steps=0, planning_updates=2,
+                      train_freq=1, gradient_steps=0)  # fmt: skip
+    often.learn(10)
+    # planning_steps=0: the model is fitted, but nothing is imagined and no planning update is owed.
+    assert often._model_fits == 5 and often.model_buffer.size() == 0 and often._pending_planning_updates == 0
 
 
 def test_train_model_fits_all_real_transitions_and_logs_the_fit():

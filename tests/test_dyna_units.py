@@ -259,6 +259,16 @@ def test_exploration_breaks_ties_at_random_and_explores_at_epsilon():
     model.exploration_rate = 0.4  # greedy 1 with 0.6 + 0.4 / 4, every other action 0.4 / 4
     counts = np.bincount(model._epsilon_greedy(states), minlength=4) / len(states)
     np.testing.assert_allclose(counts, [0.1, 0.7, 0.1, 0.1], atol=0.015)
+    # Each state's own maximum: rows whose maxima differ (3, 5 and 0, all tied in the last row).
+    model.exploration_rate = 0.0
+    q[0] = [1.0, 3.0, 3.0, 0.0]
+    q[1] = [5.0, 0.0, 5.0, 4.0]
+    q[2] = [0.0, 0.0, 0.0, 0.0]
+    mixed = np.repeat([0, 1, 2], 6000)
+    actions = model._epsilon_greedy(mixed)
+    for state, expected in ((0, [0.0, 0.5, 0.5, 0.0]), (1, [0.5, 0.0, 0.5, 0.0]), (2, [0.25] * 4)):
+        counts = np.bincount(actions[mixed == state], minlength=4) / 6000
+        np.testing.assert_allclose(counts, expected, atol=0.025)
     # predict() without deterministic=True is that behaviour policy; with it, the lowest greedy action.
     q[0] = [0.0, 3.0, 3.0, 0.0]
     model.exploration_rate = 0.0
