@@ -4,6 +4,8 @@ argument checks and the defaults of the public API."""
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -12,7 +14,12 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import KVWriter, Logger
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, FlattenExtractor, NatureCNN
+from stable_baselines3.common.torch_layers import (
+    BaseFeaturesExtractor,
+    CombinedExtractor,
+    FlattenExtractor,
+    NatureCNN,
+)
 from stable_baselines3.common.utils import get_device
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
@@ -585,3 +592,182 @@ def test_policy_save_and_load_restore_the_constructor_arguments(tmp_path) -> Non
     assert net.features_dim == 7
     net.set_training_mode(False)
     assert th.equal(net(obs).q_values, policy.net(obs).q_values)
+
+
+# --------------------------------------------------------------------------- call-and-return execution
+def linear_policy(fixed_termination_prob: float | None = None) -> OptionCriticPolicy:
+    """Three options over four actions in five one-hot states, with hand-set linear heads: greedy
+    option 2 in state 0, 0 in state 1, 1 in state 2; beta = sigmoid(2, -2, 0) for options 0, 1, 2
+    (0.5 exactly for option 2); modal actions 3, 0, 1 of options 0, 1, 2 with small logits."""
+    policy = OptionCriticPolicy(
+        gym.spaces.Discrete(5),
+        gym.spaces.Discrete(4),
+        lambda _: 1e-3,
+        n_options=3,
+        net_arch=[],
+        fixed_termination_prob=fixed_termination_prob,
+    )
+    net = policy.net
+    with th.no_grad():
+        net.q_head.weight.zero_()
+        net.q_head.bias.zero_()
+        for state, option in ((0, 2), (1, 0), (2, 1)):
+            net.q_head.weight[option, state] = 1.0
+        if net.termination_head is not None:
+            net.termination_head.weight.zero_()
+            net.termination_head.bias.copy_(th.tensor([2.0, -2.0, 0.0]))
+        net.policy_head.weight.zero_()
+        bias = th.zeros(3, 4)
+        bias[0, 3] = bias[1, 0] = bias[2, 1] = 0.2
+        net.policy_head.bias.copy_(bias.view(-1))
+    return policy
+
+
+def test_deterministic_act_is_call_and_return() -> None:
+    policy = linear_policy()
+    acting = policy.act(
+        th.tensor([0, 1, 2, 0]),
+        th.tensor([0, 1, 2, 1]),
+        th.tensor([False, False, False, True]),
+        deterministic=True,
+        epsilon=1.0,  # ignored when deterministic
+    )
+    sigmoid = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
+    # option 0 terminates (beta 0.88 > 0.5) and the greedy option 2 of state 0 takes over;
+    # options 1 (beta 0.12) and 2 (beta exactly 0.5) go on; episode start: greedy option 2.
+    np.testing.assert_array_equal(acting.options.numpy(), [2, 1, 2, 2])
+    np.testing.assert_array_equal(acting.new_option.numpy(), [True, False, False, True])
+    np.testing.assert_allclose(
+        acting.termination_probs.detach().numpy(), sigmoid(np.array([2.0, -2.0, 0.0, -2.0])), rtol=1e-6
+    )
+    np.testing.assert_array_equal(acting.actions.numpy(), [1, 0, 1, 1])  # the modal action of each option
+    assert acting.options.dtype == acting.actions.dtype == th.int64
+
+
+def test_stochastic_act_samples_terminations_options_and_actions() -> None:
+    th.manual_seed(0)
+    policy = linear_policy()
+    n = 3000
+    obs, starts = th.full((n,), 1), th.zeros(n, dtype=th.bool)
+    # Terminations are drawn with probability beta; a terminated option is replaced by the greedy
+    # one (epsilon defaults to 0), here option 0 of state 1.
+    acting = policy.act(obs, th.zeros(n, dtype=th.long), starts)
+    share = acting.new_option.float().mean().item()
+    assert abs(share - 1.0 / (1.0 + np.exp(-2.0))) < 0.03
+    assert th.all(acting.options == 0)
+    acting = policy.act(obs, th.ones(n, dtype=th.long), starts)
+    assert abs(acting.new_option.float().mean().item() - 1.0 / (1.0 + np.exp(2.0))) < 0.03
+    np.testing.assert_array_equal(acting.options.numpy(), np.where(acting.new_option.numpy(), 0, 1))
+    # Actions are sampled from pi_w: every action, at its softmax probability.
+    counts = (
+        np.bincount(acting.actions[acting.options == 1].numpy(), minlength=4)
+        / (acting.options == 1).sum().item()
+    )
+    probs = th.softmax(th.tensor([0.2, 0.0, 0.0, 0.0]), dim=0).numpy()
+    np.testing.assert_allclose(counts, probs, atol=0.04)
+    # Epsilon-greedy selection: uniform options with probability epsilon.
+    all_start = th.ones(n, dtype=th.bool)
+    for epsilon in (1.0, 0.3):
+        options = policy.act(obs, th.zeros(n, dtype=th.long), all_start, epsilon=epsilon).options.numpy()
+        shares = np.bincount(options, minlength=3) / n
+        expected = np.full(3, epsilon / 3) + np.array([1.0 - epsilon, 0.0, 0.0])
+        np.testing.assert_allclose(shares, expected, atol=0.035)
+
+
+def test_fixed_termination_probabilities() -> None:
+    for prob, expected_new in ((0.0, False), (1.0, True)):
+        policy = linear_policy(fixed_termination_prob=prob)
+        out = policy.net(th.tensor([0, 3, 4, 1, 2, 0, 1]))  # 7 observations, 3 options
+        assert out.termination_probs.shape == (7, 3) and out.termination_probs.dtype == th.float32
+        assert th.all(out.termination_probs == prob)
+        acting = policy.act(th.tensor([2, 2]), th.tensor([0, 2]), th.tensor([False, False]))
+        assert acting.new_option.tolist() == [expected_new] * 2
+        assert acting.options.tolist() == ([1, 1] if expected_new else [0, 2])
+
+
+def test_stateless_forward_selects_a_new_option_in_every_observation() -> None:
+    policy = linear_policy()
+    np.testing.assert_array_equal(policy(th.tensor([0, 1, 2]), deterministic=True).numpy(), [1, 3, 0])
+    th.manual_seed(1)
+    actions = policy(th.full((400,), 1)).numpy()  # sampled by default
+    assert set(actions.tolist()) == {0, 1, 2, 3}
+    actions = policy._predict(th.full((400,), 1)).numpy()
+    assert set(actions.tolist()) == {0, 1, 2, 3}
+    assert policy._predict(th.tensor([0, 1, 2]), deterministic=True).tolist() == [1, 3, 0]
+
+
+def test_predict_state_episode_starts_and_shapes() -> None:
+    policy = linear_policy()
+    policy.set_training_mode(True)
+    actions, (options,) = policy.predict(np.array([0, 1, 2]), deterministic=True)
+    assert not policy.training  # predict evaluates
+    np.testing.assert_array_equal(options, [2, 0, 1])  # no state: every env selects greedily
+    np.testing.assert_array_equal(actions, [1, 3, 0])
+    assert options.dtype == np.int64 and actions.shape == (3,)
+    # The state is taken as given (any integer dtype or shape); no episode start: options go on.
+    actions, (options,) = policy.predict(
+        np.array([1, 1]), state=(np.array([[1], [2]], dtype=np.int32),), deterministic=True
+    )
+    np.testing.assert_array_equal(options, [1, 2])
+    np.testing.assert_array_equal(actions, [0, 1])
+    _, (options,) = policy.predict(
+        np.array([1, 1]), state=([1, 2],), episode_start=[True, False], deterministic=True
+    )
+    np.testing.assert_array_equal(options, [0, 2])
+    # A single observation gives a single action.
+    action, (options,) = policy.predict(np.int64(2), deterministic=True)
+    assert action.shape == () and int(action) == 0 and options.tolist() == [1]
+    # Defaults: sampled actions, greedy options (no exploration).
+    th.manual_seed(2)
+    actions, (options,) = policy.predict(np.full(400, 1))
+    assert set(actions.tolist()) == {0, 1, 2, 3} and np.all(options == 0)
+    # predict's option_epsilon explores.
+    _, (options,) = policy.predict(np.full(600, 1), option_epsilon=1.0)
+    assert set(options.tolist()) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("options", [[0, 3], [-1, 0], [0], [0, 1, 2]])
+def test_predict_refuses_a_bad_state(options: list[int]) -> None:
+    policy = linear_policy()
+    message = rf"^state must be \(options,\) with 2 option indices in \[0, 2\], got {re.escape(repr(np.array(options)))}$"
+    with pytest.raises(ValueError, match=message):
+        policy.predict(np.array([0, 1]), state=(np.array(options),))
+
+
+def test_model_predict_explores_with_the_current_exploration_rate() -> None:
+    model = OptionCritic(
+        "MlpPolicy",
+        make_vec_env("AdvRL/GridWorld-v0", env_kwargs=dict(size=2, obs_mode="index")),
+        n_options=3,
+        device="cpu",
+        seed=0,
+        policy_kwargs=dict(net_arch=[]),
+    )
+    model.policy = linear_policy()
+    th.manual_seed(3)
+    model.exploration_rate = 1.0
+    actions, (options,) = model.predict(np.full(600, 1))
+    assert set(options.tolist()) == {0, 1, 2} and set(actions.tolist()) == {0, 1, 2, 3}
+    model.exploration_rate = 0.0
+    actions, (options,) = model.predict(np.full(600, 1), state=(np.full(600, 1),), episode_start=np.ones(600))
+    assert np.all(options == 0) and set(actions.tolist()) == {0, 1, 2, 3}
+    model.exploration_rate = 1.0
+    actions, (options,) = model.predict(np.array([0, 1]), deterministic=True)
+    assert options.tolist() == [2, 0] and actions.tolist() == [1, 3]
+
+
+def test_a_policy_over_dict_observations() -> None:
+    """OptionCriticPolicy on its own takes Dict observations (SB3's CombinedExtractor)."""
+    space = gym.spaces.Dict({"a": gym.spaces.Box(-1, 1, (2,)), "b": gym.spaces.Discrete(3)})
+    policy = OptionCriticPolicy(
+        space,
+        gym.spaces.Discrete(2),
+        lambda _: 1e-3,
+        n_options=2,
+        net_arch=[4],
+        features_extractor_class=CombinedExtractor,
+    )
+    obs = {"a": np.zeros((5, 2), dtype=np.float32), "b": np.array([0, 1, 2, 0, 1])}
+    actions, (options,) = policy.predict(obs)
+    assert actions.shape == (5,) and options.shape == (5,)
+    assert policy(policy.obs_to_tensor(obs)[0]).shape == (5,)
