@@ -21,6 +21,7 @@ from stable_baselines3.common.torch_layers import (
     NatureCNN,
 )
 from stable_baselines3.common.utils import get_device
+from stable_baselines3.common.vec_env import VecEnvWrapper
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext.option_critic import CnnPolicy, OptionCritic, OptionCriticPolicy, OptionRolloutBuffer
@@ -771,3 +772,93 @@ def test_a_policy_over_dict_observations() -> None:
     actions, (options,) = policy.predict(obs)
     assert actions.shape == (5,) and options.shape == (5,)
     assert policy(policy.obs_to_tensor(obs)[0]).shape == (5,)
+
+
+# --------------------------------------------------------------------------- rollouts
+class Recorder(VecEnvWrapper):
+    """Records what the algorithm sends and receives; optionally drops the ``TimeLimit.truncated``
+    key where it is False (a VecEnv that only marks truncations)."""
+
+    def __init__(self, venv, drop_false_truncations: bool = False) -> None:
+        super().__init__(venv)
+        self.drop = drop_false_truncations
+        self.observations, self.actions, self.steps = [], [], []
+
+    def reset(self):
+        obs = self.venv.reset()
+        self.observations.append(obs.copy())
+        return obs
+
+    def step_async(self, actions) -> None:
+        self.actions.append(np.array(actions))
+        self.venv.step_async(actions)
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.venv.step_wait()
+        if self.drop:
+            for info in infos:
+                if not info.get("TimeLimit.truncated", False):
+                    info.pop("TimeLimit.truncated", None)
+        self.observations.append(obs.copy())
+        self.steps.append((rewards.copy(), dones.copy(), [dict(info) for info in infos]))
+        return obs, rewards, dones, infos
+
+
+def arrival(model: OptionCritic, states, options) -> np.ndarray:
+    """U(s, w) = (1 - beta_w(s)) Q_target(s, w) + beta_w(s) max_w' Q_target(s, w'), from the heads."""
+    with th.no_grad():
+        q = model.policy.net_target(th.as_tensor(np.asarray(states))).q_values.numpy()
+        beta = model.policy.net(th.as_tensor(np.asarray(states))).termination_probs.numpy()
+    rows = np.arange(len(states))
+    return (1 - beta[rows, options]) * q[rows, options] + beta[rows, options] * q.max(axis=1)
+
+
+@pytest.mark.parametrize("drop_false_truncations", [False, True])
+def test_rollout_bootstraps_truncated_episodes_only(drop_false_truncations: bool) -> None:
+    """2x2 GridWorld cut after 2 steps: episodes reach the goal (terminal, reward as is) or are
+    truncated (reward + gamma U(final observation, option)), several at the same step."""
+    venv = make_vec_env(
+        "AdvRL/GridWorld-v0", n_envs=4, seed=0, env_kwargs=dict(size=2, obs_mode="index", max_episode_steps=2)
+    )
+    env = Recorder(venv, drop_false_truncations)
+    model = OptionCritic(
+        "MlpPolicy",
+        env,
+        n_options=3,
+        n_steps=6,
+        gamma=0.9,
+        seed=0,
+        device="cpu",
+        policy_kwargs=dict(net_arch=[]),
+    )
+    gen = th.Generator().manual_seed(1)
+    with th.no_grad():
+        for param in model.policy.net.parameters():
+            param.copy_(th.randn(param.shape, generator=gen))
+        model.policy.net_target.q_head.weight.copy_(
+            th.randn(model.policy.net_target.q_head.weight.shape, generator=gen)
+        )
+    _, callback = model._setup_learn(1000)
+    assert model.collect_rollouts(model.env, callback, 6)
+    assert model.num_timesteps == 24
+    buffer = model.rollout_buffer
+    truncated_counts, terminal = [], 0
+    for t, (rewards, dones, infos) in enumerate(env.steps):
+        truncated = [i for i in range(4) if infos[i].get("TimeLimit.truncated", False)]
+        terminal += sum(bool(dones[i]) and i not in truncated for i in range(4))
+        truncated_counts.append(len(truncated))
+        expected = rewards.astype(np.float32)
+        if truncated:
+            final = np.array([infos[i]["terminal_observation"] for i in truncated])
+            expected[truncated] += 0.9 * arrival(model, final, buffer.options[t][truncated])
+        np.testing.assert_allclose(buffer.rewards[t], expected, rtol=1e-6, err_msg=f"step {t}")
+        np.testing.assert_array_equal(buffer.dones[t], dones)
+    assert max(truncated_counts) >= 2 and terminal >= 1  # both kinds of episode ends, truncations together
+    # Observations the actions were taken in, the actions sent, and the state left for the next rollout.
+    np.testing.assert_array_equal(buffer.observations, np.array(env.observations))
+    np.testing.assert_array_equal(buffer.actions, np.array(env.actions))
+    np.testing.assert_array_equal(model._last_options, buffer.options[-1])
+    np.testing.assert_array_equal(model._last_episode_starts, env.steps[-1][1])
+    assert buffer.full
+    # Epsilon follows its schedule: 24 of 1000 steps, annealed over the first 10%.
+    assert model.exploration_rate == pytest.approx(1.0 + (0.05 - 1.0) * 0.024 / 0.1)
