@@ -14,9 +14,10 @@ import pytest
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from gym_advrl.envs.causal import CausalSCMEnv, LinearGaussianSCM
-from gym_advrl.envs.causal._drawing import layered_layout, value_color
+from gym_advrl.envs.causal._drawing import arrow, layered_layout, value_color
 from gym_advrl.envs.causal._graph import reachability, topological_order
 from gym_advrl.envs.causal.discovery import _from_causal_learn, pc, random_policy_data, shd
+from gym_advrl.utils.canvas import Canvas
 
 SEED_GRAPH = {"X1": {}, "X2": {"X1": 0.7, "a": 0.5}, "X3": {"X2": 0.8, "X1": 0.3}}
 #: X1 -> X2 <- a, X2 -> X3 -> X4: two intervenable variables before the outcome X4.
@@ -380,9 +381,11 @@ def test_expected_reward_and_optimal_action_shapes() -> None:
     assert env.expected_reward(obs, np.zeros((2, 3, 1))).shape == (2, 3)
     assert env.optimal_action(obs).shape == (2, 3, 1)
     # Actions beyond the box count as clipped.
-    np.testing.assert_allclose(
-        env.expected_reward(obs[0], np.full((3, 1), 4.0)), env.expected_reward(obs[0], np.ones((3, 1)))
-    )
+    for beyond, edge in ((4.0, 1.0), (-4.0, -1.0)):
+        np.testing.assert_allclose(
+            env.expected_reward(obs[0], np.full((3, 1), beyond)),
+            env.expected_reward(obs[0], np.full((3, 1), edge)),
+        )
     with pytest.raises(ValueError, match="obs"):
         env.expected_reward(np.zeros((2, 2)), np.zeros((2, 1)))
     do_env = CausalSCMEnv(action_type="do")
@@ -390,7 +393,11 @@ def test_expected_reward_and_optimal_action_shapes() -> None:
     codes = np.array([0, 3])
     # No-op: E[X3 | X1] = .86 X1, Var = .8^2 .3^2 + .4^2; do(X2 := 1): .8 + .3 X1, Var = .4^2.
     expected = [-((0.0 - 1.0) ** 2 + 0.2176), -((0.8 + 0.3 - 1.0) ** 2 + 0.16)]
-    np.testing.assert_allclose(do_env.expected_reward(x1, codes), expected, atol=1e-12)
+    values = do_env.expected_reward(x1, codes)
+    assert values.dtype == np.float64 and values.shape == (2,)
+    np.testing.assert_allclose(values, expected, atol=1e-12)
+    np.testing.assert_array_equal(do_env.optimal_action(np.zeros((2, 3, 1))), np.full((2, 3), 3))
+    assert do_env.expected_reward(np.zeros((2, 3, 1)), np.zeros((2, 3), int)).shape == (2, 3)
     np.testing.assert_allclose(
         do_env.expected_reward(x1, np.array(2)), -((0.3 * x1[:, 0] - 1.0) ** 2 + 0.16), atol=1e-12
     )
@@ -418,6 +425,43 @@ def test_layered_layout_columns_are_longest_path_depths() -> None:
     assert positions["D"] == (1.0, 1.5 + 0.9) and extent == (1.0, 3.0)
     deep = LinearGaussianSCM({"A": {}, "B": {"A": 1.0}, "C": {"B": 1.0, "A": 1.0, "a": 1.0}})
     assert layered_layout(deep, True)[0]["C"][0] == 2.0  # the longest path, not the shortest
+
+
+def _segment_distance(xs: np.ndarray, ys: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    d = b - a
+    t = np.clip(((xs - a[0]) * d[0] + (ys - a[1]) * d[1]) / (d @ d), 0.0, 1.0)
+    return np.hypot(xs - a[0] - t * d[0], ys - a[1] - t * d[1])
+
+
+@pytest.mark.parametrize(
+    ("start", "end"), [((0.0, 0.0), (2.0, 0.0)), ((0.0, 1.0), (0.0, 2.5)), ((0.2, 0.3), (1.4, 2.2))]
+)
+def test_arrows_have_a_shortened_shaft_and_two_wings(start: tuple, end: tuple) -> None:
+    """Shaft from 0.25 after the start to the tip 0.28 before the end; wings 0.14 back, 0.08 aside."""
+    canvas = Canvas(400, 400, (-1.0, 3.0), (-1.0, 3.0))
+    arrow(canvas, start, end, (10, 20, 30))
+    a, b = np.array(start), np.array(end)
+    u = (b - a) / np.linalg.norm(b - a)
+    normal = np.array([-u[1], u[0]])
+    tip = b - 0.28 * u
+    segments = [
+        (a + 0.25 * u, tip),
+        (tip, tip - 0.14 * u + 0.08 * normal),
+        (tip, tip - 0.14 * u - 0.08 * normal),
+    ]
+    xs = (np.arange(400) + 0.5)[None, :] / 100 - 1.0
+    ys = 3.0 - (np.arange(400) + 0.5)[:, None] / 100
+    distance = np.min([_segment_distance(xs, ys, p, q) for p, q in segments], axis=0)
+    ink = np.all(canvas.image == (10, 20, 30), axis=-1)
+    assert np.all(ink[distance <= 0.017]) and not np.any(ink[distance >= 0.023])
+
+
+def test_zero_length_arrows_draw_nothing() -> None:
+    canvas = Canvas(50, 50, (0.0, 5.0), (0.0, 5.0))
+    arrow(canvas, (1.0, 1.0), (1.0, 1.0), (0, 0, 0))
+    assert np.all(canvas.image == 255)
+    arrow(canvas, (1.0, 1.0), (2.0, 1.0), (0, 0, 0))  # length 1: drawn
+    assert np.any(canvas.image == 0)
 
 
 def test_value_colours_saturate_at_two() -> None:

@@ -117,8 +117,9 @@ def test_vector_targets_are_checked_and_normalized() -> None:
 
 
 def test_random_target_redraws_circuits_that_leave_the_start_state() -> None:
-    # Z leaves |0> unchanged (fidelity 1), X flips it: every drawn target must be X|0> = |1>.
-    env = QuantumGateEnv(n_qubits=1, target="random", gates=["z", "x"], target_depth=1)
+    # Z leaves |0> unchanged (fidelity 1, the threshold itself), X flips it: every drawn target
+    # must be X|0> = |1>.
+    env = QuantumGateEnv(n_qubits=1, target="random", gates=["z", "x"], target_depth=1, threshold=1.0)
     for seed in range(8):
         obs, info = env.reset(seed=seed)
         assert info["target_circuit"] == ("x q[0]",)
