@@ -110,6 +110,26 @@ def test_tabular_model_update_records_the_last_outcome_and_each_pair_once():
     np.testing.assert_array_equal(model.visited, [True, True, False, True])  # fmt: skip
 
 
+def test_tabular_model_holds_every_pair_and_state():
+    """Every pair of a 3 x 2 model tried (some twice): each listed once, every state visited."""
+    model = TabularModel(3, 2)
+    for step, (states, actions) in enumerate(
+        (([2, 0, 2], [1, 0, 1]), ([1, 1, 0, 2], [0, 1, 1, 0]), ([0, 1], [0, 1]))
+    ):
+        n = len(states)
+        model.update(
+            TabularTransitions(
+                np.array(states), np.array(actions), np.ones(n), np.zeros(n, np.int64), np.zeros(n, bool)
+            ),
+            step,
+        )
+    assert model.n_tried == 6 and model.n_visited == 3 and model.tried.all() and model.visited.all()
+    # In order of first try; pairs new in the same batch in increasing order.
+    np.testing.assert_array_equal(model._tried_pairs, [0, 5, 1, 2, 3, 4])
+    np.testing.assert_array_equal(model._visited_states, [0, 2, 1])
+    np.testing.assert_array_equal(model.last_tried, [[2, 1], [1, 2], [1, 0]])
+
+
 def test_tabular_model_samples_tried_pairs_or_any_action_of_visited_states_uniformly():
     model = TabularModel(5, 3)
     model.update(TabularTransitions(np.array([4, 2, 4]), np.array([1, 0, 2]), np.zeros(3), np.array([0, 1, 2]), np.zeros(3, bool)), 1)  # fmt: skip
@@ -161,6 +181,9 @@ def test_tabular_dyna_q_defaults():
         "TabularPolicy", gym.make("AdvRL/GridWorld-v0", size=3, obs_mode="index"), device="meta"
     )
     assert meta.device == th.device("cpu") and meta.policy.q_table.device == th.device("cpu")
+    kept = TabularDynaQ("TabularPolicy", gym.make("AdvRL/GridWorld-v0", size=3, obs_mode="index"),
+                        stats_window_size=5, verbose=1, seed=3)  # fmt: skip
+    assert (kept._stats_window_size, kept.verbose, kept.seed) == (5, 1, 3)
     # Without an environment nothing is built until one is given (SB3's _init_setup_model).
     unbuilt = TabularDynaQ("TabularPolicy", None, _init_setup_model=False)
     assert unbuilt.env is None and getattr(unbuilt, "model", None) is None
@@ -221,7 +244,13 @@ class OffsetChain(gym.Env):
             raise ValueError(f"action must be 1 or 2, got {action!r}")
         self.position = max(self.position - 1, 0) if int(action) == 1 else self.position + 1
         terminated = self.position == 3
-        return 10 + self.position, float(terminated), terminated, False, {}
+        return (
+            10 + self.position,
+            float(terminated),
+            terminated,
+            False,
+            ({"is_success": True} if terminated else {}),
+        )
 
 
 def test_tabular_spaces_that_do_not_start_at_zero(tmp_path):
@@ -229,6 +258,7 @@ def test_tabular_spaces_that_do_not_start_at_zero(tmp_path):
     env = gym.wrappers.TimeLimit(OffsetChain(), max_episode_steps=30)
     model = csv_agent(tmp_path, env, planning_steps=5, learning_rate=0.5, gamma=0.9, seed=0)
     model.learn(300)
+    assert len(model.ep_success_buffer) > 5 and all(model.ep_success_buffer)  # SB3's success statistics
     np.testing.assert_array_equal(model.model.next_state[:3], [[0, 1], [0, 2], [1, 3]])
     np.testing.assert_array_equal(model.model.terminal[:3], [[False, False], [False, False], [False, True]])
     assert model.model.reward[2, 1] == 1.0
@@ -519,6 +549,7 @@ def test_dump_logs_keeps_counters_out_of_tensorboard_and_ends_episodes_as_sb3_do
     assert excluded["train/model_pairs"] == ("",)  # SB3's "excluded from nothing"
     assert values["time/episodes"] == 2 * len(writer.dumps)
     assert values["train/model_pairs"] == model.model.n_tried
+    assert values["train/n_planning_updates"] == values["time/total_timesteps"]  # planning_steps=1
     # Episodes of one step (the goal is 4 steps away): every step ends one.
     one_step = TabularDynaQ(
         "TabularPolicy", gym.make("AdvRL/GridWorld-v0", size=3, obs_mode="index", max_episode_steps=1)
@@ -534,3 +565,20 @@ def test_dump_logs_keeps_counters_out_of_tensorboard_and_ends_episodes_as_sb3_do
     quiet.set_logger(Logger(folder=None, output_formats=[quiet_writer]))
     quiet.learn(30, log_interval=None)
     assert quiet._episode_num >= 10 and quiet_writer.dumps == []
+
+
+class SeesLocalsAndGlobals(BaseCallback):
+    def _on_training_start(self) -> None:
+        self.seen = (self.locals["total_timesteps"], "TabularTransitions" in self.globals)
+
+    def _on_step(self) -> bool:
+        self.last_actions = self.locals["actions"]
+        return True
+
+
+def test_learn_shows_no_progress_bar_by_default_and_callbacks_see_locals_and_globals(capfd):
+    callback = SeesLocalsAndGlobals()
+    model = TabularDynaQ("TabularPolicy", gym.make("AdvRL/GridWorld-v0", size=3, obs_mode="index"), seed=0)
+    model.learn(20, callback=callback)
+    assert capfd.readouterr() == ("", "")
+    assert callback.seen == (20, True) and callback.last_actions.shape == (1,)
