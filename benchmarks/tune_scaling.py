@@ -76,11 +76,11 @@ def sweep_command(args: argparse.Namespace, out: Path) -> list[str]:
     ]
 
 
-def timed_sweep(command: list[str], out: Path) -> dict[str, Any]:
+def timed_sweep(command: list[str], out: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one ``advrl tune`` process; its wall time, each trial's Tune-reported time and node."""
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=3600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=3600, env=env)
     wall = time.perf_counter() - start
     if result.returncode != 0:
         raise SystemExit(f"advrl tune failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
@@ -125,7 +125,7 @@ def plain_trial(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace, results: Results) -> None:
-    from sb3_ext.tuning.cluster import loopback_cluster
+    from sb3_ext.tuning.cluster import JOIN_ENV, loopback_cluster
 
     results.describe(cpus=os.cpu_count())
     for repeat in range(args.repeats):
@@ -137,7 +137,9 @@ def measure(args: argparse.Namespace, results: Results) -> None:
                 command = sweep_command(args, out)
                 if setup == SETUPS[2]:
                     with loopback_cluster(nodes=2, cpus_per_node=1) as address:
-                        run = timed_sweep([*command, "--address", address], out)
+                        run = timed_sweep(
+                            [*command, "--address", address], out, env={**os.environ, **JOIN_ENV}
+                        )
                 else:
                     concurrent = "1" if setup == BASELINE else "2"
                     run = timed_sweep([*command, "--cpus", "2", "--max-concurrent", concurrent], out)

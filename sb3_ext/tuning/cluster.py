@@ -5,6 +5,11 @@
 the address to pass to ``advrl tune --address``, and stops them with ``ray stop`` (which stops every
 Ray node of this machine: use it where no other Ray cluster runs). The nodes are real raylets with
 their own object stores and worker processes; only the network between them is the loopback.
+
+Ray 2.60's ``ray start --head`` turns on token authentication: every process that joins, the other
+nodes and the driver (``advrl tune --address``), needs ``RAY_AUTH_MODE=token`` in its environment
+and the head's token (Ray keeps it in ``~/.ray/auth_token``). :data:`JOIN_ENV` holds that setting;
+the nodes here are started with it.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from pathlib import Path
 
 #: Seconds one ``ray start`` (or the wait for all nodes) may take.
 START_TIMEOUT_S = 180
+#: Environment of every process that joins a cluster started by ``ray start`` (token authentication).
+JOIN_ENV = {"RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def ray_command(*args: str) -> subprocess.CompletedProcess:
-    """Run the ``ray`` command line of this Python environment (usage statistics off)."""
+    """Run the ``ray`` command line of this Python environment, with :data:`JOIN_ENV`."""
     executable = str(Path(sys.executable).with_name("ray"))
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {**os.environ, **JOIN_ENV}
     return subprocess.run(
         [executable, *args], capture_output=True, text=True, timeout=START_TIMEOUT_S, env=env
     )
@@ -66,15 +73,19 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1) -> Iterator[str]:
 
 
 def wait_for_nodes(address: str, nodes: int) -> None:
-    """Block until ``nodes`` nodes of the cluster at ``address`` are alive."""
-    import ray
+    """Block until ``nodes`` nodes of the cluster at ``address`` are active (as ``ray status`` lists them)."""
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while True:
+        status = ray_command("status", "--address", address)
+        active = active_nodes(status.stdout)
+        if active >= nodes:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {active} of {nodes} Ray nodes joined: {status.stderr.strip()[-300:]}")
+        time.sleep(1.0)
 
-    ray.init(address=address, log_to_driver=False)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while sum(1 for node in ray.nodes() if node["Alive"]) < nodes:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {sum(n['Alive'] for n in ray.nodes())} of {nodes} Ray nodes joined")
-            time.sleep(0.5)
-    finally:
-        ray.shutdown()
+
+def active_nodes(status: str) -> int:
+    """The number of active nodes in the output of ``ray status``."""
+    section = status.split("Active:", 1)[1].split("Pending:", 1)[0] if "Active:" in status else ""
+    return sum(int(line.split()[0]) for line in section.splitlines() if " node_" in f" {line.strip()}")

@@ -142,7 +142,10 @@ def start_ray(address: str | None, num_cpus: int | None) -> None:
     except (ConnectionError, RuntimeError, TimeoutError) as err:
         ray.shutdown()
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ValueError(f"--address {address!r}: cannot join the Ray cluster: {first}") from None
+        hint = ""
+        if os.environ.get("RAY_AUTH_MODE") != "token":
+            hint = " (a cluster started by 'ray start' uses token authentication: set RAY_AUTH_MODE=token)"
+        raise ValueError(f"--address {address!r}: cannot join the Ray cluster: {first}{hint}") from None
 
 
 def run_sweep(

@@ -4,6 +4,9 @@ stopped afterwards."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,10 +15,7 @@ import pytest
 
 pytest.importorskip("ray.tune")
 
-import ray  # noqa: E402
-
-from sb3_ext.cli import main  # noqa: E402
-from sb3_ext.tuning.cluster import loopback_cluster, ray_command  # noqa: E402
+from sb3_ext.tuning.cluster import JOIN_ENV, loopback_cluster, ray_command  # noqa: E402
 from sb3_ext.tuning.results import RECORDS_FILE, read_records  # noqa: E402
 from tests.ray.conftest import ray_processes  # noqa: E402
 
@@ -28,6 +28,7 @@ def two_node_cluster() -> Iterator[str]:
 
 
 def test_tune_against_a_two_node_loopback_cluster(two_node_cluster: str, tmp_path: Path) -> None:
+    """``advrl tune --address`` in its own process, as a user runs it (with the cluster's token)."""
     out = tmp_path / "sweep"
     args = [
         "tune",
@@ -41,16 +42,21 @@ def test_tune_against_a_two_node_loopback_cluster(two_node_cluster: str, tmp_pat
         "fifo",
     ]
     args += ["--eval-points", "2", "--eval-episodes", "1", "--address", two_node_cluster, "--out", str(out)]
-    try:
-        code = main([*args, "--hp", "learning_rate=loguniform(1e-4, 1e-3)", "learning_starts=100"])
-    finally:
-        ray.shutdown()
-    assert code == 0
+    args += ["--hp", "learning_rate=loguniform(1e-4, 1e-3)", "learning_starts=100"]
+    result = subprocess.run(
+        [sys.executable, "-m", "sb3_ext.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, **JOIN_ENV},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
     records, settings = read_records(out / RECORDS_FILE)
     assert settings["address"] == two_node_cluster
     assert len(records) == 2 and all(r.returns and not r.error for r in records)
     # One CPU per node and one CPU per trial: the two trials ran on the two different nodes.
     assert len({r.node_id for r in records}) == 2
+    assert "node 0" in result.stdout and "node 1" in result.stdout
 
 
 def test_stopping_the_cluster_leaves_no_ray_process(two_node_cluster: str) -> None:

@@ -90,7 +90,8 @@ def test_a_crashing_trial_is_reported_and_the_sweep_goes_on(sweep: tuple[Path, s
     assert all(r.error and not r.returns for r in crashed)
     assert all("Error" in r.error.split(":")[0] for r in crashed)
     assert all(not r.error and r.returns for r in healthy)
-    assert table.count("| error |") == len(crashed)
+    statuses = [row.split(" | ")[2] for row in table.splitlines()[2:]]
+    assert statuses.count("error") == len(crashed) and statuses[-len(crashed) :] == ["error"] * len(crashed)
 
 
 def test_best_configuration_retrains_with_advrl_train(sweep: tuple[Path, str], tmp_path: Path) -> None:
