@@ -291,8 +291,9 @@ class MultiAgentAlgorithm:
             actions = self._explore(observations)
             next_observations, rewards, terminations, truncations, infos = self.env.step(actions)
             next_state = global_state(self.env, next_observations, self.agents, self.obs_dim)
+            stored = {name: self._store_action(action) for name, action in actions.items()}
             self.replay_buffer.add(
-                observations, actions, rewards, next_observations, terminations, state, next_state
+                observations, stored, rewards, next_observations, terminations, state, next_state
             )
             self.num_timesteps += 1
             episode_return += float(np.mean([rewards[name] for name in actions]))
@@ -311,6 +312,10 @@ class MultiAgentAlgorithm:
                 self.train(self.gradient_steps, self.batch_size)
         callback.on_training_end()
         return self
+
+    def _store_action(self, action: Any) -> Any:
+        """An env action as the replay buffer keeps it (default: as it is)."""
+        return action
 
     def _on_step(self) -> None:
         """Called after every env step (e.g. to update an exploration schedule)."""
