@@ -25,6 +25,7 @@ from stable_baselines3.common.vec_env import VecEnvWrapper
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext.option_critic import CnnPolicy, OptionCritic, OptionCriticPolicy, OptionRolloutBuffer
+from sb3_ext.option_critic.policies import OptionCriticNetwork
 
 
 def image_spaces() -> tuple[gym.spaces.Box, gym.spaces.Discrete]:
@@ -159,7 +160,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert model.policy_kwargs == {} and model.policy.n_options == 4
     assert model.policy.net_arch == [64, 64] and model.policy.fixed_termination_prob is None
     assert model._last_options is None and model._last_target_update == 0
-    assert model.rollout_buffer.observations.shape == (6, 1)
+    assert model.rollout_buffer.observations.shape == (6, 1) and model.rollout_buffer.n_options == 4
     # A plain policy: 64-unit hidden layers, learned terminations, Adam at the initial rate.
     assert isinstance(model.policy.optimizer, th.optim.Adam)
     assert model.policy.optimizer.param_groups[0]["lr"] == 7e-4
@@ -862,3 +863,133 @@ def test_rollout_bootstraps_truncated_episodes_only(drop_false_truncations: bool
     assert buffer.full
     # Epsilon follows its schedule: 24 of 1000 steps, annealed over the first 10%.
     assert model.exploration_rate == pytest.approx(1.0 + (0.05 - 1.0) * 0.024 / 0.1)
+
+
+# --------------------------------------------------------------------------- devices, networks
+@pytest.fixture
+def without_distribution_checks():
+    """Distribution argument checks read values, which the meta device does not have."""
+    previous = th.distributions.Distribution._validate_args
+    th.distributions.Distribution.set_default_validate_args(False)
+    yield
+    th.distributions.Distribution.set_default_validate_args(previous)
+
+
+def test_tensors_are_made_on_the_models_device(without_distribution_checks) -> None:
+    """On the meta device (shapes without data, standing in for an accelerator) the losses, the
+    option values upon arrival and the policy's actions are computed where the networks live."""
+    model = OptionCritic(
+        "MlpPolicy", four_rooms(2), n_steps=2, n_options=3, device="meta", policy_kwargs=dict(net_arch=[8])
+    )
+    buffer = model.rollout_buffer
+    for _ in range(2):
+        buffer.add(np.array([1, 2]), np.zeros(2), np.array([0, 1]), np.zeros(2), np.zeros(2))
+    buffer.finish(np.array([3, 4]), np.zeros(2), 0.9)
+    for name, value in model.compute_losses().items():
+        assert value.device.type == "meta" and value.shape == (), name
+    meta = dict(device="meta")
+    value = model.option_value_upon_arrival(th.tensor([1, 2], **meta), th.tensor([0, 1], **meta))
+    assert value.device.type == "meta" and value.shape == (2,)
+    policy = model.policy
+    acting = policy.act(
+        th.tensor([1, 2], **meta), th.tensor([0, 1], **meta), th.tensor([True, False], **meta), epsilon=0.5
+    )
+    assert all(tensor.device.type == "meta" for tensor in acting)
+    assert policy._predict(th.tensor([1, 2, 3], **meta)).device.type == "meta"
+    assert next(policy.make_network().parameters()).device.type == "meta"
+
+
+def test_image_observations_are_scaled_to_the_unit_interval() -> None:
+    """normalize_images (on by default) divides uint8 images by 255 before the features."""
+    space = gym.spaces.Box(0, 255, (1, 4, 4), dtype=np.uint8)
+    image = th.full((1, 1, 4, 4), 255, dtype=th.uint8)
+    net = OptionCriticNetwork(
+        space, gym.spaces.Discrete(2), FlattenExtractor(space), 16, n_options=2, net_arch=[]
+    )
+    expected = net.q_head.weight.sum(dim=1) + net.q_head.bias
+    th.testing.assert_close(net(image).q_values[0], expected.detach())
+    policy = OptionCriticPolicy(space, gym.spaces.Discrete(2), lambda _: 1e-3, n_options=2, net_arch=[])
+    expected = policy.net.q_head.weight.sum(dim=1) + policy.net.q_head.bias
+    th.testing.assert_close(policy.net(image).q_values[0], expected.detach())
+    raw = OptionCriticPolicy(
+        space, gym.spaces.Discrete(2), lambda _: 1e-3, n_options=2, net_arch=[], normalize_images=False
+    )
+    expected = 255 * raw.net.q_head.weight.sum(dim=1) + raw.net.q_head.bias
+    th.testing.assert_close(raw.net(image).q_values[0], expected.detach())
+
+
+def test_network_heads_and_shapes() -> None:
+    """Shared MLP body, then linear heads: Q (B, n_options), beta (B, n_options), logits
+    (B, n_options, n_actions); a target network starting equal to the online one."""
+    obs_space, act_space = gym.spaces.Box(-1, 1, (3,)), gym.spaces.Discrete(4)
+    policy = OptionCriticPolicy(
+        obs_space, act_space, lambda _: 1e-3, n_options=2, net_arch=[6, 5], activation_fn=th.nn.Tanh
+    )
+    net = policy.net
+    assert [type(layer) for layer in net.body] == [th.nn.Linear, th.nn.Tanh, th.nn.Linear, th.nn.Tanh]
+    assert [net.body[0].in_features, net.body[0].out_features, net.body[2].out_features] == [3, 6, 5]
+    assert net.q_head.in_features == net.termination_head.in_features == net.policy_head.in_features == 5
+    assert (net.q_head.out_features, net.termination_head.out_features, net.policy_head.out_features) == (
+        2,
+        2,
+        8,
+    )
+    obs = th.tensor([[0.1, 0.2, 0.3], [-0.5, 0.4, 0.9], [0.0, 0.0, 1.0]])
+    out = net(obs)
+    latent = net.body(obs)
+    th.testing.assert_close(out.q_values, net.q_head(latent))
+    th.testing.assert_close(out.termination_probs, th.sigmoid(net.termination_head(latent)))
+    th.testing.assert_close(out.action_logits, net.policy_head(latent).view(3, 2, 4))
+    for online, target in zip(
+        net.state_dict().values(), policy.net_target.state_dict().values(), strict=True
+    ):
+        assert th.equal(online, target)
+    assert net.features_extractor is not policy.net_target.features_extractor
+    # Without hidden layers the heads read the features directly.
+    flat = OptionCriticPolicy(obs_space, act_space, lambda _: 1e-3, n_options=3, net_arch=[]).net
+    assert len(flat.body) == 0 and flat.q_head.in_features == 3 and flat.policy_head.out_features == 12
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(n_options=0), r"^n_options must be an? integer in \[1, inf\), got 0$"),
+        (dict(fixed_termination_prob=1.5), r"^fixed_termination_prob must be a number in \[0, 1\], got 1.5$"),
+        (
+            dict(fixed_termination_prob=-0.1),
+            r"^fixed_termination_prob must be a number in \[0, 1\], got -0.1$",
+        ),
+    ],
+)
+def test_policy_arguments_are_checked(kwargs: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        OptionCriticPolicy(gym.spaces.Discrete(3), gym.spaces.Discrete(2), lambda _: 1e-3, **kwargs)
+
+
+def test_termination_probability_bounds_are_accepted() -> None:
+    for prob in (0, 1):
+        policy = OptionCriticPolicy(
+            gym.spaces.Discrete(3),
+            gym.spaces.Discrete(2),
+            lambda _: 1e-3,
+            n_options=1,
+            fixed_termination_prob=prob,
+        )
+        assert policy.fixed_termination_prob == float(prob) and type(policy.fixed_termination_prob) is float
+        assert policy.net.termination_head is None and policy.n_options == 1
+
+
+def test_termination_probability_is_averaged_over_the_steps_that_go_on() -> None:
+    """train/termination_prob: mean beta_w(s_{t+1}) over the steps whose episode goes on (0 if none)."""
+    model = OptionCritic(
+        "MlpPolicy", four_rooms(2), n_steps=1, n_options=2, device="cpu", policy_kwargs=dict(net_arch=[])
+    )
+    with th.no_grad():
+        model.policy.net.termination_head.weight.zero_()
+        model.policy.net.termination_head.bias.copy_(th.tensor([1.0, -1.0]))
+    buffer = model.rollout_buffer
+    for dones, expected in (([0.0, 1.0], 1.0 / (1.0 + np.exp(-1.0))), ([1.0, 1.0], 0.0)):
+        buffer.reset()
+        buffer.add(np.array([5, 6]), np.zeros(2), np.array([0, 1]), np.zeros(2), np.array(dones))
+        buffer.finish(np.array([7, 8]), np.zeros(2), 0.9)
+        assert model.compute_losses()["termination_prob"].item() == pytest.approx(expected, rel=1e-6)
