@@ -569,11 +569,16 @@ def test_quantum_random_target_that_cannot_leave_the_start_state() -> None:
         ("AdvRL/NonlinearRegulator-v0", {"process_noise": 0.3}),
         ("AdvRL/SequenceTracking-v0", {}),
         ("AdvRL/QuantumGate-v0", {}),
+        ("AdvRL/QuantumGate-v0", {"noise_prob": 0.3}),
+        ("AdvRL/SequenceMemory-v0", {"distractors": True, "delay": 2}),
+        ("AdvRL/GridWorld-v0", {"size": 3, "slip": 0.4, "start": None}),
+        ("AdvRL/CausalSCM-v0", {"action_type": "do"}),
     ],
 )
 def test_stepping_only_the_active_rows_gives_the_same_episodes(env_id: str, shared: dict) -> None:
     """The ``_step_rows(actions, rows)`` hook on some rows (what the base class calls when
-    ``step_all_rows`` is false) reproduces the single envs as stepping every row does."""
+    ``step_all_rows`` is false) reproduces the single envs as stepping every row does: instances
+    out of phase, so that every autoreset steps some rows and resets the others."""
     native, sync = _pair(env_id, {"max_episode_steps": 4, **shared}, None, AutoresetMode.NEXT_STEP)
     native.unwrapped.step_all_rows = False
     native.reset(seed=0)
@@ -642,3 +647,17 @@ def test_quantum_qasm_leaves_the_noise_out_by_default() -> None:
         assert native.to_qasm(i) == env.unwrapped.to_qasm()
         assert native.to_qasm(i, include_noise=True) == env.unwrapped.to_qasm(include_noise=True)
         assert native.to_qasm(i) != native.to_qasm(i, include_noise=True)  # noise was drawn
+
+
+def test_goal_per_instance_may_not_be_the_start() -> None:
+    env = gym.make_vec("AdvRL/GridWorld-v0", 3).unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^goal must differ from the start cell \(0, 0\)"):
+        env.reset(options={"goal": [(1, 1), (0, 0), (2, 2)]})
+
+
+def test_tracking_time_limit_default_is_below_a_longer_episode() -> None:
+    cls = _entry_class("AdvRL/SequenceTracking-v0")
+    assert cls(episode_length=60).max_episode_steps == 50
+    assert cls(episode_length=30).max_episode_steps == 30
+    assert cls(episode_length=30, max_episode_steps=None).max_episode_steps == 30

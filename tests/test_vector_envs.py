@@ -88,6 +88,7 @@ def _pair(
 def _assert_same(native_value: np.ndarray, sync_value: np.ndarray, what: str) -> None:
     native_value, sync_value = np.asarray(native_value), np.asarray(sync_value)
     assert native_value.shape == sync_value.shape, what
+    assert native_value.dtype == sync_value.dtype, f"{what}: dtype {native_value.dtype} != {sync_value.dtype}"
     if native_value.dtype.kind == "f":
         np.testing.assert_allclose(native_value, sync_value, err_msg=what, **FLOAT_TOL)
     else:
