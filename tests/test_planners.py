@@ -8,7 +8,12 @@ import torch as th
 from gymnasium import spaces
 
 from sb3_ext.common.dynamics import ProbabilisticEnsemble
-from sb3_ext.common.planners import CEMPlanner, RandomShootingPlanner, trajectory_sampling_returns
+from sb3_ext.common.planners import (
+    CEMPlanner,
+    RandomShootingPlanner,
+    SamplingPlanner,
+    trajectory_sampling_returns,
+)
 
 # Intra-op threads only add contention at these sizes (and stall badly on a busy 2-core machine).
 th.set_num_threads(1)
@@ -205,16 +210,20 @@ def test_random_shooting_defaults():
 
 
 @pytest.mark.parametrize(
-    "planner",
+    "make_planner",
     [
-        RandomShootingPlanner(spaces.Discrete(4, start=2), horizon=5, population_size=7, device="meta"),
-        CEMPlanner(spaces.Box(-1, 1, (2,)), horizon=5, population_size=7, n_elites=2, device="meta"),
+        lambda: RandomShootingPlanner(
+            spaces.Discrete(4, start=2), horizon=5, population_size=7, device="meta"
+        ),
+        lambda: CEMPlanner(spaces.Box(-1, 1, (2,)), horizon=5, population_size=7, n_elites=2, device="meta"),
     ],
     ids=["random_shooting", "cem"],
 )
-def test_planners_create_their_tensors_on_their_device(planner):
+def test_planners_create_their_tensors_on_their_device(make_planner):
     """Plans live on the planner's device. The meta device (shapes without data) stands in for an
-    accelerator: a tensor made on the CPU by mistake meets a meta one and raises."""
+    accelerator: a tensor made on the CPU by mistake meets a meta one and raises. (The planners are
+    built inside the test, so that the constructor runs as part of it.)"""
+    planner = make_planner()
     assert planner.device == th.device("meta")
     cold = planner.initial_plan(3)
     assert cold.device.type == "meta" and tuple(cold.shape) == (3, *planner.plan_shape)
@@ -327,24 +336,25 @@ def test_cem_iterations_are_the_exact_elite_mean_and_variance_updates():
 
 
 @pytest.mark.parametrize(
-    ("planner", "warm", "dtype"),
+    ("make_planner", "warm", "dtype"),
     [
         (
-            CEMPlanner(spaces.Box(-1, 1, (2,)), 3, 5, 2, device="meta"),
+            lambda: CEMPlanner(spaces.Box(-1, 1, (2,)), 3, 5, 2, device="meta"),
             th.zeros(2, 3, 2, dtype=th.float64),
             th.float32,
         ),
         (
-            RandomShootingPlanner(spaces.Discrete(3), 3, 5, device="meta"),
+            lambda: RandomShootingPlanner(spaces.Discrete(3), 3, 5, device="meta"),
             th.ones(2, 3, dtype=th.int32),
             th.long,
         ),
     ],
     ids=["cem", "random_shooting"],
 )
-def test_a_warm_start_is_moved_to_the_planners_device_and_dtype(planner, warm, dtype):
+def test_a_warm_start_is_moved_to_the_planners_device_and_dtype(make_planner, warm, dtype):
     """A warm start made on the CPU, in another dtype, is converted: the plan is on the planner's
     (meta) device, in its plan dtype."""
+    planner = make_planner()
     seen = []
 
     def score(obs, seqs):
@@ -354,3 +364,32 @@ def test_a_warm_start_is_moved_to_the_planners_device_and_dtype(planner, warm, d
     result = planner.plan(th.zeros(2, 1, device="meta"), score, warm)
     assert seen[0].device.type == "meta" and seen[0].dtype == dtype
     assert result.plan.device.type == "meta" and result.plan.dtype == dtype
+
+
+def test_cem_bounds_are_float32_tensors_on_its_device_and_must_be_finite_and_flat():
+    planner = CEMPlanner(spaces.Box(-1.0, 2.0, (2,), dtype=np.float64), 3, 4, 2, device="meta")
+    assert planner.device == th.device("meta")
+    for bound in (planner.low, planner.high):
+        assert bound.device.type == "meta" and bound.dtype == th.float32 and tuple(bound.shape) == (2,)
+    cpu = CEMPlanner(spaces.Box(-1.0, 2.0, (2,), dtype=np.float64), 3, 4, 2)
+    assert cpu.low.dtype == cpu.high.dtype == th.float32
+    assert cpu.low.tolist() == [-1.0, -1.0] and cpu.high.tolist() == [2.0, 2.0]
+    for low, high in ((-1.0, np.inf), (-np.inf, 1.0)):
+        with pytest.raises(ValueError, match="^CEMPlanner needs finite action bounds$"):
+            CEMPlanner(spaces.Box(low, high, (1,)))
+    with pytest.raises(
+        ValueError, match=r"^CEMPlanner needs a flat Box action space, got Box\(-1.0, 1.0, \(2, 2\)"
+    ):
+        CEMPlanner(spaces.Box(-1, 1, (2, 2)))
+
+
+def test_sampling_planner_checks_its_arguments_and_plans_on_the_cpu_by_default():
+    base = SamplingPlanner(4, 9)
+    assert (base.horizon, base.population_size, base.device) == (4, 9, th.device("cpu"))
+    assert SamplingPlanner(4, 9, "meta").device == th.device("meta")
+    with pytest.raises(ValueError, match="^horizon must be a positive int, got 0$"):
+        RandomShootingPlanner(spaces.Discrete(2), horizon=0)
+    with pytest.raises(ValueError, match="^population_size must be a positive int, got 0$"):
+        RandomShootingPlanner(spaces.Discrete(2), population_size=0)
+    with pytest.raises(ValueError, match="^horizon must be a positive int, got 2.5$"):
+        SamplingPlanner(2.5, 9)
