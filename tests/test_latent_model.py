@@ -339,7 +339,19 @@ def test_straight_through_sample_is_the_inverse_cdf_of_one_uniform_per_variable(
     short = straight_through_sample(th.full((1000, 1, 2), 0.25), th.Generator().manual_seed(0))
     assert short[:, 0, 1].mean().item() == pytest.approx(0.75, abs=0.05)
     double = straight_through_sample(th.full((5, 2), 0.5, dtype=th.float64), th.Generator().manual_seed(0))
+    uniform = th.rand(5, 1, generator=th.Generator().manual_seed(0), dtype=th.float64)
     assert double.dtype == th.float64
+    th.testing.assert_close(double, F.one_hot((uniform >= 0.5).long()[:, 0], 2).double())
+
+
+def test_a_class_of_probability_zero_is_never_drawn_even_for_a_uniform_draw_of_zero() -> None:
+    # The 298,485th uniform number of this generator is exactly 0.0 (float32 draws are multiples of
+    # 2**-24): the inverse CDF must give the first class whose cumulative probability exceeds it.
+    draws = th.rand(298_485, 1, generator=th.Generator().manual_seed(34))
+    assert draws[-1].item() == 0.0
+    probs = th.tensor([0.0, 1.0]).expand(298_485, 2)
+    sample = straight_through_sample(probs, th.Generator().manual_seed(34))
+    assert (sample[:, 1] == 1.0).all()
 
 
 def test_categorical_kl_sums_variables_and_classes_per_batch_entry() -> None:

@@ -84,9 +84,11 @@ def unimix_probs(logits: th.Tensor, unimix: float) -> th.Tensor:
 
 def straight_through_sample(probs: th.Tensor, generator: th.Generator | None = None) -> th.Tensor:
     """A one-hot sample of ``Cat(probs)`` whose gradient is the gradient of ``probs`` (DreamerV2, eq. 5)."""
-    # Inverse-CDF sampling: one uniform draw per variable (cheaper than multinomial for small tensors).
+    # Inverse-CDF sampling: one uniform draw u in [0, 1) per variable (cheaper than multinomial for
+    # small tensors) picks the class k with F(k - 1) <= u < F(k), F the cumulative probabilities, so
+    # that a class of probability 0 is never drawn, not even for u = 0.
     uniform = th.rand(probs.shape[:-1] + (1,), generator=generator, device=probs.device, dtype=probs.dtype)
-    below = (probs.detach().cumsum(-1) < uniform).sum(-1)
+    below = (probs.detach().cumsum(-1) <= uniform).sum(-1)
     index = below.clamp(max=probs.shape[-1] - 1)
     one_hot = F.one_hot(index, probs.shape[-1]).to(probs.dtype)
     return one_hot + probs - probs.detach()
