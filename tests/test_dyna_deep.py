@@ -73,9 +73,9 @@ class ShiftModel(ProbabilisticEnsemble):
     def sample(self, obs, actions, member_indices=None, deterministic=False, generator=None):
         self.calls += 1
         self.flags.append(deterministic)
-        actions = th.as_tensor(actions).long()
+        obs, actions = th.as_tensor(obs, device="cpu"), th.as_tensor(actions, device="cpu").long()
         rewards = self.rewards[actions] if self.learn else None
-        return th.as_tensor(obs) + self.shift[actions], rewards, self.terminal[actions]
+        return obs + self.shift[actions], rewards, self.terminal[actions]
 
 
 class AlwaysTerminates(ShiftModel):
@@ -92,7 +92,7 @@ class NoRewardModel(ShiftModel):
     learn = False
 
     def disagreement(self, obs, actions):
-        return th.as_tensor(obs)[:, 0] + 1.0
+        return th.as_tensor(obs, device="cpu")[:, 0] + 1.0
 
 
 # ---------------------------------------------------------------------------- construction
@@ -167,6 +167,66 @@ def test_dyna_defaults():
         ).model_learning_starts
         == 3
     )
+
+
+def test_dyna_keeps_every_argument():
+    """Non-default values of every argument reach the learner (DQN's through SB3's constructor)."""
+    model = Dyna(
+        "MlpPolicy",
+        gym.make("AdvRL/GridWorld-v0", size=4),
+        learning_rate=3e-3, buffer_size=500, learning_starts=11, batch_size=17, tau=0.5, gamma=0.8,
+        train_freq=3, gradient_steps=2, target_update_interval=77, exploration_fraction=0.3,
+        exploration_initial_eps=0.9, exploration_final_eps=0.2, max_grad_norm=4.0, planning_steps=3,
+        real_ratio=0.7, planning_updates=2, planning_target_update_interval=9, rollout_length=2,
+        model_train_freq=13, model_learning_starts=12, model_buffer_size=300, model_gradient_steps=7,
+        model_batch_size=19, imagined_actions="policy", model_noise=False, exploration_bonus=0.3,
+        planning_gamma=0.6, model_kwargs=dict(n_members=3, hidden_sizes=(8,)), stats_window_size=7,
+        tensorboard_log="runs", policy_kwargs=dict(net_arch=[5]), verbose=1, seed=4, device="cpu",
+    )  # fmt: skip
+    assert (model.learning_rate, model.buffer_size, model.learning_starts, model.batch_size) == (
+        3e-3,
+        500,
+        11,
+        17,
+    )
+    assert (model.tau, model.gamma, model.train_freq.frequency, model.gradient_steps) == (0.5, 0.8, 3, 2)
+    assert (model.target_update_interval, model.exploration_fraction) == (77, 0.3)
+    assert (model.exploration_initial_eps, model.exploration_final_eps, model.max_grad_norm) == (
+        0.9,
+        0.2,
+        4.0,
+    )
+    assert (
+        model.planning_steps,
+        model.real_ratio,
+        model.planning_updates,
+        model.planning_target_update_interval,
+    ) == (3, 0.7, 2, 9)
+    assert (model.rollout_length, model.model_train_freq, model.model_learning_starts) == (2, 13, 12)
+    assert (model.model_buffer_size, model.model_gradient_steps, model.model_batch_size) == (300, 7, 19)
+    assert (model.imagined_actions, model.model_noise, model.exploration_bonus, model.planning_gamma) == (
+        "policy",
+        False,
+        0.3,
+        0.6,
+    )
+    assert model.model_kwargs == {"nll_beta": 0.5, "n_members": 3, "hidden_sizes": (8,)}
+    assert model.dynamics_model.n_members == 3
+    assert (model._stats_window_size, model.tensorboard_log, model.verbose, model.seed) == (7, "runs", 1, 4)
+    assert model.policy_kwargs == {"net_arch": [5]} and model.q_net.q_net[0].out_features == 5
+    assert model.replay_buffer.buffer_size == 500 and model.model_buffer.buffer_size == 300
+    assert model.model_buffer.gamma == 0.6 and model.lr_schedule(1.0) == 3e-3
+
+
+def test_dyna_builds_everything_on_its_device():
+    """The Q-networks, the ensemble, both buffers and the observation bounds on the learner's device
+    (PyTorch's meta device here: nothing is computed)."""
+    model = Dyna("MlpPolicy", gym.make("AdvRL/GridWorld-v0", size=4), device="meta", buffer_size=100,
+                 model_kwargs=dict(n_members=2, hidden_sizes=(8,)))  # fmt: skip
+    assert model.device == th.device("meta") and model.dynamics_model.device == th.device("meta")
+    assert next(model.q_net.parameters()).device == th.device("meta")
+    assert model.replay_buffer.device == model.model_buffer.device == th.device("meta")
+    assert all(bound.device == th.device("meta") for bound in model._obs_bounds)
 
 
 class GridImage(gym.Env):
@@ -273,6 +333,7 @@ def test_dyna_needs_the_plain_replay_buffer():
         (dict(target_update_interval=1, train_freq=8, gradient_steps=1), 1, 1),
         (dict(target_update_interval=2, train_freq=1, gradient_steps=3), 4, 3),
         (dict(target_update_interval=400, train_freq=2, gradient_steps=1), 2, 100),
+        (dict(target_update_interval=7, train_freq=1, gradient_steps=1), 2, 3),
         (dict(target_update_interval=100, planning_target_update_interval=7), 1, 7),
     ],
 )
@@ -316,6 +377,19 @@ def test_imagined_first_actions_follow_imagined_actions():
         model.imagine(4000)
         counts = np.bincount(model.model_buffer.actions[:4000, 0, 0].astype(int), minlength=4) / 4000
         np.testing.assert_allclose(counts, 0.25, atol=0.03)
+
+
+@pytest.mark.parametrize("imagined_actions", ["uniform", "policy", "replay"])
+def test_imagination_keeps_its_tensors_on_the_learner_device(imagined_actions):
+    """With another default device (PyTorch's meta device, where nothing can be computed), imagining
+    still works: every tensor it makes is on the learner's device."""
+    model = tiny_dyna(model_class=ShiftModel, imagined_actions=imagined_actions, rollout_length=2)
+    fill_replay(model)
+    model.exploration_rate = 0.5
+    with th.device("meta"):
+        model.imagine(32)
+    assert model.model_buffer.size() == 32
+    np.testing.assert_allclose(model.model_buffer.discounts[:32, 0], 0.99**2, rtol=1e-6)
 
 
 def test_imagined_states_are_clipped_to_the_observation_space():
