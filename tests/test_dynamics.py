@@ -360,3 +360,24 @@ def test_loss_is_the_beta_nll_with_soft_bounded_log_variance():
     assert info["termination_bce"] == pytest.approx(bce.item(), rel=1e-5)
     assert info["mse"] == pytest.approx(((mean - targets) ** 2).mean().item(), rel=1e-5)
     assert info["loss"] == pytest.approx(loss.item(), rel=1e-6)
+
+
+def test_fit_default_minibatches_hold_256_transitions():
+    """fit's default batch_size is 256: 270 training rows (300, 10% held out) make two steps per
+    epoch, of 256 and 14 rows."""
+    rng = np.random.default_rng(3)
+    obs = rng.uniform(-1, 1, (300, 1)).astype(np.float32)
+    act = rng.uniform(-1, 1, (300, 1)).astype(np.float32)
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (1,)),
+        spaces.Box(-1, 1, (1,)),
+        n_members=2,
+        hidden_sizes=(4,),
+        learn_reward=False,
+        learn_termination=False,
+    )
+    sizes = []
+    train_step = model.train_step
+    model.train_step = lambda *batch: sizes.append(batch[0].shape[1]) or train_step(*batch)
+    stats = model.fit(obs, act, obs + act, n_epochs=2, generator=rng)
+    assert sizes == [256, 14, 256, 14] and stats["gradient_steps"] == 4.0

@@ -194,3 +194,10 @@ def test_set_attr_creates_a_shared_attribute_and_names_the_call_when_indices_are
     with pytest.raises(ValueError, match=message):
         env.set_attr("brand_new", 1.0, indices=[1])
     assert vector_env.brand_new == 4.5
+
+
+def test_env_is_wrapped_answers_for_the_chosen_instances() -> None:
+    env = GymnasiumVecEnv(RecordingVectorEnv())
+    assert env.env_is_wrapped(gym.Wrapper) == [False, False, False]
+    assert env.env_is_wrapped(gym.Wrapper, indices=[1]) == [False]
+    assert env.env_is_wrapped(gym.Wrapper, indices=2) == [False]
