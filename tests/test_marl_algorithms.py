@@ -290,3 +290,194 @@ def test_predict_rejects_unknown_agents_and_non_dicts() -> None:
         model.predict({"third": np.zeros(2)})
     with pytest.raises(ValueError, match="observations must be a non-empty dict"):
         model.predict(np.zeros((2, 2)))
+
+
+# ---------------------------------------------------------------------------- MADDPG
+from sb3_ext.marl import MADDPG  # noqa: E402
+from sb3_ext.marl.maddpg.networks import AttentionCritics  # noqa: E402
+
+TARGETS = np.array([0.5, -0.5])
+
+
+class ReachGame(ParallelEnv):
+    """Two agents, one step, Box(-1, 1, (1,)) actions: the shared reward is
+    ``-sum_i (a_i - target_i)^2`` with targets 0.5 and -0.5. Uniform random actions earn about
+    -1.17; the optimum is 0."""
+
+    metadata = {"name": "reach_game"}
+    possible_agents = ["first", "second"]
+
+    def observation_space(self, agent):
+        return spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def action_space(self, agent):
+        return spaces.Box(-1.0, 1.0, (1,), np.float32)
+
+    def reset(self, seed=None, options=None):
+        self.agents = list(self.possible_agents)
+        return {n: np.array([1.0, i], dtype=np.float32) for i, n in enumerate(self.agents)}, {
+            n: {} for n in self.agents
+        }
+
+    def step(self, actions):
+        chosen = np.array([float(actions[n][0]) for n in self.possible_agents])
+        reward = -float(np.sum((chosen - TARGETS) ** 2))
+        obs, _ = self.reset()
+        self.agents = []
+        names = self.possible_agents
+        return (
+            obs,
+            dict.fromkeys(names, reward),
+            dict.fromkeys(names, True),
+            dict.fromkeys(names, False),
+            {n: {} for n in names},
+        )
+
+
+def maddpg_batch(model: MADDPG, rows: int = 6):
+    rng = np.random.default_rng(1)
+    for row in range(rows):
+        acting = model.agents if row % 3 else model.agents[1:]
+        model.replay_buffer.add(
+            {n: rng.normal(size=model.obs_dim) for n in acting},
+            {n: rng.uniform(-1, 1, size=model.action_dim) for n in acting},
+            {n: float(rng.normal()) for n in acting},
+            {n: rng.normal(size=model.obs_dim) for n in acting},
+            {n: bool(row == 2 and n == acting[0]) for n in acting},
+            rng.normal(size=model.state_dim),
+            rng.normal(size=model.state_dim),
+        )
+    return model.replay_buffer.samples(np.arange(rows))
+
+
+@pytest.mark.parametrize("critic", ["mlp", "attention"])
+def test_maddpg_critic_step_is_an_sgd_step_on_the_squared_error_to_the_target(critic: str) -> None:
+    env = cooperative_v0.parallel_env(n_agents=3)
+    model = MADDPG(
+        env,
+        critic=critic,
+        gamma=0.9,
+        learning_rate=0.05,
+        seed=0,
+        net_arch=[8],
+        embed_dim=8,
+        attention_heads=2,
+    )
+    batch = maddpg_batch(model)
+    with th.no_grad():
+        for p in [*model.actors_target.parameters(), *model.critics_target.parameters()]:
+            p.add_(0.1 * th.randn_like(p))
+        next_actions = th.stack(
+            [model.actors_target.forward_agent(i, batch.next_observations[:, i]) for i in range(3)], 1
+        )
+        next_actions = next_actions * batch.next_active[..., None]
+        next_q = model.critics_target(batch.next_observations, next_actions, batch.next_active)
+        y = batch.rewards + 0.9 * (1 - batch.terminations) * next_q
+    np.testing.assert_allclose(model.critic_targets(batch).numpy(), y.numpy(), rtol=1e-6)
+    params = list(model.critics.parameters())
+    q = model.critics(batch.observations, batch.actions, batch.active)
+    loss = (((q - y) ** 2) * batch.active).sum() / batch.active.sum()
+    assert loss.item() == pytest.approx(model.critic_loss(batch).item(), rel=1e-6)
+    grads = th.autograd.grad(loss, params)
+    expected = [p.detach() - 0.05 * g for p, g in zip(params, grads, strict=True)]
+    model.critic_optimizer = th.optim.SGD(params, lr=0.05)
+    model.actor_optimizer = th.optim.SGD(model.actors.parameters(), lr=0.0)
+    model.max_grad_norm = 1e9
+    model.replay_buffer.sample = lambda *args: batch
+    model.train(gradient_steps=1, batch_size=6)
+    for after, want in zip(params, expected, strict=True):
+        np.testing.assert_allclose(after.detach().numpy(), want.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_maddpg_actor_loss_replaces_only_the_own_action() -> None:
+    env = cooperative_v0.parallel_env(n_agents=3)
+    model = MADDPG(env, seed=1, net_arch=[8])
+    batch = maddpg_batch(model)
+    with th.no_grad():
+        expected = []
+        for i in range(3):
+            joint = batch.actions.clone()
+            joint[:, i] = model.actors.forward_agent(i, batch.observations[:, i])
+            expected.append(
+                model.critics(batch.observations, joint * batch.active[..., None], batch.active)[:, i]
+            )
+        want = -(th.stack(expected, 1) * batch.active).sum() / batch.active.sum()
+        assert model.actor_loss(batch).item() == pytest.approx(want.item(), rel=1e-6)
+
+
+def test_attention_weights_skip_the_agent_itself_and_agents_out_of_play() -> None:
+    th.manual_seed(0)
+    critics = AttentionCritics(4, 3, 2, [8], share=False, embed_dim=8, attention_heads=2)
+    embeddings = th.randn(5, 4, 8)
+    active = th.tensor(
+        [[1, 1, 1, 1], [1, 0, 1, 1], [1, 0, 0, 0], [0, 1, 1, 0], [1, 1, 0, 1]], dtype=th.float32
+    )
+    with th.no_grad():
+        attended, alpha = critics.attention(embeddings, active)
+    eye = th.eye(4, dtype=th.bool)
+    assert (alpha[:, :, eye] == 0).all()  # never itself
+    assert (alpha * (1 - active[:, None, None, :]) == 0).all()  # never an agent out of play
+    peers = (active[:, None, :].bool() & ~eye).sum(-1)  # (B, N query)
+    sums = alpha.sum(-1)  # (B, heads, N)
+    np.testing.assert_allclose(
+        sums.numpy(), np.broadcast_to((peers > 0).float()[:, None, :].numpy(), sums.shape), atol=1e-6
+    )
+    assert (attended[2, 0] == 0).all()  # alone in play: nothing to attend to
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"critic": "mlp"}, {"critic": "attention", "share_parameters": True}], ids=str
+)
+def test_maddpg_learns_the_reach_game_above_random(kwargs: dict) -> None:
+    model = MADDPG(
+        ReachGame(),
+        learning_starts=100,
+        batch_size=64,
+        learning_rate=1e-2,
+        tau=0.05,
+        net_arch=[32],
+        seed=0,
+        **kwargs,
+    ).learn(700)
+    mean, _ = evaluate_marl_policy(model, ReachGame(), n_eval_episodes=2)
+    assert mean > -0.05  # random play earns about -1.17
+
+
+def test_maddpg_save_load_and_agents_leaving(tmp_path) -> None:
+    env = cooperative_v0.parallel_env(n_agents=3, arena_radius=1.5, max_cycles=40)
+    model = MADDPG(
+        env, critic="attention", learning_starts=50, batch_size=16, net_arch=[8], embed_dim=8, seed=4
+    )
+    model.learn(300)
+    assert (model.replay_buffer.active[: model.replay_buffer.size()].sum(1) < 3).any()
+    model.save(tmp_path / "maddpg.zip")
+    loaded = MADDPG.load(tmp_path / "maddpg.zip")
+    observations, _ = env.reset(seed=1)
+    ours, theirs = (
+        model.predict(observations, deterministic=True)[0],
+        loaded.predict(observations, deterministic=True)[0],
+    )
+    for name in ours:
+        np.testing.assert_array_equal(ours[name], theirs[name])
+        assert ours[name].dtype == np.float32 and ours[name].shape == (2,)
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (
+            lambda: MADDPG(CoordinationGame()),
+            "action_space: MADDPG needs flat Box actions.*no Gumbel-softmax",
+        ),
+        (lambda: MADDPG(ReachGame(), critic="gnn"), "critic must be one of \\('mlp', 'attention'\\)"),
+        (
+            lambda: MADDPG(ReachGame(), critic="attention", embed_dim=10, attention_heads=4),
+            "multiple of attention_heads",
+        ),
+        (lambda: MADDPG(ReachGame(), tau=2.0), "tau"),
+        (lambda: MADDPG(ReachGame(), share_parameters="yes"), "share_parameters"),
+    ],
+)
+def test_maddpg_bad_arguments(make, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        make()

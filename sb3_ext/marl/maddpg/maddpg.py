@@ -47,6 +47,7 @@ class MADDPG(MultiAgentAlgorithm):
     :param tau: soft update coefficient of the target networks
     :param exploration_noise: std of the Gaussian action noise (fraction of half the action range)
     :param max_grad_norm: gradient clipping norm (actors and critics)
+    :param learning_rate: learning rate of the actors and critics (Lowe et al.: 0.01)
     :param kwargs: :class:`~sb3_ext.marl.common.base.MultiAgentAlgorithm`'s arguments
     """
 
@@ -80,7 +81,7 @@ class MADDPG(MultiAgentAlgorithm):
         tau: float = 0.01,
         exploration_noise: float = 0.1,
         max_grad_norm: float = 0.5,
-        learning_rate: float = 1e-3,
+        learning_rate: float = 1e-2,
         **kwargs: Any,
     ) -> None:
         if critic not in CRITICS:
