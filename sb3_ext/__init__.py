@@ -6,6 +6,7 @@ from sb3_ext.common.buffers import PrioritizedReplayBuffer
 from sb3_ext.dreamer import Dreamer, DreamerPolicy
 from sb3_ext.dyna import Dyna, TabularDynaQ, TabularQPolicy
 from sb3_ext.latent_mpc import LatentMPC, LatentMPCPolicy
+from sb3_ext.marl import MADDPG, QMIX, VDN
 from sb3_ext.mbpo import MBPO
 from sb3_ext.mpc import WorldModelMPC
 from sb3_ext.option_critic import OptionCritic, OptionCriticPolicy
@@ -20,6 +21,7 @@ __all__ = [
     "Dyna",
     "LatentMPC",
     "LatentMPCPolicy",
+    "MADDPG",
     "MBPO",
     "OptionCritic",
     "OptionCriticPolicy",
@@ -30,8 +32,10 @@ __all__ = [
     "PERTD3",
     "PrioritizedReplayBuffer",
     "PrioritizedReplayMixin",
+    "QMIX",
     "TabularDynaQ",
     "TabularQPolicy",
+    "VDN",
     "VQCDQNPolicy",
     "VQCPolicy",
     "VariationalCircuit",
