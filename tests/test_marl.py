@@ -439,3 +439,18 @@ def test_parameter_sharing_example_trains_and_evaluates() -> None:
     assert set(result) == {"ppo", "random", "train_seconds"}
     # Team returns of 20 steps of a cooperative reward that is at most 0 and at least -30 per step.
     assert -600 < result["ppo"] <= 0 and -600 < result["random"] <= 0
+
+
+def test_teams_name_every_agent_team() -> None:
+    from gym_advrl.marl import competitive_v0, cooperative_v0, mixed_v0
+
+    assert mixed_v0.parallel_env(n_agents=5).teams == {
+        "red_0": "red",
+        "red_1": "red",
+        "red_2": "red",
+        "blue_0": "blue",
+        "blue_1": "blue",
+    }
+    assert set(cooperative_v0.parallel_env(n_agents=3).teams.values()) == {"agent"}
+    assert mixed_v0.env(n_agents=2).unwrapped.teams == {"red_0": "red", "blue_0": "blue"}
+    assert competitive_v0.parallel_env(n_agents=2).teams == {"agent_0": "agent", "agent_1": "agent"}

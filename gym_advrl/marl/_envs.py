@@ -65,6 +65,12 @@ class _ParticleEnvCommon(RenderMixin, EzPickle):
         self.max_cycles = check_int("max_cycles", max_cycles, 1)
         self._init_render(render_mode)
         self.possible_agents = list(self.world.names)
+        #: Each agent's team (its name prefix): ``"agent"`` in the one-team worlds, ``"red"`` /
+        #: ``"blue"`` in ``mixed_v0``.
+        self.teams = {
+            name: self.scenario.team_names[team]
+            for name, team in zip(self.possible_agents, self.world.teams, strict=True)
+        }
         self.agents: list[str] = []
         self._index = {name: i for i, name in enumerate(self.possible_agents)}
         observation_space = self.world.observation_space()

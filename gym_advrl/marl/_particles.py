@@ -39,6 +39,8 @@ Each module's ``raw_env`` documents what is its own (agents, observations, rewar
   below. Invalid values (and unknown arguments) raise ``ValueError`` naming the argument.
   ``reset(seed=..., options=...)``: ``options`` is accepted for API compatibility and unused.
   ``env.unwrapped.world.set_state(positions, velocities)`` places the agents by hand.
+* **Teams**: ``env.teams`` maps every agent to its team (its name prefix: ``"agent"``, or
+  ``"red"`` / ``"blue"`` in ``mixed_v0``), for per-team policies.
 * **Copies**: ``copy.deepcopy(env)``, ``pickle`` and ``cloudpickle`` copy a running env with its
   state (positions, agents still in play, cycle count, random generator): the copy continues the
   episode identically. The constructor arguments travel too (``EzPickle``), so the copy is built,
