@@ -28,6 +28,7 @@ SHARED_ITEMS = (
     "Start",
     "Episode end",
     "Arguments",
+    "Teams",
     "Copies",
     "Version history",
 )
