@@ -445,8 +445,19 @@ def test_image_layers_halve_the_smaller_side_to_four_pixels(shape: tuple[int, ..
     ],
 )
 def test_image_sides_that_do_not_halve_to_four_are_refused(shape: tuple[int, ...], size: str) -> None:
-    with pytest.raises(ValueError, match=f"^observation_space: image sides .* got an image of {size}$"):
+    message = (
+        r"^observation_space: image sides must halve cleanly down to 4 pixels \(the smaller side "
+        r"8, 16, 32, 64, 128, \.\.\. pixels and the other side divisible by the same power of 2\), "
+        f"got an image of {size}$"
+    )
+    with pytest.raises(ValueError, match=message):
         image_layers(spaces.Box(0, 255, shape, np.uint8))
+
+
+@pytest.mark.filterwarnings("ignore:Treating image space as channels-last")
+def test_an_empty_image_is_refused_with_the_same_message() -> None:
+    with pytest.raises(ValueError, match="^observation_space: image sides .* got an image of 8x0$"):
+        image_layers(spaces.Box(0, 255, (8, 0, 3), np.uint8))
 
 
 @th.no_grad()
@@ -1381,3 +1392,20 @@ def test_sampled_sequences_are_on_the_buffers_device() -> None:
     buffer.add(np.zeros(3), np.ones(3), np.array([1]), np.array([0.5]), np.array([False]), [{}])
     batch = buffer.sample(2, 2)
     assert {t.device.type for t in batch} == {"meta"}
+
+
+@th.no_grad()
+@pytest.mark.parametrize("shape, layers", [((32, 64, 3), 3), ((3, 64, 64), 4)])
+def test_deep_cnn_decoders_double_the_depth_per_layer_and_restore_the_image(
+    shape: tuple[int, ...], layers: int
+) -> None:
+    space = spaces.Box(0, 255, shape, np.uint8)
+    decoder = CnnDecoder(space, 6, depth=2)
+    encoder = CnnEncoder(space, depth=2)
+    convs = [layer for layer in decoder.net if isinstance(layer, th.nn.ConvTranspose2d)]
+    depths = [2 * 2**i for i in reversed(range(layers))]  # 2 * 2**(n-1), ..., 4, 2
+    assert [(c.in_channels, c.out_channels) for c in convs] == list(
+        zip(depths, depths[1:] + [3], strict=True)
+    )
+    assert encoder.embed_dim == int(np.prod(decoder.start_shape)) == depths[0] * (shape[-2] // 2**layers) * 4
+    assert decoder(th.zeros(2, 6)).shape == (2, *shape)
