@@ -20,7 +20,7 @@ from stable_baselines3.common.torch_layers import (
     FlattenExtractor,
     NatureCNN,
 )
-from stable_baselines3.common.utils import get_device
+from stable_baselines3.common.utils import get_device, obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnvWrapper
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
@@ -329,6 +329,8 @@ def test_option_statistics_count_steps_and_durations() -> None:
 
     model._track_options(np.array([2, 0]), np.array([False, True]))  # env 1 switches after 1 step
     assert list(model.option_durations) == [1] and model._running_durations.tolist() == [2, 1]
+    model.dump_logs(iteration=2)
+    assert capture.dumps[-1][0]["rollout/option_duration_mean"] == 1.0
     model._track_options(np.array([2, 0]), np.array([False, False]))
     model._finish_options(np.array([True, False]))  # env 0's episode ends: its option lasted 3 steps
     assert list(model.option_durations) == [1, 3] and model._running_durations.tolist() == [0, 2]
@@ -340,8 +342,8 @@ def test_option_statistics_count_steps_and_durations() -> None:
     model.dump_logs(iteration=4)
     values, excluded, step = capture.dumps[-1]
     assert values["rollout/option_duration_mean"] == 2.0 and step == 9
-    # steps since the last dump (8): option 0 in 3, option 1 in 3, option 2 in 2
-    assert [values[f"rollout/option_share_{w}"] for w in range(3)] == [3 / 8, 3 / 8, 2 / 8]
+    # steps since the last dump (6): option 0 in 2, option 1 in 3, option 2 in 1
+    assert [values[f"rollout/option_share_{w}"] for w in range(3)] == [2 / 6, 3 / 6, 1 / 6]
     assert values["time/iterations"] == 4
 
 
@@ -414,6 +416,7 @@ def test_learn_counts_iterations_and_dumps_every_log_interval() -> None:
     ]
 
 
+@pytest.mark.filterwarnings("ignore:rich is experimental")
 def test_learn_defaults_dump_every_hundred_iterations_into_an_option_critic_run(tmp_path, capsys) -> None:
     model = tiny_model(tensorboard_log=str(tmp_path))
     model.learn(100)
@@ -427,6 +430,13 @@ def test_learn_defaults_dump_every_hundred_iterations_into_an_option_critic_run(
     assert out == "" and err == ""  # verbose=0, no progress bar
     model._setup_learn(10)  # the defaults of _setup_learn: a run named "run"
     assert "run_1" in [path.name for path in tmp_path.iterdir()]
+    capture = Capture()
+    model.set_logger(Logger(folder=None, output_formats=[capture]))
+    model.learn(100)  # log_interval=100 by default
+    assert [values["time/iterations"] for values, _, _ in capture.dumps] == [100]
+    model.learn(3, progress_bar=True)
+    out, _ = capsys.readouterr()
+    assert "3/3" in out
 
 
 class StopAt(BaseCallback):
@@ -439,6 +449,9 @@ class StopAt(BaseCallback):
     def _on_step(self) -> bool:
         assert "new_obs" in self.locals and "acting" in self.locals
         return self.n_calls < self.stop
+
+    def _on_training_start(self) -> None:
+        assert self.locals["total_timesteps"] == 100 and self.globals["OptionCritic"] is OptionCritic
 
     def _on_training_end(self) -> None:
         self.ended = True
@@ -716,6 +729,15 @@ def test_predict_state_episode_starts_and_shapes() -> None:
         np.array([1, 1]), state=([1, 2],), episode_start=[True, False], deterministic=True
     )
     np.testing.assert_array_equal(options, [0, 2])
+    # Options as floats (e.g. read back from a file) and episode starts as a column.
+    _, (options,) = policy.predict(
+        np.array([1, 1]),
+        state=(np.array([2.0, 1.0]),),
+        episode_start=np.array([[False], [True]]),
+        deterministic=True,
+    )
+    np.testing.assert_array_equal(options, [2, 0])
+    assert options.dtype == np.int64
     # A single observation gives a single action.
     action, (options,) = policy.predict(np.int64(2), deterministic=True)
     assert action.shape == () and int(action) == 0 and options.tolist() == [1]
@@ -817,7 +839,8 @@ def arrival(model: OptionCritic, states, options) -> np.ndarray:
 @pytest.mark.parametrize("drop_false_truncations", [False, True])
 def test_rollout_bootstraps_truncated_episodes_only(drop_false_truncations: bool) -> None:
     """2x2 GridWorld cut after 2 steps: episodes reach the goal (terminal, reward as is) or are
-    truncated (reward + gamma U(final observation, option)), several at the same step."""
+    truncated (reward + gamma U(final observation, option)), several at the same step. A VecEnv
+    may leave out ``TimeLimit.truncated`` where it is False."""
     venv = make_vec_env(
         "AdvRL/GridWorld-v0", n_envs=4, seed=0, env_kwargs=dict(size=2, obs_mode="index", max_episode_steps=2)
     )
@@ -861,6 +884,9 @@ def test_rollout_bootstraps_truncated_episodes_only(drop_false_truncations: bool
     np.testing.assert_array_equal(model._last_options, buffer.options[-1])
     np.testing.assert_array_equal(model._last_episode_starts, env.steps[-1][1])
     assert buffer.full
+    model._last_obs = None  # collecting needs the last observation of learn()'s setup
+    with pytest.raises(AssertionError):
+        model.collect_rollouts(model.env, callback, 1)
     # Epsilon follows its schedule: 24 of 1000 steps, annealed over the first 10%.
     assert model.exploration_rate == pytest.approx(1.0 + (0.05 - 1.0) * 0.024 / 0.1)
 
@@ -993,3 +1019,52 @@ def test_termination_probability_is_averaged_over_the_steps_that_go_on() -> None
         buffer.add(np.array([5, 6]), np.zeros(2), np.array([0, 1]), np.zeros(2), np.array(dones))
         buffer.finish(np.array([7, 8]), np.zeros(2), 0.9)
         assert model.compute_losses()["termination_prob"].item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_rollouts_and_predictions_hand_the_policy_tensors_on_its_device(monkeypatch) -> None:
+    """collect_rollouts and predict convert observations, options and episode starts to tensors
+    on the model's device (here the meta device, recorded by a stand-in for the policy's act)."""
+    model = tiny_model(n_envs=2)
+    policy, act, arrival_value = model.policy, model.policy.act, model.option_value_upon_arrival
+    seen = []
+
+    def recording_act(obs, options, episode_start, **kwargs):
+        seen.append({obs.device.type, options.device.type, episode_start.device.type})
+        # The stand-in acts on the CPU copies of what it was given.
+        return act(
+            obs_as_tensor(current["obs"], "cpu"),
+            th.as_tensor(current["options"]),
+            th.as_tensor(current["starts"]),
+            **kwargs,
+        )
+
+    def recording_arrival(obs, options):
+        seen.append({obs.device.type, options.device.type})
+        return arrival_value(obs_as_tensor(current["final"], "cpu"), th.as_tensor(current["final_options"]))
+
+    _, callback = model._setup_learn(100)
+    current = dict(obs=model._last_obs, options=model._last_options, starts=model._last_episode_starts)
+    current.update(final=model._last_obs, final_options=model._last_options)
+    monkeypatch.setattr(policy, "act", recording_act)
+    monkeypatch.setattr(model, "option_value_upon_arrival", recording_arrival)
+    model.device = th.device("meta")
+    assert model.collect_rollouts(model.env, callback, 1)
+    assert seen == [{"meta"}, {"meta"}]
+
+    seen.clear()
+    monkeypatch.setattr(OptionCriticPolicy, "device", property(lambda self: th.device("meta")))
+    obs = np.array([3, 4])
+    for state, starts in (
+        (None, None),
+        ((np.array([1, 0]),), np.array([True, False])),
+        ((np.array([1, 0]),), None),
+    ):
+        current.update(
+            obs=obs,
+            options=np.zeros(2, dtype=np.int64) if state is None else state[0],
+            starts=np.array([True, True])
+            if state is None
+            else (np.zeros(2, bool) if starts is None else starts),
+        )
+        policy.predict(obs, state=state, episode_start=starts)
+    assert seen == [{"meta"}] * 3

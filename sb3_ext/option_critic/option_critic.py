@@ -141,7 +141,7 @@ class OptionCritic(EpsilonGreedyAlgorithm):
             raise ValueError("pass n_options to OptionCritic, not in policy_kwargs")
         self.n_options = check_int("n_options", n_options, 1)
         self.n_steps = check_int("n_steps", n_steps, 1)
-        self.gamma = check_float("gamma", gamma, 0.0, 1.0)
+        self.gamma = float(gamma)  # checked by check_algorithm_arguments
         self.ent_coef = check_float("ent_coef", ent_coef, 0.0)
         self.vf_coef = check_float("vf_coef", vf_coef, 0.0)
         self.termination_reg = check_float("termination_reg", termination_reg)
@@ -312,10 +312,8 @@ class OptionCritic(EpsilonGreedyAlgorithm):
             polyak_update(self.policy.net.parameters(), self.policy.net_target.parameters(), self.tau)
             # Buffers (batch-norm statistics, integer step counts included) are copied as they are.
             with th.no_grad():
-                for buffer, target_buffer in zip(
-                    self.policy.net.buffers(), self.policy.net_target.buffers(), strict=True
-                ):
-                    target_buffer.copy_(buffer)
+                for name, buffer in self.policy.net.named_buffers():
+                    self.policy.net_target.get_buffer(name).copy_(buffer)
             self._last_target_update = self.num_timesteps
         for name, value in losses.items():
             self.logger.record(f"train/{name}", value.item())
