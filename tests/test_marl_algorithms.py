@@ -481,3 +481,35 @@ def test_maddpg_save_load_and_agents_leaving(tmp_path) -> None:
 def test_maddpg_bad_arguments(make, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         make()
+
+
+def test_a_team_trains_against_a_scripted_opponent() -> None:
+    from gym_advrl.marl import mixed_v0
+
+    env = mixed_v0.parallel_env(n_agents=4, max_cycles=10)
+    red = [name for name, team in env.teams.items() if team == "red"]
+    called = []
+
+    def opponent(agent, observation):
+        called.append(agent)
+        return np.zeros(2, dtype=np.float32)  # blue stands still
+
+    model = MADDPG(env, agents=red, opponent=opponent, learning_starts=10, batch_size=8, net_arch=[8], seed=0)
+    model.learn(30)
+    assert model.agents == ["red_0", "red_1"] and model.replay_buffer.observations.shape[1] == 2
+    assert set(called) == {"blue_0", "blue_1"} and len(called) == 60
+    assert model.replay_buffer.size() == 30
+    _, _, per_agent = evaluate_marl_policy(model, env, n_eval_episodes=1, return_episode_rewards=True)
+    assert set(per_agent) == {"red_0", "red_1", "blue_0", "blue_1"}
+
+
+def test_agents_and_opponent_are_checked() -> None:
+    with pytest.raises(ValueError, match="agents must be distinct agents of the env"):
+        QMIX(CoordinationGame(), agents=["first", "nobody"])
+    with pytest.raises(ValueError, match="agents must be distinct agents of the env"):
+        QMIX(CoordinationGame(), agents=["first", "first"])
+    with pytest.raises(ValueError, match="opponent must be a callable"):
+        QMIX(CoordinationGame(), agents=["first"], opponent="random")
+    model = QMIX(CoordinationGame(), agents=["second"], seed=0)
+    assert model.agents == ["second"]
+    assert model.opponent_action("first", np.zeros(2)) in (0, 1)  # random by default

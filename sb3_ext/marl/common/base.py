@@ -6,6 +6,7 @@ import io
 import pathlib
 import time
 from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,15 +40,26 @@ BASE_HYPERPARAMETERS = (
 )
 
 
-def check_parallel_env(env: Any) -> tuple[list[str], spaces.Box, spaces.Space, int]:
+def check_parallel_env(
+    env: Any, agents: Sequence[str] | None = None
+) -> tuple[list[str], spaces.Box, spaces.Space, int]:
     """``(agents, observation_space, action_space, state_dim)`` of a PettingZoo parallel env whose
-    agents share one flat ``Box`` observation space and one action space; ``ValueError`` otherwise."""
+    ``agents`` (default: all, in ``possible_agents`` order) share one flat ``Box`` observation space
+    and one action space; ``ValueError`` otherwise."""
     for attribute in ("possible_agents", "observation_space", "action_space", "reset", "step"):
         if not hasattr(env, attribute):
             raise ValueError(
                 f"env must be a PettingZoo ParallelEnv (e.g. cooperative_v0.parallel_env()), got {type(env).__name__}"
             )
-    agents = list(env.possible_agents)
+    if agents is None:
+        agents = list(env.possible_agents)
+    else:
+        unknown = sorted(set(agents) - set(env.possible_agents))
+        if unknown or not agents or len(set(agents)) != len(agents):
+            raise ValueError(
+                f"agents must be distinct agents of the env {list(env.possible_agents)}, got {list(agents)}"
+            )
+        agents = [name for name in env.possible_agents if name in set(agents)]
     observation_space, action_space = env.observation_space(agents[0]), env.action_space(agents[0])
     if not isinstance(observation_space, spaces.Box) or len(observation_space.shape) != 1:
         raise ValueError(f"observation_space: the agents need flat Box observations, got {observation_space}")
@@ -106,6 +118,10 @@ class MultiAgentAlgorithm:
     :param verbose: 0 silent, 1 training statistics
     :param seed: seed of numpy, torch, the env and the buffer's sampling
     :param device: torch device (``"auto"``: CUDA if available)
+    :param agents: the agents the model controls (default: all); the others act by ``opponent``
+        (e.g. one team of ``mixed_v0`` against a fixed policy; ``env.teams`` names the teams)
+    :param opponent: ``opponent(agent, observation) -> action`` for the agents the model does not
+        control (default: uniform random actions from the model's generator); not saved
     """
 
     #: The subclass's own hyperparameters (constructor arguments stored as attributes and saved).
@@ -127,6 +143,8 @@ class MultiAgentAlgorithm:
         verbose: int = 0,
         seed: int | None = None,
         device: th.device | str = "auto",
+        agents: Sequence[str] | None = None,
+        opponent: Callable[[str, np.ndarray], Any] | None = None,
         _init_setup_model: bool = True,
     ) -> None:
         check_learning_rate(learning_rate)
@@ -148,8 +166,11 @@ class MultiAgentAlgorithm:
         self._logger: Logger | None = None
         self._last_obs: dict[str, np.ndarray] | None = None
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=100)
+        if opponent is not None and not callable(opponent):
+            raise ValueError(f"opponent must be a callable (agent, observation) -> action, got {opponent!r}")
+        self.opponent = opponent
         if env is not None:
-            self._set_spaces(*check_parallel_env(env))
+            self._set_spaces(*check_parallel_env(env, agents))
             self._check_spaces()
         self.set_random_seed(seed)
         if _init_setup_model:
@@ -199,6 +220,15 @@ class MultiAgentAlgorithm:
         if seed is not None:
             th.manual_seed(seed)
         self._next_reset_seed = seed
+
+    def opponent_action(self, agent: str, observation: np.ndarray) -> Any:
+        """The action of an agent the model does not control: ``opponent``'s, else uniform random."""
+        if self.opponent is not None:
+            return self.opponent(agent, observation)
+        space = self.env.action_space(agent)
+        if isinstance(space, spaces.Discrete):
+            return int(space.start + self.rng.integers(space.n))
+        return self.rng.uniform(space.low, space.high).astype(space.dtype)
 
     def get_env(self) -> Any:
         return self.env
@@ -288,15 +318,24 @@ class MultiAgentAlgorithm:
                 episode_return, episode_length = 0.0, 0
             observations = self._last_obs
             state = global_state(self.env, observations, self.agents, self.obs_dim)
-            actions = self._explore(observations)
-            next_observations, rewards, terminations, truncations, infos = self.env.step(actions)
-            next_state = global_state(self.env, next_observations, self.agents, self.obs_dim)
-            stored = {name: self._store_action(action) for name, action in actions.items()}
-            self.replay_buffer.add(
-                observations, stored, rewards, next_observations, terminations, state, next_state
+            mine = {name: obs for name, obs in observations.items() if name in self.agent_index}
+            actions = self._explore(mine) if mine else {}
+            others = {
+                n: self.opponent_action(n, obs)
+                for n, obs in observations.items()
+                if n not in self.agent_index
+            }
+            next_observations, rewards, terminations, truncations, infos = self.env.step(
+                {**actions, **others}
             )
+            next_state = global_state(self.env, next_observations, self.agents, self.obs_dim)
+            if actions:  # a step where none of the model's agents is in play teaches nothing
+                stored = {name: self._store_action(action) for name, action in actions.items()}
+                self.replay_buffer.add(
+                    observations, stored, rewards, next_observations, terminations, state, next_state
+                )
+                episode_return += float(np.mean([rewards[name] for name in actions]))
             self.num_timesteps += 1
-            episode_return += float(np.mean([rewards[name] for name in actions]))
             episode_length += 1
             self._last_obs = {name: next_observations[name] for name in self.env.agents}
             self._on_step()
@@ -348,17 +387,22 @@ class MultiAgentAlgorithm:
 
     @classmethod
     def load(
-        cls, path: str | pathlib.Path | io.BufferedIOBase, env: Any = None, device: th.device | str = "auto"
+        cls,
+        path: str | pathlib.Path | io.BufferedIOBase,
+        env: Any = None,
+        device: th.device | str = "auto",
+        opponent: Callable[[str, np.ndarray], Any] | None = None,
     ) -> MultiAgentAlgorithm:
-        """A saved model; ``env`` (with the same agents and spaces) is needed to train it further."""
+        """A saved model; ``env`` (with the same agents and spaces) is needed to train it further,
+        ``opponent`` to act for the agents it does not control (default: uniform random)."""
         data, params, _ = load_from_zip_file(path, device=device)
         assert data is not None
         hyperparameters = dict(data["hyperparameters"])
-        model = cls(env=None, device=device, _init_setup_model=False, **hyperparameters)
+        model = cls(env=None, device=device, opponent=opponent, _init_setup_model=False, **hyperparameters)
         model._set_spaces(*data["spaces"])
         if env is not None:
             saved = data["spaces"]
-            found = check_parallel_env(env)
+            found = check_parallel_env(env, saved[0])
             if found[0] != saved[0] or found[1] != saved[1] or found[2] != saved[2]:
                 raise ValueError(
                     f"env: its agents and spaces {found[:3]} differ from the saved model's {saved[:3]}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,24 +17,34 @@ def evaluate_marl_policy(
     deterministic: bool = True,
     seed: int | None = None,
     return_episode_rewards: bool = False,
+    opponent: Callable[[str, np.ndarray], Any] | None = None,
 ) -> tuple[float, float] | tuple[list[float], list[int], dict[str, list[float]]]:
     """
     Run ``n_eval_episodes`` episodes of ``model.predict`` on a PettingZoo parallel env, like SB3's
     ``evaluate_policy``.
 
-    The team return of an episode is the sum over its steps of the mean reward of the agents that
-    acted (for a cooperative env with a shared reward, the shared reward's sum).
+    The team return of an episode is the sum over its steps of the mean reward of the model's
+    agents that acted (for a cooperative env with a shared reward, the shared reward's sum). The
+    agents the model does not control (``model.agents``) act by ``opponent``, else by the model's
+    own ``opponent_action``.
 
     :param model: anything with ``predict(observations_dict, deterministic=...) -> (actions_dict, _)``
     :param env: the PettingZoo ``ParallelEnv``
     :param n_eval_episodes: episodes to run
     :param deterministic: greedy actions
     :param seed: seed of the first episode's reset (the next ones continue its stream)
-    :param return_episode_rewards: return the per-episode team returns and lengths and the
-        per-agent returns instead of their mean and standard deviation
+    :param return_episode_rewards: return the per-episode team returns and lengths and every
+        agent's returns instead of their mean and standard deviation
+    :param opponent: ``opponent(agent, observation) -> action`` for the agents the model does not control
     :return: ``(mean team return, std)``, or ``(team returns, lengths, {agent: returns})``
     """
     check_positive_int("n_eval_episodes", n_eval_episodes)
+    controlled = getattr(model, "agent_index", None)
+    act_for_others = opponent or getattr(model, "opponent_action", None)
+    if controlled is not None and set(env.possible_agents) - set(controlled) and act_for_others is None:
+        raise ValueError(
+            "opponent: the model does not control every agent; pass opponent(agent, observation)"
+        )
     team_returns, lengths = [], []
     agent_returns: dict[str, list[float]] = {name: [] for name in env.possible_agents}
     for episode in range(n_eval_episodes):
@@ -41,12 +52,17 @@ def evaluate_marl_policy(
         totals = dict.fromkeys(env.possible_agents, 0.0)
         team, length = 0.0, 0
         while env.agents:
-            actions, _ = model.predict(
-                {name: observations[name] for name in env.agents}, deterministic=deterministic
-            )
-            observations, rewards, _, _, _ = env.step(actions)
-            team += float(np.mean([rewards[name] for name in actions]))
-            for name in actions:
+            mine = {
+                name: observations[name] for name in env.agents if controlled is None or name in controlled
+            }
+            actions = model.predict(mine, deterministic=deterministic)[0] if mine else {}
+            others = {
+                name: act_for_others(name, observations[name]) for name in env.agents if name not in mine
+            }
+            observations, rewards, _, _, _ = env.step({**actions, **others})
+            if actions:
+                team += float(np.mean([rewards[name] for name in actions]))
+            for name in [*actions, *others]:
                 totals[name] += float(rewards[name])
             length += 1
         team_returns.append(team)
