@@ -114,6 +114,9 @@ def plain_trial(args: argparse.Namespace) -> dict[str, Any]:
         seed=0,
         fixed=parse_hyperparameters(args.fixed, cls),
     )
+    import stable_baselines3  # noqa: F401  (imported before timing, as in a trial's warm worker)
+    import torch  # noqa: F401
+
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     train_trial({"learning_rate": 1e-3}, settings, report=lambda metrics: None)
@@ -211,16 +214,12 @@ def tables(record: dict[str, Any]) -> str:
         rows,
         align="lrrrlll",
     )
-    overhead = [
-        (by_repeat[(k, BASELINE)]["wall_s"] - trials * by_repeat[(k, PLAIN)]["wall_s"]) / trials
-        for k in repeats
-        if (k, BASELINE) in by_repeat and (k, PLAIN) in by_repeat
-    ]
-    in_trial = [
-        np.mean(by_repeat[(k, BASELINE)]["trial_s"]) - by_repeat[(k, PLAIN)]["wall_s"]
-        for k in repeats
-        if (k, BASELINE) in by_repeat and (k, PLAIN) in by_repeat
-    ]
+    paired = [k for k in repeats if (k, BASELINE) in by_repeat and (k, PLAIN) in by_repeat]
+    baseline = [by_repeat[(k, BASELINE)] for k in paired]
+    plain_s = [by_repeat[(k, PLAIN)]["wall_s"] for k in paired]
+    outside = [run["wall_s"] - sum(run["trial_s"]) for run in baseline]
+    amortized = [(run["wall_s"] - trials * p) / trials for run, p in zip(baseline, plain_s, strict=True)]
+    in_trial = [float(np.mean(run["trial_s"])) - p for run, p in zip(baseline, plain_s, strict=True)]
     lines = [
         f"{args['algo']} on {args['env']}: {trials} trials of {args['timesteps']:,} steps, "
         f"{args['eval_points']} evaluations of {args['eval_episodes']} episodes each, FIFO scheduler; "
@@ -229,11 +228,14 @@ def tables(record: dict[str, Any]) -> str:
         table,
         "",
     ]
-    if overhead:
-        lines.append(
-            f"Per-trial overhead of Ray (1 concurrent: wall / {trials} - plain trial): {mean_std(overhead, '.2f')} s; "
-            f"of it inside the trial (Tune's trial time - plain trial): {mean_std(in_trial, '.2f')} s"
-        )
+    if paired:
+        lines += [
+            f"Ray's overhead with 1 concurrent trial: {mean_std(outside, '.1f')} s of the sweep's wall time lie outside "
+            f"the trials' own time (Tune's trial times): the local cluster's start and stop, each trial's worker, "
+            f"Tune's bookkeeping. Against {trials} x one trial without Ray ({mean_std(plain_s, '.1f')} s each), "
+            f"Ray adds {mean_std(amortized, '.1f')} s per trial; inside a trial (Tune's trial time - the trial "
+            f"without Ray) {mean_std(in_trial, '.1f')} s.",
+        ]
     return "\n".join(lines)
 
 
