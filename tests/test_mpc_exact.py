@@ -547,3 +547,107 @@ def test_save_leaves_out_the_run_time_state_and_load_restores_the_plans(tmp_path
     np.testing.assert_array_equal(
         model.predict(obs, deterministic=True)[0], loaded.predict(obs, deterministic=True)[0]
     )
+
+
+def box_policy(**kwargs) -> MPCPolicy:
+    th.manual_seed(0)
+    obs_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    act_space = gym.spaces.Box(-2.0, 2.0, (1,), np.float32)
+    kwargs = {"net_arch": [8], "n_members": 1, "n_particles": 1, **kwargs}
+    kwargs.setdefault("planner_kwargs", dict(horizon=3, population_size=8, n_elites=2, n_iterations=1))
+    return MPCPolicy(obs_space, act_space, lambda progress: 3e-4 * progress, **kwargs)
+
+
+def test_policy_builds_its_ensemble_from_its_arguments():
+    policy = box_policy(
+        net_arch=[6, 5], activation_fn=nn.Tanh, n_members=2, n_particles=4, weight_decay=1e-3, gamma=0.5
+    )
+    dynamics = policy.dynamics
+    assert [layer.out_features for layer in dynamics.hidden_layers] == [6, 5]
+    assert isinstance(dynamics.activation, nn.Tanh) and dynamics.n_members == 2
+    # The learning rate is the schedule's value at the start of training (progress remaining 1).
+    assert [group["lr"] for group in policy.optimizer.param_groups] == [3e-4, 3e-4]
+    assert [group["weight_decay"] for group in policy.optimizer.param_groups] == [1e-3, 0.0]
+    assert policy.optimizer is dynamics.optimizer and policy.squash_output is False
+    no_heads = box_policy(learn_reward=False, learn_termination=False)
+    assert not no_heads.dynamics.learn_reward and not no_heads.dynamics.learn_termination
+    assert no_heads.learn_reward is False and no_heads.learn_termination is False
+
+
+def test_policy_argument_errors():
+    with pytest.raises(ValueError, match=r"^n_particles must be a multiple of n_members=2, got 3$"):
+        box_policy(n_members=2, n_particles=3)
+    assert box_policy(n_members=2, n_particles=2).n_particles == 2
+    policy = box_policy(learn_reward=False)
+    with pytest.raises(ValueError, match=r"^this policy has no reward head: a reward_fn is required$"):
+        policy.set_env_functions(None, None)
+    box_policy().set_env_functions(None, None)  # a learned reward head needs no reward_fn
+
+
+@pytest.mark.parametrize("terminate", [False, True])
+def test_scores_use_the_env_functions_and_the_discount(terminate):
+    """With reward 1 on every step, an undiscounted return over the horizon 3 is 3, discounted by 0.5 it
+    is 1 + 0.5 + 0.25; a termination after the first step leaves the first reward only."""
+    policy = box_policy(gamma=0.5, learn_reward=False, learn_termination=False)
+    policy.set_env_functions(
+        lambda obs, action, next_obs: np.ones(obs.shape[:-1], dtype=np.float32),
+        lambda next_obs: np.full(next_obs.shape[:-1], terminate),
+    )
+    sequences = th.zeros(2, 5, 3, 1)
+    returns = policy.score(th.zeros(2, 3), sequences, th.Generator().manual_seed(0))
+    assert returns.shape == (2, 5)
+    expected = 1.0 if terminate else 1.75
+    th.testing.assert_close(returns, th.full((2, 5), expected))
+
+
+def test_predict_defaults_to_sampling_from_the_final_cem_distribution():
+    policy = box_policy()
+    obs = np.array([0.1, -0.2, 0.3], dtype=np.float32)
+    state = policy.generator.get_state()
+    action, _ = policy.predict(obs)
+    # The same draws by hand: the plan with the running generator, then one normal draw per action.
+    policy.generator.set_state(state)
+    result, _ = policy.plan(th.as_tensor(obs[None]))
+    noise = th.randn(result.action.shape, generator=policy.generator)
+    expected = (result.action + result.action_std * noise).clamp(-2.0, 2.0)
+    assert result.action_std is not None and float(result.action_std.min()) > 0.0
+    np.testing.assert_allclose(action, expected.numpy().reshape(1), rtol=1e-6)
+    assert action.shape == (1,)
+    mean, _ = policy.predict(obs, deterministic=True)
+    assert not np.allclose(action, mean)
+    # _predict (SB3's interface for a batch tensor) plans with the same deterministic generator.
+    th.testing.assert_close(
+        policy._predict(th.as_tensor(obs[None]), deterministic=True).reshape(1), th.as_tensor(mean)
+    )
+    # A tuple observation is an observation; an (obs, info) pair is refused.
+    np.testing.assert_array_equal(policy.predict(tuple(obs.tolist()), deterministic=True)[0], mean)
+    with pytest.raises(
+        ValueError, match=r"^predict\(\) got an \(obs, info\) tuple: pass the observation only$"
+    ):
+        policy.predict((obs, {}))
+
+
+def test_sampled_actions_are_clipped_to_the_action_box():
+    from sb3_ext.common.planners import PlanResult
+
+    policy = box_policy()
+    result = PlanResult(
+        action=th.tensor([[1.5], [-1.5], [0.0], [0.0]]),
+        action_std=th.tensor([[4.0], [4.0], [4.0], [40.0]]),
+        plan=th.zeros(4, 3, 1),
+        expected_return=th.zeros(4),
+    )
+    policy.generator.manual_seed(3)
+    sampled = policy._first_action(result, deterministic=False)
+    noise = th.randn((4, 1), generator=th.Generator().manual_seed(3))
+    expected = (result.action + result.action_std * noise).clamp(-2.0, 2.0)
+    th.testing.assert_close(sampled, expected)
+    assert (sampled == 2.0).any() and (sampled == -2.0).any() and (sampled.abs() < 2.0).any()
+    assert th.equal(policy._first_action(result, deterministic=True), result.action)
+
+
+def test_predict_puts_the_policy_in_evaluation_mode():
+    policy = box_policy()
+    policy.set_training_mode(True)
+    policy.predict(np.zeros(3, dtype=np.float32), deterministic=True)
+    assert policy.training is False and policy.dynamics.training is False
