@@ -15,6 +15,11 @@ from hypothesis import HealthCheck, settings  # noqa: E402
 # Each pytest-xdist worker gets one core: small batched products are slower with two threads.
 torch.set_num_threads(1)
 
+# The first optimizer a process builds imports torch._dynamo (several seconds of CPU). Imported
+# here, at collection, it is paid once per session, and the processes that mutation testing forks
+# from a collected session (one per mutant) inherit it instead of paying it again.
+import torch._dynamo  # noqa: E402, F401
+
 import gym_advrl  # noqa: E402, F401  (registers the AdvRL/ ids)
 
 ADVRL_IDS = sorted(env_id for env_id in gym.registry if env_id.startswith("AdvRL/"))
