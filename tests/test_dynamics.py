@@ -121,10 +121,10 @@ def test_discrete_actions_one_hot_and_no_heads():
         learn_reward=False,
         learn_termination=False,
     )
-    obs = rng.uniform(-1, 1, (600, 1)).astype(np.float32)
-    act = rng.integers(0, 3, 600)
+    obs = rng.uniform(-1, 1, (300, 1)).astype(np.float32)
+    act = rng.integers(0, 3, 300)
     next_obs = obs + (act[:, None] - 1.0)  # action 0: -1, 1: 0, 2: +1
-    stats = model.fit(obs, act, next_obs, n_epochs=80, batch_size=64, generator=rng)
+    stats = model.fit(obs, act, next_obs, n_epochs=25, batch_size=32, generator=rng)
     assert "train_termination_bce" not in stats
     nxt, reward, terminated = model.sample(np.zeros((3, 1)), np.array([0, 1, 2]), deterministic=True)
     assert reward is None and terminated is None
