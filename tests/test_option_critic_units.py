@@ -819,6 +819,8 @@ class Recorder(VecEnvWrapper):
 
     def step_wait(self):
         obs, rewards, dones, infos = self.venv.step_wait()
+        for info, reward in zip(infos, rewards, strict=True):
+            info["is_success"] = bool(reward > 0)
         if self.drop:
             for info in infos:
                 if not info.get("TimeLimit.truncated", False):
@@ -879,6 +881,14 @@ def test_rollout_bootstraps_truncated_episodes_only(drop_false_truncations: bool
         np.testing.assert_allclose(buffer.rewards[t], expected, rtol=1e-6, err_msg=f"step {t}")
         np.testing.assert_array_equal(buffer.dones[t], dones)
     assert max(truncated_counts) >= 2 and terminal >= 1  # both kinds of episode ends, truncations together
+    # Successes are read at episode ends only.
+    ends = [
+        bool(info["is_success"])
+        for _, dones, infos in env.steps
+        for done, info in zip(dones, infos, strict=True)
+        if done
+    ]
+    assert list(model.ep_success_buffer) == ends and len(ends) < 24
     # Observations the actions were taken in, the actions sent, and the state left for the next rollout.
     np.testing.assert_array_equal(buffer.observations, np.array(env.observations))
     np.testing.assert_array_equal(buffer.actions, np.array(env.actions))
