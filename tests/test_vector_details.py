@@ -73,10 +73,12 @@ def test_render_matches_the_single_envs_frames_step_by_step(env_id: str, kwargs:
 def test_render_without_mode_warns_and_before_reset_raises() -> None:
     env = gym.make_vec("AdvRL/GridWorld-v0", 2)
     env.reset(seed=0)
-    with pytest.warns(UserWarning, match="without specifying any render mode"):
+    with pytest.warns(
+        UserWarning, match=r"WARN: You are calling render method without specifying any render mode\."
+    ):
         assert env.render() is None
     drawn = gym.make_vec("AdvRL/GridWorld-v0", 3, render_mode="ansi")
-    with pytest.raises(gym.error.ResetNeeded, match="render"):
+    with pytest.raises(gym.error.ResetNeeded, match=r"^Cannot call render\(\) before reset\(\)$"):
         drawn.render()
     drawn.reset(seed=0)
     assert len(drawn.render()) == 3  # render_envs=None: every instance
@@ -346,11 +348,14 @@ def test_take_final_and_drop_rows() -> None:
         "p": Partial(np.array([4, 5, 6]), np.array([True, False, True])),
         "f": FullRows(np.array([7, 8, 9])),
         "n": {"b": np.array([0.5, 1.5, 2.5])},
+        "cells": np.array([[0, 1], [2, 3], [4, 5]]),
     }
     taken = _take_rows(values, np.array([2, 0]))
+    assert taken["cells"].tolist() == [[4, 5], [0, 1]]
     assert taken["a"].tolist() == [3, 1] and taken["n"]["b"].tolist() == [2.5, 0.5]
     assert taken["p"].values.tolist() == [6, 4] and taken["p"].present.tolist() == [True, True]
     assert taken["f"].values.tolist() == [7, 8, 9]  # every instance's, the merge takes the rows
+    del values["cells"]
     infos = add_info({}, values, np.arange(3), 3)
     final = _final_info(infos, np.array([1]))
     assert set(final) == {"a", "_a", "f", "_f", "n", "_n"}  # "p" has no entry for instance 1
@@ -374,8 +379,8 @@ def test_stream_defaults_and_errors() -> None:
     unsynced = RawStream(rngs, keep_states=False)
     with pytest.raises(RuntimeError, match="keep_states=True"):
         unsynced.sync(np.array([0]))
-    for n in (1, 2**32):
-        with pytest.raises(ValueError, match=r"n must be an integer in \[2, 2\*\*32\)"):
+    for n in (0, 2**32):
+        with pytest.raises(ValueError, match=r"^n must be an integer in \[1, 2\*\*32\), got"):
             raw.integers(np.array([0]), n)
     assert raw.integers(np.array([0]), 2**32 - 1).dtype == np.int64
     mt = RawStream([np.random.Generator(np.random.MT19937(0))])
@@ -458,17 +463,17 @@ def test_pendulum_reset_options_and_per_instance_torque() -> None:
         np.abs(native.unwrapped.state[1]) <= 0.25
     )
     for t in range(20):
-        actions = np.array([[1.5], [-1.5]], dtype=np.float32)
+        actions = np.array([[1.5], [-1.5]] if t % 2 else [[-1.5], [1.5]], dtype=np.float32)
         obs, reward, *_ = native.step(actions)
         for i, env in enumerate(singles):
             single_obs, single_reward, *_ = env.step(actions[i])
             np.testing.assert_allclose(obs[i], single_obs, rtol=1e-6, atol=1e-6, err_msg=f"step {t}")
             assert reward[i] == pytest.approx(single_reward, rel=1e-9)
-    assert native.unwrapped.last_u.tolist() == [0.5, -1.5]
-    with pytest.raises(ValueError, match="x_init"):
-        native.reset(options={"x_init": 4.0})
-    with pytest.raises(ValueError, match="y_init"):
-        native.reset(options={"y_init": 9.0})
+    assert native.unwrapped.last_u.tolist() == [0.5, -1.5]  # clipped to instance 0's torque
+    for name in ("x_init", "y_init"):
+        for value in (-0.1, 9.0):
+            with pytest.raises(ValueError, match=f"^{name} "):
+                native.reset(options={name: value})
     with pytest.raises(
         ValueError, match=r"^physics must be a dict with keys from \('g', 'm', 'l', 'damping', 'max_torque'\)"
     ):
@@ -661,3 +666,109 @@ def test_tracking_time_limit_default_is_below_a_longer_episode() -> None:
     assert cls(episode_length=60).max_episode_steps == 50
     assert cls(episode_length=30).max_episode_steps == 30
     assert cls(episode_length=30, max_episode_steps=None).max_episode_steps == 30
+
+
+def test_partial_masks_are_boolean() -> None:
+    partial = Partial([4, 5, 6], [0, 1, 1])
+    assert partial.present.dtype == np.bool_ and partial.values[partial.present].tolist() == [5, 6]
+    assert add_info({}, {"p": partial}, np.arange(3), 3)["p"].tolist() == [0, 5, 6]
+
+
+@pytest.mark.parametrize(("kwargs", "name"), [({"max_speed": 0.0}, "max_speed"), ({"dt": 2.0}, "dt")])
+def test_pendulum_scalar_arguments_are_checked(kwargs: dict, name: str) -> None:
+    with pytest.raises(ValueError, match=f"^{name} "):
+        _entry_class("AdvRL/Pendulum-v0")(2, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "physics"),
+    [
+        ("AdvRL/Pendulum-v0", {"m": [0.5, 1.3], "l": [0.7, 1.9], "damping": 0.3, "max_torque": [0.5, 2.0]}),
+        ("AdvRL/ContinuousCartPole-v0", {"length": [0.3, 0.8], "masspole": [0.2, 0.05]}),
+    ],
+)
+def test_classic_states_and_rewards_are_bit_identical(env_id: str, physics: dict) -> None:
+    """The states (float64) and rewards equal the single envs' exactly, not only within a tolerance."""
+    native = gym.make_vec(env_id, 2, **physics).unwrapped
+    singles = [
+        gym.make(env_id, **{k: v[i] if isinstance(v, list) else v for k, v in physics.items()})
+        for i in range(2)
+    ]
+    native.reset(seed=0)
+    for i, env in enumerate(singles):
+        env.reset(seed=i)
+    rng = np.random.default_rng(0)
+    for t in range(60):
+        actions = rng.uniform(-2.0, 2.0, size=(2, 1)).astype(np.float32)
+        obs, reward, terminated, *_ = native.step(actions)
+        for i, env in enumerate(singles):
+            single_obs, single_reward, *_ = env.step(actions[i])
+            assert native.state[:, i].tolist() == list(env.unwrapped.state), f"step {t} instance {i}"
+            np.testing.assert_array_equal(obs[i], single_obs)
+            assert reward[i] == single_reward
+        if terminated.any():
+            break
+
+
+def test_physics_option_of_a_partial_reset_leaves_the_other_instances() -> None:
+    native = gym.make_vec("AdvRL/Pendulum-v0", 2).unwrapped
+    singles = [gym.make("AdvRL/Pendulum-v0") for _ in range(2)]
+    native.reset(seed=0)
+    for i, env in enumerate(singles):
+        env.reset(seed=i)
+    _, info = native.reset(seed=5, options={"reset_mask": np.array([True, False]), "physics": {"m": 2.0}})
+    assert native.physics["m"].tolist() == [2.0, 1.0]
+    assert info["physics"]["m"].tolist() == [2.0, 0.0] and info["physics"]["_m"].tolist() == [True, False]
+    singles[0].reset(seed=5, options={"physics": {"m": 2.0}})
+    for _ in range(5):
+        actions = np.array([[0.3], [-0.7]], dtype=np.float32)
+        obs, *_ = native.step(actions)
+        for i, env in enumerate(singles):
+            np.testing.assert_array_equal(obs[i], env.step(actions[i])[0])
+
+
+def test_tracking_chart_of_episodes_longer_than_the_drawn_steps() -> None:
+    kwargs = {"render_mode": "rgb_array", "episode_length": 260, "max_episode_steps": 300}
+    native = gym.make_vec("AdvRL/SequenceTracking-v0", 1, **kwargs)
+    single = gym.make("AdvRL/SequenceTracking-v0", **kwargs)
+    native.reset(seed=3)
+    single.reset(seed=3)
+    for t in range(255):
+        native.step(np.array([t % 3 % 2]))
+        single.step(t % 3 % 2)
+    np.testing.assert_array_equal(native.render()[0], single.render())
+
+
+def test_quantum_random_target_at_the_threshold_is_drawn_again() -> None:
+    """With RX alone on one qubit every depth-1 target is RX|0>, at fidelity cos^2(angle / 2) from
+    |0>: a threshold at or below it rejects every draw (the start must be below the threshold)."""
+    kwargs = {"n_qubits": 1, "gates": ["rx"], "target": "random", "target_depth": 1, "rotation_angle": 1.36}
+    probe = gym.make_vec("AdvRL/QuantumGate-v0", 1, **kwargs).unwrapped
+    obs, _ = probe.reset(seed=0)  # one action: its codes are drawn as NumPy's integers(1), without a draw
+    single = gym.make("AdvRL/QuantumGate-v0", **kwargs)
+    np.testing.assert_array_equal(obs[0], single.reset(seed=0)[0])
+    assert probe.target_circuit(0) == single.unwrapped.target_circuit == ("rx q[0]",)
+    start_fidelity = float(np.abs(probe.targets[0, 0]) ** 2)
+    assert start_fidelity == pytest.approx(np.cos(0.68) ** 2, rel=1e-12)  # 0.6135..., whose cube is below 0.5
+    message = (
+        r"^target='random': 100 random circuits of target_depth=1 over gates=\('rx',\) all left \|0\.\.\.0> "
+        r"within the threshold; use more gates or a deeper circuit$"
+    )
+    for threshold in (start_fidelity, 0.5):
+        with pytest.raises(ValueError, match=message):
+            gym.make_vec("AdvRL/QuantumGate-v0", 2, threshold=threshold, **kwargs).reset(seed=0)
+    with pytest.raises(ValueError, match=message):
+        gym.make("AdvRL/QuantumGate-v0", threshold=0.5, **kwargs).reset(seed=0)
+
+
+def test_raw_stream_integers_of_one_value_draw_nothing() -> None:
+    """As NumPy's ``integers(1)``: zeros, and the generator (its cached half included) is untouched."""
+    rngs, twins = [np.random.default_rng(6)], [np.random.default_rng(6)]
+    stream = RawStream(rngs, block=4)
+    rows = np.array([0])
+    for t in range(7):
+        n = (1, 5, 1, 1, 7)[t % 5]
+        assert stream.integers(rows, n).tolist() == [int(twins[0].integers(n))]
+        assert stream.integers(np.array([0, 0]), 1).dtype == np.int64
+    stream.sync(rows)
+    assert rngs[0].random() == twins[0].random()

@@ -235,9 +235,11 @@ class RawStream(_Stream):
         return out
 
     def integers(self, rows: np.ndarray, n: int) -> np.ndarray:
-        """``rng.integers(n)`` of each generator in ``rows`` for ``2 <= n < 2**32`` (int64)."""
-        if not 2 <= n < 2**32:
-            raise ValueError(f"n must be an integer in [2, 2**32), got {n}")
+        """``rng.integers(n)`` of each generator in ``rows`` for ``1 <= n < 2**32`` (int64)."""
+        if not 1 <= n < 2**32:
+            raise ValueError(f"n must be an integer in [1, 2**32), got {n}")
+        if n == 1:  # as NumPy: a range of one value draws nothing
+            return np.zeros(len(rows), dtype=np.int64)
         # Lemire's method on 32-bit words, with NumPy's rejection threshold.
         n64 = np.uint64(n)
         threshold = np.uint64((2**32 - n) % n)

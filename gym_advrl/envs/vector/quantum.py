@@ -160,7 +160,8 @@ class QuantumGateVectorEnv(TemplateVectorEnv):
                 return
         raise ValueError(
             f"target='random': {_MAX_TARGET_DRAWS} random circuits of target_depth={self.target_depth} "
-            "all left |0...0> within the threshold; use more gates or a deeper circuit"
+            f"over gates={self.template.gates} all left |0...0> within the threshold; use more gates or a "
+            "deeper circuit"
         )
 
     def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
