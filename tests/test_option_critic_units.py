@@ -1035,7 +1035,13 @@ def test_termination_probability_is_averaged_over_the_steps_that_go_on() -> None
 def test_rollouts_and_predictions_hand_the_policy_tensors_on_its_device(monkeypatch) -> None:
     """collect_rollouts and predict convert observations, options and episode starts to tensors
     on the model's device (here the meta device, recorded by a stand-in for the policy's act)."""
-    model = tiny_model(n_envs=2)
+    # Every episode of this 2x2 GridWorld is cut after one step: U of the final observations too.
+    env = make_vec_env(
+        "AdvRL/GridWorld-v0", n_envs=2, seed=0, env_kwargs=dict(size=2, obs_mode="index", max_episode_steps=1)
+    )
+    model = OptionCritic(
+        "MlpPolicy", env, n_options=2, n_steps=1, device="cpu", policy_kwargs=dict(net_arch=[])
+    )
     policy, act, arrival_value = model.policy, model.policy.act, model.option_value_upon_arrival
     seen = []
 
@@ -1060,11 +1066,11 @@ def test_rollouts_and_predictions_hand_the_policy_tensors_on_its_device(monkeypa
     monkeypatch.setattr(model, "option_value_upon_arrival", recording_arrival)
     model.device = th.device("meta")
     assert model.collect_rollouts(model.env, callback, 1)
-    assert seen == [{"meta"}, {"meta"}]
+    assert seen == [{"meta"}, {"meta"}, {"meta"}]  # act, U of the truncated episodes, U of the last state
 
     seen.clear()
     monkeypatch.setattr(OptionCriticPolicy, "device", property(lambda self: th.device("meta")))
-    obs = np.array([3, 4])
+    obs = np.array([3, 2])
     for state, starts in (
         (None, None),
         ((np.array([1, 0]),), np.array([True, False])),
