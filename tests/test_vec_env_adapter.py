@@ -198,6 +198,138 @@ def test_set_attr_creates_a_shared_attribute_and_names_the_call_when_indices_are
 
 def test_env_is_wrapped_answers_for_the_chosen_instances() -> None:
     env = GymnasiumVecEnv(RecordingVectorEnv())
+    assert env.autoreset_mode is AutoresetMode.NEXT_STEP  # Gymnasium's default, when metadata is silent
     assert env.env_is_wrapped(gym.Wrapper) == [False, False, False]
     assert env.env_is_wrapped(gym.Wrapper, indices=[1]) == [False]
     assert env.env_is_wrapped(gym.Wrapper, indices=2) == [False]
+
+
+class ScriptedVectorEnv(gym.vector.VectorEnv):
+    """Three instances whose terminations, truncations and infos follow a script, in any autoreset
+    mode; it records every reset call. Step ``t`` observes ``10 t + i`` in instance ``i``; a reset
+    observes ``-(number of resets so far)``."""
+
+    def __init__(self, mode: AutoresetMode, terminated: list, truncated: list) -> None:
+        self.num_envs = 3
+        self.metadata = {"autoreset_mode": mode.value}  # Gymnasium may store the mode's string
+        self.single_observation_space = gym.spaces.Box(-1000.0, 1000.0, (1,))
+        self.single_action_space = gym.spaces.Discrete(2)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, 3)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, 3)
+        self.script = list(zip(terminated, truncated, strict=True))
+        self.resets: list[tuple] = []
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        self.resets.append((seed, options))
+        mask = np.ones(3, bool) if not options or "reset_mask" not in options else options["reset_mask"]
+        obs = np.full((3, 1), -float(len(self.resets)), np.float32)
+        return obs, {"episode_id": np.array([len(self.resets)] * 3), "_episode_id": mask.copy()}
+
+    def step(self, actions):
+        self.t += 1
+        terminated, truncated = (np.array(flags) for flags in self.script[self.t - 1])
+        obs = (10.0 * self.t + np.arange(3, dtype=np.float32))[:, None]
+        infos = {"step": np.array([self.t] * 3), "_step": np.array([True, False, True])}
+        done = terminated | truncated
+        if self.metadata["autoreset_mode"] == AutoresetMode.SAME_STEP.value and done.any():
+            final_obs = np.empty(3, dtype=object)
+            for i in np.flatnonzero(done):
+                final_obs[i] = obs[i].copy()
+            reset_obs, reset_infos = self.reset(options={"reset_mask": done})
+            infos = {
+                **infos,
+                "final_obs": final_obs,
+                "_final_obs": done,
+                "final_info": {"last": np.array([7, 8, 9]), "_last": done},
+                "_final_info": done,
+                **reset_infos,
+            }
+            obs = np.where(done[:, None], reset_obs, obs)
+        return obs, np.array([0.5, 1, 2], np.float64), terminated, truncated, infos
+
+
+SCRIPT = dict(
+    terminated=[[False, False, False], [True, False, True]],
+    truncated=[[False, False, False], [False, True, True]],
+)
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED])
+def test_finished_instances_are_reset_at_once_with_their_terminal_observation(mode) -> None:
+    vector_env = ScriptedVectorEnv(mode, **SCRIPT)
+    env = GymnasiumVecEnv(vector_env)
+    assert env.autoreset_mode is mode
+    env.reset()
+    obs, rewards, dones, infos = env.step(np.zeros(3, np.int64))
+    assert rewards.dtype == np.float32 and rewards.tolist() == [0.5, 1.0, 2.0]
+    assert dones.tolist() == [False, False, False] and len(vector_env.resets) == 1
+    assert infos == [{"step": 1}, {}, {"step": 1}]
+    obs, rewards, dones, infos = env.step(np.zeros(3, np.int64))
+    assert dones.tolist() == [True, True, True]
+    # One reset of the finished instances, with their mask; their first observation is returned.
+    (seed, options) = vector_env.resets[-1]
+    assert seed is None and options.keys() == {"reset_mask"}
+    assert options["reset_mask"].tolist() == [True, True, True]
+    np.testing.assert_array_equal(obs, np.full((3, 1), -2.0))
+    for i in range(3):
+        np.testing.assert_array_equal(infos[i]["terminal_observation"], [20.0 + i])
+    # A truncation that is not also a termination is a time limit.
+    assert [info["TimeLimit.truncated"] for info in infos] == [False, True, False]
+    assert [info.get("step") for info in infos] == [2, None, 2]
+    assert env.reset_infos == [{"episode_id": 2}] * 3
+
+
+def test_only_the_finished_instances_are_reset_and_get_terminal_observations() -> None:
+    vector_env = ScriptedVectorEnv(
+        AutoresetMode.NEXT_STEP, terminated=[[False, True, False]], truncated=[[False, False, False]]
+    )
+    env = GymnasiumVecEnv(vector_env)
+    env.reset()
+    obs, _, dones, infos = env.step(np.zeros(3, np.int64))
+    assert dones.tolist() == [False, True, False]
+    assert vector_env.resets[-1][1]["reset_mask"].tolist() == [False, True, False]
+    assert "terminal_observation" not in infos[0] and "terminal_observation" not in infos[2]
+    np.testing.assert_array_equal(infos[1]["terminal_observation"], [11.0])
+    assert infos[1]["TimeLimit.truncated"] is False and "TimeLimit.truncated" not in infos[0]
+    # The reset instance gets its reset info; the others keep theirs.
+    assert env.reset_infos == [{"episode_id": 1}, {"episode_id": 2}, {"episode_id": 1}]
+
+
+def test_same_step_mode_hands_over_the_final_observation_and_info() -> None:
+    vector_env = ScriptedVectorEnv(AutoresetMode.SAME_STEP, **SCRIPT)
+    env = GymnasiumVecEnv(vector_env)
+    assert env.autoreset_mode is AutoresetMode.SAME_STEP
+    env.reset()
+    env.step(np.zeros(3, np.int64))
+    obs, _, dones, infos = env.step(np.zeros(3, np.int64))
+    assert dones.tolist() == [True, True, True] and len(vector_env.resets) == 2  # the env's own reset
+    np.testing.assert_array_equal(obs, np.full((3, 1), -2.0))
+    for i in range(3):
+        # The finished episode's info (the env's final_info), its last observation and time limit.
+        assert infos[i]["last"] == 7 + i
+        np.testing.assert_array_equal(infos[i]["terminal_observation"], [20.0 + i])
+        assert "final_obs" not in infos[i] and "final_info" not in infos[i]
+    assert [info["TimeLimit.truncated"] for info in infos] == [False, True, False]
+    # The step's own entries (the reset infos among them) describe the new episode.
+    assert env.reset_infos == [{"step": 2, "episode_id": 2}, {"episode_id": 2}, {"step": 2, "episode_id": 2}]
+
+
+def test_seeds_and_options_reach_the_next_reset_only() -> None:
+    vector_env = ScriptedVectorEnv(AutoresetMode.NEXT_STEP, [], [])
+    env = GymnasiumVecEnv(vector_env)
+    env.reset()
+    assert vector_env.resets[-1] == (None, None)
+    env.seed(5)
+    env.set_options({"level": 2})
+    env.reset()
+    assert vector_env.resets[-1] == ([5, 6, 7], {"level": 2})
+    env.reset()  # used once, as in SB3
+    assert vector_env.resets[-1] == (None, None)
+    message = (
+        r"^set_options: a Gymnasium vector env takes one options dict for all instances; got "
+        r"different options per env: \[\{'level': 1\}, \{\}, \{\}\]$"
+    )
+    env.set_options([{"level": 1}, {}, {}])
+    with pytest.raises(ValueError, match=message):
+        env.reset()
