@@ -936,7 +936,7 @@ def test_tensors_are_made_on_the_models_device(without_distribution_checks) -> N
     assert next(policy.make_network().parameters()).device.type == "meta"
 
 
-def test_image_observations_are_scaled_to_the_unit_interval() -> None:
+def test_image_observations_are_scaled_to_the_unit_interval(tmp_path) -> None:
     """normalize_images (on by default) divides uint8 images by 255 before the features."""
     space = gym.spaces.Box(0, 255, (1, 4, 4), dtype=np.uint8)
     image = th.full((1, 1, 4, 4), 255, dtype=th.uint8)
@@ -948,11 +948,19 @@ def test_image_observations_are_scaled_to_the_unit_interval() -> None:
     policy = OptionCriticPolicy(space, gym.spaces.Discrete(2), lambda _: 1e-3, n_options=2, net_arch=[])
     expected = policy.net.q_head.weight.sum(dim=1) + policy.net.q_head.bias
     th.testing.assert_close(policy.net(image).q_values[0], expected.detach())
+    policy.save(tmp_path / "policy.pt")  # the setting survives a save and load
+    th.testing.assert_close(
+        OptionCriticPolicy.load(tmp_path / "policy.pt").net(image).q_values[0], expected.detach()
+    )
     raw = OptionCriticPolicy(
         space, gym.spaces.Discrete(2), lambda _: 1e-3, n_options=2, net_arch=[], normalize_images=False
     )
     expected = 255 * raw.net.q_head.weight.sum(dim=1) + raw.net.q_head.bias
     th.testing.assert_close(raw.net(image).q_values[0], expected.detach())
+    raw.save(tmp_path / "raw.pt")
+    th.testing.assert_close(
+        OptionCriticPolicy.load(tmp_path / "raw.pt").net(image).q_values[0], expected.detach()
+    )
 
 
 def test_network_heads_and_shapes() -> None:
