@@ -165,6 +165,7 @@ class MultiAgentAlgorithm:
         self.num_timesteps, self._episode_num, self._n_updates = 0, 0, 0
         self._logger: Logger | None = None
         self._last_obs: dict[str, np.ndarray] | None = None
+        self._predict_state: Any = None
         self.ep_info_buffer: deque[dict[str, float]] = deque(maxlen=100)
         if opponent is not None and not callable(opponent):
             raise ValueError(f"opponent must be a callable (agent, observation) -> action, got {opponent!r}")
@@ -182,14 +183,15 @@ class MultiAgentAlgorithm:
 
     def _setup_model(self) -> None:
         """Build the networks, the optimizers and the replay buffer."""
+        observation_space, action_space = self._buffer_spaces()
         self.replay_buffer = MultiAgentReplayBuffer(
-            self.buffer_size,
-            self.agents,
-            self.observation_space,
-            self.action_space,
-            self.state_dim,
-            self.device,
+            self.buffer_size, self.agents, observation_space, action_space, self.state_dim, self.device
         )
+
+    def _buffer_spaces(self) -> tuple[spaces.Box, spaces.Space]:
+        """The observation and action spaces of what the networks see and output (stored in the
+        replay buffer); default: the env's."""
+        return self.observation_space, self.action_space
 
     def _explore(self, observations: dict[str, np.ndarray]) -> dict[str, Any]:
         """The actions of the agents in play while collecting data (with exploration)."""
@@ -253,9 +255,11 @@ class MultiAgentAlgorithm:
         state: Any = None,
         episode_start: Any = None,
         deterministic: bool = False,
-    ) -> tuple[dict[str, Any], None]:
+    ) -> tuple[dict[str, Any], Any]:
         """The action of every agent in ``observations`` (a parallel env's observation dict), as a
-        dict, and ``None`` (no recurrent state), as SB3's ``predict`` returns ``(actions, state)``."""
+        dict, and the state to pass to the next call, as SB3's ``predict`` returns
+        ``(actions, state)``: ``None`` unless the agents communicate (MADDPG's
+        ``communication=True``: the messages just sent). ``state=None`` starts an episode."""
         if not isinstance(observations, dict) or not observations:
             raise ValueError(
                 f"observations must be a non-empty dict agent -> observation, got {type(observations).__name__}"
@@ -265,11 +269,26 @@ class MultiAgentAlgorithm:
             raise ValueError(f"observations: unknown agents {unknown}; the model's agents are {self.agents}")
         names = [name for name in self.agents if name in observations]
         self._predict_index = [self.agent_index[name] for name in names]
+        inputs = self._model_observations({name: observations[name] for name in names}, state)
         with th.no_grad():
-            actions = self._predict(self._obs_tensor(observations, names), deterministic)
-        return {name: self._to_env_action(action) for name, action in zip(names, actions, strict=True)}, None
+            actions = self._predict(self._obs_tensor(inputs, names), deterministic)
+        chosen = dict(zip(names, actions, strict=True))
+        return {name: self._to_env_action(action) for name, action in chosen.items()}, self._next_state(
+            chosen
+        )
 
-    def _to_env_action(self, action: np.ndarray) -> Any:
+    def _model_observations(
+        self, observations: dict[str, np.ndarray], state: Any = None
+    ) -> dict[str, np.ndarray]:
+        """What the networks see of the env's observations (default: the observations)."""
+        return observations
+
+    def _next_state(self, actions: dict[str, Any]) -> Any:
+        """The state ``predict`` returns after ``actions`` (default: ``None``)."""
+        return None
+
+    def _to_env_action(self, action: Any) -> Any:
+        """A network action (as ``_explore`` and ``_predict`` give it) as the env takes it."""
         if isinstance(self.action_space, spaces.Discrete):
             return int(action)
         return np.asarray(action, dtype=self.action_space.dtype)
@@ -315,25 +334,31 @@ class MultiAgentAlgorithm:
             if self._last_obs is None or not self.env.agents:
                 self._last_obs, _ = self.env.reset(seed=self._next_reset_seed)
                 self._next_reset_seed = None
+                self._predict_state = None  # a new episode: predict's state starts afresh
                 episode_return, episode_length = 0.0, 0
             observations = self._last_obs
             state = global_state(self.env, observations, self.agents, self.obs_dim)
-            mine = {name: obs for name, obs in observations.items() if name in self.agent_index}
+            mine = self._model_observations(
+                {name: obs for name, obs in observations.items() if name in self.agent_index},
+                self._predict_state,
+            )
             actions = self._explore(mine) if mine else {}
+            env_actions = {name: self._to_env_action(action) for name, action in actions.items()}
             others = {
                 n: self.opponent_action(n, obs)
                 for n, obs in observations.items()
                 if n not in self.agent_index
             }
             next_observations, rewards, terminations, truncations, infos = self.env.step(
-                {**actions, **others}
+                {**env_actions, **others}
             )
             next_state = global_state(self.env, next_observations, self.agents, self.obs_dim)
+            self._predict_state = self._next_state(actions)
             if actions:  # a step where none of the model's agents is in play teaches nothing
-                stored = {name: self._store_action(action) for name, action in actions.items()}
-                self.replay_buffer.add(
-                    observations, stored, rewards, next_observations, terminations, state, next_state
+                next_mine = self._model_observations(
+                    {name: next_observations[name] for name in actions}, self._predict_state
                 )
+                self.replay_buffer.add(mine, actions, rewards, next_mine, terminations, state, next_state)
                 episode_return += float(np.mean([rewards[name] for name in actions]))
             self.num_timesteps += 1
             episode_length += 1
@@ -351,10 +376,6 @@ class MultiAgentAlgorithm:
                 self.train(self.gradient_steps, self.batch_size)
         callback.on_training_end()
         return self
-
-    def _store_action(self, action: Any) -> Any:
-        """An env action as the replay buffer keeps it (default: as it is)."""
-        return action
 
     def _on_step(self) -> None:
         """Called after every env step (e.g. to update an exploration schedule)."""

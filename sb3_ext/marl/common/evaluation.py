@@ -51,11 +51,14 @@ def evaluate_marl_policy(
         observations, _ = env.reset(seed=seed if episode == 0 else None)
         totals = dict.fromkeys(env.possible_agents, 0.0)
         team, length = 0.0, 0
+        carried = None  # predict's state (the agents' messages, for communicating agents)
         while env.agents:
             mine = {
                 name: observations[name] for name in env.agents if controlled is None or name in controlled
             }
-            actions = model.predict(mine, deterministic=deterministic)[0] if mine else {}
+            actions, carried = (
+                model.predict(mine, state=carried, deterministic=deterministic) if mine else ({}, None)
+            )
             others = {
                 name: act_for_others(name, observations[name]) for name in env.agents if name not in mine
             }

@@ -37,6 +37,11 @@ class MADDPG(MultiAgentAlgorithm):
       ``tau`` after every gradient step.
     - Agents out of play (left the arena) enter every network as zeros, are not attended to, and
       their terms are masked out of the losses.
+    - ``communication=True``: each actor also outputs a message of ``message_dim`` numbers in
+      ``[-1, 1]``, broadcast to the others: at the next step every agent observes the messages of
+      all other agents (zeros at the start of an episode and from agents out of play). The message
+      is part of the agent's action for the critics, so it is learned by the same deterministic
+      policy gradient, differentiably; ``predict`` carries the messages in its ``state``.
 
     :param env: a PettingZoo ``ParallelEnv`` with ``Box`` actions (every agent the same spaces)
     :param critic: ``"mlp"`` or ``"attention"``
@@ -47,6 +52,8 @@ class MADDPG(MultiAgentAlgorithm):
     :param tau: soft update coefficient of the target networks
     :param exploration_noise: std of the Gaussian action noise (fraction of half the action range)
     :param max_grad_norm: gradient clipping norm (actors and critics)
+    :param communication: add a broadcast message to every agent's action
+    :param message_dim: size of a message
     :param learning_rate: learning rate of the actors and critics (Lowe et al.: 0.01)
     :param kwargs: :class:`~sb3_ext.marl.common.base.MultiAgentAlgorithm`'s arguments
     """
@@ -60,6 +67,8 @@ class MADDPG(MultiAgentAlgorithm):
         "tau",
         "exploration_noise",
         "max_grad_norm",
+        "communication",
+        "message_dim",
     )
     saved_modules: ClassVar[tuple[str, ...]] = (
         "actors",
@@ -81,6 +90,8 @@ class MADDPG(MultiAgentAlgorithm):
         tau: float = 0.01,
         exploration_noise: float = 0.1,
         max_grad_norm: float = 0.5,
+        communication: bool = False,
+        message_dim: int = 4,
         learning_rate: float = 1e-2,
         **kwargs: Any,
     ) -> None:
@@ -100,6 +111,8 @@ class MADDPG(MultiAgentAlgorithm):
             check_positive("exploration_noise", exploration_noise) if exploration_noise else 0.0
         )
         self.max_grad_norm = check_positive("max_grad_norm", max_grad_norm)
+        self.communication = check_bool("communication", communication)
+        self.message_dim = check_positive_int("message_dim", message_dim)
         super().__init__(env, learning_rate=learning_rate, **kwargs)
 
     def _check_spaces(self) -> None:
@@ -113,11 +126,14 @@ class MADDPG(MultiAgentAlgorithm):
             raise ValueError(f"action_space: MADDPG needs finite action bounds, got {space}")
 
     def _setup_model(self) -> None:
+        self.env_action_dim = int(self.action_space.shape[0])
+        self.messages_dim = self.message_dim if self.communication else 0
+        self.action_dim = self.env_action_dim + self.messages_dim
+        self.input_dim = self.obs_dim + (self.n_agents - 1) * self.messages_dim
         super()._setup_model()
-        self.action_dim = int(self.action_space.shape[0])
         self._low = np.asarray(self.action_space.low, dtype=np.float32)
         self._high = np.asarray(self.action_space.high, dtype=np.float32)
-        args = (self.n_agents, self.obs_dim, self.action_dim, self.net_arch, self.share_parameters)
+        args = (self.n_agents, self.input_dim, self.action_dim, self.net_arch, self.share_parameters)
         self.actors, self.actors_target = Actors(*args).to(self.device), Actors(*args).to(self.device)
         self.critics, self.critics_target = self._make_critics(args), self._make_critics(args)
         for online, target in ((self.actors, self.actors_target), (self.critics, self.critics_target)):
@@ -125,6 +141,11 @@ class MADDPG(MultiAgentAlgorithm):
             target.requires_grad_(False)
         self.actor_optimizer = th.optim.Adam(self.actors.parameters(), lr=self.learning_rate)
         self.critic_optimizer = th.optim.Adam(self.critics.parameters(), lr=self.learning_rate)
+
+    def _buffer_spaces(self) -> tuple[spaces.Box, spaces.Box]:
+        """Observations with the received messages, actions in the networks' units with the message."""
+        observations = spaces.Box(-np.inf, np.inf, (self.input_dim,), np.float32)
+        return observations, spaces.Box(-1.0, 1.0, (self.action_dim,), np.float32)
 
     def _make_critics(self, args: tuple) -> nn.Module:
         if self.critic == "mlp":
@@ -134,41 +155,59 @@ class MADDPG(MultiAgentAlgorithm):
         )
 
     # ------------------------------------------------------------------ acting
-    def _unit_to_env(self, unit: np.ndarray) -> np.ndarray:
-        """Actions in ``[-1, 1]`` (the networks' units) to the env's bounds."""
-        return self._low + (unit + 1.0) * 0.5 * (self._high - self._low)
+    def _to_env_action(self, action: np.ndarray) -> np.ndarray:
+        """A network action (``[-1, 1]``, the message last) as the env takes it: its first
+        ``action_space`` dimensions scaled to the bounds."""
+        unit = np.asarray(action, dtype=np.float32)[: self.env_action_dim]
+        return (self._low + (unit + 1.0) * 0.5 * (self._high - self._low)).astype(self.action_space.dtype)
 
-    def _env_to_unit(self, action: np.ndarray) -> np.ndarray:
-        return 2.0 * (np.asarray(action, dtype=np.float32) - self._low) / (self._high - self._low) - 1.0
+    def _model_observations(
+        self, observations: dict[str, np.ndarray], state: Any = None
+    ) -> dict[str, np.ndarray]:
+        """With communication, each observation followed by the other agents' last messages (in
+        agent order; ``state`` holds them, ``None``: zeros)."""
+        if not self.communication:
+            return observations
+        messages = (
+            np.zeros((self.n_agents, self.message_dim), np.float32) if state is None else np.asarray(state)
+        )
+        received = {}
+        for name, observation in observations.items():
+            i = self.agent_index[name]
+            others = np.concatenate([messages[:i], messages[i + 1 :]]).reshape(-1)
+            received[name] = np.concatenate([np.asarray(observation, np.float32).reshape(-1), others])
+        return received
+
+    def _next_state(self, actions: dict[str, Any]) -> np.ndarray | None:
+        """With communication, the messages just sent ``(n_agents, message_dim)`` (zeros for agents
+        that did not act)."""
+        if not self.communication:
+            return None
+        messages = np.zeros((self.n_agents, self.message_dim), np.float32)
+        for name, action in actions.items():
+            messages[self.agent_index[name]] = np.asarray(action, np.float32)[self.env_action_dim :]
+        return messages
 
     def _actor_units(self, observations: th.Tensor, columns: list[int]) -> np.ndarray:
         with th.no_grad():
             units = [self.actors.forward_agent(i, observations[k : k + 1]) for k, i in enumerate(columns)]
         return th.cat(units).cpu().numpy()
 
+    def _noisy(self, units: np.ndarray) -> np.ndarray:
+        return np.clip(units + self.exploration_noise * self.rng.normal(size=units.shape), -1.0, 1.0)
+
     def _explore(self, observations: dict[str, np.ndarray]) -> dict[str, Any]:
         names = [name for name in self.agents if name in observations]
         if self.num_timesteps < self.learning_starts:  # uniform random actions first, as SB3's TD3
             units = self.rng.uniform(-1.0, 1.0, size=(len(names), self.action_dim))
         else:
-            units = self._actor_units(
-                self._obs_tensor(observations, names), [self.agent_index[n] for n in names]
-            )
-            units = np.clip(units + self.exploration_noise * self.rng.normal(size=units.shape), -1.0, 1.0)
-        return {
-            name: self._unit_to_env(unit).astype(self.action_space.dtype)
-            for name, unit in zip(names, units, strict=True)
-        }
+            columns = [self.agent_index[n] for n in names]
+            units = self._noisy(self._actor_units(self._obs_tensor(observations, names), columns))
+        return {name: unit.astype(np.float32) for name, unit in zip(names, units, strict=True)}
 
     def _predict(self, observations: th.Tensor, deterministic: bool) -> np.ndarray:
         units = self._actor_units(observations, self._predict_index)
-        if not deterministic:
-            units = np.clip(units + self.exploration_noise * self.rng.normal(size=units.shape), -1.0, 1.0)
-        return self._unit_to_env(units)
-
-    def _store_action(self, action: Any) -> np.ndarray:
-        """The buffer keeps actions in the networks' units ``[-1, 1]``."""
-        return self._env_to_unit(action)
+        return units if deterministic else self._noisy(units)
 
     # ------------------------------------------------------------------ training
     def critic_targets(self, batch: Any) -> th.Tensor:
