@@ -267,11 +267,16 @@ def test_tabular_spaces_that_do_not_start_at_zero(tmp_path):
     observations = np.array([10, 11, 12])
     np.testing.assert_array_equal(model.predict(observations, deterministic=True)[0], [2, 2, 2])
     model.exploration_rate = 0.0
-    actions, state = model.predict(observations, state=("kept",))
-    np.testing.assert_array_equal(actions, [2, 2, 2])
-    assert state == ("kept",)
-    action, _ = model.predict(np.int64(11))  # one observation: one action, not an array
-    assert np.ndim(action) == 0 and action == 2
+    for deterministic in (False, True):
+        actions, state = model.predict(
+            observations, state=("kept",), episode_start=np.ones(3, bool), deterministic=deterministic
+        )
+        assert actions.shape == (3,) and actions.tolist() == [2, 2, 2]
+        assert state == ("kept",)  # no recurrent state: passed through, whatever episode_start says
+        action, _ = model.predict(np.int64(11), deterministic=deterministic)  # one observation: one action
+        assert np.ndim(action) == 0 and action == 2
+        actions, _ = model.predict(np.array([11]), deterministic=deterministic)  # a batch of one
+        assert actions.shape == (1,) and actions[0] == 2
     policy = model.policy
     np.testing.assert_array_equal(policy.state_index(th.tensor([10, 13])).numpy(), [0, 3])
     np.testing.assert_array_equal(policy(th.tensor([12])).numpy(), model.q_table[[2]])
@@ -452,6 +457,20 @@ def test_tensorboard_run_is_named_after_the_algorithm(tmp_path):
     )
     model.learn(5)
     assert [p.name for p in tmp_path.iterdir()] == ["TabularDynaQ_1"]
+
+
+def test_tabular_policy_save_load_on_its_own(tmp_path):
+    """SB3's policy-only save/load rebuilds the table policy from its constructor parameters."""
+    policy = TabularQPolicy(spaces.Discrete(5, start=2), spaces.Discrete(3, start=1), initial_value=-1.5)
+    np.testing.assert_array_equal(policy.q_table.numpy(), np.full((5, 3), -1.5))
+    policy.q_table[4] = th.tensor([0.0, 7.0, 1.0], dtype=th.float64)
+    policy.save(tmp_path / "policy.pt")
+    loaded = TabularQPolicy.load(tmp_path / "policy.pt")
+    assert loaded.initial_value == -1.5 and loaded.observation_space == spaces.Discrete(5, start=2)
+    assert loaded.action_space == spaces.Discrete(3, start=1)
+    np.testing.assert_array_equal(loaded.q_table.numpy(), policy.q_table.numpy())
+    assert loaded.predict(np.array([6, 2]), deterministic=True)[0].tolist() == [2, 1]
+    assert TabularQPolicy(spaces.Discrete(2), spaces.Discrete(2)).initial_value == 0.0
 
 
 def test_tabular_save_load_keeps_model_rng_and_initial_value(tmp_path):
