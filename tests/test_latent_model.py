@@ -1409,3 +1409,23 @@ def test_deep_cnn_decoders_double_the_depth_per_layer_and_restore_the_image(
     )
     assert encoder.embed_dim == int(np.prod(decoder.start_shape)) == depths[0] * (shape[-2] // 2**layers) * 4
     assert decoder(th.zeros(2, 6)).shape == (2, *shape)
+
+
+def test_free_nats_and_kl_scales_reach_the_loss() -> None:
+    th.manual_seed(0)
+    model = LatentWorldModel(
+        VECTOR, BOX_ACTION, kl_dynamics_scale=0.3, kl_representation_scale=0.2, free_nats=100.0, **SMALL
+    )
+    batch = SequenceBatch(
+        th.randn(2, 3, 3), th.zeros(2, 3, 2), th.zeros(2, 3), th.zeros(2, 3), th.zeros(2, 3)
+    )
+    _, terms = model.loss(batch)
+    assert terms["kl"].item() < 100.0
+    assert terms["kl_loss"].item() == pytest.approx(0.5 * 100.0)
+
+
+def test_a_termination_without_infos_is_terminal() -> None:
+    buffer = SequenceReplayBuffer(6, OBS2, ACT1, device="cpu")
+    buffer.add(np.zeros(2), np.ones(2), np.zeros(1), np.ones(1), np.array([True]), [])
+    np.testing.assert_array_equal(buffer.is_terminal[:2, 0], [False, True])
+    assert buffer.full.dtype == np.bool_ and not buffer.full[0]
