@@ -58,7 +58,7 @@ def test_structure_helpers() -> None:
     )
     assert scm.descendants("X2") == ("X3", "X4") and scm.descendants("X4") == ()
     assert scm.descendants("a") == ("X2", "X3", "X4") and scm.index("X3") == 2
-    with pytest.raises(ValueError, match=r"unknown variable 'X9'; variables are \('X1', 'X2', 'X3', 'X4'\)"):
+    with pytest.raises(ValueError, match=r"^unknown variable 'X9'; variables are \('X1', 'X2', 'X3', 'X4'\)"):
         scm.index("X9")
     np.testing.assert_array_equal(scm.noise_std, np.ones(4))
     np.testing.assert_array_equal(scm.confounder_weights, np.zeros(4))
@@ -100,7 +100,7 @@ def test_model_arguments_are_checked(kwargs: dict, match: str | None) -> None:
     if match is None:
         LinearGaussianSCM(**kwargs)  # the bounds are inclusive
     else:
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(ValueError, match="^" + match):
             LinearGaussianSCM(**kwargs)
 
 
@@ -151,10 +151,10 @@ def test_random_dag_edge_probability_extremes_and_arguments() -> None:
         ({"seed": -1}, "seed"),
         ({"confounder_strength": 1001.0}, "confounder_strength"),
     ):
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(ValueError, match="^" + match):
             LinearGaussianSCM.random_dag(**kwargs)
     LinearGaussianSCM.random_dag(n_vars=50, seed=0)  # the largest allowed
-    with pytest.raises(ValueError, match="confounder_strength"):
+    with pytest.raises(ValueError, match="^confounder_strength"):
         LinearGaussianSCM.seed_graph(True, -0.5)
 
 
@@ -170,17 +170,17 @@ def test_sample_noise_and_realize_arguments() -> None:
     # Seeds are reproducible, and the same seed gives the same data for the same model.
     np.testing.assert_array_equal(scm.sample(4, rng=3), scm.sample(4, rng=3))
     assert scm.sample(1).shape == (1, 3)
-    with pytest.raises(ValueError, match="n must be"):
+    with pytest.raises(ValueError, match="^n must be"):
         scm.sample(0)
-    with pytest.raises(ValueError, match=r"noise must have shape \(n, 3\), got \(4, 2\)"):
+    with pytest.raises(ValueError, match=r"^noise must have shape \(n, 3\), got \(4, 2\)"):
         scm.realize(np.zeros((4, 2)))
-    with pytest.raises(ValueError, match=r"noise must have shape \(n, 3\), got \(3,\)"):
+    with pytest.raises(ValueError, match=r"^noise must have shape \(n, 3\), got \(3,\)"):
         scm.realize(np.zeros(3))
     # Without a confounder, the hidden values are ignored (not even checked).
     np.testing.assert_array_equal(
         scm.realize(np.ones((2, 3)), np.array([5.0, np.nan])), scm.realize(np.ones((2, 3)))
     )
-    with pytest.raises(ValueError, match="hidden must be finite"):
+    with pytest.raises(ValueError, match="^hidden must be finite"):
         confounded.realize(np.ones((2, 3)), np.array([5.0, np.nan]))
     np.testing.assert_allclose(confounded.realize(np.zeros((1, 3)), None, 1.0)[0], [0.0, 0.5, 0.4])
     np.testing.assert_allclose(confounded.realize(np.zeros((1, 3)), np.ones(1), 0.0)[0], [0.0, 0.5, 0.9])
@@ -200,7 +200,7 @@ def test_sample_noise_and_realize_arguments() -> None:
     ],
 )
 def test_sample_values_are_checked(value: object, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match="^" + match):
         LinearGaussianSCM.seed_graph().sample(2, action=value, rng=0)
 
 
@@ -213,20 +213,20 @@ def test_interventions_and_conditioning_arguments() -> None:
     np.testing.assert_allclose(scm.realize(noise, action=np.array([1.0, 2.0]))[:, 1], [0.5, 1.0])
     np.testing.assert_array_equal(scm.realize(noise, interventions={}), scm.realize(noise))
     with pytest.raises(
-        ValueError, match=r"interventions must be a mapping \{variable: value\}, got \[\('X2', 1.0\)\]"
+        ValueError, match=r"^interventions must be a mapping \{variable: value\}, got \[\('X2', 1.0\)\]"
     ):
         scm.sample(2, interventions=[("X2", 1.0)])
     with pytest.raises(
-        ValueError, match=r"interventions: unknown variable\(s\) \['U'\]; intervenable variables are"
+        ValueError, match=r"^interventions: unknown variable\(s\) \['U'\]; intervenable variables are"
     ):
         scm.interventional_mean({"U": 1.0})
-    with pytest.raises(ValueError, match=r"interventions\['X2'\] must be finite"):
+    with pytest.raises(ValueError, match=r"^interventions\['X2'\] must be finite"):
         scm.interventional_mean({"X2": np.inf})
-    with pytest.raises(ValueError, match=r"given: unknown variable 'X7'; variables are"):
+    with pytest.raises(ValueError, match=r"^given: unknown variable 'X7'; variables are"):
         scm.interventional_mean(given={"X7": 0.0})
-    with pytest.raises(ValueError, match=r"given: unknown variable 'X7'"):
+    with pytest.raises(ValueError, match=r"^given: unknown variable 'X7'"):
         scm.interventional_covariance(given=["X7"])
-    with pytest.raises(ValueError, match=r"given\['X1'\] must be finite"):
+    with pytest.raises(ValueError, match=r"^given\['X1'\] must be finite"):
         scm.interventional_mean(given={"X1": np.nan})
     # Conditioning on X3 as well: the Gaussian conditional mean of X2 given X1 and X3.
     cov = scm.interventional_covariance()
@@ -263,7 +263,7 @@ def test_do_actions_enumerate_variables_then_levels() -> None:
     )
     assert reward == pytest.approx(-((info["variables"]["X4"] - 1.0) ** 2))
     assert terminated is False and truncated is False and "a" not in info["variables"]
-    with pytest.raises(ValueError, match="action"):
+    with pytest.raises(ValueError, match="^action"):
         env.step(7)
     only = CausalSCMEnv(graph={"X1": {}, "X2": {"X1": 1.0, "a": 1.0}}, action_type="do")
     assert only.outcome == "X2" and only.intervenable == ("X2",) and only.action_space.n == 4
@@ -289,7 +289,10 @@ def test_env_arguments_and_messages() -> None:
             {"graph": "seed", "noise_std": 0.5},
             'noise_std applies to a mapping graph only; graph="seed" has its own noise',
         ),
-        ({"graph": "random", "noise_std": 0.5}, 'graph="random" has its own noise'),
+        (
+            {"graph": "random", "noise_std": 0.5},
+            'noise_std applies to a mapping graph only; graph="random" has its own noise',
+        ),
         ({"graph": "seed", "graph_seed": -1}, "graph_seed"),
         ({"graph": "seed", "n_vars": 51}, "n_vars"),
         (
@@ -299,20 +302,20 @@ def test_env_arguments_and_messages() -> None:
         ({"graph": {f"X{i}": {} for i in range(51)}}, "graph may have at most 50 variables, got 51"),
     ]
     for kwargs, match in cases:
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(ValueError, match="^" + match):
             CausalSCMEnv(**kwargs)
     CausalSCMEnv(levels=(-1e6, 1e6), target=-1e6)  # the bounds are inclusive
     chain = {"X1": {}, "X2": {"X1": 1.0, "a": 1.0}}
     chain.update({f"X{i}": {f"X{i - 1}": 1000.0} for i in range(3, 14)})
     with pytest.raises(
         ValueError,
-        match=r"graph: with these edge weights, .* could reach 4e\+33 times .* the limit is 1e\+30",
+        match=r"^graph: with these edge weights, .* could reach 4e\+33 times .* the limit is 1e\+30",
     ):
         CausalSCMEnv(graph=chain)
     chain.popitem()
     chain.popitem()
     assert CausalSCMEnv(graph=chain).outcome == "X11"  # 1e27 times the noise: allowed
-    with pytest.raises(ValueError, match="limit is 1e"):
+    with pytest.raises(ValueError, match="^graph: with these edge weights, .* the limit is 1e"):
         CausalSCMEnv(graph=chain, levels=(-1e6, 0.0))  # a large do level pushes it over
 
 
@@ -334,7 +337,7 @@ def test_mapping_graphs_with_noise_and_confounding() -> None:
     np.testing.assert_array_equal(random_env.scm.weights, LinearGaussianSCM.random_dag(5, 0.6, 2).weights)
     assert CausalSCMEnv(graph="random").scm.n_vars == 6
     no_action = {"X1": {}, "X2": {"X1": 1.0}}
-    with pytest.raises(ValueError, match="the action 'a' must be a parent of at least one variable"):
+    with pytest.raises(ValueError, match="^graph: the action 'a' must be a parent of at least one variable"):
         CausalSCMEnv(graph=no_action, confounded=True)
 
 
@@ -371,7 +374,9 @@ def test_env_steps_reveal_the_context_and_count_time() -> None:
         CausalSCMEnv().step(np.zeros(1, dtype=np.float32))
     with pytest.raises(gym.error.ResetNeeded):
         CausalSCMEnv(render_mode="ansi").render()
-    with pytest.raises(ValueError, match="options"):
+    with pytest.raises(
+        ValueError, match=r"^unknown reset option\(s\) \['physics'\]; allowed options are \(\)$"
+    ):
         CausalSCMEnv().reset(options={"physics": {}})
 
 
@@ -386,7 +391,7 @@ def test_expected_reward_and_optimal_action_shapes() -> None:
             env.expected_reward(obs[0], np.full((3, 1), beyond)),
             env.expected_reward(obs[0], np.full((3, 1), edge)),
         )
-    with pytest.raises(ValueError, match="obs"):
+    with pytest.raises(ValueError, match="^obs"):
         env.expected_reward(np.zeros((2, 2)), np.zeros((2, 1)))
     do_env = CausalSCMEnv(action_type="do")
     x1 = np.array([[0.0], [1.0]])
@@ -545,34 +550,34 @@ def test_discovery_argument_checks() -> None:
     data = np.random.default_rng(0).standard_normal((40, 3))
     for bad, match in (
         (data[:, 0], r"data must have shape \(n_samples, d\) with d >= 2 and n_samples > d, got \(40,\)"),
-        (data[:, :1], "got \\(40, 1\\)"),
-        (data[:3], "got \\(3, 3\\)"),
+        (data[:, :1], r"data must have shape .* got \(40, 1\)"),
+        (data[:3], r"data must have shape .* got \(3, 3\)"),
     ):
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(ValueError, match="^" + match):
             pc(bad)
     nan = data.copy()
     nan[0, 0] = np.nan
-    with pytest.raises(ValueError, match=r"data must be finite \(no NaN or inf\)"):
+    with pytest.raises(ValueError, match=r"^data must be finite \(no NaN or inf\)"):
         pc(nan)
     for alpha in (0.0, 1.0, 1.5):
-        with pytest.raises(ValueError, match="alpha"):
+        with pytest.raises(ValueError, match="^alpha"):
             pc(data, alpha=alpha)
-    with pytest.raises(ValueError, match="indep_test"):
+    with pytest.raises(ValueError, match="^indep_test"):
         pc(data, indep_test="pearson")
-    with pytest.raises(ValueError, match=r"node_names must be 3 distinct names, got \['a', 'a', 'b'\]"):
+    with pytest.raises(ValueError, match=r"^node_names must be 3 distinct names, got \['a', 'a', 'b'\]"):
         pc(data, node_names=["a", "a", "b"])
-    with pytest.raises(ValueError, match="node_names must be 3 distinct names"):
+    with pytest.raises(ValueError, match="^node_names must be 3 distinct names"):
         pc(data, node_names=["a", "b"])
-    with pytest.raises(ValueError, match="exogenous"):
+    with pytest.raises(ValueError, match="^exogenous"):
         pc(data, exogenous=["X9"])
-    with pytest.raises(ValueError, match="n_steps"):
+    with pytest.raises(ValueError, match="^n_steps"):
         random_policy_data(gym.make("AdvRL/CausalSCM-v0"), 0)
-    with pytest.raises(ValueError, match='random_policy_data needs an env with action_type="additive"'):
+    with pytest.raises(ValueError, match='^random_policy_data needs an env with action_type="additive"'):
         random_policy_data(gym.make("AdvRL/CausalSCM-v0", action_type="do"), 10)
     for bad in (np.zeros(3), np.zeros((2, 3)), np.full((2, 2), 2)):
-        with pytest.raises(ValueError, match="estimated must be a square 0/1 adjacency matrix"):
+        with pytest.raises(ValueError, match="^estimated must be a square 0/1 adjacency matrix"):
             shd(bad, np.zeros((2, 2), int))
-    with pytest.raises(ValueError, match="true must be a square 0/1 adjacency matrix"):
+    with pytest.raises(ValueError, match="^true must be a square 0/1 adjacency matrix"):
         shd(np.zeros((2, 2), int), np.full((2, 2), 3))
 
 

@@ -28,6 +28,12 @@ def test_parse_layout_reads_walls_markers_and_pads_rows() -> None:
     walls, start, goal = parse_layout("..\n..")
     assert start is None and goal is None and not walls.any() and walls.shape == (2, 2)
     assert isinstance(parse_layout(".S")[1][1], int)
+    # A row of spaces is a row of free cells, not a blank line.
+    walls, _, _ = parse_layout("..\n  \n..")
+    assert walls.shape == (3, 2) and not walls.any()
+    # 1000 rows or columns are allowed.
+    assert parse_layout("." * 1000)[0].shape == (1, 1000)
+    assert parse_layout(".\n" * 1000)[0].shape == (1000, 1)
 
 
 @pytest.mark.parametrize(
@@ -37,6 +43,7 @@ def test_parse_layout_reads_walls_markers_and_pads_rows() -> None:
         ("", "layout must contain at least one row"),
         ("\n\n", "layout must contain at least one row"),
         (".x\n.y", r"layout may only contain '#', '.', ' ', 'S', 'G'; found \['x', 'y'\]"),
+        ("..\nX", r"layout may only contain '#', '.', ' ', 'S', 'G'; found \['X'\]$"),
         ("GG.", "layout may contain at most one 'G', found 2"),
         ("S.\nS.", "layout may contain at most one 'S', found 2"),
         ("." * 1001, "layout may have at most 1000 rows and columns, got 1 x 1001"),
@@ -44,7 +51,7 @@ def test_parse_layout_reads_walls_markers_and_pads_rows() -> None:
     ],
 )
 def test_parse_layout_rejects_bad_layouts(layout: object, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match="^" + match):
         parse_layout(layout)
 
 
@@ -56,7 +63,7 @@ def test_layout_markers_set_start_and_goal_unless_given() -> None:
     assert GridWorldEnv(layout="...\n.S.\n..G", goal=(0, 1)).goal == (0, 1)
     assert GridWorldEnv(layout="....\n....").goal == (1, 3)  # no G: bottom-right
     with pytest.raises(
-        ValueError, match=r"start \(0, 0\) is a wall \(see walls or layout\); it must be a free cell"
+        ValueError, match=r"^start \(0, 0\) is a wall \(see walls or layout\); it must be a free cell"
     ):
         GridWorldEnv(layout="#..\n...")
     assert GridWorldEnv(layout="#S.\n..G").start == (0, 1)
@@ -68,6 +75,8 @@ def test_layout_markers_set_start_and_goal_unless_given() -> None:
     [
         ({"size": 1}, r"size\[0\] \(rows\)"),
         ({"size": (5, 1001)}, r"size\[1\] \(cols\)"),
+        ({"size": (1001, 5)}, r"size\[0\] \(rows\)"),
+        ({"size": (5, 1)}, r"size\[1\] \(cols\)"),
         ({"size": True}, r"size must be an int in 2..1000 or a \(rows, cols\) pair, got True"),
         ({"size": "55"}, "size must be an int in 2..1000 or a"),
         ({"size": (2, 3, 4)}, "size must be an int in 2..1000 or a"),
@@ -99,12 +108,12 @@ def test_layout_markers_set_start_and_goal_unless_given() -> None:
         ),
         (
             {"obs_mode": "rgb", "size": (10, 65), "cell_px": 64},
-            "rows \\* cell_px and cols \\* cell_px must be at most 4096",
+            r"cell_px=64 makes 640 x 4160 rgb observations; rows \* cell_px and cols \* cell_px must be at most 4096$",
         ),
     ],
 )
 def test_grid_arguments_are_checked(kwargs: dict, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match="^" + match):
         GridWorldEnv(**kwargs)
 
 
@@ -183,17 +192,19 @@ def test_random_starts_cover_every_free_cell_but_the_goal() -> None:
 
 def test_goal_option_errors() -> None:
     env = GridWorldEnv(size=4, walls=[(1, 1)])
-    with pytest.raises(ValueError, match=r"goal \(1, 1\) is a wall"):
+    with pytest.raises(ValueError, match=r"^goal \(1, 1\) is a wall"):
         env.reset(options={"goal": (1, 1)})
-    with pytest.raises(ValueError, match=r"goal \(0, 0\) must differ from the start cell"):
+    with pytest.raises(ValueError, match=r"^goal \(0, 0\) must differ from the start cell"):
         env.reset(options={"goal": (0, 0)})
-    with pytest.raises(ValueError, match="options"):
+    with pytest.raises(
+        ValueError, match=r"^unknown reset option\(s\) \['start'\]; allowed options are \('goal',\)$"
+    ):
         env.reset(options={"start": (0, 0)})
-    with pytest.raises(gym.error.ResetNeeded, match=r"Cannot call step\(\) before reset\(\)"):
+    with pytest.raises(gym.error.ResetNeeded, match=r"^Cannot call step\(\) before reset\(\)"):
         env.step(0)
     env = GridWorldEnv()
     env.reset()
-    with pytest.raises(ValueError, match="action"):
+    with pytest.raises(ValueError, match="^action"):
         env.step(4)
 
 
@@ -245,7 +256,7 @@ def test_four_rooms_defaults() -> None:
     obs, _ = coords.reset(seed=0)
     assert obs.shape == (2,)
     assert FourRoomsEnv(obs_mode="rgb", cell_px=2).observation_space.shape == (26, 26, 3)
-    with pytest.raises(ValueError, match="layout|unexpected|keyword|argument"):
+    with pytest.raises(ValueError, match="^layout|unexpected|keyword|argument"):
         FourRoomsEnv(layout="..")
 
 
@@ -304,13 +315,13 @@ def test_sequence_memory_arguments_and_calls() -> None:
         ({"distractors": 1}, "distractors must be True or False, got 1"),
         ({"distractors": "yes"}, "distractors must be True or False, got 'yes'"),
     ):
-        with pytest.raises(ValueError, match=match):
+        with pytest.raises(ValueError, match="^" + match):
             SequenceMemoryEnv(**kwargs)
     assert SequenceMemoryEnv(n_symbols=8, delay=998, distractors=np.bool_(True)).distractors is True
     assert SequenceMemoryEnv(n_symbols=2).observation_space.shape == (4,)
     with pytest.raises(gym.error.ResetNeeded):
         SequenceMemoryEnv().step(0)
-    with pytest.raises(ValueError, match="action"):
+    with pytest.raises(ValueError, match="^action"):
         env = SequenceMemoryEnv()
         env.reset(seed=0)
         env.step(4)
@@ -368,14 +379,26 @@ def test_sequence_tracking_exact_steps_and_truncation() -> None:
     assert value != 0.95
 
 
+def test_sequence_tracking_starts_uniformly_and_draws_the_start() -> None:
+    env = SequenceTrackingEnv(render_mode="rgb_array")
+    starts = np.array([env.reset(seed=s)[0][0] for s in range(60)])
+    assert starts.min() < 0.1 and starts.max() > 0.9 and len(np.unique(starts)) == 60
+    value = float(env.reset(seed=0)[0][0])
+    column = env.render()[::4, 1]
+    blue = np.all(column == (55, 126, 184), axis=1)
+    assert blue[-1] and blue.sum() == round(value * 99) + 1 - (round(value * 99) >= 49)
+    with pytest.raises(ValueError, match=r"^unknown reset option\(s\) \['value'\]"):
+        env.reset(options={"value": 0.5})
+
+
 def test_sequence_tracking_history_and_arguments() -> None:
     env = SequenceTrackingEnv()
     env.history = [0.1, 0.2, 0.3, 0.4, 0.5]
     assert list(env.history) == [0.3, 0.4, 0.5] and env.history.maxlen == 3
-    with pytest.raises(ValueError, match="episode_length"):
+    with pytest.raises(ValueError, match="^episode_length"):
         SequenceTrackingEnv(episode_length=1)
     SequenceTrackingEnv(episode_length=2)
-    with pytest.raises(gym.error.ResetNeeded, match=r"Cannot call step\(\) before reset\(\)"):
+    with pytest.raises(gym.error.ResetNeeded, match=r"^Cannot call step\(\) before reset\(\)"):
         SequenceTrackingEnv().step(0)
     assert SequenceTrackingEnv().reset(seed=0)[0].dtype == np.float32
     space = SequenceTrackingEnv().observation_space
@@ -395,12 +418,13 @@ def test_sequence_tracking_renderings() -> None:
     rgb = SequenceTrackingEnv(render_mode="rgb_array", episode_length=10)
     rgb.reset(seed=0)
     rgb._drawn.clear()
-    rgb._drawn.extend([0.0, 0.5, 1.0])
+    rgb._drawn.extend([0.0, 0.5, 1.0, 0.9])
     frame = rgb.render()
     assert frame.shape == (400, 44, 3)
-    column_heights = [int(np.all(frame[::4, 4 * c + 1] == (55, 126, 184), axis=1).sum()) for c in range(4)]
-    # Bars of 1, 51 and 100 cells for 0, 0.5 and 1 (the red 0.5 line hides one cell of the last two).
-    assert column_heights == [1, 50, 99, 0]
+    column_heights = [int(np.all(frame[::4, 4 * c + 1] == (55, 126, 184), axis=1).sum()) for c in range(5)]
+    # Bars of 1 + round(99 v) cells: 1, 51, 100 and 90 for 0, 0.5, 1 and 0.9 (the red 0.5 line
+    # hides one cell of the last three).
+    assert column_heights == [1, 50, 99, 89, 0]
     np.testing.assert_array_equal(frame[200, 2 * 4 + 1], (228, 26, 28))
     assert tuple(frame[399, 1]) == (55, 126, 184)  # a value of 0 still shows its bottom cell
     long = SequenceTrackingEnv(render_mode="rgb_array", episode_length=1000)

@@ -101,18 +101,20 @@ def test_vector_targets_are_checked_and_normalized() -> None:
     env.reset()
     assert env.render().startswith("target: vector  fidelity: 0.5000  gates: 0\n")
     with pytest.raises(
-        ValueError, match=r"target vector must have shape \(4,\) for n_qubits=2, got \(2, 2\)"
+        ValueError, match=r"^target vector must have shape \(4,\) for n_qubits=2, got \(2, 2\)"
     ):
         QuantumGateEnv(target=np.eye(2) / math.sqrt(2))
-    with pytest.raises(ValueError, match=r"target vector must have shape \(4,\) for n_qubits=2, got \(8,\)"):
+    with pytest.raises(ValueError, match=r"^target vector must have shape \(4,\) for n_qubits=2, got \(8,\)"):
         QuantumGateEnv(target=np.ones(8) / math.sqrt(8))
-    with pytest.raises(ValueError, match="target must be one of .* or a complex vector, got"):
+    with pytest.raises(ValueError, match="^target must be one of .* or a complex vector, got"):
         QuantumGateEnv(target=["a", "b", "c", "d"])
-    with pytest.raises(ValueError, match=r"target vector must be finite \(no NaN or inf\)"):
+    with pytest.raises(ValueError, match=r"^target vector must be finite \(no NaN or inf\)"):
         QuantumGateEnv(target=[np.inf, 0, 0, 0])
-    with pytest.raises(ValueError, match=r"normalized \(norm 1 within 1e-6\), got norm 1\.00001"):
+    with pytest.raises(
+        ValueError, match=r"^target vector must be normalized \(norm 1 within 1e-6\), got norm 1\.00001"
+    ):
         QuantumGateEnv(target=np.array([1.0 + 1e-5, 0, 0, 0]))
-    with pytest.raises(ValueError, match=r"target must be one of \('bell', 'ghz', 'plus', 'random'\)"):
+    with pytest.raises(ValueError, match=r"^target must be one of \('bell', 'ghz', 'plus', 'random'\)"):
         QuantumGateEnv(target="w")
 
 
@@ -126,7 +128,7 @@ def test_random_target_redraws_circuits_that_leave_the_start_state() -> None:
         np.testing.assert_array_equal(env.target_state, [0, 1])
         np.testing.assert_array_equal(obs, [1, 0, 0, 0, 0, 1, 0, 0])  # state, then target
         assert info["fidelity"] == 0.0
-    with pytest.raises(gym.error.ResetNeeded, match="A random target is drawn at reset"):
+    with pytest.raises(gym.error.ResetNeeded, match="^A random target is drawn at reset"):
         QuantumGateEnv(target="random").target_state  # noqa: B018
     message = (
         r"target='random': 100 random circuits of target_depth=2 over gates=\('z', 's'\) all left "
@@ -158,17 +160,17 @@ def test_gate_names_are_case_insensitive_with_aliases_and_checked() -> None:
     ]  # fmt: skip
     assert env.actions[4].qasm == "rx(pi/4) q[0];" and env.actions[2].qasm == "cx q[0],q[1];"
     assert QuantumGateEnv(n_qubits=1).gates == ("h", "x", "s", "t", "rx", "ry", "rz")
-    with pytest.raises(ValueError, match=r"gates must hold gate names \(str\), got 3"):
+    with pytest.raises(ValueError, match=r"^gates must hold gate names \(str\), got 3"):
         QuantumGateEnv(gates=["h", 3])
-    with pytest.raises(ValueError, match="gates must be a non-empty sequence of gate names, got 'h'"):
+    with pytest.raises(ValueError, match="^gates must be a non-empty sequence of gate names, got 'h'"):
         QuantumGateEnv(gates="h")
-    with pytest.raises(ValueError, match="gates must be a non-empty sequence of gate names, got 5"):
+    with pytest.raises(ValueError, match="^gates must be a non-empty sequence of gate names, got 5"):
         QuantumGateEnv(gates=5)
-    with pytest.raises(ValueError, match="gates: unknown gate 'ccx'; allowed gates are"):
+    with pytest.raises(ValueError, match="^gates: unknown gate 'ccx'; allowed gates are"):
         QuantumGateEnv(gates=["ccx"])
-    with pytest.raises(ValueError, match="gates: 'swap' acts on 2 qubits but n_qubits=1"):
+    with pytest.raises(ValueError, match="^gates: 'swap' acts on 2 qubits but n_qubits=1"):
         QuantumGateEnv(n_qubits=1, gates=["swap"])
-    with pytest.raises(ValueError, match="gates must not repeat a gate, 'cx' appears twice"):
+    with pytest.raises(ValueError, match="^gates must not repeat a gate, 'cx' appears twice"):
         QuantumGateEnv(gates=["cx", "cnot"])
 
 
@@ -190,9 +192,9 @@ def test_symmetric_two_qubit_gates_act_once_per_unordered_pair() -> None:
 
 def test_gate_helpers() -> None:
     assert [gate_num_qubits(g) for g in ("h", "sdg", "rz", "cx", "cz", "swap")] == [1, 1, 1, 2, 2, 2]
-    with pytest.raises(ValueError, match=r"unknown gate 'u3'; allowed gates are \('h', 'x'"):
+    with pytest.raises(ValueError, match=r"^unknown gate 'u3'; allowed gates are \('h', 'x'"):
         gate_num_qubits("u3")
-    with pytest.raises(ValueError, match="unknown gate"):
+    with pytest.raises(ValueError, match="^unknown gate"):
         gate_matrix("u3")
     x = gate_matrix("x")
     x[0, 0] = 5.0  # a copy: the gate table stays intact
@@ -220,19 +222,19 @@ def test_fidelity_is_batched_and_conjugates_the_target() -> None:
 
 
 def test_simulator_argument_errors_and_real_input() -> None:
-    with pytest.raises(ValueError, match=r"qubits must hold one or two qubit indices, got \(0, 1, 2\)"):
+    with pytest.raises(ValueError, match=r"^qubits must hold one or two qubit indices, got \(0, 1, 2\)"):
         compile_gate(np.eye(8), (0, 1, 2), 3)
-    with pytest.raises(ValueError, match=r"qubit must be in \[0, 1\], got -1"):
+    with pytest.raises(ValueError, match=r"^qubit must be in \[0, 1\], got -1"):
         compile_gate(np.eye(2), (-1,), 2)
-    with pytest.raises(ValueError, match=r"qubit must be in \[0, 2\], got 3"):
+    with pytest.raises(ValueError, match=r"^qubit must be in \[0, 2\], got 3"):
         compile_gate(np.eye(4), (0, 3), 3)
-    with pytest.raises(ValueError, match=r"matrix must have shape \(4, 4\) for 2 qubit\(s\), got \(2, 2\)"):
+    with pytest.raises(ValueError, match=r"^matrix must have shape \(4, 4\) for 2 qubit\(s\), got \(2, 2\)"):
         compile_gate(np.eye(2), (0, 1), 2)
-    with pytest.raises(ValueError, match=r"a two-qubit gate needs two different qubits, got 1 twice"):
+    with pytest.raises(ValueError, match=r"^a two-qubit gate needs two different qubits, got 1 twice"):
         compile_gate(np.eye(4), (1, 1), 2)
-    with pytest.raises(ValueError, match=r"qubits must be a pair of qubit indices, got \(0,\)"):
+    with pytest.raises(ValueError, match=r"^qubits must be a pair of qubit indices, got \(0,\)"):
         apply_2q(basis_state(2), gate_matrix("cx"), (0,), 2)
-    with pytest.raises(ValueError, match=r"state must have 4 amplitudes in its last axis, got shape \(8,\)"):
+    with pytest.raises(ValueError, match=r"^state must have 4 amplitudes in its last axis, got shape \(8,\)"):
         apply_compiled(basis_state(3), compile_gate(gate_matrix("h"), (0,), 2))
     real = np.array([1.0, 0.0])  # float64 input: converted, not modified
     out = apply_compiled(real, compile_gate(gate_matrix("y"), (0,), 1))
@@ -254,11 +256,11 @@ def test_simulator_argument_errors_and_real_input() -> None:
 # ---------------------------------------------------------------------------- episode bookkeeping
 def test_properties_and_calls_before_reset() -> None:
     env = QuantumGateEnv()
-    with pytest.raises(gym.error.ResetNeeded, match="Cannot read the state before reset"):
+    with pytest.raises(gym.error.ResetNeeded, match="^Cannot read the state before reset"):
         env.state  # noqa: B018
-    with pytest.raises(gym.error.ResetNeeded, match="Cannot export a circuit before reset"):
+    with pytest.raises(gym.error.ResetNeeded, match="^Cannot export a circuit before reset"):
         env.to_qasm()
-    with pytest.raises(gym.error.ResetNeeded, match=r"Cannot call step\(\) before reset\(\)"):
+    with pytest.raises(gym.error.ResetNeeded, match=r"^Cannot call step\(\) before reset\(\)"):
         env.step(0)
     env.reset()
     state = env.state
@@ -506,3 +508,27 @@ def test_frame_draws_gates_on_their_wires() -> None:
         assert tuple(frame[wire_rows[wire] + 3, x - 3]) == (40, 40, 40)
         assert tuple(frame[wire_rows[wire], x + 5]) == (150, 150, 150)
     assert tuple(frame[wire_rows[0], x]) == (150, 150, 150)
+
+
+def test_frame_layout_by_number_of_qubits_and_operations() -> None:
+    # Probability bars up to 6 qubits (64 amplitudes), none beyond: the frame is 110 pixels lower.
+    for n_qubits, height in ((6, 18 + 28 * 6 + 110 + 34), (7, 18 + 28 * 7 + 34)):
+        env = QuantumGateEnv(n_qubits=n_qubits, target="plus", render_mode="rgb_array")
+        env.reset()
+        assert env.render().shape == (height, 400, 3)
+    # The fidelity bar spans pixels 16 to 389 of the 400-pixel width.
+    env = QuantumGateEnv(render_mode="rgb_array")
+    env.reset()
+    drawn = np.flatnonzero(np.any(env.render()[-18] != 255, axis=1))
+    assert (drawn.min(), drawn.max()) == (16, 389)
+    # Only the last 60 operations are drawn: an X applied first leaves the frame after 60 more gates.
+    env = QuantumGateEnv(n_qubits=1, gates=["x", "h"], render_mode="rgb_array")
+    env.reset()
+    orange = (244, 160, 0)
+    env.step(0)
+    assert np.all(env.render()[18, 30:40] == orange)
+    for _ in range(MAX_DRAWN_OPS - 1):
+        env.step(1)
+    assert np.any(np.all(env.render()[:40] == orange, axis=-1))
+    env.step(1)
+    assert not np.any(np.all(env.render()[:40] == orange, axis=-1))
