@@ -83,7 +83,7 @@ def test_rollout_buffer_layout_returns_and_errors() -> None:
         buffer.add(obs[0], np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2))
     with pytest.raises(ValueError, match="^the rollout is not complete"):
         buffer.get()
-    buffer.finish(obs[3].tolist(), [8.0, -2.0], 0.5)
+    buffer.finish(obs[3].reshape(-1).tolist(), np.array([[8.0], [-2.0]]), 0.5)  # flat obs, (n_envs, 1) values
     assert buffer.full is True
     # env 0: G_2 = 0.25 (episode ends), G_1 = 0.5 + 0.5 * 0.25, G_0 = 1 + 0.5 * G_1;
     # env 1: G_2 = 4 + 0.5 * (-2), G_1 = -1 + 0.5 * G_2, G_0 = 2 (episode ends).
