@@ -135,7 +135,7 @@ def qmix_by_hand(mixer, agent_qs: th.Tensor, states: th.Tensor) -> th.Tensor:
     return (hidden * mixer.hyper_w2(states).abs()).sum(-1) + mixer.value(states)[:, 0]
 
 
-@pytest.mark.parametrize("mixer", ["qmix", "vdn"])
+@pytest.mark.parametrize("mixer", ["qmix", "vdn", "none"])
 @pytest.mark.parametrize("double_q", [True, False])
 def test_one_update_is_an_sgd_step_on_the_squared_td_error(mixer: str, double_q: bool) -> None:
     env = cooperative_v0.parallel_env(n_agents=3, continuous_actions=False)
@@ -154,10 +154,15 @@ def test_one_update_is_an_sgd_step_on_the_squared_td_error(mixer: str, double_q:
         else:
             next_total = next_q.sum(-1)
         y = batch.team_rewards + 0.9 * (1 - batch.team_terminations) * next_total
+        if mixer == "none":  # independent Q-learning: every agent on its own reward
+            y = batch.rewards + 0.9 * (1 - batch.terminations) * next_q
     params = [*net.parameters(), *model.mixer_net.parameters()]
     q = net(batch.observations).gather(-1, batch.actions[..., None])[..., 0] * batch.active
-    total = qmix_by_hand(model.mixer_net, q, batch.states) if mixer == "qmix" else q.sum(-1)
-    loss = ((total - y) ** 2).mean()
+    if mixer == "none":
+        loss = (((q - y) ** 2) * batch.active).sum() / batch.active.sum()
+    else:
+        total = qmix_by_hand(model.mixer_net, q, batch.states) if mixer == "qmix" else q.sum(-1)
+        loss = ((total - y) ** 2).mean()
     grads = th.autograd.grad(loss, params)
     expected = [p.detach() - 0.05 * g for p, g in zip(params, grads, strict=True)]
     assert loss.item() > 0
@@ -270,7 +275,7 @@ def test_learn_logs_sb3_keys(tmp_path) -> None:
             lambda: VDN(cooperative_v0.parallel_env(continuous_actions=True)),
             "action_space: VDN needs Discrete",
         ),
-        (lambda: QMIX(CoordinationGame(), mixer="sum"), "mixer must be one of \\('qmix', 'vdn'\\)"),
+        (lambda: QMIX(CoordinationGame(), mixer="sum"), "mixer must be one of \\('qmix', 'vdn', 'none'\\)"),
         (lambda: VDN(CoordinationGame(), mixer="qmix"), "mixer: VDN always sums"),
         (lambda: QMIX(CoordinationGame(), learning_rate=lambda p: p), "learning_rate must be a number"),
         (lambda: QMIX(CoordinationGame(), gamma=1.5), "gamma"),
@@ -469,7 +474,10 @@ def test_maddpg_save_load_and_agents_leaving(tmp_path) -> None:
             lambda: MADDPG(CoordinationGame()),
             "action_space: MADDPG needs flat Box actions.*no Gumbel-softmax",
         ),
-        (lambda: MADDPG(ReachGame(), critic="gnn"), "critic must be one of \\('mlp', 'attention'\\)"),
+        (
+            lambda: MADDPG(ReachGame(), critic="gnn"),
+            "critic must be one of \\('mlp', 'attention', 'local'\\)",
+        ),
         (
             lambda: MADDPG(ReachGame(), critic="attention", embed_dim=10, attention_heads=4),
             "multiple of attention_heads",
@@ -590,3 +598,17 @@ def test_maddpg_learns_to_communicate() -> None:
     ).learn(1_500)
     mean, _ = evaluate_marl_policy(model, SpeakerListener(), n_eval_episodes=20, seed=5)
     assert mean > -0.35  # without messages the best is -0.5; with them -0.25
+
+
+def test_local_critics_see_only_their_own_agent() -> None:
+    env = cooperative_v0.parallel_env(n_agents=3)
+    model = MADDPG(env, critic="local", net_arch=[8], seed=0)
+    batch = maddpg_batch(model)
+    with th.no_grad():
+        q = model.critics(batch.observations, batch.actions, batch.active)
+        observations, actions = batch.observations.clone(), batch.actions.clone()
+        observations[:, 1:] += 1.0  # every agent but agent 0 changes
+        actions[:, 1:] *= -1.0
+        changed = model.critics(observations, actions, batch.active)
+    np.testing.assert_array_equal(changed[:, 0].numpy(), q[:, 0].numpy())
+    assert not np.allclose(changed[:, 1].numpy(), q[:, 1].numpy())

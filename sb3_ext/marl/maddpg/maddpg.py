@@ -13,9 +13,9 @@ from torch import nn
 
 from sb3_ext.common.validation import check_bool, check_positive, check_positive_int, check_unit_interval
 from sb3_ext.marl.common.base import MultiAgentAlgorithm
-from sb3_ext.marl.maddpg.networks import Actors, AttentionCritics, MLPCritics
+from sb3_ext.marl.maddpg.networks import Actors, AttentionCritics, LocalCritics, MLPCritics
 
-CRITICS = ("mlp", "attention")
+CRITICS = ("mlp", "attention", "local")
 
 
 class MADDPG(MultiAgentAlgorithm):
@@ -27,6 +27,8 @@ class MADDPG(MultiAgentAlgorithm):
     - Critic: ``y_i = r_i + gamma (1 - d_i) Q_i^-(o', mu^-_1(o'_1)..mu^-_N(o'_N))`` with target
       actors and critics, squared error.
     - Actor: ``max E[Q_i(o, a_1..mu_i(o_i)..a_N)]``, the other agents' actions from the buffer.
+    - ``critic="local"``: each critic sees only its agent's observation and action: independent
+      DDPG, the baseline of the paper.
     - ``critic="attention"``: the critics of MAAC (Iqbal & Sha 2019), attending over the other
       agents (:class:`~sb3_ext.marl.maddpg.networks.AttentionCritics`), instead of one MLP on the
       concatenation (``"mlp"``).
@@ -44,7 +46,7 @@ class MADDPG(MultiAgentAlgorithm):
       policy gradient, differentiably; ``predict`` carries the messages in its ``state``.
 
     :param env: a PettingZoo ``ParallelEnv`` with ``Box`` actions (every agent the same spaces)
-    :param critic: ``"mlp"`` or ``"attention"``
+    :param critic: ``"mlp"``, ``"attention"`` or ``"local"`` (independent learners)
     :param net_arch: hidden layers of the actors and of the critics' output networks
     :param share_parameters: one network for all agents (with their one-hot id)
     :param embed_dim: embedding size of the attention critic
@@ -150,6 +152,8 @@ class MADDPG(MultiAgentAlgorithm):
     def _make_critics(self, args: tuple) -> nn.Module:
         if self.critic == "mlp":
             return MLPCritics(*args).to(self.device)
+        if self.critic == "local":
+            return LocalCritics(*args).to(self.device)
         return AttentionCritics(*args, embed_dim=self.embed_dim, attention_heads=self.attention_heads).to(
             self.device
         )

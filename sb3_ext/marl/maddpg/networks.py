@@ -67,6 +67,19 @@ class MLPCritics(nn.Module):
         return th.cat([self.heads.forward_agent(i, joint) for i in range(self.n_agents)], dim=-1)
 
 
+class LocalCritics(nn.Module):
+    """Independent critics ``Q_i(o_i, a_i)`` on the agent's own observation and action only: with
+    them MADDPG is independent DDPG, the baseline that centralized critics improve on."""
+
+    def __init__(self, n_agents: int, obs_dim: int, action_dim: int, net_arch: Sequence[int], share: bool):
+        super().__init__()
+        self.heads = AgentModules(n_agents, obs_dim + action_dim, 1, net_arch, share, squash=False)
+
+    def forward(self, observations: th.Tensor, actions: th.Tensor, active: th.Tensor) -> th.Tensor:
+        """``Q (B, N)``; see :meth:`MLPCritics.forward`."""
+        return self.heads(th.cat([observations, actions], dim=-1)).squeeze(-1)
+
+
 class AttentionCritics(nn.Module):
     """
     The MAAC critic (Iqbal & Sha 2019): ``Q_i(o, a) = f_i(e_i, x_i)``, where ``e_j = g_j(o_j, a_j)``

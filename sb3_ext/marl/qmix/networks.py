@@ -44,6 +44,13 @@ class VDNMixer(nn.Module):
         return agent_qs.sum(dim=-1)
 
 
+class IndependentValues(nn.Module):
+    """No mixing: the agents' Q-values ``(B, N)`` as they are (independent Q-learning)."""
+
+    def forward(self, agent_qs: th.Tensor, states: th.Tensor) -> th.Tensor:
+        return agent_qs
+
+
 class QMixer(nn.Module):
     """
     The QMIX mixing network (Rashid et al. 2018): ``Q_tot = elu(q W1 + b1) w2 + V(s)``, with

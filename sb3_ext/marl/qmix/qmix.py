@@ -10,13 +10,12 @@ import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.utils import polyak_update
 from torch import nn
-from torch.nn import functional as F
 
 from sb3_ext.common.validation import check_positive, check_positive_int, check_unit_interval
 from sb3_ext.marl.common.base import MultiAgentAlgorithm
-from sb3_ext.marl.qmix.networks import AgentQNetwork, QMixer, VDNMixer
+from sb3_ext.marl.qmix.networks import AgentQNetwork, IndependentValues, QMixer, VDNMixer
 
-MIXERS = ("qmix", "vdn")
+MIXERS = ("qmix", "vdn", "none")
 
 
 class QMIX(MultiAgentAlgorithm):
@@ -30,7 +29,9 @@ class QMIX(MultiAgentAlgorithm):
       observation (parameter sharing, as in both papers' implementations).
     - Mixer: ``"qmix"``: a two-layer network whose non-negative weights and biases are produced by
       hypernetworks of the global state (``env.state()``; the concatenated observations when the
-      env has none); ``"vdn"``: the sum of the agents' Q-values.
+      env has none); ``"vdn"``: the sum of the agents' Q-values; ``"none"``: no mixing, each agent
+      learns its own Q-value from its own reward (independent Q-learning with shared parameters,
+      the baseline value decomposition improves on).
     - Target: double Q-learning, ``y = r_team + gamma (1 - done_team) Q_tot^-(s', argmax_a Q(o', a))``
       with the greedy actions of the online agent network evaluated by the target networks;
       ``r_team`` is the mean reward of the agents that acted (the shared reward of a cooperative
@@ -40,7 +41,7 @@ class QMIX(MultiAgentAlgorithm):
       ``exploration_final_eps`` over ``exploration_fraction`` of the timesteps (SB3's DQN schedule).
 
     :param env: a PettingZoo ``ParallelEnv`` with ``Discrete`` actions (every agent the same spaces)
-    :param mixer: ``"qmix"`` or ``"vdn"``
+    :param mixer: ``"qmix"``, ``"vdn"`` or ``"none"`` (independent Q-learning)
     :param net_arch: hidden layers of the agent network
     :param mixing_embed_dim: width of the mixing network's hidden layer (QMIX)
     :param hypernet_embed_dim: width of the hypernetworks' hidden layer (QMIX)
@@ -136,6 +137,8 @@ class QMIX(MultiAgentAlgorithm):
     def _make_mixer(self) -> nn.Module:
         if self.mixer == "vdn":
             return VDNMixer().to(self.device)
+        if self.mixer == "none":
+            return IndependentValues().to(self.device)
         return QMixer(self.n_agents, self.state_dim, self.mixing_embed_dim, self.hypernet_embed_dim).to(
             self.device
         )
@@ -184,6 +187,8 @@ class QMIX(MultiAgentAlgorithm):
             else:
                 next_q = next_target_q.max(dim=-1).values
             next_total = self.mixer_net_target(next_q * batch.next_active, batch.next_states)
+            if self.mixer == "none":  # each agent on its own reward: (B, N)
+                return batch.rewards + self.gamma * (1.0 - batch.terminations) * next_total
             return batch.team_rewards + self.gamma * (1.0 - batch.team_terminations) * next_total
 
     def chosen_total(self, batch: Any) -> th.Tensor:
@@ -191,11 +196,19 @@ class QMIX(MultiAgentAlgorithm):
         q = self.q_net(batch.observations).gather(-1, batch.actions.long().unsqueeze(-1)).squeeze(-1)
         return self.mixer_net(q * batch.active, batch.states)
 
+    def loss(self, batch: Any) -> th.Tensor:
+        """Squared TD error of ``Q_tot`` (mean over the batch), or with ``mixer="none"`` of every
+        agent's own Q-value (mean over the agents that acted)."""
+        errors = (self.chosen_total(batch) - self.td_targets(batch)) ** 2
+        if self.mixer == "none":
+            return (errors * batch.active).sum() / batch.active.sum().clamp(min=1.0)
+        return errors.mean()
+
     def train(self, gradient_steps: int, batch_size: int) -> None:
         losses = []
         for _ in range(gradient_steps):
             batch = self.replay_buffer.sample(batch_size, self.rng)
-            loss = F.mse_loss(self.chosen_total(batch), self.td_targets(batch))
+            loss = self.loss(batch)
             self.optimizer.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(
