@@ -381,3 +381,66 @@ def test_fit_default_minibatches_hold_256_transitions():
     model.train_step = lambda *batch: sizes.append(batch[0].shape[1]) or train_step(*batch)
     stats = model.fit(obs, act, obs + act, n_epochs=2, generator=rng)
     assert sizes == [256, 14, 256, 14] and stats["gradient_steps"] == 4.0
+
+
+def tiny_model(**kwargs) -> ProbabilisticEnsemble:
+    return ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (1,)),
+        spaces.Box(-1, 1, (1,)),
+        hidden_sizes=(4,),
+        learn_reward=False,
+        learn_termination=False,
+        **kwargs,
+    )
+
+
+def recorded_batches(model: ProbabilisticEnsemble) -> list:
+    batches = []
+    train_step = model.train_step
+    model.train_step = lambda *batch: batches.append(batch[0]) or train_step(*batch)
+    return batches
+
+
+def test_two_transitions_are_enough_and_every_member_resamples_them_with_replacement():
+    model = tiny_model(n_members=5)
+    batches = recorded_batches(model)
+    obs = np.array([[0.25], [-0.5]], np.float32)
+    stats = model.fit(
+        obs, np.zeros((2, 1)), obs, n_epochs=2, holdout_ratio=0.0, generator=np.random.default_rng(0)
+    )
+    assert stats["gradient_steps"] == 2.0 and np.isnan(stats["holdout_mse"])
+    rows = th.cat(batches, dim=1)[..., 0]  # (members, 2 epochs * 2 rows)
+    assert set(rows.flatten().tolist()) == {0.25, -0.5}  # both rows are drawn
+    # A bootstrap draws with replacement: some member sees one row twice in an epoch.
+    assert any(len(set(batch.tolist())) == 1 for batch in batches[0][..., 0])
+    with pytest.raises(ValueError, match="^fit needs at least 2 transitions, got 1$"):
+        model.fit(obs[:1], np.zeros((1, 1)), obs[:1])
+    with pytest.raises(ValueError, match="^batch_size must be a positive int, got 0$"):
+        model.fit(obs, np.zeros((2, 1)), obs, batch_size=0)
+    with pytest.raises(ValueError, match=r"^holdout_ratio must be in \[0, 1\), got 1.0$"):
+        model.fit(obs, np.zeros((2, 1)), obs, holdout_ratio=1.0)
+
+
+def test_at_most_5000_transitions_are_held_out():
+    model = tiny_model(n_members=1)
+    batches = recorded_batches(model)
+    obs = np.linspace(-1, 1, 5100, dtype=np.float32)[:, None]
+    model.fit(obs, np.zeros((5100, 1)), obs, holdout_ratio=0.99, max_gradient_steps=1)
+    assert [tuple(batch.shape) for batch in batches] == [(1, 100, 1)]  # 5100 - 5000 training rows
+
+
+def test_the_model_computes_on_its_device():
+    """The meta device (shapes without data) stands in for an accelerator: an input left on the
+    CPU would meet the model's meta tensors and raise."""
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)), spaces.Discrete(3), n_members=2, n_elites=1, hidden_sizes=(4,), device="meta"
+    )
+    assert model.device == th.device("meta")
+    obs, actions = np.zeros((3, 2), np.float32), np.array([0, 1, 2])
+    prediction = model.predict(obs, actions)
+    assert {t.device.type for t in prediction} == {"meta"}
+    next_obs, reward, terminated = model.sample(obs, actions)
+    assert next_obs.device.type == reward.device.type == terminated.device.type == "meta"
+    assert tuple(next_obs.shape) == (3, 2) and tuple(reward.shape) == (3,)
+    assert model.disagreement(obs, actions).device.type == "meta"
+    assert model.encode_actions(actions).device.type == "meta"
