@@ -445,7 +445,7 @@ class ProbabilisticEnsemble(nn.Module):
             raise ValueError(f"fit needs at least 2 transitions, got {n}")
         check_holdout_ratio(holdout_ratio)
         batch_size = check_positive_int("batch_size", batch_size)
-        perm = th.as_tensor(rng.permutation(n), device=self.device)
+        perm = self._tensor(rng.permutation(n), th.long)
         n_hold = min(int(n * holdout_ratio), 5000)
         hold, train = perm[:n_hold], perm[n_hold:]
 
@@ -462,7 +462,7 @@ class ProbabilisticEnsemble(nn.Module):
             obs_t[train], act_t[train], next_t[train], rew_t[train] if rew_t is not None else None
         )
         n_train = train.shape[0]
-        bootstrap = th.as_tensor(rng.integers(0, n_train, size=(self.n_members, n_train)), device=self.device)
+        bootstrap = self._tensor(rng.integers(0, n_train, size=(self.n_members, n_train)), th.long)
         steps_per_epoch = max(1, math.ceil(n_train / batch_size))
         total_steps = n_epochs * steps_per_epoch
         if max_gradient_steps is not None:
@@ -470,9 +470,7 @@ class ProbabilisticEnsemble(nn.Module):
         sums: dict[str, float] = {}
         for step in range(total_steps):
             if step % steps_per_epoch == 0:  # new epoch: reshuffle each member's bootstrap sample
-                order = th.argsort(
-                    th.as_tensor(rng.random((self.n_members, n_train)), device=self.device), dim=1
-                )
+                order = th.argsort(self._tensor(rng.random((self.n_members, n_train)), th.float64), dim=1)
                 epoch_idx = th.gather(bootstrap, 1, order)
             k = step % steps_per_epoch
             idx = train[epoch_idx[:, k * batch_size : (k + 1) * batch_size]]
