@@ -651,3 +651,14 @@ def test_predict_puts_the_policy_in_evaluation_mode():
     policy.set_training_mode(True)
     policy.predict(np.zeros(3, dtype=np.float32), deterministic=True)
     assert policy.training is False and policy.dynamics.training is False
+
+
+def test_predicted_actions_stay_in_the_box_from_an_out_of_box_warm_start():
+    """A warm start is the user's to give: one far outside the action box pulls the CEM mean
+    (alpha = 0.1 of it) outside too, and predict() clips the action back to the box."""
+    policy = box_policy()
+    obs = np.zeros(3, dtype=np.float32)
+    high, _ = policy.predict(obs, state=np.full((1, 3, 1), 50.0, np.float32), deterministic=True)
+    low, _ = policy.predict(obs, state=np.full((1, 3, 1), -50.0, np.float32), deterministic=True)
+    np.testing.assert_array_equal(high, [2.0])
+    np.testing.assert_array_equal(low, [-2.0])
