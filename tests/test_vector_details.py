@@ -505,8 +505,11 @@ def test_cartpole_reset_options() -> None:
             break
     with pytest.raises(ValueError, match=r"^reset options low must be <= high, got low=0.1, high=0.0"):
         native.reset(options={"low": 0.1, "high": 0.0})
-    with pytest.raises(ValueError, match="high"):
-        native.reset(options={"high": 0.5})
+    for name, bad in (("low", -0.5), ("low", 0.5), ("high", -0.5), ("high", 0.5)):
+        with pytest.raises(ValueError, match=f"^{name} must be"):
+            native.reset(options={name: bad})
+    native.reset(seed=0, options={"low": 0.1, "high": 0.1})  # low == high: a fixed start
+    assert native.unwrapped.state.tolist() == [[0.1, 0.1]] * 4
 
 
 def test_grid_world_goals_start_and_position() -> None:
@@ -772,3 +775,64 @@ def test_raw_stream_integers_of_one_value_draw_nothing() -> None:
         assert stream.integers(np.array([0, 0]), 1).dtype == np.int64
     stream.sync(rows)
     assert rngs[0].random() == twins[0].random()
+
+
+def test_cartpole_terminates_strictly_beyond_the_thresholds() -> None:
+    """At rest exactly on a threshold, a step with no force stays there: not terminated (|v| > limit),
+    as the single env; just beyond, terminated."""
+    native = gym.make_vec("AdvRL/ContinuousCartPole-v0", 4).unwrapped
+    single = gym.make("AdvRL/ContinuousCartPole-v0").unwrapped
+    native.reset(seed=0)
+    x_limit, theta_limit = gym_advrl.envs.cartpole.X_THRESHOLD, gym_advrl.envs.cartpole.THETA_THRESHOLD
+    starts = [
+        (x_limit, 0.0, 0.0, 0.0),
+        (-x_limit, 0.0, 0.0, 0.0),
+        (0.0, 0.0, theta_limit, 0.0),
+        (0.0, 0.0, 0.0, 0.0),
+    ]
+    native.state[:] = np.array(starts).T
+    _, _, terminated, _, _ = native.step(np.zeros((4, 1)))
+    assert native.state[0, 0] == x_limit and native.state[2, 2] == theta_limit
+    expected = []
+    for start in starts:
+        single.reset(seed=0)
+        single.state = start
+        expected.append(single.step(np.zeros(1))[2])
+    assert terminated.tolist() == expected == [False, False, False, False]
+    native.reset(seed=0)
+    native.state[:] = np.array([(np.nextafter(x_limit, 3.0), 0.0, 0.0, 0.0)] * 4).T
+    assert native.step(np.zeros((4, 1)))[2].all()
+
+
+def test_cartpole_runs_off_the_track() -> None:
+    """A long light pole falls slowly: pushed right all the time, the cart leaves the track first
+    (|x| > 2.4, while its speed passed 2.4 long before), at the same step as the single env."""
+    kwargs = {"length": 100.0, "masspole": 0.001}
+    native = gym.make_vec("AdvRL/ContinuousCartPole-v0", 1, **kwargs)
+    single = gym.make("AdvRL/ContinuousCartPole-v0", **kwargs)
+    native.reset(seed=0)
+    single.reset(seed=0)
+    for t in range(100):
+        obs, _, terminated, _, _ = native.step(np.ones((1, 1)))
+        single_obs, _, single_terminated, _, _ = single.step(np.ones(1))
+        assert terminated[0] == single_terminated, f"step {t}"
+        if single_terminated:
+            break
+    assert t > 20 and obs[0, 0] > 2.4 and abs(obs[0, 2]) < 0.2
+    np.testing.assert_array_equal(obs[0], single_obs)
+
+
+def test_cartpole_step_hook_on_some_rows() -> None:
+    """``_step_rows(actions, rows)`` advances those rows only: force, state, termination and the
+    clipping of a terminal observation, as stepping them alone would."""
+    env = gym.make_vec("AdvRL/ContinuousCartPole-v0", 3).unwrapped
+    env.reset(seed=0)
+    env.state[:, 1] = [2.39, 200.0, 0.0, 0.0]  # leaves the track (and the observation bounds) in one step
+    before = env.state.copy()
+    reward, terminated, info = env._step_rows(np.array([[0.5], [-0.25]]), np.array([1, 2]))
+    assert reward.tolist() == [1.0, 1.0] and terminated.tolist() == [True, False] and info == {}
+    np.testing.assert_array_equal(env.state[:, 0], before[:, 0])
+    assert env.last_force.tolist() == [0.0, 5.0, -2.5]
+    assert env.state[0, 1] == 2.39 + 0.02 * 200.0
+    obs = env._observations()
+    assert obs[1, 0] == np.float32(4.8) and obs[2, 0] == np.float32(env.state[0, 2])
