@@ -16,7 +16,7 @@ from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs, per_inst
 from gym_advrl.envs.vector._infos import FullRows
 from gym_advrl.envs.vector._streams import RawStream
 from gym_advrl.utils.rendering import check_frame_size
-from gym_advrl.utils.validation import check_float
+from gym_advrl.utils.validation import check_float, check_options
 
 
 def episode_physics_rows(
@@ -281,6 +281,7 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         )
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
+        check_options(options, self.reset_option_keys)
         self._episode_physics(rows, options, cartpole.PHYSICS_RANGES)
         bound = cartpole.START_BOUND
         low = check_float("low", options.get("low", -0.05), -bound, bound)
