@@ -1197,8 +1197,9 @@ def test_env_actions_in_the_models_units() -> None:
     assert scaled.dtype == np.float32
     np.testing.assert_allclose(scaled, [0.5, -0.5])
     np.testing.assert_allclose(prediction_strip._model_action(np.array([-2.0, 4.0]), box), [-1.0, 1.0])
-    index = prediction_strip._model_action(np.int64(3), spaces.Discrete(4))
-    assert index.dtype == np.int64 and index.shape == (1,) and index[0] == 3
+    for action in (np.int64(3), np.int32(3), 3, np.array([3], np.int16)):
+        index = prediction_strip._model_action(action, spaces.Discrete(4))
+        assert index.dtype == np.int64 and index.shape == (1,) and index[0] == 3
 
 
 def replay_episode(env: gym.Env, steps: int, seed: int) -> tuple[np.ndarray, np.ndarray, list]:
@@ -1241,6 +1242,7 @@ class ScriptedAlgorithm:
         self.calls: list[tuple] = []
 
     def predict(self, obs, state=None, episode_start=None, deterministic=False):
+        assert episode_start.dtype == np.bool_
         self.calls.append((obs.shape, state, episode_start.tolist(), deterministic))
         return np.int64(len(self.calls) % 4), len(self.calls)
 
@@ -1269,6 +1271,12 @@ def test_an_algorithm_chooses_the_actions_with_its_recurrent_state() -> None:
     np.testing.assert_array_equal(
         strip.predicted, np.clip(np.rint(expected["obs"][0].numpy()), 0, 255).astype(np.uint8)
     )
+    # Something that holds a world model but cannot act gets the random actions of a bare model.
+    holder = type("Holder", (), {"policy": algorithm.policy})()
+    random_strip = prediction_strip.collect_prediction(holder, env, horizon=2, context=2, seed=3)
+    bare_strip = prediction_strip.collect_prediction(model, env, horizon=2, context=2, seed=3)
+    np.testing.assert_array_equal(random_strip.real, bare_strip.real)
+    np.testing.assert_array_equal(random_strip.predicted, bare_strip.predicted)
 
 
 def test_channel_first_models_get_channel_first_frames_and_give_pictures() -> None:

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from stable_baselines3.common.preprocessing import is_image_space_channels_first
 
 from sb3_ext.common.validation import check_int
 from sb3_ext.common.world_model import LatentWorldModel
@@ -100,7 +101,8 @@ def collect_prediction(
             f"a prediction strip needs a model of image observations, got {world_model.observation_space}"
         )
     shape = tuple(world_model.observation_space.shape)
-    channels_first = shape[0] in (1, 3) and shape[-1] not in (1, 3)
+    # The channel order the world model's encoder reads (SB3's rule).
+    channels_first = is_image_space_channels_first(world_model.observation_space)
     acts = hasattr(model, "predict") and not isinstance(model, LatentWorldModel)
     env.action_space.seed(seed)
     obs, _ = env.reset(seed=seed)
