@@ -601,3 +601,5 @@ def test_learn_shows_no_progress_bar_by_default_and_callbacks_see_locals_and_glo
     model.learn(20, callback=callback)
     assert capfd.readouterr() == ("", "")
     assert callback.seen == (20, True) and callback.last_actions.shape == (1,)
+    model.learn(5, progress_bar=True)
+    assert "5/5" in capfd.readouterr().out
