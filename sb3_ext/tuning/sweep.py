@@ -14,11 +14,15 @@ only here, inside the functions.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
 import socket
-from collections.abc import Callable
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +128,11 @@ def check_address(address: str) -> None:
 
 def start_ray(address: str | None, num_cpus: int | None) -> None:
     """Join the cluster at ``address``, or start a local one with ``num_cpus`` CPUs (dashboard and usage
-    statistics off, workers' output not forwarded)."""
+    statistics off, workers' output not forwarded).
+
+    Joining fails with one ``ValueError``: Ray's own retries, which its core writes to the process's
+    stderr while it waits, are held back and shown only if the join succeeds.
+    """
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     import ray
 
@@ -134,18 +142,43 @@ def start_ray(address: str | None, num_cpus: int | None) -> None:
         "logging_level": logging.WARNING,
         "configure_logging": True,
     }
-    try:
-        if address:
+    if not address:
+        ray.init(num_cpus=num_cpus, **options)
+        return
+    failure: BaseException | None = None
+    with _held_stderr() as held:
+        try:
             ray.init(address=address, **options)
-        else:
-            ray.init(num_cpus=num_cpus, **options)
-    except (ConnectionError, RuntimeError, TimeoutError) as err:
-        ray.shutdown()
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        hint = ""
-        if os.environ.get("RAY_AUTH_MODE") != "token":
-            hint = " (a cluster started by 'ray start' uses token authentication: set RAY_AUTH_MODE=token)"
-        raise ValueError(f"--address {address!r}: cannot join the Ray cluster: {first}{hint}") from None
+        except (ConnectionError, RuntimeError, TimeoutError) as err:
+            failure = err
+            ray.shutdown()
+    if failure is None:
+        sys.stderr.write(held.getvalue())
+        return
+    first = str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
+    hint = ""
+    if os.environ.get("RAY_AUTH_MODE") != "token":
+        hint = " (a cluster started by 'ray start' uses token authentication: set RAY_AUTH_MODE=token)"
+    raise ValueError(f"--address {address!r}: cannot join the Ray cluster: {first}{hint}")
+
+
+@contextmanager
+def _held_stderr() -> Iterator[io.StringIO]:
+    """Redirect file descriptor 2 (Python's and native code's stderr) to a temporary file; its text is
+    in the yielded buffer once the block ends."""
+    held = io.StringIO()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield held
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            held.write(capture.read().decode(errors="replace"))
 
 
 def run_sweep(

@@ -59,6 +59,25 @@ def test_tune_against_a_two_node_loopback_cluster(two_node_cluster: str, tmp_pat
     assert "node 0" in result.stdout and "node 1" in result.stdout
 
 
+def test_joining_without_the_token_is_one_line(two_node_cluster: str, tmp_path: Path) -> None:
+    """Without ``RAY_AUTH_MODE=token`` the join fails: one line naming --address and saying how to
+    authenticate, exit status 2, Ray's retry messages held back, and no Ray process added."""
+    before = ray_processes()
+    env = {key: value for key, value in os.environ.items() if key != "RAY_AUTH_MODE"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sb3_ext.cli", "tune", "PERDQN", "CartPole-v1", "--address", two_node_cluster],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"advrl tune: error: --address '{two_node_cluster}': cannot join the Ray")
+    assert result.stderr.count("\n") == 1 and "set RAY_AUTH_MODE=token" in result.stderr
+    assert ray_processes() == before
+
+
 def test_stopping_the_cluster_leaves_no_ray_process(two_node_cluster: str) -> None:
     """Runs last in this module: after ``ray stop`` no raylet or GCS server of ours is left."""
     cluster = ray_processes()
