@@ -236,3 +236,39 @@ def test_tune_without_ray_says_how_to_install_it(capsys: pytest.CaptureFixture) 
     assert (
         capsys.readouterr().err == 'advrl tune: error: advrl tune needs Ray: pip install "gym-advrl[ray]"\n'
     )
+
+
+def test_error_line_finds_the_exception_under_rays_wrapping() -> None:
+    from sb3_ext.tuning.sweep import error_line
+
+    wrapped = RuntimeError(
+        'ray::ImplicitFunc.train() (pid=1, ip=127.0.0.1)\n  File "x.py", line 3, in f\n'
+        "    raise TypeError('bad')\nTypeError: empty(): argument 'size' must be tuple of ints\n"
+    )
+    assert error_line(wrapped) == "TypeError: empty(): argument 'size' must be tuple of ints"
+    assert error_line(RuntimeError("no exception line here\nlast words")) == "last words"
+    assert error_line(RuntimeError("")) == "RuntimeError"
+
+
+def test_check_address_refuses_before_ray_starts() -> None:
+    from sb3_ext.tuning.cluster import free_port
+    from sb3_ext.tuning.sweep import check_address
+
+    port = free_port()
+    with pytest.raises(ValueError, match=rf"--address '127.0.0.1:{port}': no Ray cluster answers there"):
+        check_address(f"127.0.0.1:{port}")
+    with pytest.raises(ValueError, match="expected HOST:PORT"):
+        check_address("127.0.0.1")
+    check_address("auto")  # left to Ray
+    check_address("ray://head:10001")
+
+
+def test_active_nodes_counts_the_active_section_of_ray_status() -> None:
+    from sb3_ext.tuning.cluster import active_nodes
+
+    status = (
+        "======== Autoscaler status ========\nNode status\n-----\nActive:\n 1 node_d551a3\n 1 node_97cd5a\n"
+        "Pending:\n (no pending nodes)\nRecent failures:\n 1 node_ffff00\n"
+    )
+    assert active_nodes(status) == 2
+    assert active_nodes("No cluster status.") == 0
