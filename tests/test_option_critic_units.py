@@ -934,6 +934,14 @@ def test_tensors_are_made_on_the_models_device(without_distribution_checks) -> N
     assert all(tensor.device.type == "meta" for tensor in acting)
     assert policy._predict(th.tensor([1, 2, 3], **meta)).device.type == "meta"
     assert next(policy.make_network().parameters()).device.type == "meta"
+    fixed = OptionCriticPolicy(
+        gym.spaces.Discrete(5),
+        gym.spaces.Discrete(2),
+        lambda _: 1e-3,
+        n_options=2,
+        fixed_termination_prob=0.5,
+    ).to("meta")
+    assert fixed.net(th.tensor([1, 2, 3], **meta)).termination_probs.device.type == "meta"
 
 
 def test_image_observations_are_scaled_to_the_unit_interval(tmp_path) -> None:
