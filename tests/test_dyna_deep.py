@@ -15,6 +15,7 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from torch.nn import functional as F
 
@@ -606,15 +607,19 @@ def test_batches_are_normalized_by_vec_normalize():
     assert (seen[0].observations.numpy() >= (10 - 2.0) / 2.0 - 1e-4).all()
 
 
-def test_one_q_update_is_a_clipped_gradient_step_on_the_huber_loss():
+@pytest.mark.parametrize("real_ratio", [0.5, 1.0])
+def test_one_q_update_is_a_clipped_gradient_step_on_the_huber_loss(real_ratio):
     """SGD makes the step visible: theta' = theta - lr * g * min(1, max_grad_norm / |g|), where g
     is the gradient of the mean Huber loss of r + d (1 - done) max_a Q_target(s', a) - Q(s, a),
-    computed here on a copy of the Q-network."""
-    model = tiny_dyna(learning_rate=0.1, max_grad_norm=0.05, gamma=0.9,
+    computed here on a copy of the Q-network; d is each row's discount in a mixed batch, gamma in
+    an all-real one (SB3's samples carry no discounts)."""
+    model = tiny_dyna(learning_rate=0.1, max_grad_norm=0.05, gamma=0.9, real_ratio=real_ratio,
                       policy_kwargs=dict(net_arch=[8], optimizer_class=th.optim.SGD))  # fmt: skip
     fill_replay(model)
     marked(model)
     data, _ = model.mixed_batch(12)
+    assert (data.discounts is None) == (real_ratio == 1.0)
+    discounts = th.full_like(data.rewards, 0.9) if data.discounts is None else data.discounts
     data = data._replace(rewards=data.rewards * 5.0)  # TD errors both inside and outside the Huber kink
     # The target network differs from the online one, so the bootstrap is the target's.
     with th.no_grad():
@@ -625,7 +630,7 @@ def test_one_q_update_is_a_clipped_gradient_step_on_the_huber_loss():
     q_copy.load_state_dict(model.q_net.state_dict())
     with th.no_grad():
         bootstrap = model.q_net_target(data.next_observations).max(dim=1, keepdim=True).values
-        target = data.rewards + data.discounts * (1 - data.dones) * bootstrap
+        target = data.rewards + discounts * (1 - data.dones) * bootstrap
     current = q_copy(data.observations).gather(1, data.actions.long())
     delta = (target - current).abs()
     assert (delta < 1).any() and (delta > 1).any()
@@ -715,3 +720,55 @@ def test_save_load_restores_the_model_but_not_the_imagined_data(tmp_path):
         ["policy", "policy.optimizer", "dynamics_model", "dynamics_model.optimizer"],
         [],
     )
+
+
+class BatchNormExtractor(BaseFeaturesExtractor):
+    """Features with batch normalization, whose running statistics the target network copies."""
+
+    def __init__(self, observation_space: spaces.Box) -> None:
+        super().__init__(observation_space, features_dim=4)
+        self.net = th.nn.Sequential(th.nn.Linear(2, 4), th.nn.BatchNorm1d(4))
+
+    def forward(self, obs: th.Tensor) -> th.Tensor:
+        return self.net(obs)
+
+
+def test_a_planning_sync_copies_batch_norm_statistics_whatever_tau():
+    """As in SB3's DQN: weights move by tau, batch-norm running statistics are copied."""
+    model = tiny_dyna(tau=0.5, planning_updates=1, planning_target_update_interval=1,
+                      policy_kwargs=dict(net_arch=[8], features_extractor_class=BatchNormExtractor))  # fmt: skip
+    fill_replay(model)
+    marked(model)
+    assert len(model.batch_norm_stats) == 2  # running mean and variance
+    weights_before = [p.detach().clone() for p in model.q_net_target.parameters()]
+    model._pending_planning_updates = 1
+    model.train(gradient_steps=0, batch_size=8)
+    for online, target in zip(model.batch_norm_stats, model.batch_norm_stats_target, strict=True):
+        th.testing.assert_close(target, online)
+    for p, q, p0 in zip(
+        model.q_net_target.parameters(), model.q_net.parameters(), weights_before, strict=True
+    ):
+        th.testing.assert_close(p.detach(), 0.5 * q.detach() + 0.5 * p0)
+    assert not th.equal(model.batch_norm_stats_target[0], th.zeros(4))  # the statistics moved
+
+
+def test_train_default_batch_size_and_all_real_batches_normalized():
+    """train(gradient_steps) draws batches of 100 by default (SB3's signature); an all-real batch
+    (the model buffer still empty) is normalized by VecNormalize like a mixed one."""
+    model = tiny_dyna(real_ratio=0.5)
+    fill_replay(model)
+    marked(model, n=200)
+    model.train(1)
+    assert model.logger.name_to_value["train/imagined_fraction"] == 0.5  # 50 of 100
+    venv = VecNormalize(DummyVecEnv([lambda: gym.make("AdvRL/GridWorld-v0", size=4)]), norm_reward=True)
+    venv.obs_rms.mean[:] = 2.0
+    venv.obs_rms.var[:] = 4.0
+    venv.ret_rms.var = np.array(9.0)
+    normalized = tiny_dyna(venv)
+    fill_replay(normalized)
+    batch, count = normalized.mixed_batch(8)
+    assert count == 0
+    raw = batch.observations.numpy() * np.sqrt(4.0 + 1e-8) + 2.0
+    np.testing.assert_allclose(raw, np.round(raw), atol=1e-4)  # grid cells, once un-normalized
+    assert (batch.observations.numpy() < 0).any()
+    np.testing.assert_allclose(batch.rewards.numpy(), -0.1 / np.sqrt(9.0 + 1e-8), rtol=1e-5)
