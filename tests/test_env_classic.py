@@ -438,3 +438,102 @@ def test_snapshot_messages_and_contents() -> None:
     assert other.np_random_seed == 0 and other.state == env.state
     state["state"]["state"] = (9.0, 9.0, 9.0, 9.0)  # restoring copied: later edits do not leak
     assert other.state == env.state
+
+
+# ---------------------------------------------------------------------------- small frames and details
+def test_pendulum_small_frames_widen_and_fade_thin_parts() -> None:
+    # The torque bar (0.1 high) is one pixel row on frames under 44 pixels: the row holding y = -1.7.
+    for size in (17, 18):
+        env = PendulumEnv(render_mode="rgb_array", width=size, height=size)
+        env.reset(seed=0)
+        env.step(np.array([-2.0], dtype=F32))  # the full torque to the left: a bar over x in [0, 1]
+        env.state = np.array([0.0, 0.0])
+        frame = env.render()
+        pixel = 4.4 / size
+        column = frame[:, int((0.5 + 2.2) / pixel)]
+        bar_rows = np.flatnonzero(np.any(column != 255, axis=1))
+        assert bar_rows.tolist() == [int((2.2 + 1.7) / pixel)], size
+    # The pivot disc (radius 0.05) on a 41-pixel frame (a pixel centred on the pivot): drawn a
+    # pixel wide in black faded by its area share (0.05 / (pixel / sqrt 2))^2.
+    env = PendulumEnv(render_mode="rgb_array", width=41, height=41)
+    env.reset(seed=0, options={"x_init": 0.0, "y_init": 0.0})
+    frame = env.render()
+    share = (0.05 / (4.4 / 41 / math.sqrt(2))) ** 2
+    assert tuple(frame[20, 20]) == (round(255 * (1 - share)),) * 3
+    # The end disc (radius 0.1) on a 20-pixel frame, faded the same way from the rod's colour.
+    env = PendulumEnv(render_mode="rgb_array", width=20, height=20)
+    env.reset(seed=0, options={"x_init": 0.0, "y_init": 0.0})
+    frame = env.render()
+    share = (0.1 / (0.22 / math.sqrt(2))) ** 2
+    expected = tuple(round(255 + share * (c - 255)) for c in (204, 77, 77))
+    assert tuple(frame[int((2.2 - 1.0) / 0.22), 10]) == expected
+
+
+def test_pendulum_frame_follows_the_angle_and_any_torque() -> None:
+    env = PendulumEnv(render_mode="rgb_array", width=220, height=220)
+    env.reset(seed=0)
+
+    def pixel(frame: np.ndarray, x: float, y: float) -> tuple[int, ...]:
+        return tuple(int(v) for v in frame[int((2.2 - y) * 50), int((x + 2.2) * 50)])
+
+    env.step(np.array([1.0], dtype=F32))  # a torque of exactly 1 shows its bar (to the left)
+    env.state = np.array([1.0, 0.0])
+    frame = env.render()
+    assert pixel(frame, 0.6 * math.sin(1.0), 0.6 * math.cos(1.0)) == (204, 77, 77)
+    assert pixel(frame, 0.0, 0.6) == (255, 255, 255)
+    assert pixel(frame, -0.45, -1.7) == (60, 60, 200) and pixel(frame, 0.1, -1.7) == (255, 255, 255)
+
+
+def test_cartpole_frame_geometry() -> None:
+    env = ContinuousCartPoleEnv(render_mode="rgb_array")
+    env.reset(seed=0, options={"low": 0.0, "high": 0.0})
+    env.state = (1.0, 0.0, 0.3, 0.0)
+    frame = env.render()
+    scale = 600 / 4.8
+
+    def pixel(x: float, y: float) -> tuple[int, ...]:
+        return tuple(int(v) for v in frame[int((2.2 - y) * scale), int((x + 2.4) * scale)])
+
+    # The track: rows 274 and 275 (|y| <= 0.005) across the whole width.
+    for column in (0, 100, 599):
+        assert np.flatnonzero(np.all(frame[:, column] == 0, axis=1)).tolist() == [274, 275]
+    # The cart: x in [0.8, 1.2], y in [-0.12, 0.12].
+    assert pixel(0.82, 0.1) == (0, 0, 0) and pixel(1.18, -0.1) == (0, 0, 0)
+    assert pixel(0.77, 0.1) == (255, 255, 255) and pixel(1.0, -0.14) == (255, 255, 255)
+    assert pixel(1.15, 0.14) == (255, 255, 255)
+    # The axle (radius 0.04) at a quarter of the cart's height, the pole (1.0 long) from it.
+    assert pixel(1.0, 0.095) == (129, 132, 203)
+    tip = np.array([1.0, 0.06]) + np.array([math.sin(0.3), math.cos(0.3)])
+    assert pixel(*(np.array([1.0, 0.06]) + 0.95 * (tip - [1.0, 0.06]))) == (202, 152, 101)
+    assert pixel(*(np.array([1.0, 0.06]) + 1.06 * (tip - [1.0, 0.06]))) == (255, 255, 255)
+    # On a 60 x 40 frame the axle is drawn a pixel wide, faded by its area share.
+    small = ContinuousCartPoleEnv(render_mode="rgb_array", width=60, height=40)
+    small.reset(seed=0, options={"low": 0.0, "high": 0.0})
+    share = (0.04 / (0.08 / math.sqrt(2))) ** 2
+    expected = tuple(round(255 + share * (c - 255)) for c in (129, 132, 203))
+    assert tuple(small.render()[26, 30]) == expected
+
+
+def test_regulator_frame_sizes_and_planning_errors() -> None:
+    env = NonlinearRegulatorEnv(render_mode="rgb_array")
+    env.reset(seed=0)
+    env.state = np.array([1.5, -1.0, 0.0, 0.0])
+    env._trail.clear()
+    env._trail.extend([np.array([-2.0, 1.0]), np.array([-1.0, 1.0])])
+    frame = env.render()
+    scale = 400 / 6.4
+
+    def pixel(x: float, y: float) -> tuple[int, ...]:
+        return tuple(int(v) for v in frame[int((3.2 - y) * scale), int((x + 3.2) * scale)])
+
+    limit = (235, 235, 245)
+    assert pixel(0.0, 0.0) == (0, 150, 0) and pixel(0.1, 0.0) == limit  # the origin, radius 0.06
+    assert pixel(1.5, -0.95) == (200, 50, 50) and pixel(1.5, -0.85) == limit  # the state, radius 0.1
+    assert pixel(-1.5, 1.0) == (150, 150, 200) and pixel(-1.5, 1.05) == limit  # the trail, 0.03 wide
+    assert pixel(0.5, 1.0) == limit  # the trail ends at (-1, 1)
+    for args, name in (
+        ((np.zeros(4), np.zeros(3), np.zeros(4)), "action"),
+        ((np.zeros(4), np.zeros(2), np.zeros(3)), "next_obs"),
+    ):
+        with pytest.raises(ValueError, match=f"^{name} must have trailing dim"):
+            env.reward_fn(*args)
