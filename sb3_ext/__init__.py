@@ -8,6 +8,7 @@ from sb3_ext.dyna import Dyna, TabularDynaQ, TabularQPolicy
 from sb3_ext.latent_mpc import LatentMPC, LatentMPCPolicy
 from sb3_ext.marl import MADDPG, QMIX, VDN
 from sb3_ext.mbpo import MBPO
+from sb3_ext.mcts import MCTS
 from sb3_ext.mpc import WorldModelMPC
 from sb3_ext.option_critic import OptionCritic, OptionCriticPolicy
 from sb3_ext.per import PERDQN, PERQRDQN, PERSAC, PERTD3, PrioritizedReplayMixin
@@ -23,6 +24,7 @@ __all__ = [
     "LatentMPCPolicy",
     "MADDPG",
     "MBPO",
+    "MCTS",
     "OptionCritic",
     "OptionCriticPolicy",
     "PERAuxDQN",
