@@ -216,6 +216,8 @@ def run_sweep(
             scheduler=tune_scheduler,
             # Samples drawn from the sweep's seed, so that the same command samples the same trials.
             search_alg=BasicVariantGenerator(max_concurrent=max_concurrent or 0, random_state=settings.seed),
+            # A finished trial's worker process (torch and SB3 imported) runs the next trial.
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name="trials",
