@@ -525,6 +525,10 @@ def test_train_model_fits_all_real_transitions_and_logs_the_fit():
     assert excluded["model/fits"] == ("tensorboard",) and excluded["model/train_nll"] == ("",)
     model.train_model()
     assert model.logger.name_to_value["model/fits"] == 2
+    # Many small epochs: the step cap, not a number of epochs, ends the fit.
+    capped = tiny_dyna(model_gradient_steps=30, model_batch_size=16)
+    fill_replay(capped, n=40)
+    assert capped.train_model()["gradient_steps"] == 30
     # The fit is reproducible: the same seed fits the same weights (the model's own generator).
     twin = tiny_dyna(model_gradient_steps=3, model_batch_size=8)
     fill_replay(twin, n=40, action_of=lambda obs: int(obs[1]) % 4)

@@ -60,6 +60,8 @@ def test_tabular_model_starts_with_self_loops_and_nothing_tried():
     np.testing.assert_array_equal(model.terminal, np.zeros((3, 2), dtype=bool))
     np.testing.assert_array_equal(model.tried, np.zeros((3, 2), dtype=bool))
     np.testing.assert_array_equal(model.last_tried, np.zeros((3, 2), dtype=np.int64))
+    assert model.terminal.dtype == model.tried.dtype == model.visited.dtype == bool
+    assert model.last_tried.dtype == model._tried_pairs.dtype == model._visited_states.dtype == np.int64
     np.testing.assert_array_equal(model.visited, np.zeros(3, dtype=bool))
     assert (model.n_states, model.n_actions, model.n_tried, model.n_visited) == (3, 2, 0, 0)
 
@@ -473,6 +475,16 @@ def test_tabular_policy_save_load_on_its_own(tmp_path):
     assert TabularQPolicy(spaces.Discrete(2), spaces.Discrete(2)).initial_value == 0.0
 
 
+def test_tabular_seed_makes_exploration_reproducible():
+    env = gym.make("AdvRL/GridWorld-v0", size=3, obs_mode="index")
+    runs = []
+    for _ in range(2):
+        model = TabularDynaQ("TabularPolicy", env, seed=5)
+        model.exploration_rate = 0.5
+        runs.append(model._epsilon_greedy(np.arange(9).repeat(30)))
+    np.testing.assert_array_equal(runs[0], runs[1])
+
+
 def test_tabular_save_load_keeps_model_rng_and_initial_value(tmp_path):
     env = gym.make("AdvRL/GridWorld-v0", size=3, obs_mode="index")
     model = TabularDynaQ("TabularPolicy", env, planning_steps=3, policy_kwargs={"initial_value": 2.5}, seed=0)
@@ -523,6 +535,19 @@ def test_model_buffer_stores_and_samples_whole_batches_exactly():
     np.testing.assert_array_equal(samples.dones.numpy(), [[1.0], [1.0], [1.0]])
     np.testing.assert_allclose(samples.discounts.numpy(), [[0.5], [0.2], [0.2]], rtol=1e-6)
     assert samples.discounts.dtype == th.float32
+
+
+def test_model_buffer_add_stores_a_one_step_termination():
+    """SB3's add() works too: a one-step transition with discount gamma, and a done is a
+    termination even when flagged as a time-limit truncation (imagined data has no time limit)."""
+    buffer = model_buffer(4, device="cpu", gamma=0.7)
+    obs = np.array([[1.0, 2.0]], dtype=np.float32)
+    buffer.add(
+        obs, obs + 1, np.array([3]), np.array([0.5]), np.array([True]), [{"TimeLimit.truncated": True}]
+    )
+    samples = buffer._get_samples(np.array([0]))
+    assert samples.dones.item() == 1.0 and samples.rewards.item() == 0.5
+    assert samples.discounts.item() == pytest.approx(0.7)
 
 
 def test_model_buffer_keeps_the_newest_of_an_oversized_batch():
