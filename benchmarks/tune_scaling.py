@@ -15,7 +15,8 @@ exit, in three setups:
 
 Beside them, one trial's training without Ray (the very code a trial runs, in this process) gives
 the per-trial overhead of Ray: (sweep wall time with 1 concurrent trial - trials x plain trial) /
-trials, which holds the start of the local cluster, the trial actors and Tune's bookkeeping. The
+trials, which holds the start of the local cluster and of the trial workers (a finished trial's
+worker runs the next one) and Tune's bookkeeping. The
 load average of the machine is recorded before and after each measurement, since on a shared
 machine it decides the figures. Results are saved under ``benchmarks/results/tune_scaling/``;
 ``--from-results`` prints the table again; ``--plot`` draws the wall times.
@@ -231,8 +232,8 @@ def tables(record: dict[str, Any]) -> str:
     if paired:
         lines += [
             f"Ray's overhead with 1 concurrent trial: {mean_std(outside, '.1f')} s of the sweep's wall time lie outside "
-            f"the trials' own time (Tune's trial times): the local cluster's start and stop, each trial's worker, "
-            f"Tune's bookkeeping. Against {trials} x one trial without Ray ({mean_std(plain_s, '.1f')} s each), "
+            f"the trials' own time (Tune's trial times): the local cluster's start and stop, the trial workers' "
+            f"start, Tune's bookkeeping. Against {trials} x one trial without Ray ({mean_std(plain_s, '.1f')} s each), "
             f"Ray adds {mean_std(amortized, '.1f')} s per trial; inside a trial (Tune's trial time - the trial "
             f"without Ray) {mean_std(in_trial, '.1f')} s.",
         ]
