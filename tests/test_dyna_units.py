@@ -403,6 +403,24 @@ class StopAt(BaseCallback):
         self.ended = True
 
 
+class StopAfterCalls(BaseCallback):
+    def __init__(self, calls: int) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def _on_step(self) -> bool:
+        return self.n_calls < self.calls
+
+
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_every_env_step_counts_once(n_envs):
+    """Stopped by its own count of calls, learn() has counted n_envs steps per call."""
+    env = make_vec_env("AdvRL/GridWorld-v0", n_envs=n_envs, env_kwargs={"size": 3, "obs_mode": "index"})
+    model = TabularDynaQ("TabularPolicy", env, planning_steps=1, seed=0)
+    model.learn(1000, callback=StopAfterCalls(7))
+    assert model.num_timesteps == 7 * n_envs
+
+
 def test_learn_stops_when_a_callback_says_so_and_returns_the_model(tmp_path):
     model = csv_agent(tmp_path, gym.make("AdvRL/GridWorld-v0", size=3, obs_mode="index"), seed=0)
     callback = StopAt(5)
