@@ -1101,3 +1101,17 @@ def test_rollouts_and_predictions_hand_the_policy_tensors_on_its_device(monkeypa
         )
         policy.predict(obs, state=state, episode_start=starts)
     assert seen == [{"meta"}] * 3
+
+
+def test_policy_defaults() -> None:
+    """Four options, [64, 64] hidden layers after a flattening extractor, learned terminations."""
+    policy = OptionCriticPolicy(gym.spaces.Box(-1, 1, (3,)), gym.spaces.Discrete(2), lambda _: 1e-3)
+    assert (
+        policy.n_options == 4
+        and policy.net.q_head.out_features == 4
+        and policy.net.policy_head.out_features == 8
+    )
+    assert policy.net_arch == [64, 64] and policy.net.termination_head is not None
+    assert type(policy.net.features_extractor) is FlattenExtractor and isinstance(
+        policy.optimizer, th.optim.Adam
+    )
