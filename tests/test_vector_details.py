@@ -677,10 +677,17 @@ def test_partial_masks_are_boolean() -> None:
     assert add_info({}, {"p": partial}, np.arange(3), 3)["p"].tolist() == [0, 5, 6]
 
 
-@pytest.mark.parametrize(("kwargs", "name"), [({"max_speed": 0.0}, "max_speed"), ({"dt": 2.0}, "dt")])
-def test_pendulum_scalar_arguments_are_checked(kwargs: dict, name: str) -> None:
+@pytest.mark.parametrize(
+    ("env_id", "kwargs", "name"),
+    [
+        ("AdvRL/Pendulum-v0", {"max_speed": 0.0}, "max_speed"),
+        ("AdvRL/Pendulum-v0", {"dt": 2.0}, "dt"),
+        ("AdvRL/ContinuousCartPole-v0", {"tau": 0.5}, "tau"),
+    ],
+)
+def test_classic_scalar_arguments_are_checked(env_id: str, kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=f"^{name} "):
-        _entry_class("AdvRL/Pendulum-v0")(2, **kwargs)
+        _entry_class(env_id)(2, **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -825,14 +832,34 @@ def test_cartpole_runs_off_the_track() -> None:
 def test_cartpole_step_hook_on_some_rows() -> None:
     """``_step_rows(actions, rows)`` advances those rows only: force, state, termination and the
     clipping of a terminal observation, as stepping them alone would."""
-    env = gym.make_vec("AdvRL/ContinuousCartPole-v0", 3).unwrapped
+    env = gym.make_vec("AdvRL/ContinuousCartPole-v0", 4).unwrapped
     env.reset(seed=0)
-    env.state[:, 1] = [2.39, 200.0, 0.0, 0.0]  # leaves the track (and the observation bounds) in one step
+    assert env.last_force.tolist() == [0.0] * 4
+    # Instances 1 and 3 leave the track (and the observation bounds) in one step, on either side.
+    env.state[:, 1] = [2.39, 200.0, 0.0, 0.0]
+    env.state[:, 3] = [-2.39, -200.0, 0.0, 0.0]
     before = env.state.copy()
-    reward, terminated, info = env._step_rows(np.array([[0.5], [-0.25]]), np.array([1, 2]))
-    assert reward.tolist() == [1.0, 1.0] and terminated.tolist() == [True, False] and info == {}
+    reward, terminated, info = env._step_rows(np.array([[0.5], [-0.25], [1.0]]), np.array([1, 2, 3]))
+    assert reward.tolist() == [1.0, 1.0, 1.0] and terminated.tolist() == [True, False, True] and info == {}
     np.testing.assert_array_equal(env.state[:, 0], before[:, 0])
-    assert env.last_force.tolist() == [0.0, 5.0, -2.5]
+    assert env.last_force.tolist() == [0.0, 5.0, -2.5, 10.0]
     assert env.state[0, 1] == 2.39 + 0.02 * 200.0
     obs = env._observations()
-    assert obs[1, 0] == np.float32(4.8) and obs[2, 0] == np.float32(env.state[0, 2])
+    assert obs[1, 0] == np.float32(4.8) and obs[3, 0] == np.float32(-4.8)
+    assert obs[2, 0] == np.float32(env.state[0, 2])
+    env.reset(seed=1)
+    assert env.last_force.tolist() == [0.0] * 4
+
+
+def test_causal_confounded_additive_steps_match() -> None:
+    """Additive actions on a confounded SCM: the hidden confounder enters every step's values."""
+    native, sync = _pair("AdvRL/CausalSCM-v0", {"confounded": True}, None, AutoresetMode.NEXT_STEP)
+    native.reset(seed=2)
+    sync.reset(seed=2)
+    native.action_space.seed(2)
+    for t in range(30):
+        actions = native.action_space.sample()
+        result_n, result_s = native.step(actions), sync.step(actions)
+        for name, a, b in zip(("obs", "reward"), result_n[:2], result_s[:2], strict=True):
+            _assert_same(a, b, f"step {t} {name}")
+        _assert_same_info(result_n[4], result_s[4], f"step {t} info")
