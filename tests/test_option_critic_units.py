@@ -1115,3 +1115,47 @@ def test_policy_defaults() -> None:
     assert type(policy.net.features_extractor) is FlattenExtractor and isinstance(
         policy.optimizer, th.optim.Adam
     )
+
+
+class Float64Rewards(VecEnvWrapper):
+    """Gives every reward as the float64 ``reward`` (a VecEnv may return float64 rewards)."""
+
+    def __init__(self, venv, reward: float) -> None:
+        super().__init__(venv)
+        self.reward = reward
+
+    def reset(self):
+        return self.venv.reset()
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.venv.step_wait()
+        return obs, np.full(len(rewards), self.reward, dtype=np.float64), dones, infos
+
+
+def test_rewards_are_taken_in_float32_before_the_bootstrap_is_added() -> None:
+    """Every step of this GridWorld is truncated; one option that never terminates gives
+    U = Q_target = u with gamma u = 1 exactly in float32. A float64 reward 2^-24 + 2^-50 is
+    2^-24 in float32, and 1 + 2^-24 rounds (to even) to 1 in float32 arithmetic."""
+    env = make_vec_env(
+        "AdvRL/GridWorld-v0", n_envs=2, seed=0, env_kwargs=dict(size=2, obs_mode="index", max_episode_steps=1)
+    )
+    reward = 2.0**-24 + 2.0**-50
+    model = OptionCritic(
+        "MlpPolicy",
+        Float64Rewards(env, reward),
+        n_options=1,
+        n_steps=2,
+        gamma=0.9,
+        device="cpu",
+        policy_kwargs=dict(net_arch=[], fixed_termination_prob=0.0),
+    )
+    u = np.float32(1.1111111640930176)
+    assert np.float32(0.9) * u == np.float32(1.0)
+    with th.no_grad():
+        model.policy.net_target.q_head.weight.zero_()
+        model.policy.net_target.q_head.bias.fill_(float(u))
+    _, callback = model._setup_learn(100)
+    assert model.collect_rollouts(model.env, callback, 2)
+    expected = np.float32(reward) + np.float32(0.9) * u
+    assert expected == np.float32(1.0)
+    np.testing.assert_array_equal(model.rollout_buffer.rewards, np.full((2, 2), expected, dtype=np.float32))
