@@ -16,6 +16,7 @@ from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.utils import get_device
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from torch.nn import functional as F
 
@@ -99,7 +100,8 @@ class NoRewardModel(ShiftModel):
 # ---------------------------------------------------------------------------- construction
 def test_dyna_defaults():
     """DQN's defaults (SB3's) and the Dyna defaults the docstring states."""
-    model = Dyna("MlpPolicy", gym.make("AdvRL/GridWorld-v0", size=4), device="cpu")
+    model = Dyna("MlpPolicy", gym.make("AdvRL/GridWorld-v0", size=4))
+    assert model.device == get_device("auto")  # SB3's default: the GPU when there is one
     assert (model.learning_rate, model.buffer_size, model.learning_starts, model.batch_size) == (
         1e-4,
         1_000_000,
@@ -147,7 +149,7 @@ def test_dyna_defaults():
     assert type(model.dynamics_model) is ProbabilisticEnsemble and model.dynamics_model.nll_beta == 0.5
     assert model.dynamics_model.n_members == 5  # the ensemble's own default
     assert model.model_buffer.buffer_size == 20_000 and model.model_buffer.gamma == 0.99
-    assert model.model_buffer.device == th.device("cpu") and model.model_buffer.size() == 0
+    assert model.model_buffer.device == model.device and model.model_buffer.size() == 0
     assert (
         model._model_fits == 0 and model._planning_updates_done == 0 and model._pending_planning_updates == 0
     )
@@ -268,6 +270,7 @@ class GridImage(gym.Env):
         ({"model_class": "ProbabilisticEnsemble"}, "model_class must be ProbabilisticEnsemble or a subclass of it, got 'ProbabilisticEnsemble'"),
         ({"model_kwargs": [("n_members", 2)]}, "model_kwargs must be a dict of ProbabilisticEnsemble arguments or None, got [('n_members', 2)]"),
         ({"batch_size": 0}, "batch_size must be an integer >= 1, got 0"),
+        ({"buffer_size": 10, "batch_size": 16}, "buffer_size must be an integer >= 16 (batch_size), got 10"),
         ({"gamma": 2.0}, "gamma must be a number in [0, 1], got 2.0"),
     ],
 )  # fmt: skip
