@@ -1066,6 +1066,14 @@ def test_train_freq_collects_several_steps_before_the_updates() -> None:
     assert model.num_timesteps == 20 and calls == [(2, 2), (2, 2)]
 
 
+def test_collections_worth_less_than_one_update_do_not_train() -> None:
+    model = ReplayCounter(pendulum(), 3.0)
+    calls = []
+    model.train = lambda gradient_steps, batch_size: calls.append((gradient_steps, batch_size))  # type: ignore[method-assign]
+    model.learn(6)  # half an update per step from step 2: updates after steps 3 and 5
+    assert calls == [(1, 2), (1, 2)]
+
+
 def test_train_samples_batch_size_windows_and_follows_the_learning_rate_schedule() -> None:
     model = ReplayCounter(pendulum(), 8.0, learning_rate=lambda progress: 0.5 * progress, sequence_length=4)
     model.learn(10, progress_bar=False)
