@@ -596,6 +596,17 @@ def test_world_model_gaussian_sizes_reach_the_rssm() -> None:
     assert (rssm.min_std, rssm.unimix, rssm.action_dim, rssm.embed_dim) == (0.2, 0.3, 3, 4)
     assert model.feature_size == 8 and model.encoder.net[0].out_features == 7
     assert isinstance(model.decoder, MlpDecoder) and model.decoder.net[0].in_features == 8
+    assert model.decoder.net[0].out_features == 7 and model.reward_head[0].out_features == 7
+    categorical = LatentWorldModel(VECTOR, BOX_ACTION, latent="categorical", **SMALL)
+    assert (categorical.rssm.latent, categorical.rssm.classes, categorical.feature_size) == (
+        "categorical",
+        4,
+        5 + 3 * 4,
+    )
+    assert (
+        categorical.continuation_head[0].in_features == 17
+        and categorical.continuation_head[0].out_features == 7
+    )
 
 
 @pytest.mark.parametrize(
