@@ -444,3 +444,17 @@ def test_the_model_computes_on_its_device():
     assert tuple(next_obs.shape) == (3, 2) and tuple(reward.shape) == (3,)
     assert model.disagreement(obs, actions).device.type == "meta"
     assert model.encode_actions(actions).device.type == "meta"
+
+
+def test_discrete_actions_are_one_hot_from_the_spaces_start():
+    """Discrete(3, start=5) holds the actions 5, 6, 7: action 5 is the first one-hot column. A
+    trailing column of actions is dropped unless it is the batch's own dim."""
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)), spaces.Discrete(3, start=5), n_members=2, hidden_sizes=(4,)
+    )
+    assert model.action_dim == 3 and model.input_dim == 5
+    one_hot = model.encode_actions(np.array([7, 5, 6]))
+    assert one_hot.dtype == th.float32 and one_hot.tolist() == [[0, 0, 1], [1, 0, 0], [0, 1, 0]]
+    assert model.encode_actions(np.array([[6], [5]])).tolist() == [[0, 1, 0], [1, 0, 0]]
+    assert model.encode_actions(np.array([[6]]), batch_shape=(1, 1)).tolist() == [[[0, 1, 0]]]
+    assert model.encode_actions(np.int64(7)).tolist() == [0, 0, 1]
