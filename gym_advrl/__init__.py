@@ -29,6 +29,9 @@ ENV_SPECS: tuple[tuple[str, str, int], ...] = (
     # The env's own constant: its target_depth bound depends on the time limit.
     ("AdvRL/QuantumGate-v0", "gym_advrl.envs.quantum.env:QuantumGateEnv", _QUANTUM_GATE_STEPS),
     ("AdvRL/CausalSCM-v0", "gym_advrl.envs.causal.env:CausalSCMEnv", 50),
+    # Goal-conditioned (Dict observations, compute_reward) for hindsight experience replay.
+    ("AdvRL/GoalGridWorld-v0", "gym_advrl.envs.goal_grid:GoalGridWorldEnv", 50),
+    ("AdvRL/GoalFourRooms-v0", "gym_advrl.envs.goal_grid:GoalFourRoomsEnv", 100),
 )
 
 # Natively vectorized versions (gym_advrl.envs.vector), used by gym.make_vec(id, num_envs).

@@ -2,6 +2,7 @@
 
 from gym_advrl.envs.cartpole import ContinuousCartPoleEnv
 from gym_advrl.envs.causal import CausalSCMEnv
+from gym_advrl.envs.goal_grid import GoalFourRoomsEnv, GoalGridWorldEnv
 from gym_advrl.envs.grid_world import FourRoomsEnv, GridWorldEnv
 from gym_advrl.envs.pendulum import PendulumEnv
 from gym_advrl.envs.quantum import QuantumGateEnv
@@ -12,6 +13,8 @@ __all__ = [
     "CausalSCMEnv",
     "ContinuousCartPoleEnv",
     "FourRoomsEnv",
+    "GoalFourRoomsEnv",
+    "GoalGridWorldEnv",
     "GridWorldEnv",
     "NonlinearRegulatorEnv",
     "PendulumEnv",
