@@ -6,7 +6,7 @@ import pytest
 import torch as th
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
-from sb3_ext import PERTD3
+from sb3_ext import PERDQN, PERSAC, PERTD3, PrioritizedReplayBuffer
 from tests.test_per import BATCH, assert_priorities, batch_train_will_draw, critic_values, per_model
 
 th.set_num_threads(1)
@@ -43,3 +43,16 @@ def test_pertd3_target_smoothing_noise_has_the_configured_scale_and_symmetric_cl
     loss = sum((batch.weights.reshape(-1) * delta[:, k] ** 2).mean() for k in range(2))
     assert model.logger.name_to_value["train/critic_loss"] == pytest.approx(float(loss), rel=1e-5)
     assert_priorities(model, batch, delta.abs().mean(dim=1))
+
+
+def test_arguments_are_checked_whether_positional_or_keyword() -> None:
+    """The inherited SB3 arguments are checked as the algorithm's own signature binds them: the third
+    positional argument is DQN's learning_rate, and a registered env id is accepted as SB3 accepts it."""
+    model = PERDQN("MlpPolicy", "AdvRL/GridWorld-v0", 5e-4, buffer_size=100)
+    assert model.learning_rate == 5e-4 and isinstance(model.replay_buffer, PrioritizedReplayBuffer)
+    with pytest.raises(ValueError, match=r"^learning_rate must be a finite number > 0"):
+        PERDQN("MlpPolicy", "AdvRL/GridWorld-v0", -1.0)
+    with pytest.raises(ValueError, match=r"^gamma must"):
+        PERDQN("MlpPolicy", "AdvRL/GridWorld-v0", gamma=2.0)
+    with pytest.raises(ValueError, match=r"^gamma must"):
+        PERSAC("MlpPolicy", "AdvRL/Pendulum-v0", 3e-4, 100, 10, 32, 0.005, 2.0)
