@@ -851,9 +851,19 @@ def test_cartpole_step_hook_on_some_rows() -> None:
     assert env.last_force.tolist() == [0.0] * 4
 
 
-def test_causal_confounded_additive_steps_match() -> None:
-    """Additive actions on a confounded SCM: the hidden confounder enters every step's values."""
-    native, sync = _pair("AdvRL/CausalSCM-v0", {"confounded": True}, None, AutoresetMode.NEXT_STEP)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"confounded": True},
+        {"action_type": "do", "intervenable": ["X2", "X3"]},
+    ],
+)
+def test_causal_steps_match(kwargs: dict) -> None:
+    """Additive actions on a confounded SCM (the hidden confounder enters every step's values), and
+    interventions on a variable other than the action's target (the action itself is 0)."""
+    native, sync = _pair("AdvRL/CausalSCM-v0", kwargs, None, AutoresetMode.NEXT_STEP)
+    if kwargs.get("action_type") == "do":
+        assert len(native.unwrapped.intervenable) >= 2
     native.reset(seed=2)
     sync.reset(seed=2)
     native.action_space.seed(2)
@@ -863,3 +873,15 @@ def test_causal_confounded_additive_steps_match() -> None:
         for name, a, b in zip(("obs", "reward"), result_n[:2], result_s[:2], strict=True):
             _assert_same(a, b, f"step {t} {name}")
         _assert_same_info(result_n[4], result_s[4], f"step {t} info")
+
+
+def test_grid_world_layout_and_default_cell_size() -> None:
+    layout = "S..#\n.#..\n...G"
+    native = gym.make_vec("AdvRL/GridWorld-v0", 2, layout=layout, obs_mode="rgb")
+    single = gym.make("AdvRL/GridWorld-v0", layout=layout, obs_mode="rgb")
+    obs, info = native.reset(seed=0)
+    np.testing.assert_array_equal(obs[1], single.reset(seed=1)[0])
+    assert obs.shape == (2, 3 * 8, 4 * 8, 3) and info["goal"].tolist() == [[2, 3], [2, 3]]
+    for action in (1, 1, 2, 2, 1):
+        obs, *_ = native.step(np.array([action, action]))
+        np.testing.assert_array_equal(obs[1], single.step(action)[0])
