@@ -600,3 +600,55 @@ def test_random_policy_data_spans_episodes_and_exogenous_orients_the_action() ->
     estimated = pc(big[:, :3], alpha=0.01, node_names=names[:3], exogenous=["a"])
     # a -> X2 <- X1 is a collider anyway; the background knowledge keeps every edge out of a.
     assert estimated[0].tolist() == [0, 0, 1] and estimated[:, 0].tolist() == [0, 0, 0]
+
+
+def test_frame_details_action_square_rings_and_outcome_strip() -> None:
+    env = CausalSCMEnv(render_mode="rgb_array")
+    env.reset(seed=0)
+    a = env.step(np.array([0.8], dtype=np.float32))[4]["variables"]["a"]
+    frame = env.render()
+    positions = env._layout[0]
+    white, dark = (255, 255, 255), (40, 40, 40)
+    x, y = positions["a"]
+    # The action: a dark 0.44 square framing a 0.34 square of its value's colour.
+    assert _pixel(frame, env, x, y) == value_color(a)
+    assert _pixel(frame, env, x - 0.2, y) == dark and _pixel(frame, env, x + 0.2, y) == dark
+    assert _pixel(frame, env, x, y - 0.2) == dark and _pixel(frame, env, x, y + 0.2) == dark
+    assert _pixel(frame, env, x - 0.15, y) == value_color(a) and _pixel(
+        frame, env, x, y + 0.15
+    ) == value_color(a)
+    for dx, dy in ((-0.3, 0.0), (0.3, 0.0), (0.0, -0.3), (0.0, 0.3)):
+        assert _pixel(frame, env, x + dx, y + dy) != dark
+    # Its edge into X2 is drawn like every other edge.
+    mid = np.add(positions["a"], positions["X2"]) / 2
+    assert _pixel(frame, env, *mid) == (90, 90, 90)
+    # Plain nodes have a 0.23 ring, the outcome a 0.26 one.
+    x, y = positions["X2"]
+    assert _pixel(frame, env, x + 0.245, y) == white
+    # The strip (y in [-0.62, -0.58]) and the target mark (0.06 wide, y in [-0.75, -0.45]).
+    assert _pixel(frame, env, 0.5, -0.66) == white and _pixel(frame, env, 0.5, -0.56) == white
+    mark = (1.0 + 3.0) / 3.0
+    assert _pixel(frame, env, mark, -0.72) == (0, 150, 0) and _pixel(frame, env, mark, -0.48) == (0, 150, 0)
+    assert _pixel(frame, env, mark, -0.8) == white and _pixel(frame, env, mark, -0.4) == white
+    assert _pixel(frame, env, mark + 0.06, -0.5) == white and _pixel(frame, env, mark - 0.06, -0.5) == white
+
+
+@pytest.mark.parametrize(("level", "edge"), [(5.0, 2.0), (-5.0, 0.0)])
+def test_frame_clips_the_last_outcome_to_the_strip(level: float, edge: float) -> None:
+    env = CausalSCMEnv(render_mode="rgb_array", action_type="do", levels=(level,))
+    env.reset(seed=0)
+    _, _, _, _, info = env.step(1)  # do(X2 := level): X3 is far beyond +-3
+    assert abs(info["variables"]["X3"]) > 3.2
+    frame = env.render()
+    assert _pixel(frame, env, edge, -0.6) == (200, 40, 40)  # drawn at the end of the strip
+
+
+def test_long_chains_are_drawn_at_most_1600_pixels_wide() -> None:
+    chain = {"X1": {}, "X2": {"X1": 0.5, "a": 1.0}}
+    chain.update({f"X{i}": {f"X{i - 1}": 0.5} for i in range(3, 21)})
+    env = CausalSCMEnv(graph=chain, render_mode="rgb_array")
+    env.reset(seed=0)
+    (x_max, y_max) = env._layout[1]
+    assert (x_max, y_max) == (19.0, 1.0)
+    px = 1600 / (19.0 + 1.4)
+    assert env.render().shape == (round(px * (1.6 + 0.9)), 1600, 3)
