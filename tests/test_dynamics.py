@@ -458,3 +458,43 @@ def test_discrete_actions_are_one_hot_from_the_spaces_start():
     assert model.encode_actions(np.array([[6], [5]])).tolist() == [[0, 1, 0], [1, 0, 0]]
     assert model.encode_actions(np.array([[6]]), batch_shape=(1, 1)).tolist() == [[[0, 1, 0]]]
     assert model.encode_actions(np.int64(7)).tolist() == [0, 0, 1]
+
+
+def test_fit_trains_on_whole_transitions_of_the_data_set():
+    """Every minibatch fit hands to train_step holds whole transitions of the data set: float32 Box
+    actions as given (not rounded), and each row's own next observation, reward and termination."""
+    rng = np.random.default_rng(4)
+    obs = rng.uniform(-1, 1, (40, 2)).astype(np.float32)
+    act = rng.uniform(-1, 1, (40, 1))  # float64, with fractions
+    next_obs = obs + 0.25 * act.astype(np.float32)
+    rewards = obs[:, 0] * 3.0 + act[:, 0]
+    terminations = (obs[:, 1] > 0.0).astype(np.float32)
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (1,)), n_members=2, hidden_sizes=(4,)
+    )
+    batches = []
+    train_step = model.train_step
+    model.train_step = lambda *batch: batches.append(batch) or train_step(*batch)
+    model.fit(obs, act, next_obs, rewards[:, None], terminations, n_epochs=1, batch_size=16, generator=rng)
+    assert len(batches) == 3  # 36 training rows in minibatches of 16, 16 and 4
+    for b_obs, b_act, b_next, b_rew, b_term in batches:
+        assert b_act.dtype == th.float32 and b_rew.dtype == b_term.dtype == th.float32
+        assert tuple(b_rew.shape) == tuple(b_term.shape) == tuple(b_obs.shape[:2])  # rewards flattened
+        row = np.argmin(np.abs(obs[None, None, :, 0] - b_obs[..., :1].numpy()), axis=-1)  # (members, batch)
+        np.testing.assert_array_equal(b_obs.numpy(), obs[row])
+        np.testing.assert_allclose(b_act.numpy(), act[row], rtol=1e-6)
+        np.testing.assert_array_equal(b_next.numpy(), next_obs[row])
+        np.testing.assert_allclose(b_rew.numpy(), rewards[row], rtol=1e-6)
+        np.testing.assert_array_equal(b_term.numpy(), terminations[row])
+    # train_step converts its inputs alike.
+    info = model.train_step(obs[:4], act[:4], next_obs[:4], rewards[:4], terminations[:4])
+    assert set(info) == {"nll", "mse", "termination_bce", "loss"}
+    # Discrete actions travel as int64 indices.
+    discrete = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)), spaces.Discrete(3), n_members=2, hidden_sizes=(4,), learn_termination=False
+    )
+    batches.clear()
+    train_step_d = discrete.train_step
+    discrete.train_step = lambda *batch: batches.append(batch) or train_step_d(*batch)
+    discrete.fit(obs[:10], np.arange(10) % 3, next_obs[:10], rewards[:10], n_epochs=1, holdout_ratio=0.0)
+    assert batches[0][1].dtype == th.long and set(batches[0][1].flatten().tolist()) <= {0, 1, 2}
