@@ -662,3 +662,22 @@ def test_predicted_actions_stay_in_the_box_from_an_out_of_box_warm_start():
     low, _ = policy.predict(obs, state=np.full((1, 3, 1), -50.0, np.float32), deterministic=True)
     np.testing.assert_array_equal(high, [2.0])
     np.testing.assert_array_equal(low, [-2.0])
+
+
+def test_learn_calls_the_callback_every_step():
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class Count(BaseCallback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps = 0
+
+        def _on_step(self) -> bool:
+            self.steps += 1
+            return True
+
+    model = pendulum(learning_starts=2, train_freq=4)
+    FitRecorder(model)
+    counter = Count()
+    model.learn(4, callback=counter)
+    assert counter.steps == 4 and counter.model is model
