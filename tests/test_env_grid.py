@@ -87,6 +87,8 @@ def test_layout_markers_set_start_and_goal_unless_given() -> None:
         ),
         ({"goal": (0, -1)}, r"goal must be a \(row, col\) cell with 0 <= row < 5 and 0 <= col < 5"),
         ({"start": (0, 5)}, "start must be a"),
+        ({"goal": (1,)}, "goal must be a"),
+        ({"goal": "ab"}, "goal must be a"),
         ({"walls": "ab"}, "walls must be a sequence of \\(row, col\\) cells, got 'ab'"),
         ({"walls": 3}, "walls must be a sequence of"),
         ({"walls": [(0, 1), (9, 9)]}, r"walls\[1\] must be a \(row, col\) cell"),
@@ -319,8 +321,10 @@ def test_sequence_memory_arguments_and_calls() -> None:
             SequenceMemoryEnv(**kwargs)
     assert SequenceMemoryEnv(n_symbols=8, delay=998, distractors=np.bool_(True)).distractors is True
     assert SequenceMemoryEnv(n_symbols=2).observation_space.shape == (4,)
-    with pytest.raises(gym.error.ResetNeeded):
+    with pytest.raises(gym.error.ResetNeeded, match=r"^Cannot call step\(\) before reset\(\)$"):
         SequenceMemoryEnv().step(0)
+    with pytest.raises(ValueError, match=r"^unknown reset option\(s\) \['cue'\]"):
+        SequenceMemoryEnv().reset(options={"cue": 1})
     with pytest.raises(ValueError, match="^action"):
         env = SequenceMemoryEnv()
         env.reset(seed=0)
