@@ -13,6 +13,7 @@ from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.logger import KVWriter, Logger, configure
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnvWrapper
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext.dyna import ModelReplayBuffer, TabularDynaQ, TabularModel, TabularQPolicy, TabularTransitions
@@ -646,3 +647,37 @@ def test_learn_shows_no_progress_bar_by_default_and_callbacks_see_locals_and_glo
     assert callback.seen == (20, True) and callback.last_actions.shape == (1,)
     model.learn(5, progress_bar=True)
     assert "5/5" in capfd.readouterr().out
+
+
+def test_the_table_stays_on_the_cpu_when_a_gpu_is_available(monkeypatch):
+    """SB3's "auto" device would pick CUDA; the table must stay where numpy can share it."""
+    monkeypatch.setattr(th.cuda, "is_available", lambda: True)
+    model = TabularDynaQ("TabularPolicy", gym.make("AdvRL/GridWorld-v0", size=3, obs_mode="index"))
+    assert model.device == th.device("cpu") and model.policy.q_table.device == th.device("cpu")
+
+
+class StripTruncationFlags(VecEnvWrapper):
+    """A VecEnv whose infos never carry "TimeLimit.truncated" (SB3's convention: a done step
+    without it is a termination)."""
+
+    def reset(self):
+        return self.venv.reset()
+
+    def step_wait(self):
+        obs, rewards, dones, infos = self.venv.step_wait()
+        for info in infos:
+            info.pop("TimeLimit.truncated", None)
+        return obs, rewards, dones, infos
+
+
+def test_a_done_without_a_truncation_flag_is_a_termination(tmp_path):
+    venv = StripTruncationFlags(
+        DummyVecEnv([lambda: gym.make("AdvRL/GridWorld-v0", size=2, obs_mode="index")])
+    )
+    model = csv_agent(
+        tmp_path, venv, exploration_initial_eps=1.0, exploration_final_eps=1.0, seed=1, planning_steps=0
+    )
+    model.learn(300)
+    terminal = np.zeros((4, 4), dtype=bool)
+    terminal[[1, 2], [2, 1]] = True
+    np.testing.assert_array_equal(model.model.terminal, terminal)
