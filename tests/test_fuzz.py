@@ -124,6 +124,20 @@ CONSTRUCTOR_ARGS: dict[str, dict[str, st.SearchStrategy]] = {
         "goal": cells(13), "slip": number(0.0, 1.0), "obs_mode": st.sampled_from(["coords", "index", "rgb"]),
         "cell_px": st.integers(0, 70),
     },
+    "AdvRL/GoalGridWorld-v0": {
+        "size": st.one_of(st.integers(2, 12), st.tuples(st.integers(2, 12), st.integers(2, 12)), st.integers(-2, 2000)),
+        "start": st.one_of(st.none(), cells()),
+        "goal": st.one_of(st.none(), cells()),
+        "walls": st.lists(cells(), max_size=6),
+        "slip": number(0.0, 1.0),
+        "layout": st.sampled_from([None, DYNA_MAZE, "S.G", "#.X\n...", "S#\n#G", "", "SG", "...\n.S.\n..."]),
+        "reward_type": st.sampled_from(["sparse", "dense", "shaped"]),
+        "cell_px": st.integers(-1, 80),
+    },
+    "AdvRL/GoalFourRooms-v0": {
+        "start": st.one_of(st.none(), cells(13)), "goal": st.one_of(st.none(), cells(13)), "slip": number(0.0, 1.0),
+        "reward_type": st.sampled_from(["sparse", "dense", "shaped"]), "cell_px": st.integers(0, 70),
+    },
     "AdvRL/SequenceMemory-v0": {"n_symbols": st.integers(0, 10), "delay": st.integers(-1, 1000), "distractors": st.booleans()},
     "AdvRL/SequenceTracking-v0": {"episode_length": st.integers(0, 10**7)},
     "AdvRL/NonlinearRegulator-v0": {"process_noise": number(0.0, 10.0)},
@@ -160,6 +174,8 @@ RESET_OPTIONS: dict[str, dict[str, st.SearchStrategy]] = {
                                     "high": number(-0.2, 0.2)},
     "AdvRL/GridWorld-v0": {"goal": cells()},
     "AdvRL/FourRooms-v0": {"goal": cells(13)},
+    "AdvRL/GoalGridWorld-v0": {"goal": cells()},
+    "AdvRL/GoalFourRooms-v0": {"goal": cells(13)},
 }  # fmt: skip
 
 

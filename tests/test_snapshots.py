@@ -26,6 +26,13 @@ def actions_for(space: gym.Space, seed: int, n: int = N_STEPS) -> list:
     return [space.sample() for _ in range(n)]
 
 
+def as_array(obs) -> np.ndarray:
+    """An observation as one array (a goal env's ``Dict`` concatenated in key order)."""
+    if isinstance(obs, dict):
+        return np.concatenate([np.ravel(obs[key]) for key in sorted(obs)])
+    return np.array(obs, copy=True)
+
+
 def run(env: gym.Env, actions: list, elapsed: int, limit: int | None) -> tuple[list, int]:
     """Step ``env`` through ``actions`` (resetting at episode ends); return the transitions and the step count."""
     transitions = []
@@ -33,11 +40,11 @@ def run(env: gym.Env, actions: list, elapsed: int, limit: int | None) -> tuple[l
         obs, reward, terminated, truncated, _ = env.step(action)
         elapsed += 1
         truncated = truncated or (limit is not None and elapsed >= limit)
-        transitions.append((np.array(obs, copy=True), float(reward), bool(terminated), bool(truncated)))
+        transitions.append((as_array(obs), float(reward), bool(terminated), bool(truncated)))
         if terminated or truncated:
             obs, _ = env.reset()
             elapsed = 0
-            transitions.append((np.array(obs, copy=True),))
+            transitions.append((as_array(obs),))
     return transitions, elapsed
 
 

@@ -20,18 +20,21 @@ def placeholder_goal(
 ) -> tuple[int, int] | None:
     """A free cell other than ``start`` for GridWorld's constructor, which needs a goal; the
     episodes draw their own. ``None`` when there is none (GridWorld's checks then report it)."""
-    if layout is not None:
-        grid = parse_layout(layout)[0]
-    else:
-        rows, cols = (size, size) if isinstance(size, int | np.integer) else tuple(size)
-        grid = np.zeros((int(rows), int(cols)), dtype=bool)
-        for cell in walls:
-            if 0 <= cell[0] < grid.shape[0] and 0 <= cell[1] < grid.shape[1]:
-                grid[cell[0], cell[1]] = True
-    start = None if start is None else tuple(start)
-    free = [
-        tuple(int(v) for v in cell) for cell in np.argwhere(~grid) if tuple(int(v) for v in cell) != start
-    ]
+    try:
+        if layout is not None:
+            grid = parse_layout(layout)[0]
+        else:
+            rows, cols = (size, size) if isinstance(size, int | np.integer) else tuple(size)
+            grid = np.zeros((int(rows), int(cols)), dtype=bool)
+            for cell in walls:
+                if 0 <= cell[0] < grid.shape[0] and 0 <= cell[1] < grid.shape[1]:
+                    grid[cell[0], cell[1]] = True
+        start = None if start is None else tuple(start)
+        free = [
+            tuple(int(v) for v in cell) for cell in np.argwhere(~grid) if tuple(int(v) for v in cell) != start
+        ]
+    except (TypeError, ValueError, IndexError):  # bad arguments: GridWorld's own checks name them
+        return None
     return free[-1] if free else None
 
 
