@@ -393,3 +393,13 @@ def test_sampling_planner_checks_its_arguments_and_plans_on_the_cpu_by_default()
         RandomShootingPlanner(spaces.Discrete(2), population_size=0)
     with pytest.raises(ValueError, match="^horizon must be a positive int, got 2.5$"):
         SamplingPlanner(2.5, 9)
+
+
+def test_shift_appends_a_cold_start_step_drawn_from_the_given_generator():
+    planner = RandomShootingPlanner(spaces.Discrete(5, start=2), horizon=4, population_size=3)
+    plan = th.tensor([[2, 3, 4, 5], [6, 5, 4, 3]])
+    th.manual_seed(99)
+    shifted = planner.shift(plan, th.Generator().manual_seed(11))
+    cold = th.randint(5, (2, 4), generator=th.Generator().manual_seed(11)) + 2
+    np.testing.assert_array_equal(shifted[:, :3].numpy(), plan[:, 1:].numpy())
+    np.testing.assert_array_equal(shifted[:, 3].numpy(), cold[:, 0].numpy())
