@@ -29,7 +29,10 @@ def placeholder_goal(
             for cell in walls:
                 if 0 <= cell[0] < grid.shape[0] and 0 <= cell[1] < grid.shape[1]:
                     grid[cell[0], cell[1]] = True
-        start = None if start is None else tuple(start)
+        try:
+            start = None if start is None else tuple(int(v) for v in start)
+        except (TypeError, ValueError):  # a bad start: GridWorld's own check names it
+            start = None
         free = [
             tuple(int(v) for v in cell) for cell in np.argwhere(~grid) if tuple(int(v) for v in cell) != start
         ]
