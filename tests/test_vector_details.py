@@ -377,7 +377,7 @@ def test_stream_defaults_and_errors() -> None:
     raw = RawStream(rngs)
     assert raw.block == BLOCK and raw.keep_states
     unsynced = RawStream(rngs, keep_states=False)
-    with pytest.raises(RuntimeError, match="keep_states=True"):
+    with pytest.raises(RuntimeError, match=r"^sync needs a stream made with keep_states=True$"):
         unsynced.sync(np.array([0]))
     for n in (0, 2**32):
         with pytest.raises(ValueError, match=r"^n must be an integer in \[1, 2\*\*32\), got"):
@@ -876,12 +876,24 @@ def test_causal_steps_match(kwargs: dict) -> None:
 
 
 def test_grid_world_layout_and_default_cell_size() -> None:
-    layout = "S..#\n.#..\n...G"
-    native = gym.make_vec("AdvRL/GridWorld-v0", 2, layout=layout, obs_mode="rgb")
-    single = gym.make("AdvRL/GridWorld-v0", layout=layout, obs_mode="rgb")
+    kwargs = {"layout": "S..#\n.#..\n...G", "obs_mode": "rgb", "step_reward": -0.5, "goal_reward": 3.0}
+    native = gym.make_vec("AdvRL/GridWorld-v0", 2, **kwargs)
+    single = gym.make("AdvRL/GridWorld-v0", **kwargs)
     obs, info = native.reset(seed=0)
     np.testing.assert_array_equal(obs[1], single.reset(seed=1)[0])
     assert obs.shape == (2, 3 * 8, 4 * 8, 3) and info["goal"].tolist() == [[2, 3], [2, 3]]
+    rewards = []
     for action in (1, 1, 2, 2, 1):
-        obs, *_ = native.step(np.array([action, action]))
-        np.testing.assert_array_equal(obs[1], single.step(action)[0])
+        obs, reward, *_ = native.step(np.array([action, action]))
+        single_obs, single_reward, *_ = single.step(action)
+        np.testing.assert_array_equal(obs[1], single_obs)
+        assert reward[1] == single_reward
+        rewards.append(single_reward)
+    assert rewards[0] == -0.5 and 3.0 in rewards
+
+
+def test_regulator_process_noise_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"^process_noise must be"):
+        gym.make_vec("AdvRL/NonlinearRegulator-v0", 2, process_noise=-1.0)
+    with pytest.raises(ValueError, match=r"^process_noise\[1\] must be"):
+        gym.make_vec("AdvRL/NonlinearRegulator-v0", 2, process_noise=[0.1, 20.0])
