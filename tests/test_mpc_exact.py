@@ -681,3 +681,19 @@ def test_learn_calls_the_callback_every_step():
     counter = Count()
     model.learn(4, callback=counter)
     assert counter.steps == 4 and counter.model is model
+
+
+def test_actions_are_random_until_both_learning_starts_and_the_first_fit():
+    """With learning_starts=1 the first fit needs two transitions: step 1 is still random. A second
+    learn() that restarts the step count acts randomly for learning_starts steps although fitted."""
+    model = pendulum(learning_starts=1, train_freq=4)
+    FitRecorder(model)
+    plans = PlanRecorder(model)
+    model.learn(4)
+    assert len(plans.calls) == 2 and model.model_fitted
+    refit = pendulum(learning_starts=3, train_freq=4)
+    FitRecorder(refit)
+    refit.learn(4)
+    plans = PlanRecorder(refit)
+    refit.learn(4)  # num_timesteps restarts at 0: steps 0..2 random, step 3 planned
+    assert len(plans.calls) == 1
