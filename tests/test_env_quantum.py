@@ -390,7 +390,7 @@ def test_phase_colours_are_the_hsv_colour_wheel() -> None:
     expected = [
         [int(255 * c) for c in colorsys.hsv_to_rgb((p + np.pi) / (2 * np.pi), 0.75, 0.9)] for p in phases
     ]
-    np.testing.assert_allclose(_phase_colors(phases).astype(int), expected, atol=1)
+    np.testing.assert_array_equal(_phase_colors(phases).astype(int), expected)
     assert _phase_colors(phases).dtype == np.uint8
     np.testing.assert_array_equal(_phase_colors(np.array([np.pi])), _phase_colors(np.array([-np.pi])))
 
@@ -532,3 +532,60 @@ def test_frame_layout_by_number_of_qubits_and_operations() -> None:
     assert np.any(np.all(env.render()[:40] == orange, axis=-1))
     env.step(1)
     assert not np.any(np.all(env.render()[:40] == orange, axis=-1))
+
+
+def test_frame_symbols_of_two_qubit_gates_and_noise() -> None:
+    """CX: a control dot (radius r / 2.5) and a ring (r, white inside r - 2) crossed by a plus;
+    CZ: two dots; SWAP: a cross (half-diagonals r / 2) on each wire; all lines 2 pixels wide.
+    Here r = 0.4 * 364 / 20 = 7.28 pixels and the wires are 28 pixels apart."""
+    env = QuantumGateEnv(n_qubits=2, gates=["cx", "cz", "swap", "h"], render_mode="rgb_array", noise_prob=1.0)
+    env.reset(seed=0)
+    ink, wire, white = (40, 40, 40), (150, 150, 150), (255, 255, 255)
+    top, bottom = 18, 18 + 28  # rows of the wires of qubits 0 and 1
+    col_w = (400 - 10 - 16 - 10) / 20
+
+    def center(column: int) -> float:  # the column's centre in pixel units, on pixel edges
+        return 16 + 10 + col_w * (column + 0.5)
+
+    def at(frame: np.ndarray, x: float, row: float) -> tuple[int, ...]:
+        return tuple(int(v) for v in frame[int(row), int(x)])
+
+    env.step(action_index(env, "cx q[0],q[1]"))
+    frame = env.render()
+    x = center(0)
+    # The control dot on wire 0 (radius 2.9) and the vertical line (2 wide) down to the ring.
+    assert (
+        at(frame, x + 2.5, top) == ink and at(frame, x + 4.0, top) == wire and at(frame, x - 4.0, top) == wire
+    )
+    assert at(frame, x + 0.5, top + 14) == ink and at(frame, x + 1.5, top + 14) == white
+    # The ring: ink between radius 5.28 and 7.28, white inside, plus lines 2 wide through it.
+    assert at(frame, x + 4.5, bottom + 4.5) == ink and at(frame, x + 3.3, bottom + 3.3) == white
+    assert at(frame, x - 5.0, bottom) == ink and at(frame, x + 5.0, bottom) == ink
+    assert at(frame, x, bottom - 5.0) == ink and at(frame, x, bottom + 5.0) == ink
+    assert at(frame, x - 4.0, bottom + 1.5) == white and at(frame, x + 1.5, bottom + 4.0) == white
+    # The bare wire is 2 pixels wide.
+    assert (
+        at(frame, 300, top - 1) == wire and at(frame, 300, top) == wire and at(frame, 300, top - 2) == white
+    )
+    assert at(frame, 300, top + 1) == white
+    env.step(action_index(env, "cz q[0],q[1]"))
+    frame = env.render()
+    x = center(env._ops(60).index(("cz", (0, 1), False)))
+    for row in (top, bottom):
+        assert at(frame, x + 2.0, row) == ink and at(frame, x + 4.0, row) == wire
+    env.step(action_index(env, "swap q[0],q[1]"))
+    frame = env.render()
+    x = center(env._ops(60).index(("swap", (0, 1), False)))
+    for row in (top, bottom):
+        for dx, dy in ((2.5, 2.5), (-2.5, -2.5), (2.5, -2.5), (-2.5, 2.5)):
+            assert at(frame, x + dx, row + dy) == ink, (dx, dy)
+        assert at(frame, x + 5.5, row + 5.5) != ink and at(frame, x - 5.5, row - 5.5) != ink
+        assert at(frame, x + 2.5, row) == wire and at(frame, x + 3.5, row + 1.5) != ink  # 2 wide
+    # Noise: a red box a third of a gate box wide (half-width r / 3 against r / 2).
+    ops = env._ops(60)
+    noisy = [i for i, op in enumerate(ops) if op[2] and op[1] == (0,)]
+    assert noisy
+    x = center(noisy[0])
+    red = np.flatnonzero(np.all(frame[top] == (230, 25, 75), axis=1))
+    red = red[np.abs(red + 0.5 - x) < 8]  # the first noise box's pixels
+    assert abs(red.mean() + 0.5 - x) < 1 and abs(len(red) - 2 * 14.56 / 3) <= 1
