@@ -498,3 +498,40 @@ def test_fit_trains_on_whole_transitions_of_the_data_set():
     discrete.train_step = lambda *batch: batches.append(batch) or train_step_d(*batch)
     discrete.fit(obs[:10], np.arange(10) % 3, next_obs[:10], rewards[:10], n_epochs=1, holdout_ratio=0.0)
     assert batches[0][1].dtype == th.long and set(batches[0][1].flatten().tolist()) <= {0, 1, 2}
+
+
+class ScriptedGenerator:
+    """The three draws ``fit`` asks of its generator, scripted: the split, the bootstrap and one
+    row of sort keys per epoch."""
+
+    def __init__(self, bootstrap: np.ndarray, keys: list[np.ndarray]) -> None:
+        self.bootstrap, self.keys = bootstrap, list(keys)
+
+    def permutation(self, n: int) -> np.ndarray:
+        return np.arange(n)
+
+    def integers(self, low: int, high: int, size: tuple) -> np.ndarray:
+        assert (low, high, size) == (0, self.bootstrap.shape[1], self.bootstrap.shape)
+        return self.bootstrap
+
+    def random(self, size: tuple) -> np.ndarray:
+        keys = self.keys.pop(0)
+        assert keys.shape == size
+        return keys
+
+
+def test_each_epoch_visits_the_bootstrap_sample_in_the_order_of_that_epochs_float64_keys():
+    """Epoch k minibatches the member's bootstrap sample sorted by the k-th draw of keys, compared at
+    float64 precision (keys 2^-40 apart are distinct)."""
+    model = tiny_model(n_members=1)
+    batches = recorded_batches(model)
+    obs = np.arange(4, dtype=np.float32)[:, None]  # row i observes i
+    tiny = 2.0**-40
+    generator = ScriptedGenerator(
+        bootstrap=np.array([[3, 1, 2, 0]]),
+        keys=[0.5 + tiny * np.array([[3.0, 2.0, 1.0, 0.0]]), np.array([[0.1, 0.4, 0.2, 0.3]])],
+    )
+    model.fit(obs, np.zeros((4, 1)), obs, n_epochs=2, batch_size=2, holdout_ratio=0.0, generator=generator)
+    rows = [batch[0, :, 0].tolist() for batch in batches]
+    # Epoch 1 order [3, 2, 1, 0] of the sample [3, 1, 2, 0]; epoch 2 order [0, 2, 3, 1].
+    assert rows == [[0.0, 2.0], [1.0, 3.0], [3.0, 2.0], [0.0, 1.0]]
