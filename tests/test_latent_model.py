@@ -1104,6 +1104,10 @@ class StopAfter(BaseCallback):
     def __init__(self, steps: int):
         super().__init__()
         self.steps, self.ended = steps, False
+        self.started_with: tuple = ()
+
+    def _on_training_start(self) -> None:
+        self.started_with = (self.locals["total_timesteps"], self.globals["TrainRatioMixin"])
 
     def _on_step(self) -> bool:
         return self.num_timesteps < self.steps
@@ -1117,6 +1121,10 @@ def test_a_callback_stops_learning_and_is_told_the_training_ended() -> None:
     callback = StopAfter(4)
     model.learn(50, callback=callback)
     assert model.num_timesteps == 4 and callback.ended
+    assert callback.started_with == (
+        50,
+        TrainRatioMixin,
+    )  # the locals and globals of learn, as SB3 gives them
     assert model._n_updates == 2  # steps 2 and 3: the stopped rollout trains no more
 
 
@@ -1141,7 +1149,7 @@ def test_episodes_between_logger_dumps_and_action_noise() -> None:
         logger = configure(None, [])
         logger.dump = lambda step=0, every=log_interval: dumps.append((every, step))  # type: ignore[method-assign]
         model.set_logger(logger)
-        model.learn(12, log_interval=log_interval)
+        model.learn(12, **({} if log_interval == 4 else {"log_interval": log_interval}))  # 4: the default
     assert dumps == [(1, 3), (1, 6), (1, 9), (1, 12), (4, 12)]
     assert dumps.count((4, 12)) == 1
     quiet = ReplayCounter(pendulum(), 6.0)
@@ -1157,6 +1165,8 @@ def test_progress_bar(capsys: pytest.CaptureFixture) -> None:
     model = ReplayCounter(pendulum(), 6.0)
     model.learn(5, progress_bar=True)
     assert "5/5" in capsys.readouterr().out
+    model.learn(5)  # no bar by default
+    assert "5/5" not in capsys.readouterr().out
 
 
 # =========================================================================== prediction strips
@@ -1208,6 +1218,28 @@ def test_frames_between_the_env_and_the_model_layouts() -> None:
     np.testing.assert_array_equal(picture, [[[[0, 0, 1], [254, 255, 255]]]])
     first = prediction_strip._to_picture(floats.transpose(0, 3, 1, 2), channels_first=True)
     np.testing.assert_array_equal(first, picture)
+
+
+def test_box_actions_are_scaled_as_sb3_scales_the_training_actions() -> None:
+    from types import SimpleNamespace
+
+    box = spaces.Box(np.array([-2.0, 0.3], np.float32), np.array([2.0, 1.7], np.float32), dtype=np.float32)
+    holder = SimpleNamespace(action_space=box)
+    rng = np.random.default_rng(0)
+    for actions in (
+        rng.uniform(box.low, box.high, (50, 2)).astype(np.float32),
+        rng.uniform(box.low, box.high, (50, 2)),
+    ):
+        for action in actions:
+            expected = BasePolicy.scale_action(holder, action).astype(np.float32)  # type: ignore[arg-type]
+            np.testing.assert_array_equal(prediction_strip._model_action(action, box), expected)
+
+
+def test_a_strip_with_rows_of_different_lengths_is_refused(tmp_path: Path) -> None:
+    frames = np.zeros((2, 4, 4, 3), np.uint8)
+    strip = prediction_strip.PredictionStrip(frames[:1], frames, frames[:1])
+    with pytest.raises(ValueError, match="zip"):
+        prediction_strip.save_prediction_strip(strip, tmp_path / "s.png", gif_path=tmp_path / "s.gif")
 
 
 def test_env_actions_in_the_models_units() -> None:
@@ -1349,7 +1381,7 @@ def test_strip_image_gap_and_saved_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"^scale must be an? integer in \[1, inf\)"):
         prediction_strip.save_prediction_strip(strip, tmp_path / "x.png", scale=0)
     imageio = pytest.importorskip("imageio.v2")
-    gif = tmp_path / "c" / "strip.gif"
+    gif = tmp_path / "c" / "d" / "strip.gif"
     prediction_strip.save_prediction_strip(strip, tmp_path / "s.png", gif_path=gif, scale=3)
     frames = imageio.mimread(gif)
     assert len(frames) == 3 and frames[1].shape[:2] == (12, 3 * (5 + 2 + 5))
@@ -1456,3 +1488,36 @@ def test_a_termination_without_infos_is_terminal() -> None:
     buffer.add(np.zeros(2), np.ones(2), np.zeros(1), np.ones(1), np.array([True]), [])
     np.testing.assert_array_equal(buffer.is_terminal[:2, 0], [False, True])
     assert buffer.full.dtype == np.bool_ and not buffer.full[0]
+
+
+def test_random_actions_until_learning_starts() -> None:
+    model = ReplayCounter(pendulum(), 6.0, learning_starts=4)
+    model.learn(8)
+    stored = model.replay_buffer.actions[1:9, 0, 0]  # after the first step's zero action
+    assert (stored[:4] != 0).all() and (stored[4:] == 0).all()  # ZeroPolicy acts 0 from step 5
+
+
+def test_states_with_different_distributions_do_not_stack() -> None:
+    one = RSSMState(th.zeros(1, 2), th.zeros(1, 3), (th.zeros(1, 3), th.ones(1, 3)))
+    other = RSSMState(th.zeros(1, 2), th.zeros(1, 3), (th.zeros(1, 3),))
+    with pytest.raises(ValueError, match="zip"):
+        RSSMState.stack([one, other])
+
+
+def test_conversions_take_lists_of_tensors() -> None:
+    model = LatentWorldModel(VECTOR, BOX_ACTION, latent="gaussian", **SMALL)
+    th.testing.assert_close(model.obs_tensor([th.ones(3), th.zeros(3)]), th.stack([th.ones(3), th.zeros(3)]))
+    actions = model.action_vector([th.tensor([0.5, -0.5]), th.tensor([1.0, 0.0])])
+    th.testing.assert_close(actions, th.tensor([[0.5, -0.5], [1.0, 0.0]]))
+    is_first = [th.tensor([1.0, 0.0, 0.0]), th.tensor([1.0, 0.0, 1.0])]  # one tensor per sequence
+    posts, _ = model.observe(th.zeros(2, 3, 3), th.zeros(2, 3, 2), is_first, sample=False)
+    expected, _ = model.observe(th.zeros(2, 3, 3), th.zeros(2, 3, 2), th.stack(is_first), sample=False)
+    th.testing.assert_close(posts.deter, expected.deter)
+    post, _ = model.observe_step(
+        model.initial_state(2), th.zeros(2, 2), th.zeros(2, 3), [th.tensor([1.0, 0.0])]
+    )
+    assert post.deter.shape == (2, 5)
+    discrete = LatentWorldModel(VECTOR, spaces.Discrete(3), **SMALL)
+    th.testing.assert_close(
+        discrete.action_vector(np.array([2])), th.tensor([0.0, 0.0, 1.0])
+    )  # (..., 1) with ... = ()

@@ -64,10 +64,11 @@ def _to_picture(frames: np.ndarray, channels_first: bool) -> np.ndarray:
 
 
 def _model_action(action: Any, action_space: spaces.Space) -> np.ndarray:
-    """An env action in the world model's units: Box scaled to ``[-1, 1]``, Discrete as its index."""
+    """An env action in the world model's units: Box scaled to ``[-1, 1]`` as SB3's
+    ``policy.scale_action`` scales the actions the model is trained on, Discrete as its index."""
     if isinstance(action_space, spaces.Box):
         low, high = action_space.low, action_space.high
-        return (2.0 * (np.asarray(action, dtype=np.float32) - low) / (high - low) - 1.0).astype(np.float32)
+        return (2.0 * ((np.asarray(action) - low) / (high - low)) - 1.0).astype(np.float32)
     return np.asarray(action, dtype=np.int64).reshape(1)
 
 
