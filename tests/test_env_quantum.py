@@ -19,6 +19,7 @@ import pytest
 from gym_advrl.envs.quantum import QuantumGateEnv
 from gym_advrl.envs.quantum._render import _phase_colors, circuit_text
 from gym_advrl.envs.quantum.env import MAX_DRAWN_OPS, named_target, qasm_angle
+from gym_advrl.envs.quantum.qasm import qasm_program, qasm_statement
 from gym_advrl.envs.quantum.statevector import (
     apply_2q,
     apply_compiled,
@@ -62,10 +63,22 @@ def apply_label(state: np.ndarray, label: str, n_qubits: int) -> np.ndarray:
         (0.0, "0"),
         (0.7, "0.7"),
         (math.pi / 128, repr(math.pi / 128)),  # beyond the denominators written as fractions
+        (math.pi / 65, repr(math.pi / 65)),
     ],
 )
 def test_qasm_angle_writes_small_rational_multiples_of_pi(angle: float, text: str) -> None:
     assert qasm_angle(angle) == text
+
+
+def test_qasm_statements_take_an_angle_for_rotations_only() -> None:
+    assert qasm_statement("rx", (1,), math.pi / 2) == "rx(pi/2) q[1];"
+    assert qasm_statement("cx", (2, 0)) == "cx q[2],q[0];"
+    message = r"^angle must be given for \('rx', 'ry', 'rz'\) and only for them; got 'rx' with angle=None$"
+    with pytest.raises(ValueError, match=message):
+        qasm_statement("rx", (0,))
+    with pytest.raises(ValueError, match="^angle must be given for .* got 'h' with angle=0.1$"):
+        qasm_statement("h", (0,), 0.1)
+    assert qasm_program(1, ["h q[0];"]) == 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[1];\nh q[0];\n'
 
 
 # ---------------------------------------------------------------------------- targets
@@ -413,6 +426,7 @@ def test_frame_fidelity_bar_fills_with_the_fidelity_and_turns_green_at_the_thres
     fill_end = np.flatnonzero(np.all(frame[-18] == blue, axis=1)).max()
     tick = np.flatnonzero(np.all(frame[-18] == (40, 40, 40), axis=1))
     assert len(tick) == 2 and tick.min() > fill_end
+    assert tick.tolist() == [385, 386]  # 2 wide around 16 + 374 * 0.99 = 386.3
     width = np.flatnonzero(np.any(frame[-18] != 255, axis=1))
     assert (tick.mean() - width.min()) / (width.max() + 1 - width.min()) == pytest.approx(0.99, abs=0.01)
     # The tick reaches 3 pixels beyond the bar on both sides; the bar is 20 pixels high.
@@ -428,6 +442,18 @@ def test_frame_fidelity_bar_fills_with_the_fidelity_and_turns_green_at_the_thres
     env.step(action_index(env, "cx q[0],q[1]"))
     runs = _bar_row_runs(env.render()[-18])
     assert green in runs and grey not in runs and blue not in runs  # F = 1: full and green
+
+
+def test_frame_bar_is_green_when_the_fidelity_equals_the_threshold() -> None:
+    env = QuantumGateEnv(target=[1, 0, 0, 0], threshold=1.0, render_mode="rgb_array")
+    env.reset()
+    assert env.fidelity == 1.0
+    runs = _bar_row_runs(env.render()[-18])
+    assert (60, 180, 75) in runs and (66, 133, 244) not in runs
+    assert len(env._ops()) == 0
+    env.step(0)
+    env.step(0)
+    assert env._ops() == [("h", (0,), False)] * 2  # no argument: every operation
 
 
 def test_frame_probability_bars_follow_the_state_and_the_target() -> None:
