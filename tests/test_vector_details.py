@@ -897,3 +897,34 @@ def test_regulator_process_noise_is_checked() -> None:
         gym.make_vec("AdvRL/NonlinearRegulator-v0", 2, process_noise=-1.0)
     with pytest.raises(ValueError, match=r"^process_noise\[1\] must be"):
         gym.make_vec("AdvRL/NonlinearRegulator-v0", 2, process_noise=[0.1, 20.0])
+
+
+def test_stream_sync_twice_in_a_row() -> None:
+    rngs, twin = [np.random.default_rng(11)], np.random.default_rng(11)
+    stream = BlockStream(rngs, lambda rng, k: rng.normal(size=(k, 1)), (1,), block=3)
+    assert stream.take()[0, 0] == twin.normal()
+    stream.sync(np.array([0]))
+    stream.sync(np.array([0]))  # nothing drawn since: the generator stays where it is
+    assert rngs[0].random() == twin.random()
+
+
+def test_quantum_random_target_without_noise_and_exact_success() -> None:
+    native, sync = _pair("AdvRL/QuantumGate-v0", {"target": "random"}, None, AutoresetMode.NEXT_STEP)
+    native.reset(seed=4)
+    sync.reset(seed=4)
+    native.action_space.seed(4)
+    for t in range(25):
+        actions = native.action_space.sample()
+        result_n, result_s = native.step(actions), sync.step(actions)
+        for name, a, b in zip(("obs", "reward", "terminated"), result_n[:3], result_s[:3], strict=True):
+            _assert_same(a, b, f"step {t} {name}")
+    # Fidelity exactly at the threshold (X|0> = |1>, fidelity 1.0): a success, as in the single env.
+    kwargs = {"n_qubits": 1, "gates": ["x"], "target": [0, 1], "threshold": 1.0}
+    env = gym.make_vec("AdvRL/QuantumGate-v0", 1, **kwargs)
+    env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(np.array([0]))
+    single = gym.make("AdvRL/QuantumGate-v0", **kwargs)
+    single.reset(seed=0)
+    _, single_reward, single_terminated, _, _ = single.step(0)
+    assert terminated[0] and single_terminated and info["is_success"][0]
+    assert reward[0] == single_reward == 2.0  # fidelity 0 -> 1, plus the success bonus
