@@ -1337,6 +1337,7 @@ def test_channel_first_models_get_channel_first_frames_and_give_pictures() -> No
     strip = prediction_strip.collect_prediction(model, env, horizon=2, context=2, seed=1)
     frames, actions, _ = replay_episode(pixel_pendulum(), 3, seed=1)
     np.testing.assert_array_equal(strip.real, frames[2:])
+    np.testing.assert_array_equal(strip.context, frames[:2])
     first = frames.transpose(0, 3, 1, 2)
     expected = model.imagine(first[None, :2], actions[None, 1:], context_actions=actions[None, :1])["obs"][0]
     picture = np.clip(np.rint(expected.numpy().transpose(0, 2, 3, 1)), 0, 255).astype(np.uint8)
