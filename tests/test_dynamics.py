@@ -535,3 +535,22 @@ def test_each_epoch_visits_the_bootstrap_sample_in_the_order_of_that_epochs_floa
     rows = [batch[0, :, 0].tolist() for batch in batches]
     # Epoch 1 order [3, 2, 1, 0] of the sample [3, 1, 2, 0]; epoch 2 order [0, 2, 3, 1].
     assert rows == [[0.0, 2.0], [1.0, 3.0], [3.0, 2.0], [0.0, 1.0]]
+
+
+def test_one_gradient_step_reports_its_own_loss_terms_and_hold_out_selection_needs_a_row():
+    """With one step the averaged loss terms are that step's; one held-out row is enough to rank
+    the members, and with none the elites stay as they were and holdout_mse is NaN."""
+    rng = np.random.default_rng(5)
+    obs = rng.uniform(-1, 1, (10, 1)).astype(np.float32)
+    model = tiny_model(n_members=3, n_elites=1)
+    infos = []
+    train_step = model.train_step
+    model.train_step = lambda *batch: infos.append(train_step(*batch)) or infos[-1]
+    stats = model.fit(obs, obs, 2 * obs, max_gradient_steps=1, holdout_ratio=0.1, generator=rng)
+    assert len(infos) == 1 and stats["gradient_steps"] == 1.0
+    assert {key: stats[f"train_{key}"] for key in infos[0]} == infos[0]
+    assert np.isfinite(stats["holdout_mse"])  # int(10 * 0.1) = 1 held-out row
+    with th.no_grad():
+        model.elite_indices.copy_(th.tensor([2]))
+    stats = model.fit(obs, obs, 2 * obs, n_epochs=1, holdout_ratio=0.0, generator=rng)
+    assert np.isnan(stats["holdout_mse"]) and model.elite_indices.tolist() == [2]
