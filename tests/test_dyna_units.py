@@ -569,6 +569,18 @@ def test_model_buffer_add_stores_a_one_step_termination():
     assert samples.discounts.item() == pytest.approx(0.7)
 
 
+def test_model_buffer_accepts_column_shaped_batches():
+    """Batch-first arrays of any trailing shape: (n, 1) rewards, dones and discounts, (n, 1) actions."""
+    buffer = model_buffer(4, device="cpu")
+    obs = np.arange(6, dtype=np.float32).reshape(3, 2)
+    buffer.extend(obs, np.array([[1], [2], [3]]), obs + 1, np.array([[0.5], [1.5], [2.5]]),
+                  np.array([[1.0], [0.0], [1.0]]), np.array([[0.9], [0.8], [0.7]], dtype=np.float32))  # fmt: skip
+    np.testing.assert_array_equal(buffer.rewards[:3, 0], [0.5, 1.5, 2.5])
+    np.testing.assert_array_equal(buffer.dones[:3, 0], [1.0, 0.0, 1.0])
+    np.testing.assert_allclose(buffer.discounts[:3, 0], [0.9, 0.8, 0.7])
+    np.testing.assert_array_equal(buffer.actions[:3, 0, 0], [1, 2, 3])
+
+
 def test_model_buffer_keeps_the_newest_of_an_oversized_batch():
     buffer = model_buffer(3, device="cpu")
     buffer.extend(
