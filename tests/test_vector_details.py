@@ -928,3 +928,24 @@ def test_quantum_random_target_without_noise_and_exact_success() -> None:
     _, single_reward, single_terminated, _, _ = single.step(0)
     assert terminated[0] and single_terminated and info["is_success"][0]
     assert reward[0] == single_reward == 2.0  # fidelity 0 -> 1, plus the success bonus
+
+
+def test_quantum_noise_on_every_step_and_success_at_reset() -> None:
+    """noise_prob=1: every step draws its Pauli error, so only the instances that really step may
+    draw; and a start already at the threshold is a success in the reset info."""
+    native, sync = _pair(
+        "AdvRL/QuantumGate-v0", {"noise_prob": 1.0, "max_episode_steps": 3}, None, AutoresetMode.NEXT_STEP
+    )
+    native.reset(seed=6)
+    sync.reset(seed=6)
+    native.action_space.seed(6)
+    for t in range(10):
+        actions = native.action_space.sample()
+        result_n, result_s = native.step(actions), sync.step(actions)
+        names = ("obs", "reward", "terminated", "truncated")
+        for name, a, b in zip(names, result_n[:4], result_s[:4], strict=True):
+            _assert_same(a, b, f"step {t} {name}")
+    kwargs = {"n_qubits": 1, "target": [1, 0], "threshold": 1.0}
+    _, info = gym.make_vec("AdvRL/QuantumGate-v0", 2, **kwargs).reset(seed=0)
+    _, single_info = gym.make("AdvRL/QuantumGate-v0", **kwargs).reset(seed=0)
+    assert info["is_success"].tolist() == [True, True] and single_info["is_success"]
