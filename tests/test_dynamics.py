@@ -554,3 +554,12 @@ def test_one_gradient_step_reports_its_own_loss_terms_and_hold_out_selection_nee
         model.elite_indices.copy_(th.tensor([2]))
     stats = model.fit(obs, obs, 2 * obs, n_epochs=1, holdout_ratio=0.0, generator=rng)
     assert np.isnan(stats["holdout_mse"]) and model.elite_indices.tolist() == [2]
+
+
+def test_two_rows_give_their_sample_std_and_a_std_of_exactly_1e_6_is_kept():
+    """Two rows are enough for a sample std; only a std below 1e-6 is replaced by 1 (the float32
+    value 1.4142135569272796e-06 has a sample std with 0 of exactly float32(1e-6))."""
+    x = th.tensor([[0.0, 1.0, 5.0], [1.4142135569272796e-06, 3.0, 5.0]])
+    std = ProbabilisticEnsemble._safe_std(x)
+    assert std[0] == th.tensor(1e-6)  # kept: not below 1e-6
+    assert std[1] == th.tensor(2.0).sqrt() and std[2] == 1.0  # constant column: 1
