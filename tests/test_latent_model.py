@@ -1522,3 +1522,13 @@ def test_conversions_take_lists_of_tensors() -> None:
     th.testing.assert_close(
         discrete.action_vector(np.array([2])), th.tensor([0.0, 0.0, 1.0])
     )  # (..., 1) with ... = ()
+
+
+def test_any_channel_count_is_an_image_and_the_smallest_sizes_are_allowed() -> None:
+    two_channels = spaces.Box(0, 255, (8, 8, 2), np.uint8)
+    assert check_observation_space(two_channels) is True
+    assert isinstance(make_encoder(two_channels, (4,), 4, cnn_depth=1, symlog_inputs=False), CnnEncoder)
+    decoder = make_decoder(two_channels, 3, (4,), cnn_depth=1)
+    assert isinstance(decoder, CnnDecoder) and decoder(th.zeros(1, 3)).shape == (1, 8, 8, 2)
+    encoder = make_encoder(VECTOR, (4,), 1, cnn_depth=0, symlog_inputs=False)
+    assert encoder(th.zeros(2, 3)).shape == (2, 1)
