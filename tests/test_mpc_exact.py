@@ -697,3 +697,15 @@ def test_actions_are_random_until_both_learning_starts_and_the_first_fit():
     plans = PlanRecorder(refit)
     refit.learn(4)  # num_timesteps restarts at 0: steps 0..2 random, step 3 planned
     assert len(plans.calls) == 1
+
+
+def test_batch_predict_samples_by_default():
+    """``_predict`` (SB3's batch-tensor interface) samples the final CEM distribution unless asked for
+    the deterministic plan, as ``predict`` does."""
+    policy = box_policy()
+    obs = th.tensor([[0.1, -0.2, 0.3]])
+    state = policy.generator.get_state()
+    sampled = policy._predict(obs)
+    policy.generator.set_state(state)
+    th.testing.assert_close(sampled.reshape(1), th.as_tensor(policy.predict(obs.numpy()[0])[0]))
+    assert not th.allclose(sampled, policy._predict(obs, deterministic=True))
