@@ -537,3 +537,9 @@ def test_regulator_frame_sizes_and_planning_errors() -> None:
     ):
         with pytest.raises(ValueError, match=f"^{name} must have trailing dim"):
             env.reward_fn(*args)
+
+
+def test_step_before_reset_names_the_missing_call() -> None:
+    for env in (ContinuousCartPoleEnv(), PendulumEnv(), NonlinearRegulatorEnv()):
+        with pytest.raises(gym.error.ResetNeeded, match=r"^Cannot call step\(\) before reset\(\)$"):
+            env.step(np.zeros(env.action_space.shape, dtype=F32))
