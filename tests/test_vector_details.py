@@ -949,3 +949,15 @@ def test_quantum_noise_on_every_step_and_success_at_reset() -> None:
     _, info = gym.make_vec("AdvRL/QuantumGate-v0", 2, **kwargs).reset(seed=0)
     _, single_info = gym.make("AdvRL/QuantumGate-v0", **kwargs).reset(seed=0)
     assert info["is_success"].tolist() == [True, True] and single_info["is_success"]
+
+
+def test_four_rooms_cell_size_and_three_qubit_random_targets() -> None:
+    native = gym.make_vec("AdvRL/FourRooms-v0", 2, obs_mode="rgb", cell_px=2)
+    obs, _ = native.reset(seed=3)
+    np.testing.assert_array_equal(
+        obs[1], gym.make("AdvRL/FourRooms-v0", obs_mode="rgb", cell_px=2).reset(seed=4)[0]
+    )
+    assert obs.shape == (2, 26, 26, 3)
+    kwargs = {"n_qubits": 3, "target": "random"}
+    obs, _ = gym.make_vec("AdvRL/QuantumGate-v0", 2, **kwargs).reset(seed=5)
+    np.testing.assert_array_equal(obs[1], gym.make("AdvRL/QuantumGate-v0", **kwargs).reset(seed=6)[0])
