@@ -301,9 +301,9 @@ def test_posterior_step_reads_the_embedding_and_is_first_resets_each_row(latent:
         raw = two_layer(rssm.post_net, th.cat([deter, embed], -1))
         th.testing.assert_close(prior.deter, deter)
         th.testing.assert_close(post.deter, deter)
-        th.testing.assert_close(
-            prior.stats[0], rssm.imagine_step(reset, action * keep, sample=False).stats[0]
-        )
+        prior_mode = rssm.imagine_step(reset, action * keep, sample=False)
+        th.testing.assert_close(prior.stats[0], prior_mode.stats[0])
+        th.testing.assert_close(prior.stoch, prior_mode.stoch)  # sample=False: the prior's mode too
         if latent == "gaussian":
             mean, std = gaussian_head(rssm, raw)
             th.testing.assert_close(post.stoch, mean)
