@@ -961,3 +961,11 @@ def test_four_rooms_cell_size_and_three_qubit_random_targets() -> None:
     kwargs = {"n_qubits": 3, "target": "random"}
     obs, _ = gym.make_vec("AdvRL/QuantumGate-v0", 2, **kwargs).reset(seed=5)
     np.testing.assert_array_equal(obs[1], gym.make("AdvRL/QuantumGate-v0", **kwargs).reset(seed=6)[0])
+
+
+def test_block_stream_keeps_the_dtype_of_its_draws() -> None:
+    rngs, twin = [np.random.default_rng(12)], np.random.default_rng(12)
+    stream = BlockStream(rngs, lambda rng, k: rng.integers(2**40, size=k), (), dtype=np.int64, block=4)
+    for _ in range(6):
+        got = stream.take()
+        assert got.dtype == np.int64 and int(got[0]) == int(twin.integers(2**40))
