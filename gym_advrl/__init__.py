@@ -32,6 +32,7 @@ ENV_SPECS: tuple[tuple[str, str, int], ...] = (
     # Goal-conditioned (Dict observations, compute_reward) for hindsight experience replay.
     ("AdvRL/GoalGridWorld-v0", "gym_advrl.envs.goal_grid:GoalGridWorldEnv", 50),
     ("AdvRL/GoalFourRooms-v0", "gym_advrl.envs.goal_grid:GoalFourRoomsEnv", 100),
+    ("AdvRL/GoalPointMass-v0", "gym_advrl.envs.goal_point:GoalPointMassEnv", 50),
 )
 
 # Natively vectorized versions (gym_advrl.envs.vector), used by gym.make_vec(id, num_envs).

@@ -138,6 +138,9 @@ CONSTRUCTOR_ARGS: dict[str, dict[str, st.SearchStrategy]] = {
         "start": st.one_of(st.none(), cells(13)), "goal": st.one_of(st.none(), cells(13)), "slip": number(0.0, 1.0),
         "reward_type": st.sampled_from(["sparse", "dense", "shaped"]), "cell_px": st.integers(0, 70),
     },
+    "AdvRL/GoalPointMass-v0": {
+        "distance_threshold": number(0.0, 1.0), "reward_type": st.sampled_from(["sparse", "dense", "shaped"]),
+    },
     "AdvRL/SequenceMemory-v0": {"n_symbols": st.integers(0, 10), "delay": st.integers(-1, 1000), "distractors": st.booleans()},
     "AdvRL/SequenceTracking-v0": {"episode_length": st.integers(0, 10**7)},
     "AdvRL/NonlinearRegulator-v0": {"process_noise": number(0.0, 10.0)},
@@ -176,6 +179,7 @@ RESET_OPTIONS: dict[str, dict[str, st.SearchStrategy]] = {
     "AdvRL/FourRooms-v0": {"goal": cells(13)},
     "AdvRL/GoalGridWorld-v0": {"goal": cells()},
     "AdvRL/GoalFourRooms-v0": {"goal": cells(13)},
+    "AdvRL/GoalPointMass-v0": {"goal": st.tuples(number(-1.0, 1.0), number(-1.0, 1.0))},
 }  # fmt: skip
 
 

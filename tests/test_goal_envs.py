@@ -120,3 +120,65 @@ def test_dqn_with_hindsight_replay_learns_what_plain_dqn_does_not_in_the_same_bu
 
     with_her, without = greedy_success(train(True)), greedy_success(train(False))
     assert with_her >= 0.4 and without <= 0.1, (with_her, without)
+
+
+@pytest.mark.parametrize("reward_type", ["sparse", "dense"])
+def test_point_mass_batched_rewards_equal_the_steps_and_physics_are_the_particle_worlds(
+    reward_type: str,
+) -> None:
+    from gym_advrl.envs.goal_point import GoalPointMassEnv
+
+    env = GoalPointMassEnv(reward_type=reward_type)
+    obs, _ = env.reset(seed=0, options={"goal": (0.3, 0.0)})
+    position, velocity = obs["observation"][:2].astype(np.float64), np.zeros(2)
+    achieved, desired, rewards, terminated = [], [], [], []
+    for _ in range(40):
+        action = np.array([1.0, 0.0])
+        velocity = 0.9 * (velocity + 0.1 * action)  # the particle worlds' update, written out
+        position = np.clip(position + 0.1 * velocity, -1.0, 1.0)
+        obs, reward, term, _, _ = env.step(action.astype(np.float32))
+        np.testing.assert_allclose(
+            obs["observation"], np.concatenate([position, velocity]), rtol=1e-6, atol=1e-7
+        )
+        achieved.append(obs["achieved_goal"])
+        desired.append(obs["desired_goal"])
+        rewards.append(reward)
+        terminated.append(term)
+        if term:
+            break
+    batch = env.compute_reward(np.array(achieved), np.array(desired), None)
+    np.testing.assert_allclose(batch, rewards, rtol=1e-6)
+    np.testing.assert_array_equal(
+        env.compute_terminated(np.array(achieved), np.array(desired), None), terminated
+    )
+    assert terminated[-1] and not any(terminated[:-1])  # it reached the goal 0.3 to the right
+
+
+def test_point_mass_goals_and_errors() -> None:
+    from gym_advrl.envs.goal_point import GoalPointMassEnv
+
+    env = GoalPointMassEnv(distance_threshold=0.05)
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed)
+        assert np.linalg.norm(obs["achieved_goal"] - obs["desired_goal"]) > 0.1
+        assert np.all(np.abs(obs["desired_goal"]) <= 0.9)
+    for bad in [(1.5, 0.0), (0.1,), "here", (np.nan, 0.0)]:
+        with pytest.raises(ValueError, match="goal must be a point"):
+            env.reset(options={"goal": bad})
+    with pytest.raises(ValueError, match="distance_threshold"):
+        GoalPointMassEnv(distance_threshold=0.0)
+
+
+def test_sac_with_hindsight_replay_runs_on_the_point_mass() -> None:
+    from stable_baselines3 import SAC
+
+    model = SAC(
+        "MultiInputPolicy",
+        gym.make("AdvRL/GoalPointMass-v0"),
+        replay_buffer_class=HerReplayBuffer,
+        learning_starts=100,
+        batch_size=32,
+        policy_kwargs={"net_arch": [32]},
+        seed=0,
+    ).learn(300)
+    assert model.replay_buffer.size() > 0

@@ -3,6 +3,7 @@
 from gym_advrl.envs.cartpole import ContinuousCartPoleEnv
 from gym_advrl.envs.causal import CausalSCMEnv
 from gym_advrl.envs.goal_grid import GoalFourRoomsEnv, GoalGridWorldEnv
+from gym_advrl.envs.goal_point import GoalPointMassEnv
 from gym_advrl.envs.grid_world import FourRoomsEnv, GridWorldEnv
 from gym_advrl.envs.pendulum import PendulumEnv
 from gym_advrl.envs.quantum import QuantumGateEnv
@@ -15,6 +16,7 @@ __all__ = [
     "FourRoomsEnv",
     "GoalFourRoomsEnv",
     "GoalGridWorldEnv",
+    "GoalPointMassEnv",
     "GridWorldEnv",
     "NonlinearRegulatorEnv",
     "PendulumEnv",
