@@ -338,6 +338,8 @@ def test_dyna_needs_the_plain_replay_buffer():
         (dict(target_update_interval=2, train_freq=1, gradient_steps=3), 4, 3),
         (dict(target_update_interval=400, train_freq=2, gradient_steps=1), 2, 100),
         (dict(target_update_interval=7, train_freq=1, gradient_steps=1), 2, 3),
+        (dict(target_update_interval=100, train_freq=(2, "episode"), gradient_steps=3), 1, 300),
+        (dict(target_update_interval=100, train_freq=4, gradient_steps=0), 1, 100),
         (dict(target_update_interval=100, planning_target_update_interval=7), 1, 7),
     ],
 )
@@ -779,3 +781,24 @@ def test_train_default_batch_size_and_all_real_batches_normalized():
     np.testing.assert_allclose(raw, np.round(raw), atol=1e-4)  # grid cells, once un-normalized
     assert (batch.observations.numpy() < 0).any()
     np.testing.assert_allclose(batch.rewards.numpy(), -0.1 / np.sqrt(9.0 + 1e-8), rtol=1e-5)
+
+
+class Float64Grid(gym.ObservationWrapper):
+    """The 4x4 GridWorld with float64 observations."""
+
+    def __init__(self) -> None:
+        super().__init__(gym.make("AdvRL/GridWorld-v0", size=4))
+        self.observation_space = spaces.Box(0.0, 3.0, (2,), np.float64)
+
+    def observation(self, observation):
+        return observation.astype(np.float64)
+
+
+def test_float64_observations_roll_out_in_float32():
+    """The clipping bounds are float32 whatever the space's dtype, so a multi-step rollout feeds
+    the float32 Q-network float32 states."""
+    model = tiny_dyna(Float64Grid(), model_class=ShiftModel, rollout_length=2)
+    assert all(bound.dtype == th.float32 for bound in model._obs_bounds)
+    fill_replay(model)
+    model.imagine(16)
+    assert model.model_buffer.size() == 16
