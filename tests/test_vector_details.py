@@ -969,3 +969,10 @@ def test_block_stream_keeps_the_dtype_of_its_draws() -> None:
     for _ in range(6):
         got = stream.take()
         assert got.dtype == np.int64 and int(got[0]) == int(twin.integers(2**40))
+
+
+def test_slip_is_checked_by_name_and_range() -> None:
+    with pytest.raises(ValueError, match=r"^slip must be"):
+        gym.make_vec("AdvRL/GridWorld-v0", 2, slip=1.5)
+    with pytest.raises(ValueError, match=r"^slip\[0\] must be"):
+        gym.make_vec("AdvRL/FourRooms-v0", 2, slip=[-0.1, 0.2])
