@@ -195,10 +195,12 @@ class LatentMPCPolicy(PlanningPolicyMixin, BasePolicy):
         return action, result, next_state
 
     def _model_actions(self, actions: np.ndarray) -> th.Tensor:
-        """Carried actions as the world model takes them (Discrete: ``(B,)`` indices)."""
+        """Carried actions as the world model takes them (Discrete: ``(B, 1)`` indices, which
+        ``action_vector`` one-hot encodes for any ``B``; ``(B,)`` would read as one index when
+        ``B == 1``)."""
         tensor = th.as_tensor(actions, device=self.device)
         if isinstance(self.action_space, spaces.Discrete):
-            return tensor.reshape(-1).long()
+            return tensor.reshape(-1, 1).long()
         return tensor
 
     def _generator_for(self, deterministic: bool) -> th.Generator:
