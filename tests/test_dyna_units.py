@@ -196,7 +196,7 @@ def test_tabular_dyna_q_defaults():
     "kwargs, message",
     [
         ({"gamma": 1.5}, "gamma must be a number in [0, 1], got 1.5"),
-        ({"planning_steps": -1}, "planning_steps must be a integer in [0, inf), got -1"),
+        ({"planning_steps": -1}, "planning_steps must be an integer in [0, inf), got -1"),
         ({"planning_steps": 2.0}, "planning_steps must be an integer, got 2.0"),
         ({"kappa": -0.1}, "kappa must be a number in [0, inf), got -0.1"),
         ({"exploration_final_eps": 1.5}, "exploration_final_eps must be a number in [0, 1], got 1.5"),

@@ -143,7 +143,8 @@ def _check_bounds(
     too_low = low is not None and (value < low or (not low_inclusive and value == low))
     if too_low or (high is not None and value > high):
         interval = Interval(low, high, low_open=not low_inclusive)
-        raise ValueError(f"{name} must be a {kind} in {interval}, got {value!r}")
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ValueError(f"{name} must be {article} {kind} in {interval}, got {value!r}")
 
 
 def check_options(options: dict | None, allowed: Iterable[str]) -> dict:
