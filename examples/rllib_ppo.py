@@ -1,6 +1,6 @@
 """RLlib PPO on an ``AdvRL/`` env, sampled by remote env runners (separate Ray worker processes).
 
-    pip install -e ".[ray]"
+    pip install -e ".[ray,sb3]"
     python examples/rllib_ppo.py --env AdvRL/GridWorld-v0 --env-runners 2 --timesteps 20000
 
 Remote env runners do not import ``gym_advrl``; ``register_envs()`` puts every ``AdvRL/`` id into
@@ -16,29 +16,13 @@ import os
 
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
-import gymnasium as gym  # noqa: E402
-import numpy as np  # noqa: E402
 import ray  # noqa: E402
 from ray.rllib.algorithms.ppo import PPOConfig  # noqa: E402
 from ray.rllib.core.rl_module.default_model_config import DefaultModelConfig  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from gym_advrl.rllib import register_envs  # noqa: E402
-
-
-def random_returns(env_id: str, episodes: int, seed: int) -> np.ndarray:
-    env = gym.make(env_id)
-    env.action_space.seed(seed)
-    returns = np.zeros(episodes)
-    for episode in range(episodes):
-        env.reset(seed=seed + episode)
-        done = False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            returns[episode] += reward
-            done = terminated or truncated
-    env.close()
-    return returns
+from sb3_ext.common.evaluation import random_policy_returns  # noqa: E402
 
 
 def main() -> None:
@@ -81,7 +65,7 @@ def main() -> None:
     finally:
         ray.shutdown()
 
-    random = random_returns(args.env, 20, args.seed + 1000)
+    random = random_policy_returns(args.env, 20, seed=args.seed + 1000)
     print(f"\n{args.env}: {sampled:,} steps sampled by {args.env_runners} remote env runner(s)\n")
     print("| policy | mean episode return |")
     print("|---|---|")
