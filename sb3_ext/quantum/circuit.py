@@ -268,7 +268,6 @@ class VariationalCircuit(nn.Module):
         n = self.n_qubits
         paulis = {axis: th.as_tensor(PAULIS[axis]) for axis in ENCODING_AXES}
         self.register_buffer("_identity", th.eye(2, dtype=th.complex128), persistent=False)
-        self.register_buffer("_paulis", th.stack([paulis[a] for a in ENCODING_AXES]), persistent=False)
         slot_paulis = th.stack([paulis[axis] for axis in self._slot_axes])  # (slots, 2, 2)
         self.register_buffer("_slot_paulis", slot_paulis[:, None], persistent=False)  # (slots, 1, 2, 2)
         # One layer's entangler as a phase vector (diagonal gates) or gathers (CX).
