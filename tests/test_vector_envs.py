@@ -74,6 +74,24 @@ def _per_instance_kwargs(shared: dict, per_instance: Any) -> tuple[list[dict], d
     return singles, vector
 
 
+def _gymnasium_time_limit() -> type:
+    """Gymnasium's own TimeLimit, also when rl_zoo3.gym_patches has replaced it (other tests in the
+    same process import rl_zoo3): the patched one reports no truncation when the time limit and a
+    termination fall on the same step, which the native envs, like Gymnasium, do report."""
+    cls = gym.wrappers.TimeLimit
+    while cls.__name__ != "TimeLimit":
+        cls = cls.__bases__[0]
+    return cls
+
+
+def _single(env_id: str, kwargs: dict) -> gym.Env:
+    """``gym.make(env_id, **kwargs)`` with Gymnasium's TimeLimit outermost."""
+    env = gym.make(env_id, **kwargs)
+    if isinstance(env, gym.wrappers.TimeLimit) and type(env) is not _gymnasium_time_limit():
+        env = _gymnasium_time_limit()(env.env, env._max_episode_steps)
+    return env
+
+
 def _pair(
     env_id: str, shared: dict, per_instance: Any, mode: AutoresetMode
 ) -> tuple[gym.vector.VectorEnv, SyncVectorEnv]:
@@ -81,7 +99,7 @@ def _pair(
     native = gym.make_vec(
         env_id, NUM_ENVS, vectorization_mode="vector_entry_point", autoreset_mode=mode, **vector_kwargs
     )
-    sync = SyncVectorEnv([lambda kw=kw: gym.make(env_id, **kw) for kw in singles], autoreset_mode=mode)
+    sync = SyncVectorEnv([lambda kw=kw: _single(env_id, kw) for kw in singles], autoreset_mode=mode)
     return native, sync
 
 
