@@ -287,7 +287,7 @@ def timing(repeats: int = 50) -> str:
             [n_qubits, 2**n_qubits, f"{best:.2f}", f"{median:.2f}", f"{1e6 * median / 64 / 2**n_qubits:.2f}"]
         )
     return markdown_table(
-        ("qubits", "amplitudes", "min (ms)", "median (ms)", "median per sample and amplitude (us)"),
+        ("qubits", "amplitudes", "min (ms)", "median (ms)", "median per sample and amplitude (ns)"),
         rows,
         "rrrrr",
     )
