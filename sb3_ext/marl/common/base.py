@@ -96,9 +96,12 @@ class MultiAgentAlgorithm:
     Base of the off-policy multi-agent algorithms: the SB3 contract on a PettingZoo parallel env.
 
     ``learn(total_timesteps, callback, log_interval, tb_log_name, reset_num_timesteps,
-    progress_bar)`` collects joint transitions into a :class:`MultiAgentReplayBuffer` and calls
-    :meth:`train` every ``train_freq`` env steps once ``learning_starts`` steps are stored;
-    ``predict(observations, deterministic)`` maps a dict of observations to a dict of actions;
+    progress_bar)`` collects joint transitions into a :class:`MultiAgentReplayBuffer` (whole
+    episodes into a :class:`~sb3_ext.marl.common.buffers.MultiAgentEpisodeBuffer` for recurrent
+    agents) and calls :meth:`train` every ``train_freq`` env steps once ``learning_starts`` steps
+    are stored;
+    ``predict(observations, state, episode_start, deterministic)`` maps a dict of observations to
+    a dict of actions and the state to carry to the next step (communicating or recurrent agents);
     ``save`` / ``load`` write SB3's zip format (hyperparameters, networks and optimizers);
     ``set_random_seed``, the SB3 logger (stdout with ``verbose=1``, TensorBoard with
     ``tensorboard_log``) and SB3 callbacks (``num_timesteps``, ``locals``, ``on_step`` returning
@@ -193,13 +196,14 @@ class MultiAgentAlgorithm:
         replay buffer); default: the env's."""
         return self.observation_space, self.action_space
 
-    def _explore(self, observations: dict[str, np.ndarray]) -> dict[str, Any]:
-        """The actions of the agents in play while collecting data (with exploration)."""
+    def _explore(self, observations: dict[str, np.ndarray], state: Any = None) -> dict[str, Any]:
+        """The actions of the agents in play while collecting data (with exploration), given the
+        state carried from the previous step (``None`` at an episode start)."""
         raise NotImplementedError
 
-    def _predict(self, observations: th.Tensor, deterministic: bool) -> np.ndarray:
+    def _predict(self, observations: th.Tensor, deterministic: bool, state: Any = None) -> np.ndarray:
         """Actions ``(n_in_play, ...)`` for observations ``(n_in_play, obs_dim)`` of the agents at
-        ``self._predict_index`` (their columns)."""
+        ``self._predict_index`` (their columns), given the carried state (``None``: a new episode)."""
         raise NotImplementedError
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
@@ -257,9 +261,12 @@ class MultiAgentAlgorithm:
         deterministic: bool = False,
     ) -> tuple[dict[str, Any], Any]:
         """The action of every agent in ``observations`` (a parallel env's observation dict), as a
-        dict, and the state to pass to the next call, as SB3's ``predict`` returns
+        dict, and the state to pass to the next call, as SB3's recurrent ``predict`` returns
         ``(actions, state)``: ``None`` unless the agents communicate (MADDPG's
-        ``communication=True``: the messages just sent). ``state=None`` starts an episode."""
+        ``communication=True``: the messages just sent) or are recurrent (QMIX's
+        ``agent_network="gru"``: the agents' hidden states and last actions). ``state=None``, or a
+        true ``episode_start`` (a bool, or SB3's array with one entry for the one env), starts an
+        episode."""
         if not isinstance(observations, dict) or not observations:
             raise ValueError(
                 f"observations must be a non-empty dict agent -> observation, got {type(observations).__name__}"
@@ -267,15 +274,16 @@ class MultiAgentAlgorithm:
         unknown = sorted(set(observations) - set(self.agent_index))
         if unknown:
             raise ValueError(f"observations: unknown agents {unknown}; the model's agents are {self.agents}")
+        if episode_start is not None and np.asarray(episode_start, dtype=bool).any():
+            state = None
         names = [name for name in self.agents if name in observations]
         self._predict_index = [self.agent_index[name] for name in names]
         inputs = self._model_observations({name: observations[name] for name in names}, state)
         with th.no_grad():
-            actions = self._predict(self._obs_tensor(inputs, names), deterministic)
+            actions = self._predict(self._obs_tensor(inputs, names), deterministic, state)
         chosen = dict(zip(names, actions, strict=True))
-        return {name: self._to_env_action(action) for name, action in chosen.items()}, self._next_state(
-            chosen
-        )
+        next_state = self._next_state(chosen, inputs, state)
+        return {name: self._to_env_action(action) for name, action in chosen.items()}, next_state
 
     def _model_observations(
         self, observations: dict[str, np.ndarray], state: Any = None
@@ -283,8 +291,11 @@ class MultiAgentAlgorithm:
         """What the networks see of the env's observations (default: the observations)."""
         return observations
 
-    def _next_state(self, actions: dict[str, Any]) -> Any:
-        """The state ``predict`` returns after ``actions`` (default: ``None``)."""
+    def _next_state(
+        self, actions: dict[str, Any], observations: dict[str, np.ndarray], state: Any = None
+    ) -> Any:
+        """The state ``predict`` returns after the agents chose ``actions`` on ``observations``
+        (what the networks saw) with the carried ``state`` (default: ``None``)."""
         return None
 
     def _to_env_action(self, action: Any) -> Any:
@@ -332,6 +343,7 @@ class MultiAgentAlgorithm:
         episode_return, episode_length = 0.0, 0
         while self.num_timesteps < self._total_timesteps:
             if self._last_obs is None or not self.env.agents:
+                self.replay_buffer.end_episode()  # an episode cut short by a new learn() call
                 self._last_obs, _ = self.env.reset(seed=self._next_reset_seed)
                 self._next_reset_seed = None
                 self._predict_state = None  # a new episode: predict's state starts afresh
@@ -342,7 +354,7 @@ class MultiAgentAlgorithm:
                 {name: obs for name, obs in observations.items() if name in self.agent_index},
                 self._predict_state,
             )
-            actions = self._explore(mine) if mine else {}
+            actions = self._explore(mine, self._predict_state) if mine else {}
             env_actions = {name: self._to_env_action(action) for name, action in actions.items()}
             others = {
                 n: self.opponent_action(n, obs)
@@ -353,7 +365,7 @@ class MultiAgentAlgorithm:
                 {**env_actions, **others}
             )
             next_state = global_state(self.env, next_observations, self.agents, self.obs_dim)
-            self._predict_state = self._next_state(actions)
+            self._predict_state = self._next_state(actions, mine, self._predict_state)
             if actions:  # a step where none of the model's agents is in play teaches nothing
                 next_mine = self._model_observations(
                     {name: next_observations[name] for name in actions}, self._predict_state
@@ -368,6 +380,7 @@ class MultiAgentAlgorithm:
             if not callback.on_step():
                 break
             if not self.env.agents:
+                self.replay_buffer.end_episode()
                 self._episode_num += 1
                 self.ep_info_buffer.append({"r": episode_return, "l": episode_length})
                 if log_interval and self._episode_num % log_interval == 0:

@@ -182,7 +182,9 @@ class MADDPG(MultiAgentAlgorithm):
             received[name] = np.concatenate([np.asarray(observation, np.float32).reshape(-1), others])
         return received
 
-    def _next_state(self, actions: dict[str, Any]) -> np.ndarray | None:
+    def _next_state(
+        self, actions: dict[str, Any], observations: dict[str, np.ndarray], state: Any = None
+    ) -> np.ndarray | None:
         """With communication, the messages just sent ``(n_agents, message_dim)`` (zeros for agents
         that did not act)."""
         if not self.communication:
@@ -200,7 +202,7 @@ class MADDPG(MultiAgentAlgorithm):
     def _noisy(self, units: np.ndarray) -> np.ndarray:
         return np.clip(units + self.exploration_noise * self.rng.normal(size=units.shape), -1.0, 1.0)
 
-    def _explore(self, observations: dict[str, np.ndarray]) -> dict[str, Any]:
+    def _explore(self, observations: dict[str, np.ndarray], state: Any = None) -> dict[str, Any]:
         names = [name for name in self.agents if name in observations]
         if self.num_timesteps < self.learning_starts:  # uniform random actions first, as SB3's TD3
             units = self.rng.uniform(-1.0, 1.0, size=(len(names), self.action_dim))
@@ -209,7 +211,7 @@ class MADDPG(MultiAgentAlgorithm):
             units = self._noisy(self._actor_units(self._obs_tensor(observations, names), columns))
         return {name: unit.astype(np.float32) for name, unit in zip(names, units, strict=True)}
 
-    def _predict(self, observations: th.Tensor, deterministic: bool) -> np.ndarray:
+    def _predict(self, observations: th.Tensor, deterministic: bool, state: Any = None) -> np.ndarray:
         units = self._actor_units(observations, self._predict_index)
         return units if deterministic else self._noisy(units)
 
