@@ -6,7 +6,7 @@ Parts (``--parts``):
   with attention critics, independent DDPG (``critic="local"``) and SuperSuit parameter-sharing
   PPO (``examples/marl_ppo_parameter_sharing.py``), at equal environment steps.
 - ``discrete``: ``cooperative_v0`` with Discrete actions: QMIX, VDN and independent Q-learning
-  (``mixer="none"``).
+  (``mixer="none"``) with MLP agents, and QMIX with GRU agents (``agent_network="gru"``).
 - ``teams``: ``mixed_v0`` (and ``competitive_v0`` agent 0 alone) trained with MADDPG against a
   random opponent; the win rate is the share of evaluation episodes the trained side ends with
   the higher return.
@@ -57,7 +57,14 @@ BOX_AGENTS = {
     "MADDPG (attention critic)": {"critic": "attention"},
     "independent DDPG": {"critic": "local"},
 }
-DISCRETE_AGENTS = {"QMIX": "qmix", "VDN": "vdn", "independent DQN": "none"}
+DISCRETE_AGENTS = {
+    "QMIX": {"mixer": "qmix"},
+    "VDN": {"mixer": "vdn"},
+    "independent DQN": {"mixer": "none"},
+    # GRU agents learn on batch_size whole episodes once per episode: the same 64 replayed steps
+    # per env step as the MLP agents' 64 transitions every step.
+    "QMIX (GRU)": {"mixer": "qmix", "agent_network": "gru", "train_freq": MAX_CYCLES},
+}
 
 
 def load_example():
@@ -131,10 +138,10 @@ def measure_box(results: Results, args: argparse.Namespace) -> None:
 
 def measure_discrete(results: Results, args: argparse.Namespace) -> None:
     for seed in args.seeds:
-        for name, mixer in DISCRETE_AGENTS.items():
-            make = lambda env, m=mixer, s=seed: QMIX(  # noqa: E731
-                env, mixer=m, learning_starts=1_000, batch_size=64, net_arch=NET_ARCH, gamma=0.95,
-                target_update_interval=500, exploration_fraction=0.3, seed=s,
+        for name, kwargs in DISCRETE_AGENTS.items():
+            make = lambda env, kw=kwargs, s=seed: QMIX(  # noqa: E731
+                env, learning_starts=1_000, batch_size=64, net_arch=NET_ARCH, gamma=0.95,
+                target_update_interval=500, exploration_fraction=0.3, seed=s, **kw,
             )  # fmt: skip
             run = run_learner(make, {"n_agents": 3, "continuous_actions": False}, args, seed)
             run.pop("model")
