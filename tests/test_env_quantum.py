@@ -64,6 +64,9 @@ def apply_label(state: np.ndarray, label: str, n_qubits: int) -> np.ndarray:
         (0.7, "0.7"),
         (math.pi / 128, repr(math.pi / 128)),  # beyond the denominators written as fractions
         (math.pi / 65, repr(math.pi / 65)),
+        (1e-12, "0"),  # within the 1e-12 tolerance of 0 (the bound included)
+        (-1e-12, "0"),
+        (2e-12, "2e-12"),
     ],
 )
 def test_qasm_angle_writes_small_rational_multiples_of_pi(angle: float, text: str) -> None:
@@ -93,6 +96,8 @@ def test_named_targets_are_the_textbook_states() -> None:
     np.testing.assert_allclose(named_target("plus", 3), np.full(8, 8**-0.5), rtol=1e-15)
     np.testing.assert_allclose(named_target("plus", 1), [r2, r2], rtol=1e-15)
     assert named_target("ghz", 2).dtype == np.complex128
+    assert named_target("plus", 2).dtype == np.complex128 and named_target("plus", 1).dtype == np.complex128
+    assert QuantumGateEnv(n_qubits=1).target_state.dtype == np.complex128
     for name in ("bell", "ghz"):
         with pytest.raises(ValueError, match=rf"target='{name}' needs n_qubits >= 2, got n_qubits=1"):
             named_target(name, 1)
@@ -218,6 +223,10 @@ def test_gate_helpers() -> None:
     np.testing.assert_allclose(
         gate_matrix("rz"), np.diag([np.exp(-1j * math.pi / 8), np.exp(1j * math.pi / 8)]), atol=1e-15
     )  # the default angle is pi/4
+    # Every matrix is complex128, the real-valued ones (Ry, H, X, CX, ...) included.
+    for name in ("h", "x", "y", "z", "s", "sdg", "t", "tdg", "sx", "rx", "ry", "rz", "cx", "cz", "swap"):
+        assert gate_matrix(name, 0.3).dtype == np.complex128, name
+    np.testing.assert_allclose(gate_matrix("ry", math.pi), [[0, -1], [1, 0]], atol=1e-15)
     assert pauli_errors(1) == ("x", "y", "z")
     assert pauli_errors(2) == tuple(a + b for a in "ixyz" for b in "ixyz")[1:]
     state = basis_state(2, index=2, batch_shape=(3,))
@@ -231,7 +240,8 @@ def test_fidelity_is_batched_and_conjugates_the_target() -> None:
     states = np.array([[1, 1j], [1, -1j], [1, 0]]) / np.array([[math.sqrt(2)], [math.sqrt(2)], [1]])
     np.testing.assert_allclose(fidelity(states, target), [1.0, 0.0, 0.5], atol=1e-15)
     assert fidelity(states[0], target) == pytest.approx(1.0, abs=1e-15)
-    assert isinstance(fidelity(states[2], target), float)
+    assert type(fidelity(states[2], target)) is float  # a Python float for one state
+    assert fidelity(states[2], target) == pytest.approx(0.5, abs=1e-15)
 
 
 def test_simulator_argument_errors_and_real_input() -> None:
@@ -249,6 +259,20 @@ def test_simulator_argument_errors_and_real_input() -> None:
         apply_2q(basis_state(2), gate_matrix("cx"), (0,), 2)
     with pytest.raises(ValueError, match=r"^state must have 4 amplitudes in its last axis, got shape \(8,\)"):
         apply_compiled(basis_state(3), compile_gate(gate_matrix("h"), (0,), 2))
+    with pytest.raises(
+        ValueError, match=r"^state must have 8 amplitudes in its last axis, got shape \(4,\)$"
+    ):
+        apply_compiled(basis_state(2), compile_gate(gate_matrix("h"), (0,), 3))
+    # Real and integer matrices compile to complex128 coefficients (the tables of the vector env
+    # and of the variational circuits are complex), and the gate keeps its qubits.
+    for matrix, qubits in (
+        (np.array([[1, 0], [0, -1]]), [np.int64(1)]),
+        (np.array([[1.0, 1.0], [1.0, -1.0]]), (1,)),
+    ):
+        gate = compile_gate(matrix, qubits, 2)
+        assert gate.qubits == (1,) and type(gate.qubits[0]) is int and gate.n_qubits == 2
+        assert all(c is None or c.dtype == np.complex128 for _, c in gate.terms)
+        assert any(c is not None for _, c in gate.terms)
     real = np.array([1.0, 0.0])  # float64 input: converted, not modified
     out = apply_compiled(real, compile_gate(gate_matrix("y"), (0,), 1))
     assert out.dtype == np.complex128
@@ -384,6 +408,9 @@ def test_ansi_shows_the_last_operations_and_says_how_many_are_hidden() -> None:
     assert text.splitlines()[0] == "target: plus  fidelity: 0.5000  gates: 60"
     assert text.splitlines()[1] == "q[0]: -" + "--X--" * 60 + "-"
     env.step(1)
+    assert env.render().splitlines()[0] == (
+        "target: plus  fidelity: 1.0000  gates: 61  (first 1 operations not shown)"
+    )
     env.step(1)
     header, wire = env.render().splitlines()
     assert header == "target: plus  fidelity: 0.5000  gates: 62  (first 2 operations not shown)"
@@ -558,6 +585,97 @@ def test_frame_layout_by_number_of_qubits_and_operations() -> None:
     assert np.any(np.all(env.render()[:40] == orange, axis=-1))
     env.step(1)
     assert not np.any(np.all(env.render()[:40] == orange, axis=-1))
+
+
+INK, WIRE = (40, 40, 40), (150, 150, 150)
+
+
+def _segment_mask(
+    frame: np.ndarray, start: tuple[float, float], end: tuple[float, float], width: float
+) -> np.ndarray:
+    """Pixels whose centre lies within ``width / 2`` of a segment (a dot if it has no length), in
+    frame units (y up from the bottom)."""
+    height, frame_width = frame.shape[:2]
+    xs, ys = (np.arange(frame_width) + 0.5)[None, :], (height - np.arange(height) - 0.5)[:, None]
+    (ax, ay), (bx, by) = start, end
+    dx, dy = bx - ax, by - ay
+    length_sq = dx * dx + dy * dy
+    t = np.clip(((xs - ax) * dx + (ys - ay) * dy) / length_sq, 0.0, 1.0) if length_sq else 0.0
+    return (xs - ax - t * dx) ** 2 + (ys - ay - t * dy) ** 2 <= (width / 2) ** 2
+
+
+def _box_mask(frame: np.ndarray, x_min: float, y_min: float, x_max: float, y_max: float) -> np.ndarray:
+    """Pixels whose centre lies in the box (bounds included), in frame units (y up from the bottom)."""
+    height, frame_width = frame.shape[:2]
+    xs, ys = (np.arange(frame_width) + 0.5)[None, :], (height - np.arange(height) - 0.5)[:, None]
+    return (xs >= x_min) & (xs <= x_max) & (ys >= y_min) & (ys <= y_max)
+
+
+def test_frame_cz_and_swap_symbols_pixel_by_pixel() -> None:
+    """CZ: a dot of radius r / 2.5 on each wire; SWAP: on each wire a cross of two diagonals from
+    (x - r/2, y - r/2) to (x + r/2, y + r/2) and from (x - r/2, y + r/2) to (x + r/2, y - r/2); both
+    joined by a vertical line. Lines are 2 pixels wide, r = 0.4 * 364 / 20, wires 28 pixels apart."""
+    env = QuantumGateEnv(n_qubits=2, gates=["cz", "swap"], render_mode="rgb_array")
+    env.reset()
+    env.step(action_index(env, "cz q[0],q[1]"))
+    env.step(action_index(env, "swap q[0],q[1]"))
+    frame = env.render()
+    height = frame.shape[0]
+    col_w = (390.0 - 16.0 - 10.0) / 20
+    r = min(0.8 * col_w, 18.0) / 2
+    wires = (height - 18.0, height - 46.0)
+    expected = np.full(frame.shape, 255, dtype=np.uint8)
+    for y in wires:
+        expected[_segment_mask(frame, (16.0, y), (390.0, y), 2.0)] = WIRE
+    for column, name in enumerate(("cz", "swap")):
+        x = 16.0 + 10.0 + col_w * (column + 0.5)
+        ink = _segment_mask(frame, (x, wires[0]), (x, wires[1]), 2.0)
+        for y in wires:
+            if name == "cz":
+                ink |= _segment_mask(frame, (x, y), (x, y), 2 * r / 2.5)  # a dot: a zero-length segment
+            else:
+                ink |= _segment_mask(frame, (x - r / 2, y - r / 2), (x + r / 2, y + r / 2), 2.0)
+                ink |= _segment_mask(frame, (x - r / 2, y + r / 2), (x + r / 2, y - r / 2), 2.0)
+        expected[ink] = INK
+    circuit = slice(0, 18 + 28 * 2)
+    np.testing.assert_array_equal(frame[circuit], expected[circuit])
+
+
+def test_frame_gate_columns_share_the_width_after_a_10_pixel_margin() -> None:
+    # 20 columns over 390 - 16 - 10 = 364 pixels: the last box is centred at 26 + 18.2 * 19.5 = 380.9
+    # with half-width 0.4 * 18.2 = 7.28, covering the pixel centres 374.5 .. 387.5.
+    env = QuantumGateEnv(n_qubits=1, gates=["x", "h"], render_mode="rgb_array")
+    env.reset()
+    for _ in range(20):
+        env.step(1)
+    blue = np.flatnonzero(np.all(env.render()[18] == (66, 133, 244), axis=1))
+    assert blue[-14:].tolist() == list(range(374, 388))
+    assert blue[:14].tolist() == list(range(28, 42))  # the first box: 35.1 +- 7.28
+
+
+def test_frame_probability_panel_pixel_by_pixel() -> None:
+    """Slot i of the 4 spans x0 = 16 + 93.5 i .. x0 + 93.5. Its bar (the amplitude's phase colour)
+    fills x0 + 1 .. x0 + 92.5 from the axis at y = 40 up to 40 + 94 p; its target tick is a
+    2-pixel-wide line from x0 + 2 to x0 + 91.5 at 40 + 94 p_target; the axis, 1 pixel wide, runs
+    from x = 16 to 390 (y counted up from the bottom of the frame)."""
+    env = QuantumGateEnv(render_mode="rgb_array")
+    env.reset()
+    env.step(action_index(env, "h q[0]"))
+    env.step(action_index(env, "s q[0]"))  # |00> and |01> with probability 1/2, the second with phase pi/2
+    frame = env.render()
+    expected = np.full(frame.shape, 255, dtype=np.uint8)
+    colors = _phase_colors(np.array([0.0, np.pi / 2, 0.0, 0.0]))
+    probs, target_probs = np.abs(env.state) ** 2, np.abs(env.target_state) ** 2
+    np.testing.assert_allclose([probs, target_probs], [[0.5, 0.5, 0, 0], [0.5, 0, 0, 0.5]], atol=1e-15)
+    for index, (p, target_p) in enumerate(zip(probs, target_probs, strict=True)):
+        x0 = 16.0 + 93.5 * index
+        if p > 1e-6:
+            expected[_box_mask(frame, x0 + 1, 40.0, x0 + 92.5, 40.0 + 94 * p)] = colors[index]
+        level = 40.0 + 94 * target_p
+        expected[_segment_mask(frame, (x0 + 2, level), (x0 + 91.5, level), 2.0)] = INK
+    expected[_segment_mask(frame, (16.0, 40.0), (390.0, 40.0), 1.0)] = INK
+    panel = slice(frame.shape[0] - 150, frame.shape[0] - 32)  # y from 32 to 150, below the circuit
+    np.testing.assert_array_equal(frame[panel], expected[panel])
 
 
 def test_frame_symbols_of_two_qubit_gates_and_noise() -> None:

@@ -182,6 +182,17 @@ def test_compiled_gates_use_few_flat_terms(name: str, n_terms: int, gathers: int
     )
 
 
+def test_two_qubit_gates_get_one_term_per_flip_pattern_with_nonzero_entries() -> None:
+    # H on the first qubit of the pair and the identity on the second: only the patterns "no
+    # flip" and "flip the first qubit" have non-zero entries, so two terms, not one per pattern.
+    gate = compile_gate(np.kron(TEXTBOOK_1Q["h"], I2), (2, 0), 3)
+    assert len(gate.terms) == 2 and gate.qubits == (2, 0)
+    state = random_state(np.random.default_rng(3), 3)
+    np.testing.assert_allclose(
+        apply_compiled(state, gate), kron_all({2: TEXTBOOK_1Q["h"]}, 3) @ state, atol=1e-12
+    )
+
+
 def test_compile_rejects_bad_gates() -> None:
     with pytest.raises(ValueError, match="matrix must have shape"):
         compile_gate(np.eye(4), (0,), 2)
