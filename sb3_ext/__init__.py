@@ -5,6 +5,7 @@ from sb3_ext.callbacks import WrapperInfoCallback
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
 from sb3_ext.dreamer import Dreamer, DreamerPolicy
 from sb3_ext.dyna import Dyna, TabularDynaQ, TabularQPolicy
+from sb3_ext.feudal import FeudalAgent, FeudalPolicy
 from sb3_ext.latent_mpc import LatentMPC, LatentMPCPolicy
 from sb3_ext.marl import MADDPG, QMIX, VDN
 from sb3_ext.mbpo import MBPO
@@ -20,6 +21,8 @@ __all__ = [
     "Dreamer",
     "DreamerPolicy",
     "Dyna",
+    "FeudalAgent",
+    "FeudalPolicy",
     "LatentMPC",
     "LatentMPCPolicy",
     "MADDPG",

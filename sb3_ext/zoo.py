@@ -58,6 +58,7 @@ ALGORITHMS: dict[str, type] = {
         "Dyna",
         "TabularDynaQ",
         "OptionCritic",
+        "FeudalAgent",
         "WorldModelMPC",
         "MBPO",
         "Dreamer",
@@ -120,6 +121,16 @@ LATENT_PLANNER = {
     "population_size": ("choice", (100, 200, 500), None),
     "n_iterations": ("int", 1, 8),
 }
+# FeudalAgent needs n_steps >= c: every n_steps choice is at least the largest c.
+FEUDAL = {
+    "learning_rate": ("logfloat", 1e-4, 3e-3),
+    "c": ("choice", (4, 8, 10), None),
+    "n_steps": ("choice", (16, 20, 32), None),
+    "alpha": ("float", 0.0, 1.0),
+    "gamma_manager": ("float", 0.95, 0.999),
+    "gamma_worker": ("float", 0.9, 0.99),
+    "ent_coef": ("logfloat", 1e-4, 0.05),
+}
 
 #: rl-zoo3 name -> (rl-zoo3 algorithm whose search space it extends, or None; its own distributions).
 SEARCH_SPACES: dict[str, tuple[str | None, dict[str, Distribution]]] = {
@@ -136,6 +147,7 @@ SEARCH_SPACES: dict[str, tuple[str | None, dict[str, Distribution]]] = {
     "mbpo": ("sac", MBPO_SPACE),
     "dreamer": (None, DREAMER),
     "latentmpc": (None, LATENT_PLANNER),
+    "feudalagent": (None, FEUDAL),
 }
 
 

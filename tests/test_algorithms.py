@@ -48,6 +48,7 @@ from sb3_ext import PERDQN, PERQRDQN, PERSAC, PERTD3
 from sb3_ext.aux_dqn import AuxDQN, PERAuxDQN
 from sb3_ext.dreamer import Dreamer
 from sb3_ext.dyna import Dyna, TabularDynaQ
+from sb3_ext.feudal import FeudalAgent
 from sb3_ext.latent_mpc import LatentMPC
 from sb3_ext.mbpo import MBPO
 from sb3_ext.mpc import WorldModelMPC
@@ -192,6 +193,21 @@ ALGORITHMS: list[AlgoCase] = [
         OptionCritic,
         "AdvRL/FourRooms-v0",
         dict(n_options=3, target_update_interval=50, policy_kwargs=dict(net_arch=[32]), device="cpu"),
+        bad_env_id="AdvRL/Pendulum-v0",
+    ),
+    # One-hot FourRooms cells again; both LSTM states and the last c goals go through predict().
+    AlgoCase(
+        "FeudalAgent",
+        FeudalAgent,
+        "AdvRL/FourRooms-v0",
+        dict(
+            c=2,
+            n_steps=5,
+            policy_kwargs=dict(
+                net_arch=[16], latent_dim=8, goal_embedding_dim=4, manager_hidden_size=8, worker_hidden_size=8
+            ),
+            device="cpu",
+        ),
         bad_env_id="AdvRL/Pendulum-v0",
     ),
     # Known reward/termination (the env's reward_fn), learned heads, and Discrete actions (random shooting).
@@ -426,12 +442,13 @@ BAD_INHERITED_ARGUMENTS = [
 
 
 def constructor_arguments(algo: type[BaseAlgorithm]) -> set[str]:
-    """Keyword arguments of the first constructor in the MRO that lists them (a mixin's takes ``**kwargs``)."""
+    """Keyword arguments of the first constructor in the MRO that lists them (a mixin's takes ``**kwargs``):
+    the first that takes ``learning_rate``, which every algorithm has."""
     for cls in algo.__mro__:
         parameters = inspect.signature(cls.__init__).parameters
-        if "gamma" in parameters:
+        if "learning_rate" in parameters:
             return set(parameters)
-    raise AssertionError(f"no constructor of {algo.__name__} takes gamma")
+    raise AssertionError(f"no constructor of {algo.__name__} takes learning_rate")
 
 
 def algorithm_classes() -> list[AlgoCase]:
@@ -461,7 +478,10 @@ def test_every_algorithm_class_is_checked_for_bad_arguments() -> None:
         for case in algorithm_classes()
     }
     assert counts[TabularDynaQ] == counts[OptionCritic] == 4
-    assert all(count == 7 for algo, count in counts.items() if algo not in (TabularDynaQ, OptionCritic))
+    assert counts[FeudalAgent] == 2  # learning_rate; its gamma_manager and gamma_worker: tests/test_feudal.py
+    assert all(
+        count == 7 for algo, count in counts.items() if algo not in (TabularDynaQ, OptionCritic, FeudalAgent)
+    )
 
 
 @pytest.mark.parametrize("case, name, bad", BAD_ARGUMENT_CASES)

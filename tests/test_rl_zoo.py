@@ -43,6 +43,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
         ],
     ),
     "optioncritic": ("AdvRL/FourRooms-v0", ["n_envs:2"]),
+    "feudalagent": ("AdvRL/FourRooms-v0", ["n_envs:2", "c:2", "n_steps:5"]),
     "latentmpc": (
         "AdvRL/Pendulum-v0",
         [
