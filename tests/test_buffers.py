@@ -100,3 +100,30 @@ def test_samples_are_float32_tensors_of_the_stored_transitions() -> None:
     # The same seed draws the same batch.
     np.random.seed(3)  # noqa: NPY002
     np.testing.assert_array_equal(buffer.sample(5).indices, batch.indices)
+
+
+def test_a_batch_of_one_transition_can_be_sampled() -> None:
+    buffer = PrioritizedReplayBuffer(4, OBS, ACT, device="cpu")
+    add_rows(buffer, range(4))
+    np.random.seed(0)  # noqa: NPY002
+    batch = buffer.sample(1)
+    assert batch.indices.shape == (1,) and batch.observations.shape == (1, 2)
+    np.testing.assert_array_equal(batch.observations.numpy()[0], [10.0 * batch.indices[0]] * 2)
+    assert batch.weights.tolist() == [[1.0]]
+
+
+@pytest.mark.parametrize(
+    "td_errors",
+    [np.array([3, -1]), [3, -1], np.array([1.1, -0.7], np.float32), th.tensor([1.1, -0.7])],
+    ids=["int-array", "int-list", "float32-array", "float32-tensor"],
+)
+def test_priorities_are_computed_in_float64_from_integer_and_float32_errors(td_errors) -> None:
+    """``(|delta| + eps)^alpha`` in float64, whatever the errors' dtype: integer errors are accepted,
+    float32 errors are widened before eps and the exponent are applied."""
+    buffer = PrioritizedReplayBuffer(4, OBS, ACT, device="cpu", alpha=0.6, eps=1e-6)
+    add_rows(buffer, range(4))
+    buffer.update_priorities(np.array([1, 2]), td_errors)
+    errors = np.abs(np.asarray(td_errors, dtype=np.float64))
+    expected = (errors + 1e-6) ** 0.6
+    assert buffer.tree[np.array([1, 2])].tolist() == expected.tolist()
+    assert buffer.max_priority == float(errors[0] + 1e-6)

@@ -563,3 +563,46 @@ def test_two_rows_give_their_sample_std_and_a_std_of_exactly_1e_6_is_kept():
     std = ProbabilisticEnsemble._safe_std(x)
     assert std[0] == th.tensor(1e-6)  # kept: not below 1e-6
     assert std[1] == th.tensor(2.0).sqrt() and std[2] == 1.0  # constant column: 1
+
+
+def test_hidden_layers_of_different_widths_and_of_width_one():
+    """The head reads the last hidden layer, whatever the widths; a width of 1 is a positive int; the
+    learning rate reaches both parameter groups."""
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)),
+        spaces.Box(-1, 1, (1,)),
+        n_members=2,
+        hidden_sizes=(8, 1, 16),
+        learning_rate=0.02,
+    )
+    widths = [(layer.in_features, layer.out_features) for layer in model.hidden_layers]
+    assert widths == [(3, 8), (8, 1), (1, 16)]
+    assert (model.head.in_features, model.head.out_features) == (16, 7)
+    assert model.predict(np.zeros((4, 2)), np.zeros((4, 1))).delta_mean.shape == (2, 4, 2)
+    assert [group["lr"] for group in model.optimizer.param_groups] == [0.02, 0.02]
+
+
+def test_discrete_actions_of_any_integer_or_float_dtype_and_a_single_column_action():
+    """Actions read from a float32 buffer or given as int32 are the same indices; a (1,) array is
+    one action, unless the batch itself has shape (1,)."""
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)), spaces.Discrete(3, start=5), n_members=2, hidden_sizes=(4,)
+    )
+    expected = [[0, 0, 1], [1, 0, 0]]
+    for actions in (np.array([7.0, 5.0], np.float32), np.array([7, 5], np.int32), [7, 5]):
+        assert model.encode_actions(actions).tolist() == expected
+    assert model.encode_actions(np.array([6])).tolist() == [0, 1, 0]
+    assert model.encode_actions(np.array([6]), batch_shape=()).tolist() == [0, 1, 0]
+    assert model.encode_actions(np.array([6]), batch_shape=(1,)).tolist() == [[0, 1, 0]]
+
+
+def test_discrete_actions_outside_the_space_are_clamped_to_its_first_and_last_action():
+    model = ProbabilisticEnsemble(
+        spaces.Box(-1, 1, (2,)), spaces.Discrete(3, start=5), n_members=2, hidden_sizes=(4,)
+    )
+    assert model.encode_actions(np.array([4, 0, 8, 100])).tolist() == [
+        [1, 0, 0],
+        [1, 0, 0],
+        [0, 0, 1],
+        [0, 0, 1],
+    ]

@@ -97,3 +97,29 @@ def test_a_value_at_the_total_finds_the_last_positive_leaf() -> None:
     np.testing.assert_array_equal(
         tree.find_prefix_sum([-5.0, 0.0, 0.999, 1.0, 3.0, 50.0]), [1, 1, 1, 3, 3, 3]
     )
+
+
+def test_a_total_below_one_clips_values_below_the_total_into_the_leaf_that_holds_them() -> None:
+    """The clip bound lies just below the total (towards 0), also when the total is below 1: a leaf
+    whose priority is lost in the rounding of the total (1e-20 next to 0.3) holds no value."""
+    tree = SumTree(2)
+    tree.update(np.arange(2), np.array([0.3, 1e-20]))
+    assert tree.total == 0.3
+    np.testing.assert_array_equal(tree.find_prefix_sum([0.3, 5.0, 0.29999999999999993]), [0, 0, 0])
+
+
+def test_indices_and_priorities_of_any_integer_dtype_and_byte_order_are_written_as_int64_and_float64() -> (
+    None
+):
+    """The compiled update gets native int64 indices and float64 priorities, whatever it was given:
+    unsigned or big-endian indices (e.g. read from a file), integer or big-endian priorities."""
+    tree = SumTree(4)
+    tree.update(np.array([3, 1], dtype=np.uint64), np.array([2, 5]))
+    np.testing.assert_array_equal(tree.priorities, [0.0, 5.0, 0.0, 2.0])
+    assert tree.total == 7.0
+    tree.update(np.array([[0], [3]], dtype=">i8"), np.array([[1.5], [0.5]], dtype=">f8"))
+    np.testing.assert_array_equal(tree.priorities, [1.5, 5.0, 0.0, 0.5])
+    assert tree.total == 7.0
+    message = r"^indices must lie in \[0, 4\) and priorities must be finite and >= 0, got index 2 with priority -1.0$"
+    with pytest.raises(ValueError, match=message):
+        tree.update(np.array([2], dtype=np.uint32), [-1])  # an integer priority reads as a float

@@ -333,3 +333,149 @@ def test_seeds_and_options_reach_the_next_reset_only() -> None:
     env.set_options([{"level": 1}, {}, {}])
     with pytest.raises(ValueError, match=message):
         env.reset()
+
+
+def test_split_infos_skips_unmasked_keys_and_masks_and_gives_python_scalars() -> None:
+    """Only keys with a ``_key`` mask are entries; ``_``-keys are masks (an env's own ``_x`` has the
+    mask ``__x`` in Gymnasium's layout and is left out like every mask); a key that no chosen
+    instance reports does not hide the keys after it; numpy scalars become Python numbers."""
+    infos = {
+        "unmasked": np.array([1, 2]),
+        "_x": np.array([3, 4]),
+        "__x": np.array([True, True]),
+        "only_first": np.array([5, 6]),
+        "_only_first": np.array([True, False]),
+        "n": np.array([7, 8], np.int64),
+        "_n": np.array([True, True]),
+        "f": np.array([0.5, 1.5], np.float32),
+        "_f": np.array([True, True]),
+    }
+    out = split_infos(infos, 2, rows=[1])
+    assert out == [{}, {"n": 8, "f": 1.5}]
+    assert type(out[1]["n"]) is int and type(out[1]["f"]) is float
+    assert split_infos(infos, 2) == [{"only_first": 5, "n": 7, "f": 0.5}, {"n": 8, "f": 1.5}]
+
+
+def test_a_wrong_vector_env_is_named_in_the_error() -> None:
+    with pytest.raises(ValueError, match=r"^vector_env must be a gymnasium.vector.VectorEnv, got object$"):
+        GymnasiumVecEnv(object())  # type: ignore[arg-type]
+
+
+class RenderModeWrapper(gym.vector.VectorWrapper):
+    """A wrapper that renders in its own mode (as Gymnasium's rendering wrappers do) and has its own
+    ``label``."""
+
+    render_mode = "human"
+    label = "wrapper"
+
+
+def test_render_mode_is_the_outer_envs_and_other_attributes_the_unwrapped_envs() -> None:
+    inner = RecordingVectorEnv()
+    inner.render_mode = "rgb_array"
+    inner.label = "inner"
+    inner.per_env = np.array([1.0, 2.0, 3.0])
+    env = GymnasiumVecEnv(RenderModeWrapper(inner))
+    assert env.get_attr("render_mode") == ["human"] * 3
+    assert env.get_attr("label") == ["inner"] * 3
+    assert env.get_attr("per_env", indices=[2]) == [3.0]
+
+
+class OneInstanceVectorEnv(gym.vector.VectorEnv):
+    """One instance that records its resets."""
+
+    def __init__(self) -> None:
+        self.num_envs = 1
+        self.single_observation_space = gym.spaces.Box(-1.0, 1.0, (1,))
+        self.single_action_space = gym.spaces.Discrete(2)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, 1)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, 1)
+        self.resets: list[tuple] = []
+
+    def reset(self, *, seed=None, options=None):
+        self.resets.append((seed, options))
+        return np.zeros((1, 1), np.float32), {}
+
+
+def test_one_instance_resets_with_its_options() -> None:
+    vector_env = OneInstanceVectorEnv()
+    env = GymnasiumVecEnv(vector_env)
+    np.testing.assert_array_equal(env.reset(), [[0.0]])
+    assert vector_env.resets[-1] == (None, None)
+    env.set_options({"level": 3})
+    env.reset()
+    assert vector_env.resets[-1] == (None, {"level": 3})
+
+
+class NoFinalInfoVectorEnv(ScriptedVectorEnv):
+    """A same-step vector env that reports the final observation but no ``final_info``."""
+
+    def step(self, actions):
+        obs, rewards, terminated, truncated, infos = super().step(actions)
+        return obs, rewards, terminated, truncated, {k: v for k, v in infos.items() if "final_info" not in k}
+
+
+def test_same_step_mode_without_final_info_gives_empty_infos_with_the_terminal_observation() -> None:
+    vector_env = NoFinalInfoVectorEnv(
+        AutoresetMode.SAME_STEP, terminated=[[False, True, False]], truncated=[[False, False, False]]
+    )
+    env = GymnasiumVecEnv(vector_env)
+    env.reset()
+    _, _, dones, infos = env.step(np.zeros(3, np.int64))
+    assert dones.tolist() == [False, True, False]
+    assert infos[1].keys() == {"terminal_observation", "TimeLimit.truncated"}
+    np.testing.assert_array_equal(infos[1]["terminal_observation"], [11.0])
+
+
+class StructuredObsEnv(gym.Env):
+    """Counts steps in a Dict (or Tuple) observation; an episode lasts ``length`` steps."""
+
+    def __init__(self, length: int, kind: str) -> None:
+        self.length, self.kind = length, kind
+        parts = {"t": gym.spaces.Box(0.0, 100.0, (1,)), "goal": gym.spaces.Box(-1.0, 1.0, (2,))}
+        self.observation_space = (
+            gym.spaces.Dict(parts) if kind == "dict" else gym.spaces.Tuple(tuple(parts.values()))
+        )
+        self.action_space = gym.spaces.Discrete(2)
+        self.t = 0
+
+    def _obs(self) -> dict | tuple:
+        parts = {"t": np.array([self.t], np.float32), "goal": np.array([self.length, -1.0], np.float32) / 10}
+        return parts if self.kind == "dict" else tuple(parts.values())
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        return self._obs(), 1.0, False, self.t >= self.length, {}
+
+
+def _parts(obs: dict | tuple) -> dict:
+    return dict(obs) if isinstance(obs, dict) else dict(enumerate(obs))
+
+
+@pytest.mark.parametrize("kind", ["dict", "tuple"])
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_dict_and_tuple_observations_get_their_terminal_observation_in_their_structure(mode, kind) -> None:
+    """A finished instance's ``terminal_observation`` is its last observation, a dict for a Dict
+    space (SB3 bootstraps a truncated episode from it), as a DummyVecEnv gives it."""
+    makers = [lambda length=length: StructuredObsEnv(length, kind) for length in (2, 3)]
+    env = GymnasiumVecEnv(SyncVectorEnv(makers, autoreset_mode=mode))
+    dummy = DummyVecEnv(makers)
+    env.reset()
+    dummy.reset()
+    for _ in range(3):
+        obs, _, dones, infos = env.step(np.zeros(2, np.int64))
+        expected_obs, _, expected_dones, expected_infos = dummy.step(np.zeros(2, np.int64))
+        assert dones.tolist() == expected_dones.tolist()
+        for key, value in _parts(obs).items():
+            np.testing.assert_array_equal(value, _parts(expected_obs)[key])
+        for i in np.flatnonzero(dones):
+            terminal, expected = infos[i]["terminal_observation"], expected_infos[i]["terminal_observation"]
+            assert type(terminal) is type(expected) and len(terminal) == len(expected) == 2
+            for key, value in _parts(expected).items():
+                np.testing.assert_array_equal(_parts(terminal)[key], value)
+            assert infos[i]["TimeLimit.truncated"] is True
+    assert dones.tolist() == [False, True]  # instance 0 ended at step 2, instance 1 at step 3

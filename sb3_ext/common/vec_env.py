@@ -79,6 +79,16 @@ def _split_into(out: list[dict[str, Any]], infos: dict[str, Any], wanted: set[in
                 out[i][key] = item.item() if isinstance(item, np.generic) else item
 
 
+def _instance_obs(obs: Any, i: int) -> Any:
+    """A copy of instance ``i``'s observation in a batch of observations: an array, or a dict or
+    tuple of arrays (``Dict`` and ``Tuple`` spaces)."""
+    if isinstance(obs, dict):
+        return {key: _instance_obs(value, i) for key, value in obs.items()}
+    if isinstance(obs, tuple):
+        return tuple(_instance_obs(value, i) for value in obs)
+    return obs[i].copy()
+
+
 class GymnasiumVecEnv(VecEnv):
     """Present a Gymnasium ``VectorEnv`` (e.g. ``gym.make_vec("AdvRL/Pendulum-v0", 256)``) as an SB3 ``VecEnv``.
 
@@ -137,11 +147,12 @@ class GymnasiumVecEnv(VecEnv):
         else:
             step_infos = split_infos(infos, self.num_envs)
             if len(done_rows):
-                terminal = obs[done_rows].copy() if isinstance(obs, np.ndarray) else None
+                # Copied before the reset, which may write the new observations into the same arrays.
+                terminals = [_instance_obs(obs, i) for i in done_rows.tolist()]
                 new_obs, reset_infos = self.env.reset(options={"reset_mask": dones.copy()})
                 resets = split_infos(reset_infos, self.num_envs, done_rows)
                 for k, i in enumerate(done_rows.tolist()):
-                    step_infos[i]["terminal_observation"] = terminal[k] if terminal is not None else None
+                    step_infos[i]["terminal_observation"] = terminals[k]
                     self.reset_infos[i] = resets[i]
                 obs = new_obs
         for i in done_rows.tolist():
