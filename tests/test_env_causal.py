@@ -8,15 +8,17 @@ The seed graph: X1 = e1 (sd .5); X2 = .7 X1 + .5 a + e2 (sd .3); X3 = .8 X2 + .3
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import gymnasium as gym
 import numpy as np
 import pytest
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
-from gym_advrl.envs.causal import CausalSCMEnv, LinearGaussianSCM
+from gym_advrl.envs.causal import CausalSCMEnv, LinearGaussianSCM, discovery
 from gym_advrl.envs.causal._drawing import arrow, layered_layout, value_color
 from gym_advrl.envs.causal._graph import reachability, topological_order
-from gym_advrl.envs.causal.discovery import _from_causal_learn, pc, random_policy_data, shd
+from gym_advrl.envs.causal.discovery import _from_causal_learn, cpdag, pc, random_policy_data, shd
 from gym_advrl.utils.canvas import Canvas
 
 SEED_GRAPH = {"X1": {}, "X2": {"X1": 0.7, "a": 0.5}, "X3": {"X2": 0.8, "X1": 0.3}}
@@ -79,6 +81,18 @@ def test_structure_helpers() -> None:
         ({"parents": {1: {}}}, "graph variable names must be non-empty strings other than 'a', got 1"),
         ({"parents": {"X1": [1.0]}}, r"graph\['X1'\] must be a mapping \{parent: weight\}, got \[1.0\]"),
         ({"parents": {"X1": {}, "X2": {"X1": 1001.0}}}, r"graph\['X2'\]\['X1'\]"),
+        (
+            {"parents": {"X1": {}, "X2": {"X1": -1000.5}}},
+            r"graph\['X2'\]\['X1'\] must be a number in \[-1000, 1000\], got -1000.5$",
+        ),
+        (
+            {"parents": {"X1": {}}, "noise_std": {"X1": 1000.5}},
+            r"noise_std\['X1'\] must be a number in \(0, 1000\], got 1000.5$",
+        ),
+        (
+            {"parents": {"X1": {}}, "confounders": {"X1": 1000.5}},
+            r"confounders\['X1'\] must be a number in \[-1000, 1000\], got 1000.5$",
+        ),
         ({"parents": {"X1": {}, "X2": {"X1": -1000.0}}, "noise_std": 1000.0}, None),
         ({"parents": {"X1": {}}, "noise_std": 0.0}, "noise_std"),
         ({"parents": {"X1": {}}, "noise_std": 1000.5}, "noise_std"),
@@ -115,6 +129,13 @@ def test_confounders_may_be_partial_and_negative() -> None:
         LinearGaussianSCM.seed_graph(True, 0.25).confounder_weights, [0, 0.25, 0.25]
     )
     np.testing.assert_array_equal(LinearGaussianSCM.seed_graph().confounder_weights, [0, 0, 0])
+    # One number for every variable, like noise_std, within [-1000, 1000] (both bounds included).
+    for weight in (-1000.0, -0.5, 1000.0):
+        np.testing.assert_array_equal(
+            LinearGaussianSCM(CHAIN, confounders=weight).confounder_weights, [weight] * 4
+        )
+    with pytest.raises(ValueError, match=r"^confounders must be a number in \[-1000, 1000\], got -1000.5$"):
+        LinearGaussianSCM(CHAIN, confounders=-1000.5)
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -128,6 +149,24 @@ def test_random_dags_follow_their_documented_ranges(seed: int) -> None:
     assert 0.5 <= scm.action_weights[targets[0]] <= 1.0
     assert "X7" in scm.descendants("a")
     assert LinearGaussianSCM.random_dag(7, 0.5, seed=seed).variables == scm.variables
+
+
+def test_random_dag_weights_vary_in_sign_and_magnitude() -> None:
+    scms = [LinearGaussianSCM.random_dag(7, 0.5, seed=seed) for seed in range(6)]
+    edges = np.concatenate([scm.weights[scm.weights != 0] for scm in scms])
+    assert np.any(edges < 0) and np.any(edges > 0)  # random signs
+    assert len(np.unique(np.abs(edges))) == len(edges)  # magnitudes drawn from [0.5, 1], not fixed
+    actions = [scm.action_weights[scm.action_weights != 0][0] for scm in scms]
+    assert len(set(actions)) == len(actions) and all(0.5 <= w < 1.0 for w in actions)
+    # The defaults: 6 variables, edge probability 0.3, seed 0, no confounder (strength 0.5 when asked).
+    default = LinearGaussianSCM.random_dag()
+    np.testing.assert_array_equal(default.weights, LinearGaussianSCM.random_dag(6, 0.3, 0).weights)
+    np.testing.assert_array_equal(
+        default.action_weights, LinearGaussianSCM.random_dag(6, 0.3, 0).action_weights
+    )
+    assert not default.confounded
+    assert not LinearGaussianSCM.random_dag(6, 0.3, 0, confounded=False, confounder_strength=0.7).confounded
+    assert set(LinearGaussianSCM.random_dag(confounded=True).confounder_weights) == {0.0, 0.5}
 
 
 def test_random_dag_edge_probability_extremes_and_arguments() -> None:
@@ -156,6 +195,25 @@ def test_random_dag_edge_probability_extremes_and_arguments() -> None:
     LinearGaussianSCM.random_dag(n_vars=50, seed=0)  # the largest allowed
     with pytest.raises(ValueError, match="^confounder_strength"):
         LinearGaussianSCM.seed_graph(True, -0.5)
+    for make, kwargs, message in (
+        (
+            LinearGaussianSCM.random_dag,
+            {"edge_prob": 1.5},
+            r"edge_prob must be a number in \[0, 1\], got 1.5",
+        ),
+        (
+            LinearGaussianSCM.random_dag,
+            {"confounder_strength": -0.1},
+            r"confounder_strength must be a number in \[0, 1000\], got -0.1",
+        ),
+        (
+            LinearGaussianSCM.seed_graph,
+            {"confounder_strength": 1000.5},
+            r"confounder_strength must be a number in \[0, 1000\], got 1000.5",
+        ),
+    ):
+        with pytest.raises(ValueError, match="^" + message + "$"):
+            make(**kwargs)
 
 
 # ---------------------------------------------------------------------------- sampling
@@ -184,6 +242,18 @@ def test_sample_noise_and_realize_arguments() -> None:
         confounded.realize(np.ones((2, 3)), np.array([5.0, np.nan]))
     np.testing.assert_allclose(confounded.realize(np.zeros((1, 3)), None, 1.0)[0], [0.0, 0.5, 0.4])
     np.testing.assert_allclose(confounded.realize(np.zeros((1, 3)), np.ones(1), 0.0)[0], [0.0, 0.5, 0.9])
+    with pytest.raises(
+        ValueError, match=r"^hidden must be a number or an array of shape \(2,\), got shape \(3,\)$"
+    ):
+        confounded.realize(np.ones((2, 3)), np.ones(3))
+    # An action weight of exactly 1 adds the action like any other weight.
+    unit = LinearGaussianSCM({"X1": {}, "X2": {"a": 1.0}})
+    np.testing.assert_array_equal(
+        unit.realize(np.zeros((2, 2)), None, np.array([0.7, -0.2])), [[0, 0.7], [0, -0.2]]
+    )
+    # sample's default action is 0: the structural equations with a = 0.
+    noise, _ = scm.sample_noise(4, rng=3)
+    np.testing.assert_array_equal(scm.sample(4, rng=3), scm.realize(noise, None, 0.0))
 
 
 @pytest.mark.parametrize(
@@ -239,6 +309,17 @@ def test_interventions_and_conditioning_arguments() -> None:
     assert conditional[1, 1] == pytest.approx(
         cov[1, 1] - cov[1, [0, 2]] @ np.linalg.solve(joint, cov[[0, 2], 1])
     )
+    # Conditioning on X2, whose mean moves with the action: E[X1 | X2 = v, a] = Cov(X1, X2) /
+    # Var(X2) (v - .5 a) with Cov = .7 * .25 and Var = .49 * .25 + .09, and E[X3] = .8 v + .3 E[X1].
+    a, v = 1.0, np.array([1.5, -0.5])
+    x1 = 0.175 / 0.2125 * (v - 0.5 * a)
+    np.testing.assert_allclose(
+        scm.interventional_mean(action=a, given={"X2": v}),
+        np.column_stack([x1, v, 0.8 * v + 0.3 * x1]),
+        atol=1e-12,
+    )
+    with pytest.raises(ValueError, match=r"^action must be finite, got nan$"):
+        scm.interventional_mean(action=np.nan)
     # Unconditional moments of the seed graph by hand.
     np.testing.assert_allclose(scm.interventional_mean(action=1.0), [0.0, 0.5, 0.4], atol=1e-12)
     var_x1, var_x2 = 0.25, 0.49 * 0.25 + 0.09
@@ -300,10 +381,27 @@ def test_env_arguments_and_messages() -> None:
             r'graph must be "seed", "random" or a mapping \{child: \{parent: weight\}\}, got \[\'X1\'\]',
         ),
         ({"graph": {f"X{i}": {} for i in range(51)}}, "graph may have at most 50 variables, got 51"),
+        ({"graph": "circle"}, r"graph must be one of \('seed', 'random'\), got 'circle'$"),
+        ({"levels": (-2e6,)}, r"levels must be a number in \[-1e\+06, 1e\+06\], got -2000000.0$"),
+        # The random graph's arguments are checked whatever the graph.
+        ({"n_vars": 2}, r"n_vars must be an integer in \[3, 50\], got 2$"),
+        ({"edge_prob": -0.1}, r"edge_prob must be a number in \[0, 1\], got -0.1$"),
+        ({"edge_prob": 1.5}, r"edge_prob must be a number in \[0, 1\], got 1.5$"),
+        (
+            {"graph": CHAIN, "confounder_strength": -0.1},
+            r"confounder_strength must be a number in \[0, 1000\], got -0.1$",
+        ),
+        (
+            {"graph": CHAIN, "confounder_strength": 1000.5},
+            r"confounder_strength must be a number in \[0, 1000\], got 1000.5$",
+        ),
     ]
     for kwargs, match in cases:
         with pytest.raises(ValueError, match="^" + match):
             CausalSCMEnv(**kwargs)
+    assert CausalSCMEnv(graph="random", n_vars=3).scm.n_vars == 3  # the bounds are inclusive
+    fifty = {"X1": {}, "X2": {"X1": 1.0, "a": 1.0}, **{f"X{i}": {} for i in range(3, 51)}}
+    assert CausalSCMEnv(graph=fifty).scm.n_vars == 50
     CausalSCMEnv(levels=(-1e6, 1e6), target=-1e6)  # the bounds are inclusive
     chain = {"X1": {}, "X2": {"X1": 1.0, "a": 1.0}}
     chain.update({f"X{i}": {f"X{i - 1}": 1000.0} for i in range(3, 14)})
@@ -331,6 +429,12 @@ def test_mapping_graphs_with_noise_and_confounding() -> None:
     np.testing.assert_array_equal(CausalSCMEnv(graph=CHAIN).scm.noise_std, np.ones(4))
     np.testing.assert_array_equal(CausalSCMEnv(graph=CHAIN, noise_std=0.5).scm.noise_std, np.full(4, 0.5))
     assert not CausalSCMEnv(graph=CHAIN).scm.confounded
+    unit_noise = CausalSCMEnv(graph=CHAIN, confounded=True).scm  # noise_std defaults to 1 here too
+    np.testing.assert_array_equal(unit_noise.noise_std, np.ones(4))
+    np.testing.assert_array_equal(unit_noise.confounder_weights, [0.0, 0.5, 0.0, 0.5])
+    random_confounded = CausalSCMEnv(graph="random", confounded=True, confounder_strength=0.7).scm
+    assert random_confounded.confounded and set(random_confounded.confounder_weights) == {0.0, 0.7}
+    assert not CausalSCMEnv(graph="random", confounder_strength=0.7).scm.confounded
     seed_env = CausalSCMEnv(confounded=True, confounder_strength=0.3)
     np.testing.assert_array_equal(seed_env.scm.confounder_weights, [0.0, 0.3, 0.3])
     random_env = CausalSCMEnv(graph="random", n_vars=5, edge_prob=0.6, graph_seed=2)
@@ -370,7 +474,7 @@ def test_env_steps_reveal_the_context_and_count_time() -> None:
     text = do_env.render().splitlines()
     assert text[0] == "t=1  outcome X3 -> target -0.500"
     assert text[2].endswith(f"[do(X2:=+1)]  reward={do_env._last['reward']:+.3f}")
-    with pytest.raises(gym.error.ResetNeeded):
+    with pytest.raises(gym.error.ResetNeeded, match=r"^Cannot call step\(\) before reset\(\)$"):
         CausalSCMEnv().step(np.zeros(1, dtype=np.float32))
     with pytest.raises(gym.error.ResetNeeded):
         CausalSCMEnv(render_mode="ansi").render()
@@ -380,13 +484,46 @@ def test_env_steps_reveal_the_context_and_count_time() -> None:
         CausalSCMEnv().reset(options={"physics": {}})
 
 
+def test_each_step_realizes_the_noise_drawn_for_it() -> None:
+    """A step solves the model for ``scm.sample_noise(1, np_random)`` drawn after the previous step
+    (or the reset): the same numbers as a generator seeded like the reset. A no-op and a ``do``
+    leave the action at 0; the hidden confounder enters the realized values."""
+    cases = (
+        ({"confounded": True}, [np.array([0.3], np.float32), np.array([-0.8], np.float32)], None),
+        (
+            {"graph": CHAIN, "action_type": "do", "confounded": True},
+            [0, 4, 1],
+            [{}, {"X3": -1.0}, {"X2": -1.0}],
+        ),
+    )
+    for kwargs, actions, interventions in cases:
+        env = CausalSCMEnv(**kwargs)
+        obs, _ = env.reset(seed=11)
+        rng = np.random.default_rng(11)
+        for k, action in enumerate(actions):
+            noise, hidden = env.scm.sample_noise(1, rng)
+            assert np.any(hidden != 0)
+            np.testing.assert_array_equal(obs, env.scm.realize(noise, hidden)[0, :1].astype(np.float32))
+            a = 0.0 if interventions else float(action[0])
+            expected = env.scm.realize(noise, hidden, a, interventions[k] if interventions else None)[0]
+            obs, _, _, _, info = env.step(action)
+            assert [info["variables"][v] for v in env.scm.variables] == expected.tolist()
+
+
+def test_ansi_lists_every_observed_variable() -> None:
+    env = CausalSCMEnv(graph={"X1": {}, "X2": {}, "X3": {"X1": 1.0, "X2": 1.0, "a": 1.0}}, render_mode="ansi")
+    obs, _ = env.reset(seed=0)
+    assert env.observed_variables == ("X1", "X2")
+    assert env.render().splitlines()[1] == f"observed now: X1={obs[0]:+.3f}  X2={obs[1]:+.3f}"
+
+
 def test_expected_reward_and_optimal_action_shapes() -> None:
     env = CausalSCMEnv()
     obs = np.zeros((2, 3, 1))
     assert env.expected_reward(obs, np.zeros((2, 3, 1))).shape == (2, 3)
     assert env.optimal_action(obs).shape == (2, 3, 1)
     # Actions beyond the box count as clipped.
-    for beyond, edge in ((4.0, 1.0), (-4.0, -1.0)):
+    for beyond, edge in ((4.0, 1.0), (3.0, 1.0), (-4.0, -1.0)):
         np.testing.assert_allclose(
             env.expected_reward(obs[0], np.full((3, 1), beyond)),
             env.expected_reward(obs[0], np.full((3, 1), edge)),
@@ -562,6 +699,14 @@ def test_discovery_argument_checks() -> None:
     for alpha in (0.0, 1.0, 1.5):
         with pytest.raises(ValueError, match="^alpha"):
             pc(data, alpha=alpha)
+    with pytest.raises(ValueError, match=r"^alpha must be a number in \(0, 1\], got 1.5$"):
+        pc(data, alpha=1.5)
+    with pytest.raises(ValueError, match=r"^alpha must be in \(0, 1\), got 1.0$"):
+        pc(data, alpha=1.0)
+    with_none = data.tolist()
+    with_none[0][0] = None  # read as NaN
+    with pytest.raises(ValueError, match=r"^data must be finite \(no NaN or inf\)$"):
+        pc(with_none)
     with pytest.raises(ValueError, match="^indep_test"):
         pc(data, indep_test="pearson")
     with pytest.raises(ValueError, match=r"^node_names must be 3 distinct names, got \['a', 'a', 'b'\]"):
@@ -579,6 +724,70 @@ def test_discovery_argument_checks() -> None:
             shd(bad, np.zeros((2, 2), int))
     with pytest.raises(ValueError, match="^true must be a square 0/1 adjacency matrix"):
         shd(np.zeros((2, 2), int), np.full((2, 2), 3))
+    with pytest.raises(ValueError, match=r"^dag must be a square 0/1 adjacency matrix, got shape \(2, 3\)$"):
+        cpdag(np.zeros((2, 3), int))
+    # shd counts pairs of distinct variables: the diagonal (a self-loop) is no pair.
+    assert shd(np.eye(3, dtype=int), np.zeros((3, 3), int)) == 0
+    # random_policy_data: one step is enough; an env without action_type is refused like a do env.
+    data, _ = random_policy_data(gym.make("AdvRL/CausalSCM-v0"), 1)
+    assert data.shape == (1, 4)
+
+    class ModelOnly(gym.Env):
+        scm = LinearGaussianSCM.seed_graph()
+
+    with pytest.raises(ValueError, match='^random_policy_data needs an env with action_type="additive"$'):
+        random_policy_data(ModelOnly(), 10)
+
+
+def test_pc_on_two_variables() -> None:
+    x = np.random.default_rng(0).standard_normal(300)
+    y = x + 0.3 * np.random.default_rng(1).standard_normal(300)
+    np.testing.assert_array_equal(pc(np.column_stack([x, y])), [[0, 1], [1, 0]])  # one undirected edge
+
+
+def test_pc_passes_its_arguments_to_causal_learn(monkeypatch: pytest.MonkeyPatch) -> None:
+    _, background_knowledge, graph_node, dag, dag2cpdag = discovery._causal_learn()
+    calls = []
+
+    def fake_pc(data: np.ndarray, **kwargs) -> SimpleNamespace:
+        calls.append((data, kwargs))
+        marks = np.zeros((3, 3), int)
+        marks[0, 1], marks[1, 0] = -1, 1  # X1 -> X2 in causal-learn's endpoint marks
+        return SimpleNamespace(G=SimpleNamespace(graph=marks))
+
+    monkeypatch.setattr(
+        discovery, "_causal_learn", lambda: (fake_pc, background_knowledge, graph_node, dag, dag2cpdag)
+    )
+    data = np.arange(12).reshape(4, 3)  # integers: passed on as float64
+    estimated = pc(data)
+    passed, kwargs = calls[-1]
+    assert passed.dtype == np.float64 and np.array_equal(passed, data)
+    assert kwargs == {
+        "alpha": 0.01,
+        "indep_test": "fisherz",
+        "stable": True,
+        "background_knowledge": None,
+        "show_progress": False,
+        "node_names": ["X1", "X2", "X3"],
+    }
+    np.testing.assert_array_equal(estimated, [[0, 1, 0], [0, 0, 0], [0, 0, 0]])
+    assert estimated.dtype.kind == "i"
+    pc(data, alpha=0.2, indep_test="kci", node_names=("a", "b", "c"), exogenous=["a"], stable=False)
+    _, kwargs = calls[-1]
+    knowledge = kwargs.pop("background_knowledge")
+    assert kwargs == {
+        "alpha": 0.2,
+        "indep_test": "kci",
+        "stable": False,
+        "show_progress": False,
+        "node_names": ["a", "b", "c"],
+    }
+    # Exogenous variables in tier 0, the others in tier 1: no edge may point into tier 0.
+    assert {node.get_name(): tier for node, tier in knowledge.tier_value_map.items()} == {
+        "a": 0,
+        "b": 1,
+        "c": 1,
+    }
 
 
 def test_causal_learn_endpoint_marks_become_adjacency() -> None:
@@ -587,6 +796,7 @@ def test_causal_learn_endpoint_marks_become_adjacency() -> None:
     np.testing.assert_array_equal(
         _from_causal_learn(marks), [[0, 1, 0, 0], [0, 0, 1, 0], [0, 1, 0, 1], [0, 0, 1, 0]]
     )
+    assert _from_causal_learn(marks).dtype.kind == "i"
 
 
 def test_random_policy_data_spans_episodes_and_exogenous_orients_the_action() -> None:
@@ -596,6 +806,18 @@ def test_random_policy_data_spans_episodes_and_exogenous_orients_the_action() ->
     assert np.all(np.abs(data[:, 0]) <= 1.0) and len(np.unique(data[:, 0])) == 120
     again, _ = random_policy_data(gym.make("AdvRL/CausalSCM-v0"), 120, seed=3)
     np.testing.assert_array_equal(data, again)
+    default, _ = random_policy_data(gym.make("AdvRL/CausalSCM-v0"), 5)  # seed 0 by default
+    np.testing.assert_array_equal(default, random_policy_data(gym.make("AdvRL/CausalSCM-v0"), 5, seed=0)[0])
+    # A new episode starts after each truncation: 7 steps of 3-step episodes take 1 + 2 resets.
+    resets = []
+
+    class CountResets(gym.Wrapper):
+        def reset(self, **kwargs) -> tuple:
+            resets.append(kwargs)
+            return self.env.reset(**kwargs)
+
+    random_policy_data(CountResets(gym.make("AdvRL/CausalSCM-v0", max_episode_steps=3)), 7, seed=2)
+    assert resets == [{"seed": 2}, {}, {}]
     big, _ = random_policy_data(env, 1000, seed=0)
     estimated = pc(big[:, :3], alpha=0.01, node_names=names[:3], exogenous=["a"])
     # a -> X2 <- X1 is a collider anyway; the background knowledge keeps every edge out of a.
