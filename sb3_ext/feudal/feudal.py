@@ -106,14 +106,14 @@ class FeudalAgent(OnPolicyAlgorithm):
 
     Every ``n_steps`` steps, one gradient step on the sum of
 
-    * the Manager's transition-policy gradient (eq. 7):
+    * the Manager's transition-policy gradient:
       ``-A^M_t cos(s_{t+c} - s_t, g_t(theta))`` with ``A^M_t = R_t - V^M(x_t)``, the extrinsic
       return R_t discounted by ``gamma_manager``; s_{t+c} - s_t is a constant, the gradient flows
       through g_t only; where the episode ends within c steps, s_{t+c} is the latent of its final
       observation;
     * the Worker's policy gradient: ``-A^D_t log pi(a_t | x_t)`` with ``A^D_t = R^D_t - V^D(x_t)``,
       R^D the return of ``r + alpha r^I`` discounted by ``gamma_worker``, and the intrinsic reward
-      (eq. 8) ``r^I_{t+1} = 1/c sum_{i=1..c} cos(s_{t+1} - s_{t+1-i}, g_{t+1-i})`` for the
+      ``r^I_{t+1} = 1/c sum_{i=1..c} cos(s_{t+1} - s_{t+1-i}, g_{t+1-i})`` for the
       action at step t (terms from before the episode are 0); an entropy bonus ``ent_coef``;
     * ``vf_coef`` times the squared errors of both value heads.
 
