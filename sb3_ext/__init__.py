@@ -6,6 +6,7 @@ from sb3_ext.common.buffers import PrioritizedReplayBuffer
 from sb3_ext.dreamer import Dreamer, DreamerPolicy
 from sb3_ext.dyna import Dyna, TabularDynaQ, TabularQPolicy
 from sb3_ext.feudal import FeudalAgent, FeudalPolicy
+from sb3_ext.hac import HAC
 from sb3_ext.latent_mpc import LatentMPC, LatentMPCPolicy
 from sb3_ext.marl import MADDPG, QMIX, VDN
 from sb3_ext.mbpo import MBPO
@@ -21,6 +22,7 @@ __all__ = [
     "Dreamer",
     "DreamerPolicy",
     "Dyna",
+    "HAC",
     "FeudalAgent",
     "FeudalPolicy",
     "LatentMPC",

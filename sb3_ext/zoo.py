@@ -63,6 +63,7 @@ ALGORITHMS: dict[str, type] = {
         "MBPO",
         "Dreamer",
         "LatentMPC",
+        "HAC",
     )
 }
 
@@ -131,6 +132,14 @@ FEUDAL = {
     "gamma_worker": ("float", 0.9, 0.99),
     "ent_coef": ("logfloat", 1e-4, 0.05),
 }
+HIERARCHY = {
+    "learning_rate": ("logfloat", 1e-4, 3e-3),
+    "subgoal_horizon": ("int", 4, 20),
+    "subgoal_test_rate": ("float", 0.0, 0.5),
+    "n_sampled_goal": ("int", 1, 8),
+    "batch_size": ("choice", (32, 64, 128, 256), None),
+    **GAMMA,
+}
 
 #: rl-zoo3 name -> (rl-zoo3 algorithm whose search space it extends, or None; its own distributions).
 SEARCH_SPACES: dict[str, tuple[str | None, dict[str, Distribution]]] = {
@@ -148,6 +157,7 @@ SEARCH_SPACES: dict[str, tuple[str | None, dict[str, Distribution]]] = {
     "dreamer": (None, DREAMER),
     "latentmpc": (None, LATENT_PLANNER),
     "feudalagent": (None, FEUDAL),
+    "hac": (None, HIERARCHY),
 }
 
 

@@ -49,6 +49,7 @@ from sb3_ext.aux_dqn import AuxDQN, PERAuxDQN
 from sb3_ext.dreamer import Dreamer
 from sb3_ext.dyna import Dyna, TabularDynaQ
 from sb3_ext.feudal import FeudalAgent
+from sb3_ext.hac import HAC
 from sb3_ext.latent_mpc import LatentMPC
 from sb3_ext.mbpo import MBPO
 from sb3_ext.mpc import WorldModelMPC
@@ -272,6 +273,15 @@ ALGORITHMS: list[AlgoCase] = [
         ),
         bad_env_id="AdvRL/GridWorld-v0",
     ),
+    # Goal-conditioned Dict observations: 2 levels, subgoals over the cells of the 8x8 grid.
+    AlgoCase(
+        "HAC",
+        HAC,
+        "AdvRL/GoalGridWorld-v0",
+        dict(TINY, learning_starts=50, batch_size=32, subgoal_horizon=5),
+        policy="MultiInputPolicy",
+        bad_env_id="AdvRL/GridWorld-v0",
+    ),
 ]
 
 CASES = [pytest.param(case, id=case.name) for case in ALGORITHMS]
@@ -322,12 +332,19 @@ def rollout_actions(
     return actions
 
 
-def probe_observations(case: AlgoCase, n: int = 8) -> np.ndarray:
+def probe_observations(case: AlgoCase, n: int = 8) -> Any:
+    """``n`` samples of the observation space as one batch (for a ``Dict`` space, a dict of batches)."""
     env = make_env(case)
     env.observation_space.seed(7)
-    observations = np.stack([env.observation_space.sample() for _ in range(n)])
+    samples = [env.observation_space.sample() for _ in range(n)]
     env.close()
-    return observations
+    if isinstance(samples[0], dict):
+        return {key: np.stack([sample[key] for sample in samples]) for key in samples[0]}
+    return np.stack(samples)
+
+
+def batch_length(batch: Any) -> int:
+    return len(next(iter(batch.values()))) if isinstance(batch, dict) else len(batch)
 
 
 _TRAINED: dict[str, tuple[BaseAlgorithm, dict[str, np.ndarray]]] = {}
@@ -381,7 +398,7 @@ def test_save_load_identical_actions(case: AlgoCase, tmp_path) -> None:
     for before, after in zip(rollout_actions(model, case), rollout_actions(loaded, case), strict=True):
         np.testing.assert_array_equal(before, after)
     batch = probe_observations(case)
-    episode_start = np.ones(len(batch), dtype=bool)
+    episode_start = np.ones(batch_length(batch), dtype=bool)
     np.testing.assert_array_equal(
         model.predict(batch, episode_start=episode_start, deterministic=True)[0],
         loaded.predict(batch, episode_start=episode_start, deterministic=True)[0],
@@ -409,7 +426,7 @@ def test_seed_reproducibility(case: AlgoCase) -> None:
     again.learn(case.learn_steps)
     assert same_parameters(parameters(model), parameters(again))
     batch = probe_observations(case)
-    episode_start = np.ones(len(batch), dtype=bool)
+    episode_start = np.ones(batch_length(batch), dtype=bool)
     np.testing.assert_array_equal(
         model.predict(batch, episode_start=episode_start, deterministic=True)[0],
         again.predict(batch, episode_start=episode_start, deterministic=True)[0],

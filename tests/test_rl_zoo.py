@@ -44,6 +44,7 @@ CASES: dict[str, tuple[str, list[str]]] = {
     ),
     "optioncritic": ("AdvRL/FourRooms-v0", ["n_envs:2"]),
     "feudalagent": ("AdvRL/FourRooms-v0", ["n_envs:2", "c:2", "n_steps:5"]),
+    "hac": ("AdvRL/GoalGridWorld-v0", [*TINY_OFF_POLICY, "policy_kwargs:dict(net_arch=[32])"]),
     "latentmpc": (
         "AdvRL/Pendulum-v0",
         [
