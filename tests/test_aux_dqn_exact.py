@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import re
 
 import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.torch_layers import FlattenExtractor, NatureCNN
@@ -18,7 +20,7 @@ from torch import nn
 
 import gym_advrl  # noqa: F401
 from sb3_ext.aux_dqn import AuxDQN, AuxDQNPolicy, PERAuxDQN
-from sb3_ext.aux_dqn.augmentation import random_shift
+from sb3_ext.aux_dqn.augmentation import random_shift, resolve_augmentation
 from sb3_ext.common.buffers import PrioritizedReplayBuffer
 
 th.set_num_threads(1)
@@ -164,7 +166,8 @@ def test_every_argument_reaches_the_model(tmp_path):
     policy = model.policy
     assert policy.net_arch == [12] and policy.aux_net_arch == [6] and policy.activation_fn is nn.Tanh
     assert any(isinstance(layer, nn.Tanh) for layer in policy.q_net.q_net)
-    assert any(isinstance(layer, nn.Tanh) for layer in policy.reward_head)
+    for head in (policy.reward_head, policy.transition_head, policy.inverse_head):
+        assert [type(layer) for layer in head] == [nn.Linear, nn.Tanh, nn.Linear]
     assert [layer.out_features for layer in policy.reward_head if isinstance(layer, nn.Linear)] == [6, 1]
     assert [layer.out_features for layer in policy.transition_head if isinstance(layer, nn.Linear)] == [6, 12]
     assert [layer.out_features for layer in policy.inverse_head if isinstance(layer, nn.Linear)] == [6, 4]
@@ -395,3 +398,73 @@ def test_augment_applies_the_configured_augmentation():
     augmented = image.augment(frames)
     th.manual_seed(5)
     th.testing.assert_close(augmented, random_shift(frames, 3))
+
+
+def test_memory_optimization_n_steps_and_device_reach_dqn(monkeypatch):
+    """Passed on to DQN: the device even where SB3's default ("auto") would choose a GPU."""
+    monkeypatch.setattr(th.cuda, "is_available", lambda: True)
+    model = AuxDQN(
+        "MlpPolicy",
+        gym.make("CartPole-v1"),
+        optimize_memory_usage=True,
+        n_steps=3,
+        replay_buffer_kwargs=dict(handle_timeout_termination=False),
+        device="cpu",
+        _init_setup_model=False,
+    )
+    assert (model.optimize_memory_usage, model.n_steps, model.device) == (True, 3, th.device("cpu"))
+
+
+def test_image_and_index_augmentation_errors_are_exact():
+    image = spaces.Box(0, 255, (3, 8, 8), np.uint8)
+    assert resolve_augmentation("shift", image) == "shift"
+    assert resolve_augmentation("shift", spaces.Box(-1.0, 1.0, (2, 5, 5), np.float32)) == "shift"
+    vector = spaces.Box(-1.0, 1.0, (4,), np.float32)
+    message = (
+        f"augmentation='shift' needs image observations (a 3-D Box), got {vector}; "
+        "use 'noise' for vector observations or None"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        resolve_augmentation("shift", vector)
+    index = spaces.Discrete(5)
+    message = (
+        f"augmentation='noise' needs Box observations, got {index}; "
+        "Discrete/MultiDiscrete/MultiBinary observations are never augmented: use None or 'auto'"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        resolve_augmentation("noise", index)
+
+
+class Constant(nn.Module):
+    def __init__(self, value: th.Tensor) -> None:
+        super().__init__()
+        self.value = value
+
+    def forward(self, *args) -> th.Tensor:
+        return self.value
+
+
+def test_latent_prediction_loss_bounds_each_norm_below_by_1e_6(monkeypatch):
+    """``2 - 2 x.y / (max(|x|, 1e-6) max(|y|, 1e-6))``: latents shorter than 1e-6 are not scaled up to
+    unit length (their cosine shrinks), longer ones give the plain cosine."""
+    policy = AuxDQN("MlpPolicy", gym.make("AdvRL/GridWorld-v0"), buffer_size=100).policy
+    latents = th.tensor([[1e-7, 0.0], [3.0, 4.0], [2e-6, 0.0]])
+    targets = th.tensor([[1e-7, 0.0], [-4.0, 3.0], [5e-7, 5e-7]])
+    monkeypatch.setattr(policy, "transition_head", Constant(latents))
+    monkeypatch.setattr(policy, "target_latent", lambda next_obs: targets)
+    loss = policy.latent_prediction_loss(th.zeros(3, policy.latent_dim), th.zeros(3, 1), th.zeros(3, 2))
+    norms = (latents.norm(dim=1).clamp_min(1e-6), targets.norm(dim=1).clamp_min(1e-6))
+    expected = 2.0 - 2.0 * (latents * targets).sum(1) / (norms[0] * norms[1])
+    th.testing.assert_close(loss, expected)
+    assert loss[0].item() == pytest.approx(1.98) and loss[1].item() == pytest.approx(2.0)
+
+
+def test_train_without_a_batch_size_samples_dqns_default_of_100():
+    model = grid_model()
+    sizes = []
+    sample = model.replay_buffer.sample
+    model.replay_buffer.sample = lambda batch_size, env=None: (
+        sizes.append(batch_size) or sample(batch_size, env)
+    )
+    model.train(gradient_steps=2)
+    assert sizes == [100, 100]

@@ -3,6 +3,8 @@ loop (random actions, planning, warm starts, exploration noise), the logs and sa
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -709,3 +711,62 @@ def test_batch_predict_samples_by_default():
     policy.generator.set_state(state)
     th.testing.assert_close(sampled.reshape(1), th.as_tensor(policy.predict(obs.numpy()[0])[0]))
     assert not th.allclose(sampled, policy._predict(obs, deterministic=True))
+
+
+def test_the_default_device_is_the_cpu_even_with_a_gpu_and_the_device_is_passed_on(monkeypatch):
+    monkeypatch.setattr(th.cuda, "is_available", lambda: True)
+    assert WorldModelMPC("MlpPolicy", "AdvRL/Pendulum-v0", _init_setup_model=False).device == th.device("cpu")
+    auto = WorldModelMPC("MlpPolicy", "AdvRL/Pendulum-v0", device="auto", _init_setup_model=False)
+    assert auto.device == th.device("cuda")
+
+
+class MultiDiscreteActions(gym.Env):
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.MultiDiscrete([2, 2])
+
+
+def test_only_box_and_discrete_actions_are_supported():
+    message = (
+        "The algorithm only supports (<class 'gymnasium.spaces.box.Box'>, "
+        "<class 'gymnasium.spaces.discrete.Discrete'>) as action spaces but MultiDiscrete([2 2]) was provided"
+    )
+    with pytest.raises(AssertionError, match=f"^{re.escape(message)}$"):
+        WorldModelMPC("MlpPolicy", MultiDiscreteActions(), _init_setup_model=False)
+
+
+def test_the_fit_generator_is_seeded_with_the_next_31_bit_draw_of_torch_after_the_policy(monkeypatch):
+    states = []
+    set_env_functions = MPCPolicy.set_env_functions
+
+    def recording(self, *args):
+        states.append(th.get_rng_state())
+        return set_env_functions(self, *args)
+
+    monkeypatch.setattr(MPCPolicy, "set_env_functions", recording)
+    for seed in range(3):
+        model = pendulum(seed=seed)
+        th.set_rng_state(states[-1])
+        expected = int(th.randint(2**31, (1,)).item())
+        assert model._fit_rng.bit_generator.seed_seq.entropy == expected
+
+
+class RewardRecorder(gym.Wrapper):
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.rewards: list[float] = []
+
+    def step(self, action):
+        result = self.env.step(action)
+        self.rewards.append(result[1])
+        return result
+
+
+@pytest.mark.parametrize("use_env_functions", [True, False])
+def test_the_replay_buffer_stores_the_envs_rewards(use_env_functions):
+    """The transitions the ensemble is fitted on carry the rewards the env gave, also when the
+    env's reward function is used for planning."""
+    env = RewardRecorder(gym.make("AdvRL/Pendulum-v0"))
+    model = WorldModelMPC("MlpPolicy", env, seed=0, train_freq=3, use_env_functions=use_env_functions, **TINY)
+    model.learn(6)
+    assert len(env.rewards) == model.replay_buffer.size() == 6
+    np.testing.assert_array_equal(model.replay_buffer.rewards[:6, 0], np.float32(env.rewards))
