@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -543,3 +544,110 @@ def test_step_before_reset_names_the_missing_call() -> None:
     for env in (ContinuousCartPoleEnv(), PendulumEnv(), NonlinearRegulatorEnv()):
         with pytest.raises(gym.error.ResetNeeded, match=r"^Cannot call step\(\) before reset\(\)$"):
             env.step(np.zeros(env.action_space.shape, dtype=F32))
+
+
+# ---------------------------------------------------------------------------- review of mutation survivors
+def test_angle_normalize_is_gymnasiums_bit_for_bit() -> None:
+    """``((x + pi) mod 2 pi) - pi`` in Gymnasium's order of operations, so that the costs match
+    Pendulum-v1's to the last bit (``x - pi`` first would round differently)."""
+    from gymnasium.envs.classic_control.pendulum import angle_normalize as gymnasium_angle_normalize
+
+    angles = np.random.default_rng(0).uniform(-20.0, 20.0, 2000)
+    np.testing.assert_array_equal(angle_normalize(angles), gymnasium_angle_normalize(angles))
+    for x in angles[:50]:
+        assert angle_normalize(float(x)) == gymnasium_angle_normalize(float(x))
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_cartpole_terminal_observations_are_clipped_on_both_sides(sign: float) -> None:
+    env = ContinuousCartPoleEnv()
+    for state, clipped in (
+        ((4.79 * sign, 10.0 * sign, 0.0, 0.0), 0),
+        ((0.0, 0.0, 0.41 * sign, 10.0 * sign), 2),
+    ):
+        env.reset(seed=0)
+        env.state = state
+        obs, _, terminated, _, _ = env.step(np.zeros(1, dtype=F32))
+        assert terminated and obs[clipped] == sign * env.observation_space.high[clipped]
+        assert env.observation_space.contains(obs)
+
+
+def test_cartpole_step_after_termination_warns_with_the_full_message() -> None:
+    env = ContinuousCartPoleEnv()
+    env.reset(seed=0)
+    env.state = (2.4, 1.0, 0.0, 0.0)
+    assert env.step(np.zeros(1, dtype=F32))[2] is True
+    with pytest.warns(UserWarning) as record:
+        env.step(np.zeros(1, dtype=F32))
+    message = (
+        "You are calling step() after the episode terminated; call reset(). The state stays at "
+        "the terminal state and the reward is 0."
+    )
+    assert len(record) == 1 and message in str(record[0].message)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"low": 0.25}, "low must be a number in [-0.2, 0.2], got 0.25"),
+        ({"high": -0.25}, "high must be a number in [-0.2, 0.2], got -0.25"),
+    ],
+)
+def test_cartpole_reset_bounds_are_checked_on_both_sides(options: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        ContinuousCartPoleEnv().reset(options=options)
+
+
+def test_regulator_draws_five_normals_per_step() -> None:
+    env = NonlinearRegulatorEnv(process_noise=0.1)
+    env.reset(seed=4)
+    rng = copy.deepcopy(env.np_random)
+    for _ in range(3):
+        s, noise = env.state.copy(), rng.normal(size=5)
+        env.step(np.zeros(2, dtype=F32))
+        expected = np.array(
+            [s[0] + 0.05 * math.sin(s[1]), s[1] + 0.02 * s[0] * s[2], 0.9 * s[2], 0.95 * s[3]]
+        )
+        expected += np.array([0.0, 0.0, 0.0, 0.01 * noise[4]]) + 0.1 * noise[:4]
+        np.testing.assert_allclose(env.state, expected, rtol=1e-12)
+
+
+def test_regulator_state_exactly_on_norm_three_is_not_terminal() -> None:
+    env = NonlinearRegulatorEnv(process_noise=0.0)
+    env.reset(seed=0)
+    n4 = copy.deepcopy(env.np_random).normal(size=5)[4]
+    env.state = np.array([3.0, 0.0, 0.0, -0.01 * n4 / 0.95])  # s3' = 0.95 s3 + 0.01 n4 = 0 (to rounding)
+    _, _, terminated, _, _ = env.step(np.zeros(2, dtype=F32))
+    assert np.linalg.norm(env.state) == 3.0 and terminated is False
+
+
+def test_snapshots_that_are_not_a_dict_of_this_env_are_refused() -> None:
+    env = ContinuousCartPoleEnv()
+    env.reset(seed=0)
+    renamed = env.get_state()
+    renamed["env"] = "OtherEnv"
+    message = (
+        "state must be a snapshot returned by get_state() of a ContinuousCartPoleEnv, got one of a OtherEnv"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        env.set_state(renamed)
+    listed = env.get_state()
+    listed["state"] = sorted(listed["state"])  # the right names, but not a dict
+    message = "state must be a snapshot returned by get_state() of a ContinuousCartPoleEnv"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        env.set_state(listed)
+
+
+def test_a_snapshot_changed_in_place_leaves_the_env_alone() -> None:
+    """Snapshots are deep copies: the regulator's trail is a deque of arrays."""
+    env = NonlinearRegulatorEnv()
+    env.reset(seed=0)
+    env.step(np.zeros(2, dtype=F32))
+    trail = [point.copy() for point in env._trail]
+    snapshot = env.get_state()
+    for point in snapshot["state"]["_trail"]:
+        point += 1.0
+    snapshot["state"]["state"] += 1.0
+    for point, before in zip(env._trail, trail, strict=True):
+        np.testing.assert_array_equal(point, before)
+    np.testing.assert_array_equal(env.state[:2], trail[-1])
