@@ -9,6 +9,12 @@ Parts (``--parts``; all by default):
 2. ``hac`` -- HAC (Levy et al. 2019, 2 levels, subgoals over the cells) vs flat DQN+HER on
    ``AdvRL/GoalFourRooms-v0`` (random start and goal in any room, 100 steps), evaluated on far
    goals: start and goal at least ``--min-distance`` cells apart (Manhattan), mostly in other rooms.
+3. ``feudal`` -- FeudalAgent (Vezhnevets et al. 2017, horizon c = 10) vs SB3 A2C and PPO on
+   ``AdvRL/FourRooms-v0`` (one-hot cells, goal in the east hallway, random start, moves fail
+   w.p. 1/3, 500 steps; the return is 1 exactly when the goal is reached, so the success rate is
+   the mean return), each on 8 envs with the same learning rate and perception layer, evaluated
+   from any start cell (8 steps at a time: evaluations fall on the multiples of ``--eval-freq``
+   that are multiples of 8).
 
 Every ``--eval-freq`` steps the deterministic policy (HAC's subgoals threaded through ``predict``)
 runs ``--eval-episodes`` evaluation episodes, the same fixed start/goal pairs for every algorithm,
@@ -16,7 +22,7 @@ seed and evaluation; success = the episode ends on the goal. Reported per env an
 +- std over seeds: the success rate at the end, the best one, the environment steps to the first
 evaluation at ``--target`` (default 0.9) success, and the wall-clock time.
 
-    python benchmarks/goals.py [--parts her hac] [--seeds 3] [--timesteps N] [--eval-freq N]
+    python benchmarks/goals.py [--parts her hac feudal] [--seeds 3] [--timesteps N] [--eval-freq N]
         [--eval-episodes 50] [--plot PNG | --no-plot] [--from-results [JSON ...]]
 
 ``--timesteps N`` replaces every run's budget (a quick end-to-end check). Runs are saved under
@@ -48,12 +54,13 @@ from _common import (
     save_learning_curves,
     steps_to_threshold,
 )
-from stable_baselines3 import DQN, SAC, HerReplayBuffer
+from stable_baselines3 import A2C, DQN, PPO, SAC, HerReplayBuffer
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
-from sb3_ext import HAC
+from sb3_ext import HAC, FeudalAgent
 
 Builder = Callable[[gym.Env, int], BaseAlgorithm]
 
@@ -146,9 +153,45 @@ def hac_part(args: argparse.Namespace) -> list[Series]:
     ]
 
 
-#: Part name -> the series it measures. The ``feudal`` part (FeudalAgent vs A2C/PPO, from
-#: ``sb3_ext.feudal``) goes here as ``"feudal": feudal_part``, a function of the same form.
-PARTS: dict[str, Callable[[argparse.Namespace], list[Series]]] = {"her": her_part, "hac": hac_part}
+def on_eight_envs(algo: type[BaseAlgorithm], **settings: Any) -> Builder:
+    """An on-policy agent trained on 8 seeded copies of the env (synchronous n-step updates), not
+    on the one env given; the same learning rate, entropy bonus and perception layer for each."""
+
+    def build(env: gym.Env, seed: int) -> BaseAlgorithm:
+        envs = make_vec_env(env.spec.id, n_envs=8, seed=seed)  # type: ignore[union-attr]
+        return algo("MlpPolicy", envs, learning_rate=1e-3, ent_coef=0.01, seed=seed, device="cpu", **settings)
+
+    return build
+
+
+def feudal_part(args: argparse.Namespace) -> list[Series]:
+    rooms = "AdvRL/FourRooms-v0"
+    feudal = dict(
+        c=10,
+        n_steps=20,
+        alpha=0.5,
+        gamma_manager=0.99,
+        gamma_worker=0.95,
+        policy_kwargs=dict(net_arch=[64], latent_dim=32, goal_embedding_dim=16),
+    )
+    return [
+        Series(rooms, "FeudalAgent", on_eight_envs(FeudalAgent, **feudal), 200_000),
+        Series(rooms, "A2C", on_eight_envs(A2C, n_steps=20, policy_kwargs=dict(net_arch=[64])), 200_000),
+        Series(
+            rooms,
+            "PPO",
+            on_eight_envs(PPO, n_steps=128, batch_size=256, policy_kwargs=dict(net_arch=[64])),
+            200_000,
+        ),
+    ]
+
+
+#: Part name -> the series it measures.
+PARTS: dict[str, Callable[[argparse.Namespace], list[Series]]] = {
+    "her": her_part,
+    "hac": hac_part,
+    "feudal": feudal_part,
+}
 
 
 # ---------------------------------------------------------------------------- measuring
@@ -157,7 +200,10 @@ def evaluation_starts(series: Series, n_episodes: int) -> list[int]:
     env, seeds, seed = gym.make(series.env_id, **series.env_kwargs), [], 10_000
     while len(seeds) < n_episodes:
         obs, _ = env.reset(seed=seed)
-        if np.abs(obs["achieved_goal"] - obs["desired_goal"]).sum() >= series.min_distance:
+        if (
+            series.min_distance == 0
+            or np.abs(obs["achieved_goal"] - obs["desired_goal"]).sum() >= series.min_distance
+        ):
             seeds.append(seed)
         seed += 1
     env.close()
