@@ -1532,3 +1532,17 @@ def test_any_channel_count_is_an_image_and_the_smallest_sizes_are_allowed() -> N
     assert isinstance(decoder, CnnDecoder) and decoder(th.zeros(1, 3)).shape == (1, 8, 8, 2)
     encoder = make_encoder(VECTOR, (4,), 1, cnn_depth=0, symlog_inputs=False)
     assert encoder(th.zeros(2, 3)).shape == (2, 1)
+
+
+@th.no_grad()
+def test_a_float64_model_draws_float64_noise() -> None:
+    """The Gaussian sample is ``mean + std * noise`` with the noise drawn in the model's dtype."""
+    rssm = gaussian_rssm().double()
+    state = random_state(rssm, 4)
+    state = RSSMState(state.deter.double(), state.stoch.double(), tuple(s.double() for s in state.stats))
+    action = th.randn(4, 2, generator=th.Generator().manual_seed(1), dtype=th.float64)
+    sampled = rssm.imagine_step(state, action, th.Generator().manual_seed(7))
+    mode = rssm.imagine_step(state, action, sample=False)
+    noise = th.randn(4, rssm.stoch_size, generator=th.Generator().manual_seed(7), dtype=th.float64)
+    assert sampled.stoch.dtype == th.float64
+    th.testing.assert_close(sampled.stoch, mode.stoch + mode.stats[1] * noise, rtol=0.0, atol=0.0)
