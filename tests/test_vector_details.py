@@ -3,7 +3,9 @@ the batched helpers, each against the single envs or an independent computation.
 
 from __future__ import annotations
 
+import copy
 import importlib
+import re
 
 import gymnasium as gym
 import numpy as np
@@ -15,6 +17,7 @@ from gym_advrl.envs.cartpole import ContinuousCartPoleEnv
 from gym_advrl.envs.pendulum import PendulumEnv
 from gym_advrl.envs.regulator import NonlinearRegulatorEnv
 from gym_advrl.envs.vector._base import (
+    AdvRLVectorEnv,
     RecentValues,
     batched_box_actions,
     batched_discrete_actions,
@@ -193,11 +196,17 @@ def test_autoreset_mode_and_metadata() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"max_episode_steps": 0}, "max_episode_steps"),
-        ({"max_episode_steps": 2.5}, "max_episode_steps"),
+        ({"max_episode_steps": 0}, r"^max_episode_steps must be an integer in \[1, inf\), got 0$"),
+        ({"max_episode_steps": 2.5}, "^max_episode_steps must be an integer, got 2.5$"),
         ({"render_mode": "human"}, r"render_mode must be one of \('rgb_array',\)"),
-        ({"render_mode": "rgb_array", "render_envs": 0}, "render_envs"),
-        ({"render_mode": "rgb_array", "render_envs": 4}, "render_envs"),
+        (
+            {"render_mode": "rgb_array", "render_envs": 0},
+            r"^render_envs must be an integer in \[1, 3\], got 0$",
+        ),
+        (
+            {"render_mode": "rgb_array", "render_envs": 4},
+            r"^render_envs must be an integer in \[1, 3\], got 4$",
+        ),
     ],
 )
 def test_base_arguments_are_checked(kwargs: dict, message: str) -> None:
@@ -252,7 +261,8 @@ def test_seeds_and_reset_arguments() -> None:
         ):
             env.reset(options={"reset_mask": mask})
     fresh = gym.make_vec("AdvRL/GridWorld-v0", 2).unwrapped
-    with pytest.raises(ValueError, match="the first reset must reset every instance"):
+    message = "the first reset must reset every instance (options['reset_mask'] all True)"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         fresh.reset(options={"reset_mask": np.array([True, False])})
     obs, info = fresh.reset(options={"reset_mask": np.array([True, True])})
     assert obs.shape == (2, 2) and info["_position"].tolist() == [True, True]
@@ -266,7 +276,10 @@ def test_disabled_autoreset_names_the_finished_instances() -> None:
     env.step(np.zeros(3, dtype=np.int64))
     env.reset(options={"reset_mask": np.array([False, True, False])})
     env.step(np.zeros(3, dtype=np.int64))  # instances 0 and 2 reach the limit
-    with pytest.raises(ValueError, match=r"instances \[0, 2\] have finished"):
+    message = (
+        "autoreset_mode is Disabled and instances [0, 2] have finished; reset them with options['reset_mask']"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         env.step(np.zeros(3, dtype=np.int64))
 
 
@@ -976,3 +989,192 @@ def test_slip_is_checked_by_name_and_range() -> None:
         gym.make_vec("AdvRL/GridWorld-v0", 2, slip=1.5)
     with pytest.raises(ValueError, match=r"^slip\[0\] must be"):
         gym.make_vec("AdvRL/FourRooms-v0", 2, slip=[-0.1, 0.2])
+
+
+# ---------------------------------------------------------------------- review of mutation survivors
+_PCG64_MULTIPLIER = (2549297995355413924 << 64) + 4865540595714422341
+
+
+def _next_word_is(rng: np.random.Generator, word: int) -> None:
+    """Put PCG64 generator ``rng`` in the state whose next 64-bit output is ``word`` (no cached
+    half): PCG64 steps ``s <- s * multiplier + inc`` (mod 2**128), then outputs
+    ``rotr64(hi ^ lo, hi >> 58)``; the stepped state below has ``hi >> 58 == 0`` (no rotation)."""
+    state = rng.bit_generator.state
+    inc, hi = state["state"]["inc"], 12345
+    stepped = (hi << 64) | (hi ^ word)
+    state["state"]["state"] = ((stepped - inc) * pow(_PCG64_MULTIPLIER, -1, 2**128)) % 2**128
+    state["has_uint32"] = state["uinteger"] = 0
+    rng.bit_generator.state = state
+
+
+def test_crafted_generator_state_gives_the_chosen_word() -> None:
+    rng = np.random.default_rng(0)
+    _next_word_is(rng, 2**63 + 5)
+    assert int(rng.bit_generator.random_raw()) == 2**63 + 5
+
+
+def test_num_envs_error_names_it_exactly() -> None:
+    with pytest.raises(ValueError, match=r"^num_envs must be an integer in \[1, inf\), got 0$"):
+        gym.make_vec("AdvRL/GridWorld-v0", 0, vectorization_mode="vector_entry_point")
+
+
+def test_a_transposed_box_batch_is_refused_not_reshaped() -> None:
+    """A ``(2, 3)`` batch for three instances of a ``(2,)`` space has the right size, but
+    reshaping it would give instance 0 the first action component of instances 0 and 1."""
+    space = gym.spaces.Box(-5.0, 5.0, (2,), np.float32)
+    actions = np.array([[1.0, 2.0], [3.0, 4.0], [-1.0, -2.0]])
+    with pytest.raises(ValueError, match=r"^actions must have shape \(3, 2\), got shape \(2, 3\)$"):
+        batched_box_actions(actions.T, space, 3)
+    with pytest.raises(ValueError, match=r"^actions must have shape \(3, 1\), got shape \(1, 3\)$"):
+        batched_box_actions([[0.5, 1.0, 1.5]], gym.spaces.Box(-2.0, 2.0, (1,), np.float32), 3)
+    # fewer axes, row-major: instance i's components are numbers 2i and 2i + 1
+    assert batched_box_actions(actions.ravel(), space, 3).tolist() == actions.tolist()
+    env = gym.make_vec("AdvRL/NonlinearRegulator-v0", 3)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"^actions must have shape \(3, 2\), got shape \(2, 3\)$"):
+        env.step(np.zeros((2, 3)))
+
+
+def test_one_step_limit_and_one_drawn_instance_are_allowed() -> None:
+    env = gym.make_vec("AdvRL/Pendulum-v0", 3, max_episode_steps=1, render_mode="rgb_array", render_envs=1)
+    env.reset(seed=0)
+    assert env.unwrapped.max_episode_steps == 1 and env.unwrapped.render_envs == 1
+    flags = [env.step(np.zeros((3, 1)))[3].all() for _ in range(4)]
+    assert flags == [True, False, True, False]  # the step after a truncation resets
+    frames = env.render()
+    single = PendulumEnv(render_mode="rgb_array")
+    single.reset(seed=0)
+    assert len(frames) == 1 and frames[0].shape == single.render().shape
+
+
+class _BareVectorEnv(AdvRLVectorEnv):
+    """A subclass whose metadata names no render modes."""
+
+
+def test_a_subclass_without_render_modes_refuses_every_render_mode() -> None:
+    box = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    with pytest.raises(ValueError, match=r"^render_mode must be one of \(\), got 'rgb_array'$"):
+        _BareVectorEnv(2, box, box, None, "rgb_array", "NextStep", None)
+    assert _BareVectorEnv(2, box, box, None, None, "NextStep", None).render_mode is None
+
+
+def test_seed_zero_in_a_seed_list() -> None:
+    env = gym.make_vec("AdvRL/FourRooms-v0", 2)
+    obs, _ = env.reset(seed=[0, 3])
+    assert env.unwrapped.np_random_seeds == [0, 3]
+    single = gym.make("AdvRL/FourRooms-v0")
+    assert obs.tolist() == [single.reset(seed=0)[0], single.reset(seed=3)[0]]
+
+
+def test_reset_after_a_same_step_autoreset() -> None:
+    env = gym.make_vec("AdvRL/GridWorld-v0", 2, autoreset_mode="SameStep", max_episode_steps=1)
+    env.reset(seed=0)
+    _, _, _, truncated, info = env.step(np.array([1, 2]))  # right, down: both truncated and reset
+    assert truncated.tolist() == [True, True] and info["final_obs"][0].tolist() == [0.0, 1.0]
+    obs, _ = env.reset(seed=1, options={"reset_mask": np.array([True, False])})
+    assert obs.tolist() == [[0.0, 0.0], [0.0, 0.0]]
+    _, _, _, truncated, info = env.step(np.array([2, 1]))
+    assert truncated.tolist() == [True, True] and info["final_obs"][1].tolist() == [0.0, 1.0]
+
+
+def test_nested_infos_merged_twice_keep_both_rows() -> None:
+    infos = add_info({}, {"n": {"b": np.array([1.5])}}, np.array([0]), 3)
+    add_info(infos, {"n": {"b": np.array([2.5]), "c": np.array([7])}}, np.array([2]), 3)
+    assert infos["n"]["b"].tolist() == [1.5, 0.0, 2.5] and infos["n"]["_b"].tolist() == [True, False, True]
+    assert infos["n"]["c"].tolist() == [0, 0, 7] and infos["n"]["_c"].tolist() == [False, False, True]
+    assert infos["_n"].tolist() == [True, False, True]
+
+
+def test_full_rows_entries_keep_their_dtype() -> None:
+    for values in (np.array([1, 2, 3]), np.array([True, True, False]), np.array([0.5, 1.5, 2.5], np.float32)):
+        infos = add_info({}, {"f": FullRows(values)}, np.array([0, 2]), 3)
+        assert infos["f"].dtype == values.dtype
+        assert infos["f"].tolist() == [values[0], values.dtype.type(0), values[2]]
+
+
+def test_raw_stream_draws_only_from_the_generators_of_its_rows() -> None:
+    """Drawing for instance 0 neither reads instance 1's generator nor needs it to exist yet."""
+    rngs, twin = [np.random.default_rng(1), None], np.random.default_rng(1)
+    stream = RawStream(rngs, block=4, keep_states=False)
+    for _ in range(6):
+        assert stream.random(np.array([0]))[0] == twin.random()
+    assert stream.integers(np.array([0]), 5)[0] == twin.integers(5)
+    rngs[1], other = np.random.default_rng(2), np.random.default_rng(2)
+    for _ in range(4):  # instance 1's whole block
+        assert stream.random(np.array([1]))[0] == other.random()
+    used_up = rngs[1].bit_generator.state
+    for _ in range(6):  # instance 0 refills its block; instance 1's empty one waits for its next draw
+        assert stream.random(np.array([0]))[0] == twin.random()
+    assert rngs[1].bit_generator.state == used_up
+    assert stream.random(np.array([1]))[0] == other.random()
+
+
+def test_raw_stream_integers_reject_exactly_below_numpys_threshold() -> None:
+    """Lemire's method for n = 7: a 32-bit draw x gives m = 7 x; its low half below
+    (2**32 - 7) % 7 = 4 is rejected, from 4 on it is accepted with the value m >> 32. The first
+    word's low half gives a low half of 3 (rejected), its upper half one of exactly 4 (accepted)."""
+    n, inverse = 7, pow(7, -1, 2**32)
+    assert (2**32 - n) % n == 4
+    rejected, accepted = 3 * inverse % 2**32, 4 * inverse % 2**32
+    rng = np.random.default_rng(0)
+    _next_word_is(rng, (accepted << 32) | rejected)
+    twin = copy.deepcopy(rng)
+    stream = RawStream([rng], block=4, keep_states=False)
+    first = stream.integers(np.array([0]), n)
+    assert first.tolist() == [accepted * n >> 32] == [twin.integers(n)]
+    assert accepted * n >> 32 != rejected * n >> 32
+    for _ in range(6):
+        assert stream.integers(np.array([0]), n)[0] == twin.integers(n)
+
+
+def test_grid_world_random_starts_skip_the_goal() -> None:
+    """Three free cells, the goal first: the start is one of the other two (cells 1 and 2), drawn as
+    the single env draws it (integers(2) over the free cells without the goal)."""
+    kwargs = {"size": 2, "walls": [(1, 1)], "start": None, "goal": (0, 0), "obs_mode": "index"}
+    env = gym.make_vec("AdvRL/GridWorld-v0", 16, **kwargs)
+    obs, info = env.reset(seed=0)
+    single = gym.make("AdvRL/GridWorld-v0", **kwargs)
+    assert obs.tolist() == [single.reset(seed=s)[0] for s in range(16)]
+    assert set(obs.tolist()) == {1, 2}
+    picks = [int(np.random.default_rng(s).integers(2)) for s in range(16)]
+    assert obs.tolist() == [1 + k for k in picks]
+    assert info["position"].tolist() == [[[0, 1], [1, 0]][k] for k in picks]
+
+
+@pytest.mark.parametrize("slip", [[0.5], [0.5, 0.0]])
+def test_a_uniform_draw_equal_to_slip_does_not_slip(slip: list[float]) -> None:
+    """random() < slip, as the single env: a draw of exactly 0.5 (the word 2**63) keeps the move.
+    One instance that may slip steps on the every-instance path; with a second that may not, on
+    the path of the instances that may slip."""
+    env = gym.make_vec("AdvRL/GridWorld-v0", len(slip), slip=slip).unwrapped
+    env.reset(seed=0)
+    single = gym.make("AdvRL/GridWorld-v0", slip=0.5).unwrapped
+    single.reset(seed=0)
+    for rng in (env._rngs[0], single.np_random):
+        _next_word_is(rng, 2**63)
+    _, _, _, _, info = env.step(np.ones(len(slip), dtype=np.int64))  # right
+    assert single.step(1)[4]["position"] == (0, 1)
+    assert info["position"][0].tolist() == [0, 1]
+
+
+def test_a_uniform_draw_equal_to_noise_prob_gives_no_pauli_error() -> None:
+    kwargs = {"n_qubits": 1, "target": [0, 1], "noise_prob": 0.5}
+    env = gym.make_vec("AdvRL/QuantumGate-v0", 1, **kwargs).unwrapped
+    env.reset(seed=0)
+    single = gym.make("AdvRL/QuantumGate-v0", **kwargs).unwrapped
+    single.reset(seed=0)
+    for rng in (env._rngs[0], single.np_random):
+        _next_word_is(rng, 2**63)
+    obs, _, _, _, info = env.step(np.array([0]))
+    single_obs, _, _, _, single_info = single.step(0)
+    assert info["error"][0] is None and single_info["error"] is None
+    np.testing.assert_array_equal(obs[0], single_obs)
+
+
+def test_regulator_state_exactly_on_norm_three_is_not_terminal() -> None:
+    env = gym.make_vec("AdvRL/NonlinearRegulator-v0", 1, process_noise=0.0).unwrapped
+    env.reset(seed=0)
+    n4 = copy.deepcopy(env._rngs[0]).normal(size=5)[4]
+    env.state[:, 0] = [3.0, 0.0, 0.0, -0.01 * n4 / 0.95]  # s3' = 0.95 s3 + 0.01 n4 = 0 (to rounding)
+    _, _, terminated, _, _ = env.step(np.zeros((1, 2)))
+    assert np.sqrt(np.sum(env.state[:, 0] ** 2)) == 3.0 and terminated.tolist() == [False]

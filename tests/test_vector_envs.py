@@ -267,7 +267,7 @@ def test_bad_actions_and_options_raise_value_error(env_id: str) -> None:
 
 def test_step_before_reset_raises() -> None:
     env = gym.make_vec("AdvRL/Pendulum-v0", 2)
-    with pytest.raises(gym.error.ResetNeeded):
+    with pytest.raises(gym.error.ResetNeeded, match=r"^Cannot call step\(\) before reset\(\)$"):
         env.step(np.zeros((2, 1), dtype=np.float32))
 
 

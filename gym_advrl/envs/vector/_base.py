@@ -102,8 +102,10 @@ def vector_metadata(render_modes: list[str], render_fps: int) -> dict[str, Any]:
 def batched_box_actions(actions: Any, space: spaces.Box, num_envs: int) -> np.ndarray:
     """Check a batch of Box actions: shape ``(num_envs, *space.shape)`` float64, clipped to the box.
 
-    Non-numbers and NaN/inf raise ``ValueError``, as for the single envs; a flat ``(num_envs,)``
-    batch is accepted for a ``(1,)``-shaped space.
+    Non-numbers and NaN/inf raise ``ValueError``, as for the single envs; a batch with fewer
+    axes and as many numbers (a flat ``(num_envs,)`` batch for a ``(1,)``-shaped space) is
+    reshaped, row-major. A batch with as many axes but another shape (a transposed batch) is
+    refused: reshaping it would hand the instances each other's actions.
     """
     try:
         array = np.asarray(actions)
@@ -113,7 +115,7 @@ def batched_box_actions(actions: Any, space: spaces.Box, num_envs: int) -> np.nd
         raise ValueError(f"actions must be numeric (int or float), got dtype {array.dtype}")
     shape = (num_envs, *space.shape)
     if array.shape != shape:
-        if array.size == int(np.prod(shape)) and array.ndim <= len(shape):
+        if array.size == int(np.prod(shape)) and array.ndim < len(shape):
             array = array.reshape(shape)
         else:
             raise ValueError(f"actions must have shape {shape}, got shape {array.shape}")
