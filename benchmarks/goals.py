@@ -125,7 +125,7 @@ def hac(env: gym.Env, seed: int) -> BaseAlgorithm:
         n_levels=2,
         subgoal_horizon=10,
         learning_starts=1_000,
-        batch_size=128,
+        batch_size=64,
         train_freq=2,
         policy_kwargs=dict(net_arch=[64, 64]),
         seed=seed,

@@ -92,6 +92,10 @@ class CellQ(nn.Module):
         )
         return self.critic(pairs).squeeze(-1)
 
+    def at(self, x: th.Tensor, indices: th.Tensor) -> th.Tensor:
+        """``Q(s, c, g)`` of one cell per row, ``(B,)``: what training needs, without the other cells."""
+        return self.critic(th.cat([x, self.cells[indices]], dim=-1)).squeeze(-1)
+
 
 class GoalLevel(nn.Module):
     """What both kinds of level share: inputs ``[s, g]`` scaled to about ``[-1, 1]`` from the
@@ -176,15 +180,21 @@ class DiscreteGoalLevel(GoalLevel):
         """``argmax_a Q(s, a, g)``, ``(B,)``."""
         return self.q_net(self.inputs(observations, goals)).argmax(dim=1)
 
+    @staticmethod
+    def q_value(network: nn.Module, inputs: th.Tensor, actions: th.Tensor) -> th.Tensor:
+        """``Q(s, a, g)`` of the given actions, ``(B,)`` (a :class:`CellQ` evaluates those cells only)."""
+        if isinstance(network, CellQ):
+            return network.at(inputs, actions)
+        return network(inputs).gather(1, actions[:, None]).squeeze(1)
+
     def critic_losses(self, batch: GoalTransitionSamples, gamma: float) -> dict[str, th.Tensor]:
         """The TD loss on ``batch``, with its target and Q-values."""
         with th.no_grad():
             next_inputs = self.inputs(batch.next_observations, batch.goals)
-            next_actions = self.q_net(next_inputs).argmax(dim=1, keepdim=True)
-            next_values = self.q_net_target(next_inputs).gather(1, next_actions).squeeze(1)
+            next_actions = self.q_net(next_inputs).argmax(dim=1)
+            next_values = self.q_value(self.q_net_target, next_inputs, next_actions)
             target = self.target(batch, gamma, next_values)
-        inputs = self.inputs(batch.observations, batch.goals)
-        q = self.q_net(inputs).gather(1, batch.actions[:, None]).squeeze(1)
+        q = self.q_value(self.q_net, self.inputs(batch.observations, batch.goals), batch.actions)
         return {"critic_loss": F.mse_loss(q, target), "q_values": q, "target": target}
 
     def update(self, batch: GoalTransitionSamples, gamma: float) -> dict[str, float]:
