@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -16,7 +17,7 @@ from gym_advrl.envs.vector._base import AdvRLVectorEnv, check_num_envs, per_inst
 from gym_advrl.envs.vector._infos import FullRows
 from gym_advrl.envs.vector._streams import RawStream
 from gym_advrl.utils.rendering import check_frame_size
-from gym_advrl.utils.validation import check_float, check_options
+from gym_advrl.utils.validation import Interval, check_float, check_options
 
 
 def episode_physics_rows(
@@ -41,25 +42,57 @@ def episode_physics_rows(
 
 
 class _EpisodePhysics:
-    """Per-instance physics of the current episodes; rewritten only where an episode changed it."""
+    """Per-instance physics of the current episodes; rewritten only where an episode changed it.
 
+    The subclass names its single env's ``PHYSICS_RANGES`` as :attr:`physics_ranges`, sets the
+    constructor's physics with :meth:`_set_default_physics` and, once the base class is set up,
+    calls :meth:`_start_physics`.
+    """
+
+    #: The physical parameters that take a number per instance, with their ranges.
+    physics_ranges: ClassVar[Mapping[str, Interval]]
     num_envs: int
+    _all_rows: np.ndarray
+    default_physics: dict[str, np.ndarray]
     physics: dict[str, np.ndarray]
     _overridden: np.ndarray
 
     def _set_coefficients(self, rows: np.ndarray) -> None:
         raise NotImplementedError
 
-    def _episode_physics(self, rows: np.ndarray, options: dict[str, Any], ranges: dict) -> None:
+    def _set_default_physics(self, given: dict[str, Any], num_envs: int) -> None:
+        """The constructor's physics: each of ``given`` a number or ``num_envs`` numbers in its range."""
+        ranges = self.physics_ranges
+        self.default_physics = {
+            key: per_instance(key, value, num_envs, ranges[key]) for key, value in given.items()
+        }
+
+    def _start_physics(self) -> None:
+        """Give every instance the constructor's physics and compute their coefficients."""
+        self.physics = {key: value.copy() for key, value in self.default_physics.items()}
+        self._overridden = np.zeros(self.num_envs, dtype=bool)
+        self._set_coefficients(self._all_rows)
+
+    def _episode_physics(self, rows: np.ndarray, options: dict[str, Any]) -> None:
         """Set the physics of new episodes of ``rows``: ``options["physics"]`` over the constructor's."""
         overridden = "physics" in options
         # Most resets bring back the constructor's physics, already in place: skip the rewrite.
         if overridden or (self._overridden.any() and self._overridden[rows].any()):
-            physics = episode_physics_rows(self.default_physics, options, ranges, self.num_envs, rows)
+            physics = episode_physics_rows(
+                self.default_physics, options, self.physics_ranges, self.num_envs, rows
+            )
             for key, value in physics.items():
                 self.physics[key][rows] = value
             self._set_coefficients(rows)
             self._overridden[rows] = overridden
+
+    def _physics_info(self) -> dict[str, Any]:
+        """The reset info ``{"physics": {key: one value per instance}}``."""
+        return {"physics": {key: FullRows(value) for key, value in self.physics.items()}}
+
+    def _instance_physics(self, i: int) -> dict[str, float]:
+        """Instance ``i``'s physics, as the single env holds them."""
+        return {key: float(value[i]) for key, value in self.physics.items()}
 
 
 class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
@@ -81,6 +114,7 @@ class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
 
     metadata = vector_metadata(["rgb_array"], 30)
     single_env_class = PendulumEnv
+    physics_ranges = pendulum.PHYSICS_RANGES
     reset_option_keys = ("physics", "x_init", "y_init")
     reset_uses_generators = False  # the starting states come from a RawStream
 
@@ -102,9 +136,7 @@ class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         render_envs: int | None = None,
     ) -> None:
         n = check_num_envs(num_envs)
-        ranges = pendulum.PHYSICS_RANGES
-        given = {"g": g, "m": m, "l": l, "damping": damping, "max_torque": max_torque}
-        self.default_physics = {key: per_instance(key, value, n, ranges[key]) for key, value in given.items()}
+        self._set_default_physics({"g": g, "m": m, "l": l, "damping": damping, "max_torque": max_torque}, n)
         self.max_speed = pendulum.MAX_SPEED_RANGE.check("max_speed", max_speed)
         self.dt = pendulum.DT_RANGE.check("dt", dt)
         self.width, self.height = check_frame_size(width, height)
@@ -122,9 +154,7 @@ class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         self._start = self._add_stream(RawStream(self._rngs, keep_states=False))
         self.state = np.zeros((2, n))  # rows: theta, theta_dot
         self.last_u = np.full(n, np.nan, dtype=np.float32)  # NaN: no action yet this episode
-        self.physics = {key: value.copy() for key, value in self.default_physics.items()}
-        self._overridden = np.zeros(n, dtype=bool)
-        self._set_coefficients(self._all_rows)
+        self._start_physics()
 
     def _set_coefficients(self, rows: np.ndarray) -> None:
         # The single env's expressions, term by term and in its order, so that results are
@@ -144,13 +174,13 @@ class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         self._max_torque32[rows] = p["max_torque"][rows].astype(np.float32)
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
-        self._episode_physics(rows, options, pendulum.PHYSICS_RANGES)
+        self._episode_physics(rows, options)
         x = check_float("x_init", options.get("x_init", np.pi), 0.0, np.pi)
         y = check_float("y_init", options.get("y_init", min(1.0, self.max_speed)), 0.0, self.max_speed)
         high = np.array([x, y])
         self.state[:, rows] = self._start.uniform(rows, -high, high, 2).T
         self.last_u[rows] = np.nan
-        return {"physics": {key: FullRows(value) for key, value in self.physics.items()}}
+        return self._physics_info()
 
     def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
         sel = slice(None) if rows is None else rows
@@ -197,7 +227,7 @@ class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
 
     def _painter_state(self, painter: gym.Env, i: int) -> None:
         painter.state = self.state[:, i].copy()
-        painter.physics = {key: float(value[i]) for key, value in self.physics.items()}
+        painter.physics = self._instance_physics(i)
         last_u = float(self.last_u[i])
         painter.last_u = None if np.isnan(last_u) else last_u
 
@@ -219,6 +249,7 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
 
     metadata = vector_metadata(["rgb_array"], 50)
     single_env_class = ContinuousCartPoleEnv
+    physics_ranges = cartpole.PHYSICS_RANGES
     reset_option_keys = ("physics", "low", "high")
     reset_uses_generators = False  # the starting states come from a RawStream
 
@@ -239,7 +270,6 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         render_envs: int | None = None,
     ) -> None:
         n = check_num_envs(num_envs)
-        ranges = cartpole.PHYSICS_RANGES
         given = {
             "gravity": gravity,
             "masscart": masscart,
@@ -247,7 +277,7 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
             "length": length,
             "force_mag": force_mag,
         }
-        self.default_physics = {key: per_instance(key, value, n, ranges[key]) for key, value in given.items()}
+        self._set_default_physics(given, n)
         self.tau = cartpole.TAU_RANGE.check("tau", tau)
         self.width, self.height = check_frame_size(width, height)
         high = np.array(
@@ -267,9 +297,7 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         self.state = np.zeros((4, n))  # rows: x, x_dot, theta, theta_dot
         self.last_force = np.zeros(n)
         self._terminated = np.zeros(n, dtype=bool)
-        self.physics = {key: value.copy() for key, value in self.default_physics.items()}
-        self._overridden = np.zeros(n, dtype=bool)
-        self._set_coefficients(self._all_rows)
+        self._start_physics()
 
     def _set_coefficients(self, rows: np.ndarray) -> None:
         p = self.physics
@@ -282,7 +310,7 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
 
     def _reset_rows(self, rows: np.ndarray, options: dict[str, Any]) -> dict[str, Any]:
         check_options(options, self.reset_option_keys)
-        self._episode_physics(rows, options, cartpole.PHYSICS_RANGES)
+        self._episode_physics(rows, options)
         bound = cartpole.START_BOUND
         low = check_float("low", options.get("low", -0.05), -bound, bound)
         high = check_float("high", options.get("high", 0.05), -bound, bound)
@@ -291,7 +319,7 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
         self.state[:, rows] = self._start.uniform(rows, low, high, 4).T
         self.last_force[rows] = 0.0
         self._terminated[rows] = False
-        return {"physics": {key: FullRows(value) for key, value in self.physics.items()}}
+        return self._physics_info()
 
     def _step_rows(self, actions: np.ndarray, rows: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, dict]:
         sel = slice(None) if rows is None else rows
@@ -356,4 +384,4 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
 
     def _painter_state(self, painter: gym.Env, i: int) -> None:
         painter.state = tuple(float(v) for v in self.state[:, i])
-        painter._set_physics({key: float(value[i]) for key, value in self.physics.items()})
+        painter._set_physics(self._instance_physics(i))
