@@ -26,12 +26,10 @@ class CausalSCMVectorEnv(TemplateVectorEnv):
     env's: ``info["variables"][name]`` arrays over instances and ``info["intervention"]``
     (a variable's entry only for the instances that intervened on it).
 
-    :param num_envs: number of instances
-    :param max_episode_steps: truncation (50 when made with ``gym.make_vec``)
-    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
-    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
     :param env_kwargs: :class:`~gym_advrl.envs.causal.env.CausalSCMEnv`'s arguments (``graph``,
         ``action_type``, ``confounded``, ``target``, ...), checked by it
+    The vector arguments ``num_envs``, ``max_episode_steps``, ``render_mode``, ``autoreset_mode``
+    and ``render_envs`` are :class:`~gym_advrl.envs.vector.AdvRLVectorEnv`'s.
     """
 
     metadata = vector_metadata(["rgb_array", "ansi"], 4)

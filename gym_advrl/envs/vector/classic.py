@@ -105,11 +105,9 @@ class PendulumVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
     ``reset(options={"physics": {...}})`` for the instances it resets. With per-instance
     ``max_torque`` the action space spans the largest and each instance clips to its own.
 
-    :param num_envs: number of instances
-    :param max_episode_steps: truncation (200 when made with ``gym.make_vec``)
-    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
-    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
-    The remaining arguments are :class:`~gym_advrl.envs.pendulum.PendulumEnv`'s.
+    The vector arguments ``num_envs``, ``max_episode_steps``, ``render_mode``, ``autoreset_mode``
+    and ``render_envs`` are :class:`~gym_advrl.envs.vector.AdvRLVectorEnv`'s; the others are
+    :class:`~gym_advrl.envs.pendulum.PendulumEnv`'s.
     """
 
     metadata = vector_metadata(["rgb_array"], 30)
@@ -240,11 +238,9 @@ class ContinuousCartPoleVectorEnv(_EpisodePhysics, AdvRLVectorEnv):
     force_mag`` take a number or a sequence of ``num_envs`` numbers (per-instance physics), in
     the single env's ranges; so does ``reset(options={"physics": {...}})``.
 
-    :param num_envs: number of instances
-    :param max_episode_steps: truncation (500 when made with ``gym.make_vec``)
-    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
-    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
-    The remaining arguments are :class:`~gym_advrl.envs.cartpole.ContinuousCartPoleEnv`'s.
+    The vector arguments ``num_envs``, ``max_episode_steps``, ``render_mode``, ``autoreset_mode``
+    and ``render_envs`` are :class:`~gym_advrl.envs.vector.AdvRLVectorEnv`'s; the others are
+    :class:`~gym_advrl.envs.cartpole.ContinuousCartPoleEnv`'s.
     """
 
     metadata = vector_metadata(["rgb_array"], 50)

@@ -38,11 +38,9 @@ class GridWorldVectorEnv(TemplateVectorEnv):
     cell, or ``num_envs`` cells, one per instance); as in the single env it stays until moved
     again. ``info["position"]`` and ``info["goal"]`` are ``(num_envs, 2)`` int64 arrays.
 
-    :param num_envs: number of instances
-    :param max_episode_steps: truncation (100 when made with ``gym.make_vec``)
-    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
-    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
-    The remaining arguments are :class:`~gym_advrl.envs.grid_world.GridWorldEnv`'s.
+    The vector arguments ``num_envs``, ``max_episode_steps``, ``render_mode``, ``autoreset_mode``
+    and ``render_envs`` are :class:`~gym_advrl.envs.vector.AdvRLVectorEnv`'s; the others are
+    :class:`~gym_advrl.envs.grid_world.GridWorldEnv`'s.
     """
 
     metadata = vector_metadata(["rgb_array", "ansi"], 8)
@@ -229,11 +227,9 @@ class FourRoomsVectorEnv(GridWorldVectorEnv):
     As :class:`GridWorldVectorEnv` on the four-rooms layout (stochastic moves, random starts),
     each instance reproducing ``gym.make("AdvRL/FourRooms-v0", ...)`` with the same seed.
 
-    :param num_envs: number of instances
-    :param max_episode_steps: truncation (500 when made with ``gym.make_vec``)
-    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
-    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
-    The remaining arguments are :class:`~gym_advrl.envs.grid_world.FourRoomsEnv`'s.
+    The vector arguments ``num_envs``, ``max_episode_steps``, ``render_mode``, ``autoreset_mode``
+    and ``render_envs`` are :class:`~gym_advrl.envs.vector.AdvRLVectorEnv`'s; the others are
+    :class:`~gym_advrl.envs.grid_world.FourRoomsEnv`'s.
     """
 
     single_env_class = FourRoomsEnv

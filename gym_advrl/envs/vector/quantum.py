@@ -33,12 +33,10 @@ class QuantumGateVectorEnv(TemplateVectorEnv):
     env's ``gates`` and ``target_circuit`` (Python sequences per step and instance) are left out:
     read them with :meth:`gate_labels`, :meth:`to_qasm` and :meth:`target_circuit`.
 
-    :param num_envs: number of instances
-    :param max_episode_steps: truncation (20 when made with ``gym.make_vec``)
-    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
-    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
     :param env_kwargs: :class:`~gym_advrl.envs.quantum.env.QuantumGateEnv`'s arguments
         (``n_qubits``, ``target``, ``gates``, ``threshold``, ``noise_prob``, ...), checked by it
+    The vector arguments ``num_envs``, ``max_episode_steps``, ``render_mode``, ``autoreset_mode``
+    and ``render_envs`` are :class:`~gym_advrl.envs.vector.AdvRLVectorEnv`'s.
     """
 
     metadata = vector_metadata(["rgb_array", "ansi"], 4)

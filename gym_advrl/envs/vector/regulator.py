@@ -34,11 +34,9 @@ class NonlinearRegulatorVectorEnv(AdvRLVectorEnv):
     generator, many steps ahead in one call (see :mod:`gym_advrl.envs.vector._streams`).
     ``process_noise`` takes a number or a sequence of ``num_envs`` numbers in ``[0, 10]``.
 
-    :param num_envs: number of instances
-    :param max_episode_steps: truncation (200 when made with ``gym.make_vec``)
-    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
     :param process_noise: standard deviation of the additive noise, shared or per instance
-    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
+    The vector arguments ``num_envs``, ``max_episode_steps``, ``render_mode``, ``autoreset_mode``
+    and ``render_envs`` are :class:`~gym_advrl.envs.vector.AdvRLVectorEnv`'s.
     """
 
     metadata = vector_metadata(["rgb_array"], 20)

@@ -22,11 +22,9 @@ class SequenceMemoryVectorEnv(TemplateVectorEnv):
     seed and given the same actions, cues and distractors included. Infos as the single env's:
     ``cue`` and ``t`` every step, ``success`` (with its mask) on the judged step only.
 
-    :param num_envs: number of instances
-    :param max_episode_steps: truncation (1000 when made with ``gym.make_vec``)
-    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
-    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
-    The remaining arguments are :class:`~gym_advrl.envs.sequence.SequenceMemoryEnv`'s.
+    The vector arguments ``num_envs``, ``max_episode_steps``, ``render_mode``, ``autoreset_mode``
+    and ``render_envs`` are :class:`~gym_advrl.envs.vector.AdvRLVectorEnv`'s; the others are
+    :class:`~gym_advrl.envs.sequence.SequenceMemoryEnv`'s.
     """
 
     metadata = vector_metadata(["rgb_array", "ansi"], 10)
@@ -106,11 +104,9 @@ class SequenceTrackingVectorEnv(TemplateVectorEnv):
     seed and given the same actions. The env's own ``episode_length`` truncation and
     ``max_episode_steps`` both apply (the smaller wins, as with the single env in a ``TimeLimit``).
 
-    :param num_envs: number of instances
-    :param max_episode_steps: truncation (50 when made with ``gym.make_vec``)
-    :param autoreset_mode: ``"NextStep"`` (default), ``"SameStep"`` or ``"Disabled"``
     :param episode_length: steps per episode, >= 2 (the single env's argument)
-    :param render_envs: how many instances ``render()`` draws (the first; ``None`` for all)
+    The vector arguments ``num_envs``, ``max_episode_steps``, ``render_mode``, ``autoreset_mode``
+    and ``render_envs`` are :class:`~gym_advrl.envs.vector.AdvRLVectorEnv`'s.
     """
 
     metadata = vector_metadata(["rgb_array", "ansi"], 10)
