@@ -12,10 +12,11 @@ fails with a ``ZeroDivisionError`` or trains to NaN).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
+from gymnasium import spaces
 
 from gym_advrl.utils.validation import check_choice, check_float, check_int
 
@@ -23,6 +24,7 @@ __all__ = [
     "INHERITED_ARGUMENTS",
     "check_algorithm_arguments",
     "check_bool",
+    "check_discrete_actions",
     "check_choice",
     "check_float",
     "check_holdout_ratio",
@@ -32,6 +34,7 @@ __all__ = [
     "check_positive",
     "check_positive_int",
     "check_unit_interval",
+    "reject_policy_kwargs",
 ]
 
 #: The Stable-Baselines3 arguments :func:`check_algorithm_arguments` checks.
@@ -120,6 +123,32 @@ def check_algorithm_arguments(
         _check_int_at_least("buffer_size", buffer_size, low, "" if batch_size is None else " (batch_size)")
     if learning_starts is not None:
         _check_int_at_least("learning_starts", learning_starts, 0)
+
+
+def check_discrete_actions(
+    algorithm: str, observation_space: spaces.Space, action_space: spaces.Space, reason: str
+) -> None:
+    """Refuse the spaces that an algorithm acting by a softmax over ``Discrete`` actions cannot take.
+
+    :param algorithm: the algorithm's name, for the messages
+    :param observation_space: the env's observation space; a ``Dict`` is refused
+    :param action_space: the env's action space; anything but ``Discrete`` is refused
+    :param reason: why the actions must be ``Discrete``, in parentheses after the message
+    """
+    if not isinstance(action_space, spaces.Discrete):
+        raise ValueError(f"{algorithm} supports only a Discrete action space ({reason}), got {action_space}")
+    if isinstance(observation_space, spaces.Dict):
+        raise ValueError(f"{algorithm} does not support a Dict observation space, got {observation_space}")
+
+
+def reject_policy_kwargs(algorithm: str, policy_kwargs: dict[str, Any] | None, names: Iterable[str]) -> None:
+    """Refuse ``policy_kwargs`` that hold one of ``names``: arguments the algorithm takes itself.
+
+    The algorithm hands them to its policy; given in ``policy_kwargs`` they would be overridden.
+    """
+    for name in names:
+        if name in (policy_kwargs or {}):
+            raise ValueError(f"pass {name} to {algorithm}, not in policy_kwargs")
 
 
 def _check_int_at_least(name: str, value: Any, low: int, what: str = "") -> None:

@@ -17,7 +17,13 @@ from sb3_ext.common.encoders import check_observation_space
 from sb3_ext.common.rssm import RSSMState
 from sb3_ext.common.sequence_buffer import SequenceReplayBuffer, check_sequence_length
 from sb3_ext.common.sequence_learning import TrainRatioMixin
-from sb3_ext.common.validation import check_algorithm_arguments, check_choice, check_float, check_int
+from sb3_ext.common.validation import (
+    check_algorithm_arguments,
+    check_choice,
+    check_float,
+    check_int,
+    reject_policy_kwargs,
+)
 from sb3_ext.common.world_model import action_vector_size
 from sb3_ext.dreamer.policies import CnnPolicy, DreamerPolicy, MlpPolicy
 
@@ -202,9 +208,7 @@ class Dreamer(TrainRatioMixin, OffPolicyAlgorithm):
             "actor_critic_max_grad_norm", actor_critic_max_grad_norm, 0.0, low_inclusive=False
         )
         check_int("train_freq", train_freq, 1)
-        for name in ("actor_learning_rate", "critic_learning_rate"):
-            if name in (policy_kwargs or {}):
-                raise ValueError(f"pass {name} to Dreamer, not in policy_kwargs")
+        reject_policy_kwargs("Dreamer", policy_kwargs, ("actor_learning_rate", "critic_learning_rate"))
         super().__init__(
             policy,
             env,

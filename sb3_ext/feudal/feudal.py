@@ -6,7 +6,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
@@ -15,7 +14,13 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
-from sb3_ext.common.validation import check_float, check_int, check_learning_rate
+from sb3_ext.common.validation import (
+    check_discrete_actions,
+    check_float,
+    check_int,
+    check_learning_rate,
+    reject_policy_kwargs,
+)
 from sb3_ext.feudal.buffers import FeudalRolloutBuffer
 from sb3_ext.feudal.policies import CnnPolicy, FeudalPolicy, FeudalState, MlpPolicy
 
@@ -218,17 +223,13 @@ class FeudalAgent(OnPolicyAlgorithm):
             _init_setup_model=False,
         )
         if self.env is not None:
-            if not isinstance(self.action_space, spaces.Discrete):
-                raise ValueError(
-                    f"FeudalAgent supports only a Discrete action space (the Worker's policy is "
-                    f"softmax(U w) over the actions), got {self.action_space}"
-                )
-            if isinstance(self.observation_space, spaces.Dict):
-                raise ValueError(
-                    f"FeudalAgent does not support a Dict observation space, got {self.observation_space}"
-                )
-        if "c" in self.policy_kwargs:
-            raise ValueError("pass c to FeudalAgent, not in policy_kwargs")
+            check_discrete_actions(
+                "FeudalAgent",
+                self.observation_space,
+                self.action_space,
+                "the Worker's policy is softmax(U w) over the actions",
+            )
+        reject_policy_kwargs("FeudalAgent", self.policy_kwargs, ("c",))
         self._last_state: FeudalState | None = None
         if _init_setup_model:
             self._setup_model()

@@ -7,7 +7,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
@@ -16,7 +15,13 @@ from stable_baselines3.common.vec_env import VecEnv
 from torch.nn import functional as F
 
 from sb3_ext.common.epsilon_greedy import EpsilonGreedyAlgorithm
-from sb3_ext.common.validation import check_algorithm_arguments, check_float, check_int
+from sb3_ext.common.validation import (
+    check_algorithm_arguments,
+    check_discrete_actions,
+    check_float,
+    check_int,
+    reject_policy_kwargs,
+)
 from sb3_ext.option_critic.buffers import OptionRolloutBuffer
 from sb3_ext.option_critic.policies import CnnPolicy, MlpPolicy, OptionCriticPolicy
 
@@ -128,17 +133,10 @@ class OptionCritic(EpsilonGreedyAlgorithm):
             seed=seed,
         )
         if self.env is not None:
-            if not isinstance(self.action_space, spaces.Discrete):
-                raise ValueError(
-                    f"OptionCritic supports only a Discrete action space (softmax intra-option policies), "
-                    f"got {self.action_space}"
-                )
-            if isinstance(self.observation_space, spaces.Dict):
-                raise ValueError(
-                    f"OptionCritic does not support a Dict observation space, got {self.observation_space}"
-                )
-        if "n_options" in self.policy_kwargs:
-            raise ValueError("pass n_options to OptionCritic, not in policy_kwargs")
+            check_discrete_actions(
+                "OptionCritic", self.observation_space, self.action_space, "softmax intra-option policies"
+            )
+        reject_policy_kwargs("OptionCritic", self.policy_kwargs, ("n_options",))
         self.n_options = check_int("n_options", n_options, 1)
         self.n_steps = check_int("n_steps", n_steps, 1)
         self.gamma = float(gamma)  # checked by check_algorithm_arguments
