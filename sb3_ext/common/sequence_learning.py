@@ -14,6 +14,11 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 from stable_baselines3.common.type_aliases import MaybeCallback
 
+from sb3_ext.common.encoders import check_observation_space
+from sb3_ext.common.sequence_buffer import check_sequence_length
+from sb3_ext.common.validation import check_float
+from sb3_ext.common.world_model import action_vector_size
+
 SelfTrainRatio = TypeVar("SelfTrainRatio", bound="TrainRatioMixin")
 
 
@@ -21,13 +26,27 @@ class TrainRatioMixin:
     """``learn`` and ``train`` for an SB3 ``OffPolicyAlgorithm`` with a sequence replay buffer.
 
     Put it before the SB3 base class: ``class Dreamer(TrainRatioMixin, OffPolicyAlgorithm)``. The
-    algorithm defines ``train_ratio``, ``batch_size``, ``sequence_length``, :attr:`log_name`, sets
-    ``_update_credit = 0.0`` in its constructor, and implements ``update(batch)``: one gradient
-    update on a sampled batch, returning the values to log under ``train/``.
+    algorithm defines :attr:`log_name`, calls :meth:`_set_train_ratio` in its constructor before the
+    base class's and :meth:`_check_world_model_spaces` after it, and implements ``update(batch)``:
+    one gradient update on a sampled batch, returning the values to log under ``train/``.
     """
 
     #: The default ``tb_log_name`` of :meth:`learn` (the algorithm's name).
     log_name: ClassVar[str]
+
+    def _set_train_ratio(self, sequence_length: Any, train_ratio: Any) -> None:
+        """Check and set ``sequence_length`` (>= 2) and ``train_ratio`` (> 0); no update is owed yet."""
+        model: Any = self
+        model.sequence_length = check_sequence_length(sequence_length)
+        model.train_ratio = check_float("train_ratio", train_ratio, 0.0, low_inclusive=False)
+        model._update_credit = 0.0
+
+    def _check_world_model_spaces(self) -> None:
+        """Refuse, once the env is set, the observation and action spaces the world model cannot take."""
+        model: Any = self
+        if model.env is not None:
+            check_observation_space(model.observation_space)
+            action_vector_size(model.action_space)
 
     def learn(
         self: SelfTrainRatio,

@@ -13,9 +13,8 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.utils import polyak_update
 
-from sb3_ext.common.encoders import check_observation_space
 from sb3_ext.common.rssm import RSSMState
-from sb3_ext.common.sequence_buffer import SequenceReplayBuffer, check_sequence_length
+from sb3_ext.common.sequence_buffer import SequenceReplayBuffer
 from sb3_ext.common.sequence_learning import TrainRatioMixin
 from sb3_ext.common.validation import (
     check_algorithm_arguments,
@@ -24,7 +23,6 @@ from sb3_ext.common.validation import (
     check_int,
     reject_policy_kwargs,
 )
-from sb3_ext.common.world_model import action_vector_size
 from sb3_ext.dreamer.policies import CnnPolicy, DreamerPolicy, MlpPolicy
 
 __all__ = ["ACTOR_GRADIENTS", "Dreamer", "lambda_returns", "update_return_range"]
@@ -188,8 +186,7 @@ class Dreamer(TrainRatioMixin, OffPolicyAlgorithm):
             buffer_size=buffer_size,
             learning_starts=learning_starts,
         )
-        self.sequence_length = check_sequence_length(sequence_length)
-        self.train_ratio = check_float("train_ratio", train_ratio, 0.0, low_inclusive=False)
+        self._set_train_ratio(sequence_length, train_ratio)
         self.imagination_horizon = check_int("imagination_horizon", imagination_horizon, 1)
         self.actor_learning_rate = check_float(
             "actor_learning_rate", actor_learning_rate, 0.0, low_inclusive=False
@@ -231,12 +228,9 @@ class Dreamer(TrainRatioMixin, OffPolicyAlgorithm):
             sde_support=False,
             supported_action_spaces=(spaces.Box, spaces.Discrete),
         )
-        if self.env is not None:
-            check_observation_space(self.observation_space)
-            action_vector_size(self.action_space)
+        self._check_world_model_spaces()
         if self.actor_gradient == "dynamics" and isinstance(self.action_space, spaces.Discrete):
             raise ValueError("actor_gradient='dynamics' needs a Box action space; use 'reinforce' or 'auto'")
-        self._update_credit = 0.0
         self._last_state: tuple[np.ndarray, ...] | None = None
         if _init_setup_model:
             self._setup_model()

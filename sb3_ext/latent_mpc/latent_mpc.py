@@ -14,12 +14,10 @@ from stable_baselines3.common.off_policy_algorithm import OffPolicyAlgorithm
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 
-from sb3_ext.common.encoders import check_observation_space
 from sb3_ext.common.planners import CEM_ARGUMENTS, check_cem_arguments
-from sb3_ext.common.sequence_buffer import SequenceBatch, SequenceReplayBuffer, check_sequence_length
+from sb3_ext.common.sequence_buffer import SequenceBatch, SequenceReplayBuffer
 from sb3_ext.common.sequence_learning import TrainRatioMixin
 from sb3_ext.common.validation import check_algorithm_arguments, check_bool, check_float, check_int
-from sb3_ext.common.world_model import action_vector_size
 from sb3_ext.latent_mpc.policies import CnnPolicy, LatentMPCPolicy, LatentMPCState, MlpPolicy
 
 __all__ = ["LatentMPC"]
@@ -126,8 +124,7 @@ class LatentMPC(TrainRatioMixin, OffPolicyAlgorithm):
             buffer_size=buffer_size,
             learning_starts=learning_starts,
         )
-        self.sequence_length = check_sequence_length(sequence_length)
-        self.train_ratio = check_float("train_ratio", train_ratio, 0.0, low_inclusive=False)
+        self._set_train_ratio(sequence_length, train_ratio)
         self.max_grad_norm = check_float("max_grad_norm", max_grad_norm, 0.0, low_inclusive=False)
         check_int("train_freq", train_freq, 1)
         # Checked for Discrete actions too, where random shooting leaves the CEM arguments unused.
@@ -160,12 +157,9 @@ class LatentMPC(TrainRatioMixin, OffPolicyAlgorithm):
             sde_support=False,
             supported_action_spaces=(spaces.Box, spaces.Discrete),
         )
-        if self.env is not None:
-            check_observation_space(self.observation_space)
-            action_vector_size(self.action_space)
+        self._check_world_model_spaces()
         self.horizon, self.population_size, self.n_elites = horizon, population_size, n_elites
         self.n_iterations, self.alpha, self.initial_std = n_iterations, alpha, initial_std
-        self._update_credit = 0.0
         self._plan_state: LatentMPCState | None = None
         self._planning_latency_ms: deque[float] = deque(maxlen=1000)
         if _init_setup_model:
