@@ -124,9 +124,14 @@ def configure(modules: list[str], tests: list[str] | None = None) -> None:
     """
     record = WORK / "modules.json"
     wanted = {"modules": sorted(modules), "tests": sorted(tests or [])}
-    if record.exists() and json.loads(record.read_text()) != wanted:
+    last = json.loads(record.read_text()) if record.exists() else None
+    if last is not None and {k: last.get(k) for k in wanted} != wanted:
         shutil.rmtree(WORK / "mutants", ignore_errors=True)
-    record.write_text(json.dumps(wanted))
+    elif last is not None and last.get("test_order"):
+        # mutmut hashes the test selection in order and drops every verdict when the hash
+        # changes: the same files keep the order of the folder's first run.
+        tests = last["test_order"]
+    record.write_text(json.dumps({**wanted, "test_order": list(tests or [])}))
     text = (WORK / "pyproject.toml").read_text()
     if "[tool.mutmut]" not in text:
         raise SystemExit("error: pyproject.toml has no [tool.mutmut] table")
@@ -239,13 +244,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rerun-survivors",
         action="store_true",
-        help="re-test the last run's survivors and mutants without tests (after new tests: mutmut keeps "
-        "every verdict of a function that did not change)",
+        help="re-test the last run's survivors, mutants without tests and mutants not checked yet (after "
+        "new tests or changed code: mutmut keeps every verdict of a function that did not change); "
+        "without --tests, the folder's last test files, in their order",
     )
     parser.add_argument("--work", type=Path, default=WORK, help="working folder (default .mutation/)")
     parser.add_argument("--tests", nargs="+", help="run only these test files (default: the whole selection)")
     args = parser.parse_args(argv)
     WORK = args.work.resolve()
+    record = WORK / "modules.json"
+    if args.rerun_survivors and not args.tests and record.exists():
+        last = json.loads(record.read_text())
+        args.tests = last.get("test_order") or last.get("tests") or None
     for test in args.tests or []:
         if not (ROOT / test).exists():
             parser.error(f"--tests: no such file or directory: {test!r}")
@@ -269,7 +279,9 @@ def main(argv: list[str] | None = None) -> int:
             command += sorted(
                 name
                 for name, status in mutant_statuses().items()
-                if name.startswith(prefixes) and status in ("survived", "no tests") and name not in accepted
+                if name.startswith(prefixes)
+                and (status in ("survived", "no tests") or status in UNCHECKED)
+                and name not in accepted
             )
         with open(WORK / "run.log", "w") as log:
             run = subprocess.run(command, cwd=WORK, env=env, check=False, stdout=log, stderr=log)
