@@ -4,6 +4,7 @@ prediction strip, train-ratio schedule), each checked against an independent com
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -1546,3 +1547,26 @@ def test_a_float64_model_draws_float64_noise() -> None:
     noise = th.randn(4, rssm.stoch_size, generator=th.Generator().manual_seed(7), dtype=th.float64)
     assert sampled.stoch.dtype == th.float64
     th.testing.assert_close(sampled.stoch, mode.stoch + mode.stats[1] * noise, rtol=0.0, atol=0.0)
+
+
+def test_train_ratio_mixin_checks_and_sets_its_arguments():
+    class Holder(TrainRatioMixin):
+        env = None
+
+    holder = Holder()
+    holder._set_train_ratio(2, 1e-9)  # the smallest sequence and any positive ratio
+    assert (holder.sequence_length, holder.train_ratio, holder._update_credit) == (2, 1e-9, 0.0)
+    holder._set_train_ratio(7, 0.25)
+    assert (holder.sequence_length, holder.train_ratio) == (7, 0.25)
+    with pytest.raises(ValueError, match=re.escape("sequence_length must be an integer in [2, inf), got 1")):
+        holder._set_train_ratio(1, 0.25)
+    with pytest.raises(ValueError, match=re.escape("train_ratio must be a number in (0, inf), got 0.0")):
+        holder._set_train_ratio(4, 0.0)
+    with pytest.raises(ValueError, match=re.escape("train_ratio must be a number in (0, inf), got -1.0")):
+        holder._set_train_ratio(4, -1.0)
+    # Without an env there is nothing to check yet; with one, its spaces are checked.
+    holder.observation_space = spaces.Discrete(3)
+    holder._check_world_model_spaces()
+    holder.env = object()
+    with pytest.raises(ValueError, match="observation"):
+        holder._check_world_model_spaces()

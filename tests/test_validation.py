@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
+from gymnasium import spaces
 
 from sb3_ext.common.validation import (
     check_algorithm_arguments,
     check_bool,
+    check_discrete_actions,
     check_holdout_ratio,
     check_learning_rate,
     check_nonnegative,
     check_positive,
     check_positive_int,
     check_unit_interval,
+    reject_policy_kwargs,
 )
 
 
@@ -72,3 +77,25 @@ def test_inherited_arguments(kwargs: dict, message: str) -> None:
     # The same call without the bad value passes; arguments an algorithm lacks are skipped.
     check_algorithm_arguments(learning_rate=1e-3, gamma=0.0, batch_size=32, buffer_size=32, learning_starts=0)
     check_algorithm_arguments(learning_rate=1e-3, gamma=1.0)
+
+
+def test_check_discrete_actions_names_the_algorithm_the_space_and_the_reason():
+    box, discrete = spaces.Box(-1, 1, (2,)), spaces.Discrete(3)
+    check_discrete_actions("Algo", box, discrete, "a softmax over actions")  # accepted
+    with pytest.raises(
+        ValueError,
+        match=re.escape(f"Algo supports only a Discrete action space (a softmax over actions), got {box}"),
+    ):
+        check_discrete_actions("Algo", box, box, "a softmax over actions")
+    observations = spaces.Dict({"x": box})
+    with pytest.raises(
+        ValueError, match=re.escape(f"Algo does not support a Dict observation space, got {observations}")
+    ):
+        check_discrete_actions("Algo", observations, discrete, "a softmax over actions")
+
+
+def test_reject_policy_kwargs_refuses_the_algorithms_own_arguments():
+    reject_policy_kwargs("Algo", None, ["c"])
+    reject_policy_kwargs("Algo", {"net_arch": [8]}, ["c", "alpha"])
+    with pytest.raises(ValueError, match=re.escape("pass alpha to Algo, not in policy_kwargs")):
+        reject_policy_kwargs("Algo", {"net_arch": [8], "alpha": 1.0}, ["c", "alpha"])
