@@ -277,8 +277,13 @@ class DictObservations(gym.Env):
 
 
 def test_unsupported_spaces_are_refused() -> None:
-    with pytest.raises(ValueError, match="^OptionCritic supports only a Discrete action space"):
-        OptionCritic("MlpPolicy", gym.make("AdvRL/Pendulum-v0"))
+    pendulum = gym.make("AdvRL/Pendulum-v0")
+    message = (
+        "OptionCritic supports only a Discrete action space (softmax intra-option policies), "
+        f"got {pendulum.action_space}"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        OptionCritic("MlpPolicy", pendulum)
     with pytest.raises(ValueError, match="^OptionCritic does not support a Dict observation space"):
         OptionCritic(OptionCriticPolicy, DictObservations())
     with pytest.raises(ValueError, match="^OptionCriticPolicy supports only a Discrete action space"):
