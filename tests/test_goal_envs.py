@@ -3,6 +3,8 @@ goals, errors, and hindsight replay learning what plain DQN does not in the same
 
 from __future__ import annotations
 
+import re
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -182,3 +184,152 @@ def test_sac_with_hindsight_replay_runs_on_the_point_mass() -> None:
         seed=0,
     ).learn(300)
     assert model.replay_buffer.size() > 0
+
+
+# ---------------------------------------------------------------------- exact values and messages
+@pytest.mark.parametrize(
+    ("size", "walls", "start", "expected"),
+    [
+        (3, (), (0, 0), (2, 2)),  # the last free cell in row-major order
+        ((2, 3), (), (0, 0), (1, 2)),
+        ((3, 4), [(2, 3)], (0, 0), (2, 2)),  # a wall on the last cell
+        ((3, 4), [(-1, 3), (2, 4), (3, 0), (0, 4)], (0, 0), (2, 3)),  # off-grid walls are ignored
+        ((1, 3), [(0, 2)], (0, 0), (0, 1)),  # a wall in row 0
+        ((3, 1), [(2, 0)], (0, 0), (1, 0)),  # a wall in column 0
+        ((4, 3), [(3, 2)], (0, 0), (3, 1)),  # more rows than columns
+        ((1, 2), (), (0, 1), (0, 0)),  # never the start
+        ((1, 2), (), None, (0, 1)),
+        (1, (), (0, 0), None),  # no free cell but the start
+    ],
+)
+def test_placeholder_goal_is_the_last_free_cell_other_than_the_start(size, walls, start, expected) -> None:
+    from gym_advrl.envs.goal_grid import placeholder_goal
+
+    assert placeholder_goal(size, walls, None, start) == expected
+
+
+@pytest.mark.parametrize("reward_type", ["sparse", "dense"])
+def test_grid_compute_reward_terminated_truncated_exact_values(reward_type: str) -> None:
+    env = GoalGridWorldEnv(size=5, reward_type=reward_type)
+    achieved = np.array([[0, 0], [2, 3], [4, 4]], dtype=np.float32)
+    desired = np.array([[0, 0], [1, 1], [4, 0]], dtype=np.float32)
+    expected = [0.0, -1.0, -1.0] if reward_type == "sparse" else [0.0, -3.0, -4.0]
+    reward = env.compute_reward(achieved, desired, None)
+    assert reward.dtype == np.float32
+    np.testing.assert_array_equal(reward, expected)
+    single = env.compute_reward(achieved[1], desired[1], None)
+    assert type(single) is float and single == expected[1]
+    np.testing.assert_array_equal(env.compute_terminated(achieved, desired, None), [True, False, False])
+    assert env.compute_terminated(achieved[0], desired[0], None) is True
+    truncated = env.compute_truncated(achieved, desired, None)
+    assert truncated.dtype == bool and truncated.shape == (3,) and not truncated.any()
+    assert env.compute_truncated(achieved[0], desired[0], None) is False
+    nested = env.compute_truncated(np.zeros((2, 3, 2)), np.zeros((2, 3, 2)), None)
+    assert nested.dtype == bool and nested.shape == (2, 3) and not nested.any()
+
+
+def test_grid_reset_with_a_goal_option_uses_the_seed_for_the_random_start() -> None:
+    env = GoalFourRoomsEnv()
+    goal = (1, 1)
+    for seed in range(3):
+        _, info = env.reset(seed=seed, options={"goal": goal})
+        candidates = env.free_cells[np.any(env.free_cells != goal, axis=1)]
+        rng, _ = gym.utils.seeding.np_random(seed)
+        assert info["position"] == tuple(int(v) for v in candidates[rng.integers(len(candidates))])
+        assert info["goal"] == goal
+
+
+def test_point_mass_compute_reward_terminated_truncated_exact_values() -> None:
+    from gym_advrl.envs.goal_point import GoalPointMassEnv
+
+    achieved = np.array([[0.0, 0.0], [0.6, 0.8], [-0.5, 0.5], [0.5, 0.5]], dtype=np.float32)
+    desired = np.array([[0.0, 0.0], [0.0, 0.0], [-0.25, 0.5], [0.5, 0.5]], dtype=np.float32)
+    distance = np.linalg.norm(achieved.astype(np.float64) - desired, axis=-1)  # 0, about 1, 0.25, 0
+    sparse = GoalPointMassEnv(distance_threshold=0.25)  # the third pair lies exactly on the rim: a success
+    reward = sparse.compute_reward(achieved, desired, None)
+    assert reward.dtype == np.float32
+    np.testing.assert_array_equal(reward, [0.0, -1.0, 0.0, 0.0])
+    np.testing.assert_array_equal(
+        sparse.compute_terminated(achieved, desired, None), [True, False, True, True]
+    )
+    single = sparse.compute_reward(achieved[1], desired[1], None)
+    assert type(single) is float and single == -1.0
+    assert sparse.compute_terminated(achieved[1], desired[1], None) is False
+    dense = GoalPointMassEnv(reward_type="dense")
+    reward = dense.compute_reward(achieved, desired, None)
+    assert reward.dtype == np.float32
+    np.testing.assert_allclose(reward, -distance, rtol=1e-7)
+    assert dense.compute_reward([1.0, 1.0], [0.0, 1.0], None) == -1.0
+    truncated = dense.compute_truncated(achieved, desired, None)
+    assert truncated.dtype == bool and truncated.shape == (4,) and not truncated.any()
+    assert dense.compute_truncated(achieved[0], desired[0], None) is False
+    nested = dense.compute_truncated(np.zeros((2, 3, 2)), np.zeros((2, 3, 2)), None)
+    assert nested.dtype == bool and nested.shape == (2, 3) and not nested.any()
+
+
+def test_point_mass_reset_draws_goals_two_thresholds_away_and_accepts_the_arena_edge() -> None:
+    from gym_advrl.envs.goal_point import GoalPointMassEnv
+
+    env = GoalPointMassEnv(distance_threshold=0.3)
+    redrawn = 0
+    for seed in range(20):
+        obs, info = env.reset(seed=seed)
+        rng, _ = gym.utils.seeding.np_random(seed)
+        position = rng.uniform(-0.2, 0.2, size=2)
+        goal = rng.uniform(-0.9, 0.9, size=2)
+        redrawn += 0.6 < np.linalg.norm(goal - position) <= 0.9  # kept at 2 thresholds, not at 3
+        while np.linalg.norm(goal - position) <= 0.6:
+            goal = rng.uniform(-0.9, 0.9, size=2)
+        np.testing.assert_array_equal(env.position, position)
+        np.testing.assert_array_equal(env.goal, goal)
+        assert info == {"goal": (float(goal[0]), float(goal[1]))}
+        np.testing.assert_array_equal(obs["desired_goal"], goal.astype(np.float32))
+    assert redrawn > 0
+    # A first draw exactly 2 thresholds away is still too close: it is drawn again.
+    rng, _ = gym.utils.seeding.np_random(0)
+    position, first = rng.uniform(-0.2, 0.2, 2), rng.uniform(-0.9, 0.9, 2)
+    on_the_rim = GoalPointMassEnv(distance_threshold=float(np.linalg.norm(first - position)) / 2)
+    assert np.linalg.norm(first - position) == 2 * on_the_rim.distance_threshold
+    goal = rng.uniform(-0.9, 0.9, 2)
+    while np.linalg.norm(goal - position) <= 2 * on_the_rim.distance_threshold:
+        goal = rng.uniform(-0.9, 0.9, 2)
+    np.testing.assert_array_equal(on_the_rim.reset(seed=0)[0]["desired_goal"], goal.astype(np.float32))
+    _, info = env.reset(seed=0, options={"goal": (1.0, -1.0)})
+    assert info == {"goal": (1.0, -1.0)}
+    with pytest.raises(
+        ValueError, match=re.escape("goal must be a point (x, y) in [-1, 1]^2, got (None, 0.0)")
+    ):
+        env.reset(options={"goal": (None, 0.0)})
+
+
+def test_point_mass_step_clips_to_the_arena_and_reports_the_goal() -> None:
+    from gym_advrl.envs.goal_point import GoalPointMassEnv
+
+    env = GoalPointMassEnv()
+    with pytest.raises(
+        gym.error.ResetNeeded, match="^" + re.escape("Cannot call step() before reset()") + "$"
+    ):
+        env.step(np.zeros(2, np.float32))
+    env.reset(seed=0, options={"goal": (0.5, 0.25)})
+    for _ in range(60):
+        obs, _, _, _, info = env.step(np.array([-1.0, 1.0], np.float32))
+    np.testing.assert_array_equal(obs["achieved_goal"], [-1.0, 1.0])
+    assert info == {"goal": (0.5, 0.25)}
+
+
+def test_point_mass_frame_is_the_arena_the_goal_disc_and_the_mass() -> None:
+    from gym_advrl.envs.goal_point import GoalPointMassEnv
+
+    env = GoalPointMassEnv(render_mode="rgb_array", distance_threshold=0.1)
+    env.reset(seed=0, options={"goal": (0.5, -0.3)})
+    env.position = np.array([-0.4, 0.6])
+    frame = env.render()
+    # Pixel centres of the 400x400 window on [-1.05, 1.05]^2, y up, computed here.
+    centres = -1.05 + (np.arange(400) + 0.5) * 2.1 / 400
+    x, y = centres[None, :], centres[::-1][:, None]
+    expected = np.empty((400, 400, 3), np.uint8)
+    expected[:] = (245, 245, 245)
+    expected[(np.abs(x) <= 1.0) & (np.abs(y) <= 1.0)] = (255, 255, 255)
+    expected[(x - 0.5) ** 2 + (y + 0.3) ** 2 <= 0.1**2] = (120, 200, 120)
+    expected[(x + 0.4) ** 2 + (y - 0.6) ** 2 <= 0.04**2] = (200, 50, 50)
+    np.testing.assert_array_equal(frame, expected)
