@@ -1,4 +1,4 @@
-# Every target builds .venv from scratch on a fresh machine (Python 3.11 + pip only).
+# Every target builds .venv from scratch on a fresh machine (Python 3.10 or newer + pip only; CI runs 3.11).
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
