@@ -182,6 +182,17 @@ def value_at(curve: Curve, step: int) -> float | None:
     return next((value for at, value in curve if at == step), None)
 
 
+def curve_mean(curve: Curve) -> float:
+    """Mean value over the steps the curve spans (the trapezoid area under it over its length):
+    one number for how early and how well a run learned."""
+    steps = np.array([at for at, _ in curve], dtype=float)
+    values = np.array([value for _, value in curve], dtype=float)
+    if steps.size < 2 or steps[-1] == steps[0]:
+        return float(values.mean())
+    area = float(np.sum((values[1:] + values[:-1]) / 2 * np.diff(steps)))
+    return area / float(steps[-1] - steps[0])
+
+
 # ---------------------------------------------------------------------------- tables
 def table_row(cells: Iterable[object]) -> str:
     """``| a | b |``; an empty cell is ``| |``."""

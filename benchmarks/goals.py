@@ -48,6 +48,7 @@ from _common import (
     DOCS_IMAGES,
     Results,
     add_results_argument,
+    curve_mean,
     markdown_table,
     mean_std,
     measure_or_load,
@@ -290,6 +291,7 @@ def table(record: dict[str, Any]) -> str:
                 runs[0]["timesteps"],
                 mean_std([r["curve"][-1][1] for r in runs], ".2f"),
                 mean_std([max(v for _, v in r["curve"]) for r in runs], ".2f"),
+                mean_std([curve_mean(r["curve"]) for r in runs], ".2f"),
                 f"{mean_std(reached, '.0f')} ({n_reached}/{len(runs)})",
                 f"{np.mean([r['seconds'] for r in runs]):.0f}",
             ]
@@ -302,13 +304,41 @@ def table(record: dict[str, Any]) -> str:
         "steps",
         "final success",
         "best success",
+        "mean success over training",
         f"steps to {target:.0%} success (runs reaching it)",
         "wall s / run",
     )
     return (
         f"\nSuccess rate of the deterministic policy on {args['eval_episodes']} fixed evaluation episodes "
-        f"(mean +- std over seeds)\n\n" + markdown_table(header, rows)
+        f"(mean +- std over seeds)\n\n" + markdown_table(header, rows) + paired_table(groups)
     )
+
+
+#: (with, without) pairs compared seed by seed, per env.
+PAIRS = (("DQN+HER", "DQN"), ("SAC+HER", "SAC"), ("HAC", "DQN+HER"))
+
+
+def paired_table(groups: dict[tuple[str, str, str], list[dict[str, Any]]]) -> str:
+    """Seed-by-seed comparison of each pair in :data:`PAIRS` on the same env: the mean success over
+    training (the area under the curve) of each, and on how many seeds the first is higher."""
+    rows = []
+    for part, env_id, first in groups:
+        for mine, other in PAIRS:
+            theirs = groups.get((part, env_id, other))
+            if first != mine or not theirs:
+                continue
+            by_seed = {r["seed"]: curve_mean(r["curve"]) for r in theirs}
+            pairs = [
+                (curve_mean(r["curve"]), by_seed[r["seed"]])
+                for r in groups[(part, env_id, mine)]
+                if r["seed"] in by_seed
+            ]
+            cells = ", ".join(f"{a:.2f} vs {b:.2f}" for a, b in pairs)
+            rows.append([env_id, f"{mine} vs {other}", cells, f"{sum(a > b for a, b in pairs)}/{len(pairs)}"])
+    if not rows:
+        return ""
+    header = ("env", "pair", "mean success over training, seed by seed", "seeds the first is higher")
+    return "\n\nSeed by seed (same seed, same evaluation episodes)\n\n" + markdown_table(header, rows)
 
 
 def plot(record: dict[str, Any], path: Path) -> None:

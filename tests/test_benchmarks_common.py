@@ -22,6 +22,12 @@ def test_mean_std_leaves_out_runs_that_never_got_there():
     assert _common.mean_std([0.5], ".1%") == "50.0% +- 0.0%"
 
 
+def test_curve_mean_is_the_area_under_the_curve_over_its_length():
+    assert _common.curve_mean([(0, 0.0), (100, 1.0), (300, 1.0)]) == pytest.approx((50 + 200) / 300)
+    assert _common.curve_mean([(0, 0.5), (10, 0.5)]) == 0.5
+    assert _common.curve_mean([(7, 0.25)]) == 0.25
+
+
 def test_steps_to_threshold_and_value_at():
     curve = [(100, 1.0), (200, 5.0), (300, 2.0), (400, 6.0)]
     assert _common.steps_to_threshold(curve, 5.0) == 200
