@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sb3_contrib import QRDQN
 from sb3_contrib.common.utils import quantile_huber_loss
 from scipy import stats
-from stable_baselines3 import DQN, SAC, TD3
+from stable_baselines3 import DQN, SAC, TD3, HerReplayBuffer
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.save_util import load_from_zip_file, save_to_pkl
@@ -542,6 +542,9 @@ def test_rejects_uniform_buffer_and_n_steps() -> None:
         PERDQN("MlpPolicy", env, replay_buffer_class=ReplayBuffer)
     with pytest.raises(ValueError, match="n_steps"):
         PERDQN("MlpPolicy", env, n_steps=3)
+    # Hindsight relabelling draws goals at sampling time: no per-transition priority fits it.
+    with pytest.raises(ValueError, match="replay_buffer_class .*HerReplayBuffer"):
+        PERDQN("MultiInputPolicy", gym.make("AdvRL/GoalGridWorld-v0"), replay_buffer_class=HerReplayBuffer)
 
 
 def test_save_load_keeps_priorities(tmp_path) -> None:
