@@ -225,6 +225,16 @@ def tables(record: dict[str, Any]) -> str:
                 "lrlrrrr",
             )
         )
+    paired = paired_rows(learning)
+    if paired:
+        out.append(
+            markdown_table(
+                ("actions", "agents", "pair", "final team return, seed by seed", "seeds the first is higher",
+                 "mean difference"),
+                paired,
+                "lrlrrr",
+            )
+        )  # fmt: skip
     teams = [r for r in runs if r["part"] == "teams"]
     if teams:
         rows = []
@@ -255,6 +265,39 @@ def tables(record: dict[str, Any]) -> str:
             )
         )
     return "\n\n".join(out)
+
+
+#: (first, second) learners compared seed by seed on the final team return, where both ran.
+PAIRS = (
+    ("MADDPG (mlp critic)", "independent DDPG"),
+    ("MADDPG (attention critic)", "independent DDPG"),
+    ("MADDPG (attention critic)", "MADDPG (mlp critic)"),
+    ("QMIX", "VDN"),
+    ("VDN", "independent DQN"),
+    ("QMIX", "independent DQN"),
+)
+
+
+def paired_rows(learning: list[dict[str, Any]]) -> list[list[Any]]:
+    """One row per pair of :data:`PAIRS` and (actions, agents): the final team returns of the same
+    seeds side by side, on how many seeds the first is higher, and the mean difference."""
+    rows = []
+    for part, n_agents in dict.fromkeys((r["part"], r["n_agents"]) for r in learning):
+        final = {
+            (r["agent"], r["seed"]): r["final"]
+            for r in learning
+            if (r["part"], r["n_agents"]) == (part, n_agents)
+        }
+        for first, second in PAIRS:
+            seeds = sorted(s for a, s in final if a == first and (second, s) in final)
+            if not seeds:
+                continue
+            pairs = [(final[(first, s)], final[(second, s)]) for s in seeds]
+            rows.append([("Box" if part == "box" else "Discrete"), n_agents, f"{first} vs {second}",
+                         ", ".join(f"{a:.1f} vs {b:.1f}" for a, b in pairs),
+                         f"{sum(a > b for a, b in pairs)}/{len(pairs)}",
+                         f"{np.mean([a - b for a, b in pairs]):+.2f}"])  # fmt: skip
+    return rows
 
 
 def plot(record: dict[str, Any], path) -> None:
