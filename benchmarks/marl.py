@@ -213,7 +213,9 @@ def tables(record: dict[str, Any]) -> str:
     learning = [r for r in runs if r["part"] in ("box", "discrete")]
     if learning:
         rows = []
-        for key in dict.fromkeys((r["part"], r["n_agents"], r["agent"]) for r in learning):
+        for key in sorted(
+            dict.fromkeys((r["part"], r["n_agents"], r["agent"]) for r in learning), key=lambda k: k[:2]
+        ):
             mine = [r for r in learning if (r["part"], r["n_agents"], r["agent"]) == key]
             rows.append([("Box" if key[0] == "box" else "Discrete"), key[1], key[2], len(mine),
                          mean_std([r["final"] for r in mine], ".1f"), mean_std([r["best"] for r in mine], ".1f"),
@@ -282,7 +284,7 @@ def paired_rows(learning: list[dict[str, Any]]) -> list[list[Any]]:
     """One row per pair of :data:`PAIRS` and (actions, agents): the final team returns of the same
     seeds side by side, on how many seeds the first is higher, and the mean difference."""
     rows = []
-    for part, n_agents in dict.fromkeys((r["part"], r["n_agents"]) for r in learning):
+    for part, n_agents in sorted(dict.fromkeys((r["part"], r["n_agents"]) for r in learning)):
         final = {
             (r["agent"], r["seed"]): r["final"]
             for r in learning
@@ -301,7 +303,10 @@ def paired_rows(learning: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 def plot(record: dict[str, Any], path) -> None:
-    runs = [r for r in record["runs"] if r["part"] in ("box", "discrete", "teams")]
+    order = {"box": 0, "discrete": 1, "teams": 2}
+    runs = sorted(
+        (r for r in record["runs"] if r["part"] in order), key=lambda r: (order[r["part"]], r["n_agents"])
+    )
     panels: dict[str, dict[str, list]] = {}
     for r in runs:
         panel = f"{r.get('env', 'cooperative_v0')} {'Box' if r['part'] != 'discrete' else 'Discrete'}, {r['n_agents']} agents"
