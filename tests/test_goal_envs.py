@@ -171,10 +171,11 @@ def test_point_mass_goals_and_errors() -> None:
         GoalPointMassEnv(distance_threshold=0.0)
 
 
-def test_sac_with_hindsight_replay_runs_on_the_point_mass() -> None:
-    from stable_baselines3 import SAC
+@pytest.mark.parametrize("algo_name", ["SAC", "TD3"])
+def test_sac_and_td3_with_hindsight_replay_run_on_the_point_mass(algo_name: str) -> None:
+    import stable_baselines3
 
-    model = SAC(
+    model = getattr(stable_baselines3, algo_name)(
         "MultiInputPolicy",
         gym.make("AdvRL/GoalPointMass-v0"),
         replay_buffer_class=HerReplayBuffer,
@@ -183,6 +184,7 @@ def test_sac_with_hindsight_replay_runs_on_the_point_mass() -> None:
         policy_kwargs={"net_arch": [32]},
         seed=0,
     ).learn(300)
+    assert isinstance(model.replay_buffer, HerReplayBuffer)
     assert model.replay_buffer.size() > 0
 
 
