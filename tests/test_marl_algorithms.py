@@ -394,20 +394,36 @@ def test_maddpg_critic_step_is_an_sgd_step_on_the_squared_error_to_the_target(cr
         np.testing.assert_allclose(after.detach().numpy(), want.numpy(), rtol=1e-5, atol=1e-7)
 
 
-def test_maddpg_actor_loss_replaces_only_the_own_action() -> None:
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"critic": "mlp"},
+        {"critic": "attention", "embed_dim": 8, "attention_heads": 2},
+        {"critic": "attention", "embed_dim": 8, "attention_heads": 2, "share_parameters": True},
+        {"critic": "local"},
+    ],
+    ids=str,
+)
+def test_maddpg_actor_loss_replaces_only_the_own_action(kwargs: dict) -> None:
+    """The loss, and its gradient for every actor, equal N separate critic passes with one agent's
+    action replaced by its actor's in each (the critics compute it in one pass per agent or one)."""
     env = cooperative_v0.parallel_env(n_agents=3)
-    model = MADDPG(env, seed=1, net_arch=[8])
+    model = MADDPG(env, seed=1, net_arch=[8], **kwargs)
     batch = maddpg_batch(model)
-    with th.no_grad():
-        expected = []
-        for i in range(3):
-            joint = batch.actions.clone()
-            joint[:, i] = model.actors.forward_agent(i, batch.observations[:, i])
-            expected.append(
-                model.critics(batch.observations, joint * batch.active[..., None], batch.active)[:, i]
-            )
-        want = -(th.stack(expected, 1) * batch.active).sum() / batch.active.sum()
-        assert model.actor_loss(batch).item() == pytest.approx(want.item(), rel=1e-6)
+    params = list(model.actors.parameters())
+    expected = []
+    for i in range(3):
+        joint = batch.actions.clone()
+        joint[:, i] = model.actors.forward_agent(i, batch.observations[:, i])
+        expected.append(
+            model.critics(batch.observations, joint * batch.active[..., None], batch.active)[:, i]
+        )
+    want = -(th.stack(expected, 1) * batch.active).sum() / batch.active.sum()
+    want_grads = th.autograd.grad(want, params)
+    loss = model.actor_loss(batch)
+    assert loss.item() == pytest.approx(want.item(), rel=1e-6)
+    for got, grad in zip(th.autograd.grad(loss, params), want_grads, strict=True):
+        np.testing.assert_allclose(got.numpy(), grad.numpy(), rtol=1e-5, atol=1e-7)
 
 
 def test_attention_weights_skip_the_agent_itself_and_agents_out_of_play() -> None:

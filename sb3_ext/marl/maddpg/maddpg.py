@@ -233,13 +233,10 @@ class MADDPG(MultiAgentAlgorithm):
         """Mean over the agents in play of ``-Q_i(o, a_1..mu_i(o_i)..a_N)``: agent ``i``'s action
         replaced by its actor's, the others' taken from the buffer."""
         active = batch.active
-        policy_actions = self.actors(batch.observations)
-        terms = []
-        for i in range(self.n_agents):
-            joint = batch.actions.clone()
-            joint[:, i] = policy_actions[:, i]
-            terms.append(self.critics(batch.observations, joint * active.unsqueeze(-1), active)[:, i])
-        return -(th.stack(terms, dim=1) * active).sum() / active.sum().clamp(min=1.0)
+        values = self.critics.own_action_values(
+            batch.observations, batch.actions, self.actors(batch.observations), active
+        )
+        return -(values * active).sum() / active.sum().clamp(min=1.0)
 
     def train(self, gradient_steps: int, batch_size: int) -> None:
         critic_losses, actor_losses = [], []

@@ -66,6 +66,21 @@ class MLPCritics(nn.Module):
         joint = th.cat([(observations * mask).flatten(1), (actions * mask).flatten(1)], dim=-1)
         return th.cat([self.heads.forward_agent(i, joint) for i in range(self.n_agents)], dim=-1)
 
+    def own_action_values(
+        self, observations: th.Tensor, actions: th.Tensor, own_actions: th.Tensor, active: th.Tensor
+    ) -> th.Tensor:
+        """``Q_i(o, a_1..own_i..a_N) (B, N)``: each agent's critic with that agent's action replaced
+        by ``own_actions[:, i]`` and the others' from ``actions`` (MADDPG's actor objective), one
+        critic head per agent instead of every head for every replacement."""
+        mask = active.unsqueeze(-1)
+        observed = (observations * mask).flatten(1)
+        own = th.eye(self.n_agents, dtype=th.bool, device=actions.device)[..., None]  # (N, N, 1)
+        values = []
+        for i in range(self.n_agents):
+            joint_actions = th.where(own[i], own_actions, actions) * mask
+            values.append(self.heads.forward_agent(i, th.cat([observed, joint_actions.flatten(1)], dim=-1)))
+        return th.cat(values, dim=-1)
+
 
 class LocalCritics(nn.Module):
     """Independent critics ``Q_i(o_i, a_i)`` on the agent's own observation and action only: with
@@ -78,6 +93,12 @@ class LocalCritics(nn.Module):
     def forward(self, observations: th.Tensor, actions: th.Tensor, active: th.Tensor) -> th.Tensor:
         """``Q (B, N)``; see :meth:`MLPCritics.forward`."""
         return self.heads(th.cat([observations, actions], dim=-1)).squeeze(-1)
+
+    def own_action_values(
+        self, observations: th.Tensor, actions: th.Tensor, own_actions: th.Tensor, active: th.Tensor
+    ) -> th.Tensor:
+        """``Q_i(o_i, own_i) (B, N)``; see :meth:`MLPCritics.own_action_values`."""
+        return self(observations, own_actions * active.unsqueeze(-1), active)
 
 
 class AttentionCritics(nn.Module):
@@ -115,14 +136,20 @@ class AttentionCritics(nn.Module):
         self.values = nn.Sequential(nn.Linear(embed_dim, embed_dim), nn.LeakyReLU())
         self.outputs = AgentModules(n_agents, 2 * embed_dim, 1, net_arch, share, squash=False)
 
-    def attention(self, embeddings: th.Tensor, active: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    def attention(
+        self, embeddings: th.Tensor, active: th.Tensor, query_embeddings: th.Tensor | None = None
+    ) -> tuple[th.Tensor, th.Tensor]:
         """``(x (B, N, embed), alpha (B, heads, N, N))``: each agent's attention over the other
-        agents in play (an agent with nobody to attend to gets ``x = 0``)."""
+        agents in play (an agent with nobody to attend to gets ``x = 0``). The queries come from
+        ``query_embeddings`` when given (default: ``embeddings``), keys and values always from
+        ``embeddings``."""
         b, n, _ = embeddings.shape
         split = lambda t: t.view(b, n, self.heads, self.head_dim).transpose(1, 2)  # noqa: E731
+        if query_embeddings is None:
+            query_embeddings = embeddings
         keys, queries, values = (
             split(self.keys(embeddings)),
-            split(self.queries(embeddings)),
+            split(self.queries(query_embeddings)),
             split(self.values(embeddings)),
         )
         scores = queries @ keys.transpose(-1, -2) / self.head_dim**0.5  # (B, heads, N query, N key)
@@ -132,9 +159,25 @@ class AttentionCritics(nn.Module):
         attended = (alpha @ values).transpose(1, 2).reshape(b, n, -1)
         return attended, alpha
 
+    def embed(self, observations: th.Tensor, actions: th.Tensor, active: th.Tensor) -> th.Tensor:
+        """Every agent's embedding ``e_j = g_j(o_j, a_j) (B, N, embed)``, zeros in for agents out
+        of play."""
+        inputs = th.cat([observations, actions], dim=-1) * active.unsqueeze(-1)
+        return nn.functional.leaky_relu(self.encoders(inputs))
+
     def forward(self, observations: th.Tensor, actions: th.Tensor, active: th.Tensor) -> th.Tensor:
         """``Q (B, N)``; see :meth:`MLPCritics.forward`."""
-        mask = active.unsqueeze(-1)
-        embeddings = nn.functional.leaky_relu(self.encoders(th.cat([observations, actions], dim=-1) * mask))
+        embeddings = self.embed(observations, actions, active)
         attended, _ = self.attention(embeddings, active)
         return self.outputs(th.cat([embeddings, attended], dim=-1)).squeeze(-1)
+
+    def own_action_values(
+        self, observations: th.Tensor, actions: th.Tensor, own_actions: th.Tensor, active: th.Tensor
+    ) -> th.Tensor:
+        """``Q_i(o, a_1..own_i..a_N) (B, N)`` for every agent in one pass: agent ``i`` attends only
+        to the others, so replacing its action changes only its own embedding, which enters ``Q_i``
+        directly and as the query of its attention; keys and values stay those of ``actions``."""
+        embeddings = self.embed(observations, actions, active)
+        own = self.embed(observations, own_actions, active)
+        attended, _ = self.attention(embeddings, active, query_embeddings=own)
+        return self.outputs(th.cat([own, attended], dim=-1)).squeeze(-1)
