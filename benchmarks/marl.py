@@ -18,7 +18,7 @@ the tables report the final team return (mean +- std over seeds), the best, and 
 curves are drawn with ``--plot``.
 
     python benchmarks/marl.py [--parts box discrete teams cost] [--seeds 0 1 2] [--steps 50000]
-        [--n-agents 3 6] [--eval-every 5000] [--eval-episodes 10]
+        [--n-agents 3 6] [--eval-every 5000] [--eval-episodes 10] [--learners NAME ...]
 
 Runs are saved under ``benchmarks/results/marl/``; ``--from-results`` prints the tables again.
 """
@@ -65,6 +65,7 @@ DISCRETE_AGENTS = {
     # per env step as the MLP agents' 64 transitions every step.
     "QMIX (GRU)": {"mixer": "qmix", "agent_network": "gru", "train_freq": MAX_CYCLES},
 }
+PPO = "parameter-sharing PPO"
 
 
 def load_example():
@@ -115,30 +116,37 @@ def run_learner(
     }
 
 
+def chosen(learners: dict[str, dict], args: argparse.Namespace) -> dict[str, dict]:
+    """The learners of a part that ``--learners`` keeps (all of them by default)."""
+    return {name: kw for name, kw in learners.items() if args.learners is None or name in args.learners}
+
+
 def measure_box(results: Results, args: argparse.Namespace) -> None:
     example = load_example()
     for n in args.n_agents:
         for seed in args.seeds:
-            for name, kwargs in BOX_AGENTS.items():
+            for name, kwargs in chosen(BOX_AGENTS, args).items():
                 make = lambda env, kw=kwargs, s=seed: MADDPG(  # noqa: E731
                     env, learning_starts=1_000, batch_size=256, net_arch=NET_ARCH, gamma=0.95, seed=s, **kw
                 )
                 run = run_learner(make, {"n_agents": n, "continuous_actions": True}, args, seed)
                 run.pop("model")
                 results.add({"part": "box", "n_agents": n, "agent": name, "seed": seed, **run})
+            if args.learners is not None and PPO not in args.learners:
+                continue
             # Parameter-sharing PPO as the users' example runs it (agent-steps = N x env steps).
             ppo_argv = ["--env", "cooperative", "--n-agents", str(n), "--timesteps", str(args.steps * n),
                         "--seed", str(seed), "--max-cycles", str(MAX_CYCLES), "--eval-episodes", str(args.eval_episodes)]  # fmt: skip
             start = time.perf_counter()
             final = float(example.main(ppo_argv)["ppo"])
-            results.add({"part": "box", "n_agents": n, "agent": "parameter-sharing PPO", "seed": seed,
+            results.add({"part": "box", "n_agents": n, "agent": PPO, "seed": seed,
                          "curve": [(args.steps, final)], "final": final, "best": final,
                          "seconds": time.perf_counter() - start})  # fmt: skip
 
 
 def measure_discrete(results: Results, args: argparse.Namespace) -> None:
     for seed in args.seeds:
-        for name, kwargs in DISCRETE_AGENTS.items():
+        for name, kwargs in chosen(DISCRETE_AGENTS, args).items():
             make = lambda env, kw=kwargs, s=seed: QMIX(  # noqa: E731
                 env, learning_starts=1_000, batch_size=64, net_arch=NET_ARCH, gamma=0.95,
                 target_update_interval=500, exploration_fraction=0.3, seed=s, **kw,
@@ -330,6 +338,13 @@ def main() -> None:
     parser.add_argument("--n-agents", type=int, nargs="+", default=[3, 6])
     parser.add_argument("--eval-every", type=int, default=5_000)
     parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument(
+        "--learners",
+        nargs="+",
+        choices=[*BOX_AGENTS, PPO, *DISCRETE_AGENTS],
+        help="run only these learners of the box and discrete parts (default: all)",
+        metavar="NAME",
+    )
     add_results_argument(parser)
     add_plot_argument(parser, "marl")
     args = parser.parse_args()
