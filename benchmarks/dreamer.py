@@ -20,10 +20,12 @@ Every ``eval_every`` steps the deterministic policy (recurrent state threaded by
 
 ``--timing`` instead measures one default ``Dreamer.update`` on a batch of 16 sequences x 64 steps
 of 64x64x3 images (``--repeats`` times, reporting the minimum and median), with torch on
-``--threads`` threads (2: the machine of the acceptance criterion).
+``--threads`` threads (default 2: the machine of the acceptance criterion). The learning runs use
+one torch thread unless ``--threads`` says otherwise (one process per seed packs the cores
+better; a single pixel run alone on the machine goes faster with 2).
 
     python benchmarks/dreamer.py [--tasks states pixels] [--algos Dreamer LatentMPC WorldModelMPC SAC]
-        [--seeds 0 1 2] [--budget N] [--plot PNG | --no-plot]
+        [--seeds 0 1 2] [--budget N] [--threads 1] [--plot PNG | --no-plot]
     python benchmarks/dreamer.py --timing [--repeats 5] [--threads 2]
 
 Runs are saved under ``benchmarks/results/dreamer/`` (``--timing``: ``dreamer/timing/``);
@@ -198,6 +200,7 @@ def run(task: str, algo: str, seed: int, budget: int) -> dict[str, Any]:
         # Wall time of learning alone (the evaluations left out), per 1,000 environment steps.
         "seconds_per_1000_steps": 1000 * (seconds - callback.eval_seconds) / max(model.num_timesteps, 1),
         "load_average": os.getloadavg()[0],
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -345,18 +348,20 @@ def main() -> None:
     parser.add_argument("--no-plot", action="store_true", help="skip the learning-curve PNG")
     parser.add_argument("--timing", action="store_true", help="only time one default update on 64x64 images")
     parser.add_argument("--repeats", type=int, default=5, help="timed updates (--timing)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (--timing)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: 2 with --timing, else 1)"
+    )
     add_results_argument(parser)
     args = parser.parse_args()
 
     if args.timing:
         record = measure_or_load(
-            "dreamer/timing", args, lambda results: results.add(time_update(args.repeats, args.threads))
+            "dreamer/timing", args, lambda results: results.add(time_update(args.repeats, args.threads or 2))
         )
         print(timing_table(record["runs"]))
         return
 
-    torch.set_num_threads(1)  # small networks: intra-op threads only add overhead
+    torch.set_num_threads(args.threads or 1)  # small networks: intra-op threads add little
 
     def measure(results: Results) -> None:
         for task in args.tasks:
