@@ -26,7 +26,7 @@ better; a single pixel run alone on the machine goes faster with 2).
 
     python benchmarks/dreamer.py [--tasks states pixels] [--algos Dreamer LatentMPC WorldModelMPC SAC]
         [--seeds 0 1 2] [--budget N] [--threads 1] [--plot PNG | --no-plot]
-    python benchmarks/dreamer.py --timing [--repeats 5] [--threads 2]
+    python benchmarks/dreamer.py --timing [--repeats 5] [--threads 2] [--model default|small]
 
 Runs are saved under ``benchmarks/results/dreamer/`` (``--timing``: ``dreamer/timing/``);
 ``--from-results`` prints the tables (and draws the plot) from saved runs. ``--budget`` replaces
@@ -286,10 +286,12 @@ def plot(runs: list[dict[str, Any]], path: pathlib.Path) -> None:
 
 
 # ---------------------------------------------------------------------------- timing
-def time_update(repeats: int, threads: int) -> dict[str, Any]:
-    """Wall time of one default Dreamer update on 16 x 64 steps of 64x64x3 images."""
+def time_update(repeats: int, threads: int, size: str = "default") -> dict[str, Any]:
+    """Wall time of one Dreamer update on 16 x 64 steps of 64x64x3 images: the default model, or
+    (``size="small"``) the 128-unit one of ``SMALL_DREAMER``."""
     torch.set_num_threads(threads)
-    model = Dreamer("CnnPolicy", pixel_env(), seed=0, device="cpu")
+    policy_kwargs = SMALL_DREAMER["policy_kwargs"] if size == "small" else None
+    model = Dreamer("CnnPolicy", pixel_env(), seed=0, device="cpu", policy_kwargs=policy_kwargs)
     rng = np.random.default_rng(0)
     batch, length = model.batch_size, model.sequence_length
     is_first = torch.zeros(batch, length)
@@ -312,6 +314,7 @@ def time_update(repeats: int, threads: int) -> dict[str, Any]:
         print(f"  update: {seconds[-1]:.2f} s", flush=True)
     return {
         "threads": threads,
+        "model": size,
         "batch": f"{batch} x {length} x 3 x {PIXELS} x {PIXELS}",
         "seconds": seconds,
         "load_average": os.getloadavg()[0],
@@ -321,6 +324,7 @@ def time_update(repeats: int, threads: int) -> dict[str, Any]:
 def timing_table(runs: list[dict[str, Any]]) -> str:
     rows = [
         [
+            r.get("model", "default"),
             r["batch"],
             r["threads"],
             len(r["seconds"]),
@@ -330,8 +334,8 @@ def timing_table(runs: list[dict[str, Any]]) -> str:
         ]
         for r in runs
     ]
-    header = ("batch", "torch threads", "updates", "min s", "median s", "load average")
-    return markdown_table(header, rows, "lrrrrr")
+    header = ("model", "batch", "torch threads", "updates", "min s", "median s", "load average")
+    return markdown_table(header, rows, "llrrrrr")
 
 
 def main() -> None:
@@ -351,12 +355,20 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: 2 with --timing, else 1)"
     )
+    parser.add_argument(
+        "--model",
+        choices=["default", "small"],
+        default="default",
+        help="--timing: the default model or SMALL_DREAMER's 128-unit one",
+    )
     add_results_argument(parser)
     args = parser.parse_args()
 
     if args.timing:
         record = measure_or_load(
-            "dreamer/timing", args, lambda results: results.add(time_update(args.repeats, args.threads or 2))
+            "dreamer/timing",
+            args,
+            lambda results: results.add(time_update(args.repeats, args.threads or 2, args.model)),
         )
         print(timing_table(record["runs"]))
         return
