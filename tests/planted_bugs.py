@@ -116,6 +116,14 @@ BUGS = [
         ("tests/test_marl.py",),
     ),
     Bug(
+        "maddpg-attention-own-action-query",
+        "MADDPG's actor loss takes the attention query from the replayed action, not the actor's",
+        "sb3_ext/marl/maddpg/networks.py",
+        "attended, _ = self.attention(embeddings, active, query_embeddings=own)",
+        "attended, _ = self.attention(embeddings, active)",
+        ("tests/test_marl_algorithms.py",),
+    ),
+    Bug(
         "random-shift-offsets",
         "RandomShift draws offsets from [0, 2 pad) instead of [0, 2 pad]",
         "gym_advrl/wrappers/observation.py",
