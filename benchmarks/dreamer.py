@@ -84,9 +84,10 @@ SMALL_DREAMER = dict(
     ),
 )
 # LatentMPC, from states and from pixels: the same 128-unit world model (PlaNet's Gaussian
-# latents; from pixels with the default CNN), and a CEM of 300 candidates, 30 elites and 4 iterations over PlaNet's horizon of 12 steps: at its defaults
-# (500 x 5, 256 units) an action took 1.4 s on one torch thread with the 2 cores shared by 5
-# processes, with these settings 0.27 s.
+# latents; from pixels with the default CNN), and a CEM of 300 candidates, 30 elites and 4
+# iterations over PlaNet's horizon of 12 steps: at its defaults (500 x 5, 256 units) an action
+# took 1.4 s on one torch thread with the 2 cores shared by 5 processes, with these settings
+# 0.27 s (0.13 s on a quiet core).
 SMALL_LATENT_MPC = dict(
     sequence_length=32,
     population_size=300,

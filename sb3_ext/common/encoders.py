@@ -161,7 +161,8 @@ class CnnEncoder(nn.Module):
         x = obs.reshape(-1, *obs.shape[-3:])
         if not self.channels_first:
             x = x.permute(0, 3, 1, 2)
-        # Channels-last convolutions run 1.2-1.5x faster on CPUs (same values, another layout).
+        # Channels-last: the same values in another memory layout, whose convolutions run faster
+        # on CPUs (the world model's step 1.2-1.5x on 2 loaded cores, the whole update 1.1x).
         x = x.contiguous(memory_format=th.channels_last).float() / 255.0
         return self.net(x - 0.5).reshape(*lead, self.embed_dim)
 
