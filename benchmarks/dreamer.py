@@ -287,11 +287,11 @@ def plot(runs: list[dict[str, Any]], path: pathlib.Path) -> None:
 
 
 # ---------------------------------------------------------------------------- timing
-def time_update(repeats: int, threads: int, size: str = "default") -> dict[str, Any]:
+def time_update(repeats: int, threads: int, model_size: str = "default") -> dict[str, Any]:
     """Wall time of one Dreamer update on 16 x 64 steps of 64x64x3 images: the default model, or
-    (``size="small"``) the 128-unit one of ``SMALL_DREAMER``."""
+    (``model_size="small"``) the 128-unit one of ``SMALL_DREAMER``."""
     torch.set_num_threads(threads)
-    policy_kwargs = SMALL_DREAMER["policy_kwargs"] if size == "small" else None
+    policy_kwargs = SMALL_DREAMER["policy_kwargs"] if model_size == "small" else None
     model = Dreamer("CnnPolicy", pixel_env(), seed=0, device="cpu", policy_kwargs=policy_kwargs)
     rng = np.random.default_rng(0)
     batch, length = model.batch_size, model.sequence_length
@@ -315,7 +315,7 @@ def time_update(repeats: int, threads: int, size: str = "default") -> dict[str, 
         print(f"  update: {seconds[-1]:.2f} s", flush=True)
     return {
         "threads": threads,
-        "model": size,
+        "model": model_size,
         "batch": f"{batch} x {length} x 3 x {PIXELS} x {PIXELS}",
         "seconds": seconds,
         "load_average": os.getloadavg()[0],

@@ -116,6 +116,11 @@ def run_learner(
     }
 
 
+def actions_label(part: str) -> str:
+    """The action space of a part's env: ``"Discrete"`` for the discrete part, else ``"Box"``."""
+    return "Discrete" if part == "discrete" else "Box"
+
+
 def chosen(learners: dict[str, dict], args: argparse.Namespace) -> dict[str, dict]:
     """The learners of a part that ``--learners`` keeps (all of them by default)."""
     return {name: kw for name, kw in learners.items() if args.learners is None or name in args.learners}
@@ -225,7 +230,7 @@ def tables(record: dict[str, Any]) -> str:
             dict.fromkeys((r["part"], r["n_agents"], r["agent"]) for r in learning), key=lambda k: k[:2]
         ):
             mine = [r for r in learning if (r["part"], r["n_agents"], r["agent"]) == key]
-            rows.append([("Box" if key[0] == "box" else "Discrete"), key[1], key[2], len(mine),
+            rows.append([actions_label(key[0]), key[1], key[2], len(mine),
                          mean_std([r["final"] for r in mine], ".1f"), mean_std([r["best"] for r in mine], ".1f"),
                          f"{np.mean([r['seconds'] for r in mine]):.0f}"])  # fmt: skip
         out.append(
@@ -303,7 +308,7 @@ def paired_rows(learning: list[dict[str, Any]]) -> list[list[Any]]:
             if not seeds:
                 continue
             pairs = [(final[(first, s)], final[(second, s)]) for s in seeds]
-            rows.append([("Box" if part == "box" else "Discrete"), n_agents, f"{first} vs {second}",
+            rows.append([actions_label(part), n_agents, f"{first} vs {second}",
                          ", ".join(f"{a:.1f} vs {b:.1f}" for a, b in pairs),
                          f"{sum(a > b for a, b in pairs)}/{len(pairs)}",
                          f"{np.mean([a - b for a, b in pairs]):+.2f}"])  # fmt: skip
@@ -317,7 +322,7 @@ def plot(record: dict[str, Any], path) -> None:
     )
     panels: dict[str, dict[str, list]] = {}
     for r in runs:
-        panel = f"{r.get('env', 'cooperative_v0')} {'Box' if r['part'] != 'discrete' else 'Discrete'}, {r['n_agents']} agents"
+        panel = f"{r.get('env', 'cooperative_v0')} {actions_label(r['part'])}, {r['n_agents']} agents"
         panels.setdefault(panel, {}).setdefault(r["agent"], []).append(r["curve"])
     if panels:
         save_learning_curves(path, panels, ylabel="greedy team return", title="mean +- std over seeds")
