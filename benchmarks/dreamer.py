@@ -9,10 +9,12 @@ Tasks (``--tasks``):
   Reported: environment steps until the mean evaluation return reaches -200 (first evaluation
   that does; each run stops there) and the last evaluation.
 - ``pixels``: the same env observed as 64x64 RGB frames drawn directly at that size
-  (``gym.make(..., render_mode="rgb_array", width=64, height=64)`` wrapped in Gymnasium's
+  (``gym.make(..., render_mode="rgb_array", width=64, height=64)``, each action applied for 2
+  steps by ``gym_advrl.wrappers.ActionRepeat`` as in PlaNet and Dreamer, then Gymnasium's
   ``AddRenderObservation(render_only=True)``). Dreamer and LatentMPC (one frame: their recurrent
   state carries the velocity) against SAC with SB3's ``CnnPolicy`` on a stack of the last 3 frames
-  (``VecFrameStack``: a single frame has no velocity), the same environment-step budget.
+  (``VecFrameStack``: a single frame has no velocity), the same budget of environment steps
+  (frames; the agents decide on every second one).
   Reported: the final mean return, steps to -200, and wall time per 1,000 environment steps.
 
 Every ``eval_every`` steps the deterministic policy (recurrent state threaded by
@@ -30,14 +32,20 @@ better; a single pixel run alone on the machine goes faster with 2).
 
 Runs are saved under ``benchmarks/results/dreamer/`` (``--timing``: ``dreamer/timing/``);
 ``--from-results`` prints the tables (and draws the plot) from saved runs. ``--budget`` replaces
-every task's budget (a quick check).
+every task's budget (a quick check). A pixel run takes hours, so at every evaluation each run
+also saves a checkpoint (model, replay buffer, curve, timers) under ``--checkpoints``; started
+again with the same settings, a run resumes from it (a fresh environment episode and random
+stream, the learning state as it was) and deletes it once the run is saved.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import pathlib
+import shutil
 import time
 from typing import Any
 
@@ -45,6 +53,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from _common import (
+    RESULTS_ROOT,
     Results,
     add_results_argument,
     markdown_table,
@@ -61,6 +70,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecFrameStack, VecTranspose
 
 import gym_advrl  # noqa: F401  (registers AdvRL/ ids)
 import sb3_ext
+from gym_advrl.wrappers import ActionRepeat
 from sb3_ext import Dreamer, WorldModelMPC
 from sb3_ext.common.sequence_buffer import SequenceBatch
 
@@ -73,7 +83,8 @@ DOCS_IMAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "images" / "
 # From states Dreamer runs with 128-unit layers and sequences of 32 steps: at the defaults (256
 # units, 64 steps) an update took 10-12 s on the shared 2-core machine, at these sizes about 2 s
 # (load average ~8); train_ratio 64 -> one update of 16 x 32 replayed steps every 8 env steps.
-# From pixels it runs at its defaults except train_ratio. SAC: SB3 defaults with the RL Zoo's
+# From pixels it runs at its defaults except train_ratio: 128 replayed steps per decision, one
+# update of 16 x 64 steps every 8 decisions (16 frames). SAC: SB3 defaults with the RL Zoo's
 # Pendulum learning rate (from pixels as well, with SB3's CnnPolicy on 3 stacked frames).
 SMALL_DREAMER = dict(
     sequence_length=32,
@@ -113,28 +124,35 @@ TASKS: dict[str, dict[str, Any]] = {
         budget=20_000,
         eval_every=2_000,
         eval_episodes=5,
+        action_repeat=2,
         algos=("Dreamer", "LatentMPC", "SAC"),
+        # Each replay buffer holds the whole run (10,000 decisions): nothing is ever evicted, and
+        # a checkpoint does not save empty slots.
         kwargs=dict(
-            Dreamer=dict(train_ratio=64),
-            LatentMPC=SMALL_LATENT_MPC,
-            SAC=dict(learning_rate=1e-3, buffer_size=100_000),
+            Dreamer=dict(train_ratio=128, buffer_size=10_000),
+            LatentMPC=dict(SMALL_LATENT_MPC, buffer_size=10_000),
+            SAC=dict(learning_rate=1e-3, buffer_size=10_000),
         ),
         stop_at_threshold=(),
     ),
 }
 ALGOS = ("Dreamer", "LatentMPC", "WorldModelMPC", "SAC")
+CHECKPOINTS = RESULTS_ROOT / "dreamer" / "checkpoints"
 
 
-def pixel_env() -> gym.Env:
-    """The pendulum observed as 64x64 RGB frames drawn at that size."""
+def pixel_env(action_repeat: int = 1) -> gym.Env:
+    """The pendulum observed as 64x64 RGB frames drawn at that size, each action applied for
+    ``action_repeat`` steps (only the last frame is drawn)."""
     env = gym.make(ENV_ID, render_mode="rgb_array", width=PIXELS, height=PIXELS)
+    if action_repeat > 1:
+        env = ActionRepeat(env, action_repeat)
     return gym.wrappers.AddRenderObservation(env, render_only=True)
 
 
 def make_env(task: str, algo: str, n_envs: int = 1) -> VecEnv:
     if task == "states":
         return make_vec_env(ENV_ID, n_envs=n_envs)
-    env = make_vec_env(pixel_env, n_envs=n_envs)
+    env = make_vec_env(pixel_env, n_envs=n_envs, env_kwargs=dict(action_repeat=TASKS[task]["action_repeat"]))
     if algo == "SAC":  # a single frame has no velocity: SAC sees the last 3 frames
         env = VecTransposeImage(VecFrameStack(env, 3, channels_order="last"))
     return env
@@ -156,53 +174,132 @@ def make_model(task: str, algo: str, seed: int) -> Any:
 
 
 class EvalCallback(BaseCallback):
-    """Evaluates every ``eval_every`` steps; stops at the first evaluation that reaches the threshold
-    once past ``stop_after`` steps (``None``: never stops early)."""
+    """Counts environment steps (frames: ``info["frames"]`` under action repeat), evaluates every
+    ``eval_every`` of them and then saves a checkpoint when it has a folder; stops at the first
+    evaluation that reaches the threshold once past ``stop_after`` steps (``None``: never)."""
 
-    def __init__(self, task: str, algo: str, eval_every: int, stop_after: int | None) -> None:
+    def __init__(
+        self,
+        task: str,
+        algo: str,
+        eval_every: int,
+        stop_after: int | None,
+        checkpoint: pathlib.Path | None = None,
+        state: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.task, self.algo, self.cfg, self.stop_after = task, algo, TASKS[task], stop_after
-        self.eval_every = eval_every
+        self.eval_every, self.checkpoint = eval_every, checkpoint
         self.eval_env = make_env(task, algo, n_envs=self.cfg["eval_episodes"])
-        self.curve: list[tuple[int, float]] = []
+        state = state or {}
+        self.curve: list[tuple[int, float]] = [tuple(point) for point in state.get("curve", [])]
+        self.frames: int = state.get("frames", 0)
+        self.eval_seconds: float = state.get("eval_seconds", 0.0)
+        self.seconds_before: float = state.get("seconds", 0.0)  # learning time of earlier processes
+        self.load_averages: list[float] = state.get("load_averages", [])
+        self.resumes: int = state.get("resumes", -1) + 1
         self.start = time.perf_counter()
-        self.eval_seconds = 0.0
+
+    @property
+    def seconds(self) -> float:
+        """Wall time of the run so far, evaluations included, over every process that ran it."""
+        return self.seconds_before + time.perf_counter() - self.start
 
     def _on_step(self) -> bool:
-        if self.num_timesteps % self.eval_every != 0:
+        previous = self.frames
+        self.frames += sum(int(info.get("frames", 1)) for info in self.locals["infos"])
+        if self.frames // self.eval_every == previous // self.eval_every:
             return True
         start = time.perf_counter()
         self.eval_env.seed(EVAL_SEED)  # identical start states at every evaluation
         mean, _ = evaluate_policy(self.model, self.eval_env, n_eval_episodes=self.cfg["eval_episodes"])
         self.eval_seconds += time.perf_counter() - start
-        self.curve.append((self.num_timesteps, float(mean)))
-        print(f"  {self.task} {self.algo} step {self.num_timesteps}: {mean:.1f}", flush=True)
-        return not (
-            self.stop_after is not None and mean >= THRESHOLD and self.num_timesteps >= self.stop_after
-        )
+        self.curve.append((self.frames, float(mean)))
+        self.load_averages.append(os.getloadavg()[0])
+        print(f"  {self.task} {self.algo} step {self.frames}: {mean:.1f}", flush=True)
+        if self.checkpoint is not None:
+            self.save_checkpoint()
+        return not (self.stop_after is not None and mean >= THRESHOLD and self.frames >= self.stop_after)
+
+    def save_checkpoint(self) -> None:
+        """Model, replay buffer and this callback's counters, written to a new folder that then
+        replaces the old one (a process killed while saving leaves the previous checkpoint)."""
+        assert self.checkpoint is not None
+        partial = self.checkpoint.with_name(self.checkpoint.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        self.model.save(partial / "model.zip")
+        self.model.save_replay_buffer(partial / "replay_buffer.pkl")
+        state = {
+            "curve": self.curve,
+            "frames": self.frames,
+            "eval_seconds": self.eval_seconds,
+            "seconds": self.seconds,
+            "load_averages": self.load_averages,
+            "resumes": self.resumes,
+        }
+        (partial / "state.json").write_text(json.dumps(state))
+        old = self.checkpoint.with_name(self.checkpoint.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.checkpoint.exists():
+            self.checkpoint.rename(old)
+        partial.rename(self.checkpoint)
+        shutil.rmtree(old, ignore_errors=True)
 
 
-def run(task: str, algo: str, seed: int, budget: int) -> dict[str, Any]:
+def checkpoint_folder(root: pathlib.Path, task: str, algo: str, seed: int, budget: int) -> pathlib.Path:
+    """One folder per run and settings: a changed configuration never resumes an old checkpoint."""
     cfg = TASKS[task]
-    model = make_model(task, algo, seed)
+    settings = {key: cfg[key] for key in ("eval_every", "eval_episodes", "action_repeat") if key in cfg}
+    settings["kwargs"] = cfg["kwargs"][algo]
+    digest = hashlib.sha1(json.dumps(settings, sort_keys=True, default=repr).encode()).hexdigest()[:8]
+    return root / f"{task}-{algo}-seed{seed}-budget{budget}-{digest}"
+
+
+def load_model(task: str, algo: str, folder: pathlib.Path, seed: int) -> Any:
+    """The checkpointed model with its replay buffer, on a fresh environment."""
+    cls = {"Dreamer": Dreamer, "WorldModelMPC": WorldModelMPC, "SAC": SAC}.get(algo) or sb3_ext.LatentMPC
+    model = cls.load(folder / "model.zip", env=make_env(task, algo), device="cpu")
+    model.load_replay_buffer(folder / "replay_buffer.pkl")
+    model.set_random_seed(seed + model.num_timesteps)  # a fresh stream for the rest of the run
+    return model
+
+
+def run(
+    task: str, algo: str, seed: int, budget: int, checkpoints: pathlib.Path | None = None
+) -> dict[str, Any]:
+    cfg = TASKS[task]
+    repeat = cfg.get("action_repeat", 1)
+    folder = checkpoint_folder(checkpoints, task, algo, seed, budget) if checkpoints else None
+    state = None
+    if folder is not None and (folder / "state.json").exists():
+        state = json.loads((folder / "state.json").read_text())
+        model = load_model(task, algo, folder, seed)
+        print(f"  {task} {algo} seed {seed}: resuming at step {state['frames']}", flush=True)
+    else:
+        model = make_model(task, algo, seed)
     stop_after = 0 if algo in cfg["stop_at_threshold"] else None
-    callback = EvalCallback(task, algo, min(cfg["eval_every"], budget), stop_after)
-    start = time.perf_counter()
-    model.learn(budget, callback=callback)
-    seconds = time.perf_counter() - start
-    return {
+    callback = EvalCallback(task, algo, min(cfg["eval_every"], budget), stop_after, folder, state)
+    decisions = budget // repeat
+    model.learn(decisions - model.num_timesteps, callback=callback, reset_num_timesteps=state is None)
+    seconds = callback.seconds
+    result = {
         "task": task,
         "algo": algo,
         "seed": seed,
         "budget": budget,
+        "action_repeat": repeat,
         "curve": callback.curve,
-        "steps": model.num_timesteps,
+        "steps": callback.frames,
         "train_seconds": seconds,
         # Wall time of learning alone (the evaluations left out), per 1,000 environment steps.
-        "seconds_per_1000_steps": 1000 * (seconds - callback.eval_seconds) / max(model.num_timesteps, 1),
+        "seconds_per_1000_steps": 1000 * (seconds - callback.eval_seconds) / max(callback.frames, 1),
         "load_average": os.getloadavg()[0],
+        "load_averages": callback.load_averages,
+        "resumes": callback.resumes,
         "threads": torch.get_num_threads(),
     }
+    return result
 
 
 def tables(runs: list[dict[str, Any]]) -> str:
@@ -350,6 +447,13 @@ def main() -> None:
         "--budget", type=int, default=None, help="replace every task's budget (a quick check)"
     )
     parser.add_argument("--plot", type=pathlib.Path, default=DOCS_IMAGE)
+    parser.add_argument(
+        "--checkpoints",
+        type=pathlib.Path,
+        default=CHECKPOINTS,
+        help="folder of the runs' checkpoints (resumed when present)",
+    )
+    parser.add_argument("--no-checkpoints", action="store_true", help="neither save nor resume checkpoints")
     parser.add_argument("--no-plot", action="store_true", help="skip the learning-curve PNG")
     parser.add_argument("--timing", action="store_true", help="only time one default update on 64x64 images")
     parser.add_argument("--repeats", type=int, default=5, help="timed updates (--timing)")
@@ -380,7 +484,13 @@ def main() -> None:
         for task in args.tasks:
             for algo in (a for a in args.algos if a in TASKS[task]["algos"]):
                 for seed in args.seeds:
-                    results.add(run(task, algo, seed, args.budget or TASKS[task]["budget"]))
+                    budget = args.budget or TASKS[task]["budget"]
+                    checkpoints = None if args.no_checkpoints else args.checkpoints
+                    results.add(run(task, algo, seed, budget, checkpoints))
+                    if checkpoints is not None:  # the run is saved: its checkpoint is done with
+                        shutil.rmtree(
+                            checkpoint_folder(checkpoints, task, algo, seed, budget), ignore_errors=True
+                        )
 
     runs = measure_or_load("dreamer", args, measure)["runs"]
     print(tables(runs))

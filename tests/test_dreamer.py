@@ -8,11 +8,13 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
+from stable_baselines3 import SAC
 from stable_baselines3.common.evaluation import evaluate_policy
 
 import gym_advrl  # noqa: F401  (registers the AdvRL/ ids)
 from sb3_ext.common.rssm import RSSMState
 from sb3_ext.dreamer import Dreamer, lambda_returns, update_return_range
+from sb3_ext.latent_mpc import LatentMPC
 from tests.image_envs import ActionRewardEnv, PointImageEnv
 
 SMALL_MODEL = dict(
@@ -281,3 +283,34 @@ def test_dynamics_gradient_needs_box_actions() -> None:
 def test_unsupported_observation_spaces_are_value_errors(env_id: str, env_kwargs: dict) -> None:
     with pytest.raises(ValueError, match="observation_space"):
         Dreamer("MlpPolicy", gym.make(env_id, **env_kwargs), **SMALL)
+
+
+@pytest.mark.parametrize("algo", ["Dreamer", "LatentMPC"])
+def test_replay_buffer_save_and_load_resume_learning(algo: str, tmp_path) -> None:
+    """``save_replay_buffer``/``load_replay_buffer``, SB3's way to go on learning in a new process."""
+    if algo == "Dreamer":
+        cls, kwargs = Dreamer, SMALL
+    else:
+        planner = dict(horizon=3, population_size=16, n_elites=4, n_iterations=2)
+        shared = {k: v for k, v in SMALL.items() if k not in ("imagination_horizon", "policy_kwargs")}
+        cls, kwargs = LatentMPC, {**shared, **planner, "policy_kwargs": dict(world_model_kwargs=SMALL_MODEL)}
+    model = cls("MlpPolicy", "AdvRL/Pendulum-v0", seed=0, **kwargs)
+    model.learn(70)
+    model.save(tmp_path / "model.zip")
+    model.save_replay_buffer(tmp_path / "buffer.pkl")
+    saved = model.replay_buffer
+    loaded = cls.load(tmp_path / "model.zip", env=gym.make("AdvRL/Pendulum-v0"), device="cpu")
+    loaded.load_replay_buffer(tmp_path / "buffer.pkl")
+    buffer = loaded.replay_buffer
+    assert buffer.size() == saved.size() == 71  # the first observation and 70 steps
+    for name in ("observations", "actions", "rewards", "is_first", "is_terminal"):
+        np.testing.assert_array_equal(getattr(buffer, name), getattr(saved, name))
+    # Learning goes on from the saved steps; the new first observation starts a new episode.
+    updates = loaded._n_updates
+    loaded.learn(30, reset_num_timesteps=False)
+    assert loaded.num_timesteps == 100 and loaded._n_updates > updates
+    assert buffer.size() == 102 and buffer.is_first[71, 0] and not buffer.is_first[72:102, 0].any()
+    # Another algorithm's buffer is refused by name.
+    SAC("MlpPolicy", "AdvRL/Pendulum-v0", buffer_size=100, device="cpu").save_replay_buffer(tmp_path / "sac")
+    with pytest.raises(ValueError, match="path must hold a SequenceReplayBuffer"):
+        loaded.load_replay_buffer(tmp_path / "sac.pkl")

@@ -11,6 +11,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from gymnasium.wrappers import AddRenderObservation
 
+from gym_advrl.wrappers import ActionRepeat
+
 PIXEL_ENV_IDS = ["AdvRL/Pendulum-v0", "AdvRL/ContinuousCartPole-v0"]
 DEFAULT_SIZE = {"AdvRL/Pendulum-v0": (500, 500), "AdvRL/ContinuousCartPole-v0": (600, 400)}
 
@@ -73,6 +75,22 @@ def test_size_argument_recipe_gives_64x64_uint8_observations(env_id: str) -> Non
     # Same seed, same pixels.
     again = pixel_env(env_id)
     np.testing.assert_array_equal(again.reset(seed=1)[0], obs)
+
+
+@pytest.mark.parametrize("env_id", PIXEL_ENV_IDS)
+def test_action_repeat_recipe_draws_the_frame_after_the_last_repeated_step(env_id: str) -> None:
+    # ActionRepeat inside AddRenderObservation: one frame per decision, the one after both steps.
+    repeated = AddRenderObservation(
+        ActionRepeat(gym.make(env_id, render_mode="rgb_array", width=64, height=64), 2), render_only=True
+    )
+    single = pixel_env(env_id)
+    np.testing.assert_array_equal(repeated.reset(seed=2)[0], single.reset(seed=2)[0])
+    action = np.array([0.6], dtype=np.float32)
+    for _ in range(3):
+        obs, reward, *_ = repeated.step(action)
+        rewards = [single.step(action)[1] for _ in range(2)]
+        assert reward == pytest.approx(sum(rewards), rel=1e-12)
+        np.testing.assert_array_equal(obs, single.render())
 
 
 @pytest.mark.parametrize("env_id", PIXEL_ENV_IDS)

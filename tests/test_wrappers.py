@@ -15,6 +15,7 @@ from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from gym_advrl.envs import ContinuousCartPoleEnv, PendulumEnv
 from gym_advrl.wrappers import (
+    ActionRepeat,
     Curriculum,
     DomainRandomization,
     GoalSchedule,
@@ -94,6 +95,8 @@ CASES: list[tuple[str, Callable[[], gym.Env]]] = [
 ]
 CASES += [(f"noise-{i}", lambda i=i: ObservationNoise(gym.make(i), 0.05)) for i in FLOAT_BOX_IDS]
 CASES += [(f"mask-{i}", lambda i=i: MaskObservation(gym.make(i), drop=[0])) for i in VECTOR_BOX_IDS]
+GOAL_IDS = [i for i in ADVRL_IDS if hasattr(gym.make(i).unwrapped, "compute_reward")]
+CASES += [(f"repeat-{i}", lambda i=i: ActionRepeat(gym.make(i), 3)) for i in ADVRL_IDS if i not in GOAL_IDS]
 CASE_IDS = [name for name, _ in CASES]
 FACTORIES = [factory for _, factory in CASES]
 
@@ -520,3 +523,56 @@ def test_env_spec_records_and_rebuilds_the_wrapper_stack() -> None:
     first, second = env.reset(seed=2), rebuilt.reset(seed=2)
     np.testing.assert_array_equal(first[0], second[0])
     assert first[1] == second[1]
+
+
+def test_action_repeat_sums_rewards_and_returns_the_last_step() -> None:
+    reference, repeated = gym.make("AdvRL/Pendulum-v0"), ActionRepeat(gym.make("AdvRL/Pendulum-v0"), 3)
+    first, _ = reference.reset(seed=4)
+    np.testing.assert_array_equal(first, repeated.reset(seed=4)[0])
+    for action in ([1.5], [-0.7], [0.2]):
+        rewards = []
+        for _ in range(3):
+            obs, reward, terminated, truncated, info = reference.step(np.array(action, dtype=np.float32))
+            rewards.append(reward)
+        out = repeated.step(np.array(action, dtype=np.float32))
+        np.testing.assert_array_equal(out[0], obs)
+        assert out[1] == pytest.approx(sum(rewards), rel=1e-12)
+        assert out[2:4] == (terminated, truncated)
+        assert out[4]["frames"] == 3
+
+
+def test_action_repeat_stops_at_the_episode_end() -> None:
+    # A time limit of 5 steps with 2 per action: 2, 2, then the last single step is truncated.
+    env = ActionRepeat(gym.make("AdvRL/Pendulum-v0", max_episode_steps=5), 2)
+    env.reset(seed=0)
+    frames = []
+    for _ in range(3):
+        _, _, terminated, truncated, info = env.step(np.zeros(1, dtype=np.float32))
+        frames.append(info["frames"])
+    assert frames == [2, 2, 1] and truncated and not terminated
+    # A terminal step ends the repetition too: the grid world's goal is reached mid-repeat.
+    grid = ActionRepeat(gym.make("AdvRL/GridWorld-v0", size=2, goal=(0, 1), slip=0.0), 4)
+    grid.reset(seed=0)
+    _, reward, terminated, _, info = grid.step(1)  # the single move right lands on the goal
+    assert terminated and info["frames"] == 1
+    reference = gym.make("AdvRL/GridWorld-v0", size=2, goal=(0, 1), slip=0.0)
+    reference.reset(seed=0)
+    assert reward == reference.step(1)[1]
+
+
+def test_action_repeat_one_is_the_env_itself() -> None:
+    plain, wrapped = gym.make("AdvRL/Pendulum-v0"), ActionRepeat(gym.make("AdvRL/Pendulum-v0"), 1)
+    trajectory = rollout(wrapped, seed=3)
+    assert same(trajectory, rollout(plain, seed=3))
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, "2", True, None])
+def test_action_repeat_bad_repeat(bad: object) -> None:
+    with pytest.raises(ValueError, match=r"repeat must be an integer >= 1"):
+        ActionRepeat(gym.make("AdvRL/Pendulum-v0"), bad)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("env_id", GOAL_IDS)
+def test_action_repeat_refuses_goal_envs(env_id: str) -> None:
+    with pytest.raises(ValueError, match=r"env must not be goal-conditioned .*compute_reward"):
+        ActionRepeat(gym.make(env_id), 2)

@@ -9,13 +9,16 @@ over is carried to the next collection.
 
 from __future__ import annotations
 
+import io
+import pathlib
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
+from stable_baselines3.common.save_util import load_from_pkl
 from stable_baselines3.common.type_aliases import MaybeCallback
 
 from sb3_ext.common.encoders import check_observation_space
-from sb3_ext.common.sequence_buffer import check_sequence_length
+from sb3_ext.common.sequence_buffer import SequenceReplayBuffer, check_sequence_length
 from sb3_ext.common.validation import check_float
 from sb3_ext.common.world_model import action_vector_size
 
@@ -102,6 +105,29 @@ class TrainRatioMixin:
                     model.train(gradient_steps=n_updates, batch_size=model.batch_size)
         callback.on_training_end()
         return self
+
+    def load_replay_buffer(
+        self, path: str | pathlib.Path | io.BufferedIOBase, truncate_last_traj: bool = True
+    ) -> None:
+        """
+        Load a :class:`~sb3_ext.common.sequence_buffer.SequenceReplayBuffer` saved by
+        ``save_replay_buffer`` (SB3's own method insists on its ``ReplayBuffer`` class). The next
+        ``learn`` starts a new episode in every stream, so a window never joins the saved steps
+        to the new ones without ``is_first``.
+
+        :param path: the pickle file (``.pkl`` is added when missing)
+        :param truncate_last_traj: accepted for SB3's signature; sequences need no truncation
+        """
+        model: Any = self
+        buffer = load_from_pkl(path, model.verbose)
+        if not isinstance(buffer, SequenceReplayBuffer):
+            raise ValueError(
+                f"path must hold a SequenceReplayBuffer (saved by {type(self).__name__}."
+                f"save_replay_buffer), got a {type(buffer).__name__}"
+            )
+        buffer.device = model.device
+        buffer.start_new_episodes()
+        model.replay_buffer = buffer
 
     def train(self, gradient_steps: int, batch_size: int = 16) -> None:
         """``gradient_steps`` calls of ``update`` on replayed sequences; their mean values are logged."""
