@@ -20,6 +20,7 @@ from gym_advrl.wrappers import (
     Curriculum,
     DomainRandomization,
     GoalSchedule,
+    action_repeat,
     curriculum,
     observation,
     randomization,
@@ -156,7 +157,9 @@ def test_callback_values_match_wrapper_state() -> None:
     assert "physics/g" not in logger.name_to_value
 
 
-@pytest.mark.parametrize("module", [randomization, curriculum, observation], ids=lambda m: m.__name__)
+@pytest.mark.parametrize(
+    "module", [randomization, curriculum, observation, action_repeat], ids=lambda m: m.__name__
+)
 def test_docstring_examples(module: object) -> None:
     result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
@@ -166,6 +169,7 @@ def test_wrappers_import_neither_torch_nor_sb3() -> None:
     code = "import sys, gym_advrl.wrappers; assert 'torch' not in sys.modules and 'stable_baselines3' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
     assert set(wrappers_pkg.__all__) == {
+        "ActionRepeat",
         "Curriculum",
         "DomainRandomization",
         "GoalSchedule",

@@ -20,10 +20,18 @@ class ActionRepeat(gym.Wrapper[ObsType, ActType, ObsType, ActType], gym.utils.Re
     the maximum of the last two frames, which blurs a moving pole into two.
 
     Put the wrapper *inside* ``AddRenderObservation`` so that only the frame the agent sees is
-    drawn::
+    drawn:
 
-        env = gym.make("AdvRL/Pendulum-v0", render_mode="rgb_array", width=64, height=64)
-        env = gym.wrappers.AddRenderObservation(ActionRepeat(env, 2), render_only=True)
+    >>> import gymnasium as gym
+    >>> import gym_advrl
+    >>> env = gym.make("AdvRL/Pendulum-v0", render_mode="rgb_array", width=64, height=64)
+    >>> env = gym.wrappers.AddRenderObservation(ActionRepeat(env, 2), render_only=True)
+    >>> obs, info = env.reset(seed=0)
+    >>> obs.shape
+    (64, 64, 3)
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> info["frames"]
+    2
 
     Goal-conditioned envs (those with ``compute_reward``) are refused: a summed reward is not what
     their ``compute_reward`` gives, which hindsight relabelling relies on.
