@@ -265,6 +265,31 @@ def load_model(task: str, algo: str, folder: pathlib.Path, seed: int) -> Any:
     return model
 
 
+def world_model_fit(model: Any, windows: int = 32, length: int = 32) -> dict[str, float]:
+    """What the world model explains at the end of a run, on ``windows`` replayed windows of
+    ``length`` steps: its reconstruction error (summed squared error per observation, as in its
+    loss) against that of the buffer's mean observation (a model that knows nothing of the state
+    does no better), and the R^2 of its reward predictions on the posterior states."""
+    buffer, wm = model.replay_buffer, model.policy.world_model
+    np.random.seed(EVAL_SEED)  # noqa: NPY002  (the buffer samples from the global generator)
+    batch = buffer.sample(windows, length)
+    stored = buffer.observations[: buffer.stream_sizes()[0], 0]
+    mean_target = wm.observation_target(torch.as_tensor(stored.mean(0, dtype=np.float64)))
+    with torch.no_grad():
+        _, terms, posteriors = wm.compute_loss(batch)
+        target = wm.observation_target(batch.observations)
+        mean_error = (target - mean_target.float()).pow(2).flatten(2).sum(-1).mean()
+        rewards = batch.rewards
+        predicted = wm.reward(wm.features(posteriors))
+        r2 = 1.0 - (predicted - rewards).pow(2).mean() / rewards.var()
+    return {
+        "reconstruction_error": float(terms["reconstruction_loss"]),
+        "mean_observation_error": float(mean_error),
+        "reward_r2": float(r2),
+        "kl": float(terms["kl"]),
+    }
+
+
 def run(
     task: str, algo: str, seed: int, budget: int, checkpoints: pathlib.Path | None = None
 ) -> dict[str, Any]:
@@ -283,6 +308,7 @@ def run(
     decisions = budget // repeat
     model.learn(decisions - model.num_timesteps, callback=callback, reset_num_timesteps=state is None)
     seconds = callback.seconds
+    fit = world_model_fit(model) if algo in ("Dreamer", "LatentMPC") else None
     result = {
         "task": task,
         "algo": algo,
@@ -298,6 +324,7 @@ def run(
         "load_averages": callback.load_averages,
         "resumes": callback.resumes,
         "threads": torch.get_num_threads(),
+        "world_model_fit": fit,
     }
     return result
 
@@ -338,7 +365,40 @@ def tables(runs: list[dict[str, Any]]) -> str:
         )
         out += [f"**{ENV_ID}, {task}**", "", markdown_table(header, rows, "llrrrr"), ""]
         out += verdicts(task, task_runs)
+        out += fit_table(task_runs)
     return "\n".join(out)
+
+
+def fit_table(runs: list[dict[str, Any]]) -> list[str]:
+    """The world models at the end of the runs (``world_model_fit``), one row per run."""
+    rows = [
+        [
+            r["algo"],
+            r["seed"],
+            f"{r['world_model_fit']['reconstruction_error']:.1f}",
+            f"{r['world_model_fit']['mean_observation_error']:.1f}",
+            f"{r['world_model_fit']['reward_r2']:.2f}",
+            f"{r['world_model_fit']['kl']:.2f}",
+        ]
+        for r in runs
+        if r.get("world_model_fit")
+    ]
+    if not rows:
+        return []
+    header = (
+        "world model of",
+        "seed",
+        "reconstruction error",
+        "mean observation's error",
+        "reward R^2",
+        "KL",
+    )
+    return [
+        "World models at the end (32 replayed windows of 32 steps):",
+        "",
+        markdown_table(header, rows, "lrrrrr"),
+        "",
+    ]
 
 
 def verdicts(task: str, runs: list[dict[str, Any]]) -> list[str]:
