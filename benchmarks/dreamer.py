@@ -15,7 +15,8 @@ Tasks (``--tasks``):
   state carries the velocity) against SAC with SB3's ``CnnPolicy`` on a stack of the last 3 frames
   (``VecFrameStack``: a single frame has no velocity), the same budget of environment steps
   (frames; the agents decide on every second one).
-  Reported: the final mean return, steps to -200, and wall time per 1,000 environment steps.
+  Reported: the final mean return, steps to -200, wall time per 1,000 environment steps, and
+  what each world model explains at the end (``world_model_fit``).
 
 Every ``eval_every`` steps the deterministic policy (recurrent state threaded by
 ``evaluate_policy``) is evaluated on ``eval_episodes`` episodes from fixed start states.
