@@ -218,3 +218,60 @@ def test_unsupported_spaces_are_value_errors_naming_them(observation_space, acti
 def test_bad_model_arguments_are_value_errors_naming_them(kwargs: dict, name: str) -> None:
     with pytest.raises(ValueError, match=name):
         LatentWorldModel(VECTOR, BOX_ACTION, **{**SMALL, **kwargs})
+
+
+def test_cnn_world_model_learns_what_moves_in_the_images() -> None:
+    """From 8x8 frames of a moving point (random actions), the model must come to reconstruct
+    the frames far better than their average frame, and predict the reward ``-|x|`` from them:
+    the encoder, the posterior, the decoder and the reward head all carry the point's position."""
+    from sb3_ext.common.sequence_buffer import SequenceReplayBuffer
+    from tests.image_envs import PointImageEnv
+
+    th.manual_seed(0)
+    env = PointImageEnv(size=8)
+    model = LatentWorldModel(
+        env.observation_space,
+        env.action_space,
+        deter_size=32,
+        stoch_size=8,
+        classes=8,
+        hidden_size=32,
+        mlp_layers=(32,),
+        embed_dim=32,
+        cnn_depth=8,
+    )
+    buffer = SequenceReplayBuffer(2_000, env.observation_space, env.action_space, device="cpu")
+    rng = np.random.default_rng(0)
+    obs, _ = env.reset(seed=0)
+    for step in range(1, 1_501):
+        action = rng.uniform(-1, 1, (1,)).astype(np.float32)
+        next_obs, reward, *_ = env.step(action)
+        end = step % 30 == 0
+        buffer.add(
+            obs[None],
+            next_obs[None],
+            action[None],
+            np.array([reward]),
+            np.array([end]),
+            [{"TimeLimit.truncated": end}],
+        )
+        obs = next_obs
+        if end:
+            obs, _ = env.reset()
+            buffer.start_new_episodes()
+    optimizer = th.optim.Adam(model.parameters(), lr=1e-3)
+    np.random.seed(1)  # noqa: NPY002  (the buffer samples from numpy's global generator)
+    held_out = buffer.sample(16, 16)
+    for _ in range(250):
+        loss, _, _ = model.compute_loss(buffer.sample(8, 8))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    mean_frame = th.as_tensor(buffer.observations[: buffer.size(), 0].mean(0)) / 255.0
+    with th.no_grad():
+        _, terms, posteriors = model.compute_loss(held_out)
+        mean_frame_error = (held_out.observations / 255.0 - mean_frame).pow(2).flatten(2).sum(-1).mean()
+        predicted = model.reward(model.features(posteriors))
+        r2 = 1 - (predicted - held_out.rewards).pow(2).mean() / held_out.rewards.var()
+    assert terms["reconstruction_loss"] < 0.5 * mean_frame_error
+    assert r2 > 0.6
