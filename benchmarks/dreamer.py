@@ -310,7 +310,7 @@ def run(
     model.learn(decisions - model.num_timesteps, callback=callback, reset_num_timesteps=state is None)
     seconds = callback.seconds
     fit = world_model_fit(model) if algo in ("Dreamer", "LatentMPC") else None
-    result = {
+    return {
         "task": task,
         "algo": algo,
         "seed": seed,
@@ -327,7 +327,6 @@ def run(
         "threads": torch.get_num_threads(),
         "world_model_fit": fit,
     }
-    return result
 
 
 def tables(runs: list[dict[str, Any]]) -> str:
