@@ -86,7 +86,10 @@ DOCS_IMAGE = pathlib.Path(__file__).resolve().parents[1] / "docs" / "images" / "
 # (load average ~8); train_ratio 64 -> one update of 16 x 32 replayed steps every 8 env steps.
 # From pixels it runs at its defaults except train_ratio: 128 replayed steps per decision, one
 # update of 16 x 64 steps every 8 decisions (16 frames). SAC: SB3 defaults with the RL Zoo's
-# Pendulum learning rate (from pixels as well, with SB3's CnnPolicy on 3 stacked frames).
+# Pendulum learning rate; from pixels, SB3's CnnPolicy on 3 stacked frames with batches of 128 (as
+# SAC-AE from pixels; at SB3's 256 an update took 1.3-1.9 s on one core of the 2-core machine, 3.6-5
+# hours a seed, more than a working session) and its modules in the channels-last memory layout
+# (``channels_last_cnn``).
 SMALL_DREAMER = dict(
     sequence_length=32,
     train_ratio=64,
@@ -132,7 +135,7 @@ TASKS: dict[str, dict[str, Any]] = {
         kwargs=dict(
             Dreamer=dict(train_ratio=128, buffer_size=10_000),
             LatentMPC=dict(SMALL_LATENT_MPC, buffer_size=10_000),
-            SAC=dict(learning_rate=1e-3, buffer_size=10_000),
+            SAC=dict(learning_rate=1e-3, buffer_size=10_000, batch_size=128),
         ),
         stop_at_threshold=(),
     ),
@@ -159,6 +162,14 @@ def make_env(task: str, algo: str, n_envs: int = 1) -> VecEnv:
     return env
 
 
+def channels_last_cnn(task: str, algo: str, model: Any) -> Any:
+    """SAC's ``CnnPolicy`` from pixels with its convolution weights in the channels-last memory
+    layout (as Dreamer's CNN): the same network, an update 1.45x faster on one core here."""
+    if task == "pixels" and algo == "SAC":
+        model.policy.to(memory_format=torch.channels_last)
+    return model
+
+
 def make_model(task: str, algo: str, seed: int) -> Any:
     kwargs = TASKS[task]["kwargs"][algo]
     policy = "CnnPolicy" if task == "pixels" else "MlpPolicy"
@@ -171,7 +182,7 @@ def make_model(task: str, algo: str, seed: int) -> Any:
         return sb3_ext.LatentMPC(policy, env, seed=seed, device="cpu", **kwargs)
     if algo == "WorldModelMPC":
         return WorldModelMPC(policy, env, seed=seed, **kwargs)
-    return SAC(policy, env, seed=seed, device="cpu", **kwargs)
+    return channels_last_cnn(task, algo, SAC(policy, env, seed=seed, device="cpu", **kwargs))
 
 
 class EvalCallback(BaseCallback):
@@ -260,7 +271,9 @@ def checkpoint_folder(root: pathlib.Path, task: str, algo: str, seed: int, budge
 def load_model(task: str, algo: str, folder: pathlib.Path, seed: int) -> Any:
     """The checkpointed model with its replay buffer, on a fresh environment."""
     cls = {"Dreamer": Dreamer, "WorldModelMPC": WorldModelMPC, "SAC": SAC}.get(algo) or sb3_ext.LatentMPC
-    model = cls.load(folder / "model.zip", env=make_env(task, algo), device="cpu")
+    model = channels_last_cnn(
+        task, algo, cls.load(folder / "model.zip", env=make_env(task, algo), device="cpu")
+    )
     model.load_replay_buffer(folder / "replay_buffer.pkl")
     model.set_random_seed(seed + model.num_timesteps)  # a fresh stream for the rest of the run
     return model
