@@ -329,6 +329,7 @@ def run(
         "seed": seed,
         "budget": budget,
         "action_repeat": repeat,
+        "kwargs": cfg["kwargs"][algo],
         "curve": callback.curve,
         "steps": callback.frames,
         "train_seconds": seconds,
