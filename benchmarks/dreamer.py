@@ -13,7 +13,7 @@ Tasks (``--tasks``):
   steps by ``gym_advrl.wrappers.ActionRepeat`` as in PlaNet and Dreamer, then Gymnasium's
   ``AddRenderObservation(render_only=True)``). Dreamer and LatentMPC (one frame: their recurrent
   state carries the velocity) against SAC with SB3's ``CnnPolicy`` on a stack of the last 3 frames
-  (``VecFrameStack``: a single frame has no velocity), the same budget of environment steps
+  (``VecFrameStack``: a single frame has no velocity; batches of 128), the same budget of environment steps
   (frames; the agents decide on every second one).
   Reported: the final mean return, steps to -200, wall time per 1,000 environment steps, and
   what each world model explains at the end (``world_model_fit``).
