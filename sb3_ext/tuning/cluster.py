@@ -6,10 +6,12 @@ the address to pass to ``advrl tune --address``, and stops them with ``ray stop`
 Ray node of this machine: use it where no other Ray cluster runs). The nodes are real raylets with
 their own object stores and worker processes; only the network between them is the loopback.
 
-Ray 2.60's ``ray start --head`` turns on token authentication: every process that joins, the other
-nodes and the driver (``advrl tune --address``), needs ``RAY_AUTH_MODE=token`` in its environment
-and the head's token (Ray keeps it in ``~/.ray/auth_token``). :data:`JOIN_ENV` holds that setting;
-the nodes here are started with it.
+Ray 2.60's ``ray start --head`` turns on token authentication when a token exists (Ray keeps it in
+``~/.ray/auth_token``) or ``RAY_AUTH_MODE=token`` is set; otherwise the cluster runs unauthenticated,
+open to anyone who reaches its ports. These clusters use it: the head's machine gets a token first
+(``ray get-auth-token --generate``, which keeps one that exists), and every process that joins, the
+other nodes and the driver (``advrl tune --address``), needs ``RAY_AUTH_MODE=token`` in its
+environment and that token. :data:`JOIN_ENV` holds that setting; the nodes here are started with it.
 """
 
 from __future__ import annotations
@@ -59,6 +61,9 @@ def loopback_cluster(nodes: int = 2, cpus_per_node: int = 1) -> Iterator[str]:
     address = f"127.0.0.1:{port}"
     common = ["--num-cpus", str(cpus_per_node), "--node-ip-address", "127.0.0.1", "--disable-usage-stats"]
     try:
+        token = ray_command("get-auth-token", "--generate")  # prints the token: not kept
+        if token.returncode != 0:
+            raise RuntimeError(f"ray get-auth-token --generate failed: {token.stderr.strip()[-500:]}")
         head = ray_command("start", "--head", "--port", str(port), "--include-dashboard", "false", *common)
         if head.returncode != 0:
             raise RuntimeError(f"ray start --head failed: {head.stderr.strip()[-500:]}")

@@ -158,7 +158,7 @@ def start_ray(address: str | None, num_cpus: int | None) -> None:
     first = str(failure).strip().splitlines()[0] if str(failure).strip() else type(failure).__name__
     hint = ""
     if os.environ.get("RAY_AUTH_MODE") != "token":
-        hint = " (a cluster started by 'ray start' uses token authentication: set RAY_AUTH_MODE=token)"
+        hint = " (a cluster started by 'ray start' with a token checks it: set RAY_AUTH_MODE=token)"
     raise ValueError(f"--address {address!r}: cannot join the Ray cluster: {first}{hint}")
 
 
