@@ -439,7 +439,8 @@ def verdicts(task: str, runs: list[dict[str, Any]]) -> list[str]:
         margins = [dreamer[seed]["curve"][-1][1] - sac[seed]["curve"][-1][1] for seed in seeds]
         lines.append(
             f"Target (Dreamer's final return beats SAC-pixels' by >= 300 on every seed): "
-            f"{'met' if min(margins) >= 300 else 'not met'} (margins {', '.join(f'{m:.0f}' for m in margins)})."
+            f"{'met' if min(margins) >= 300 else 'not met'} "
+            f"(margins {', '.join(f'{m:.0f}' for m in margins)}; {len(seeds)} seed(s) with both runs)."
         )
     return [*lines, ""]
 
